@@ -1,0 +1,48 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+/// vitq: post-training quantization of Vision Transformers, with exact int8 kernels
+/// and distributed calibration. See Docs/ARCHITECTURE.md for the map of the code.
+let package = Package(
+    name: "vitq",
+    products: [
+        .executable(name: "vitq", targets: ["vitq"]),
+        .library(name: "VitqRuntime", targets: ["VitqRuntime"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // MARK: Debian C libraries
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CZmq", pkgConfig: "libzmq",
+                       providers: [.apt(["libzmq3-dev"])]),
+        .systemLibrary(name: "CTurboJPEG", pkgConfig: "libturbojpeg",
+                       providers: [.apt(["libturbojpeg0-dev"])]),
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng",
+                       providers: [.apt(["libpng-dev"])]),
+
+        // MARK: Our C kernels (scalar _ref + AVX2 variants, run-time dispatch)
+        .target(name: "CVitqKernels"),
+
+        // MARK: Swift library
+        .target(name: "VitqTensor", dependencies: ["CVitqKernels", "COpenBLAS"]),
+        .target(name: "VitqFormats", dependencies: ["VitqTensor"]),
+        .target(name: "VitqModels", dependencies: ["VitqTensor", "VitqFormats"]),
+        .target(name: "VitqData", dependencies: ["VitqTensor", "VitqFormats", "CTurboJPEG", "CPNG"]),
+        .target(name: "VitqRuntime", dependencies: ["VitqTensor", "VitqFormats", "VitqModels", "VitqData", "CZmq"]),
+        .executableTarget(name: "vitq", dependencies: [
+            "VitqRuntime",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        // MARK: Tests
+        .testTarget(name: "VitqKernelsTests", dependencies: ["VitqTensor", "CVitqKernels"]),
+        .testTarget(name: "VitqFormatsTests", dependencies: ["VitqFormats"]),
+        .testTarget(name: "VitqModelsTests", dependencies: ["VitqModels", "VitqFormats"]),
+        .testTarget(name: "VitqDataTests", dependencies: ["VitqData", "VitqFormats"]),
+        .testTarget(name: "VitqCLITests", dependencies: ["VitqRuntime"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,159 @@
+import Foundation
+import VitqFormats
+import VitqModels
+import VitqTensor
+
+/// A labelled (or unlabelled) image collection that yields preprocessed images.
+public protocol ImageDataset: Sendable {
+    /// Where the images come from (for messages).
+    var name: String { get }
+    var count: Int { get }
+    /// Class index per image, when known.
+    var labels: [Int]? { get }
+    /// Writes image `index`, preprocessed, as CHW floats at `dst` (3 × size × size).
+    func load(_ index: Int, into dst: UnsafeMutablePointer<Float>) throws
+}
+
+extension ImageDataset {
+    /// Images `indices`, preprocessed, as a [B, 3, size, size] tensor (decoded in parallel).
+    public func batch(_ indices: [Int], size: Int) throws -> Tensor {
+        let t = Tensor(zeros: [indices.count, 3, size, size])
+        let plane = 3 * size * size
+        let errors = ErrorSlot()
+        Parallel.forEach(indices.count) { i in
+            do { try load(indices[i], into: t.data + i * plane) } catch { errors.set(error) }
+        }
+        if let e = errors.first { throw e }
+        return t
+    }
+}
+
+/// Keeps the first error thrown inside a parallel loop.
+final class ErrorSlot: @unchecked Sendable {
+    private let lock = NSLock()
+    private var error: Error?
+    func set(_ e: Error) { lock.withLock { if error == nil { error = e } } }
+    var first: Error? { lock.withLock { error } }
+}
+
+/// Images in a uint8 NHWC `.npy` array, with optional int64 labels in a second `.npy`.
+/// Images already at the model's input size are only normalised; others get the full transform.
+public final class NpyImageDataset: ImageDataset, @unchecked Sendable {
+    public let name: String
+    public let count: Int
+    public let labels: [Int]?
+    let images: NpyArray
+    let preprocessor: Preprocessor
+
+    public init(images path: String, labels labelsPath: String?, preprocess: PreprocessConfig) throws {
+        images = try NpyArray(path: path, expect: .uint8)
+        guard images.shape.count == 4, images.shape[3] == 3 else {
+            throw DataError.badDataset(path: path, detail: "expected uint8 images [N, H, W, 3], got shape \(images.shape)")
+        }
+        name = path
+        count = images.shape[0]
+        preprocessor = Preprocessor(preprocess)
+        if let lp = labelsPath {
+            let l = try NpyArray(path: lp, expect: .int64)
+            guard l.shape == [count] else {
+                throw DataError.badDataset(path: lp, detail: "labels have shape \(l.shape), expected [\(count)] to match \(path)")
+            }
+            labels = try l.int64s()
+        } else {
+            labels = nil
+        }
+    }
+
+    public func load(_ index: Int, into dst: UnsafeMutablePointer<Float>) throws {
+        let h = images.shape[1], w = images.shape[2], size = preprocessor.config.inputSize
+        let src = images.bytes.baseAddress!.assumingMemoryBound(to: UInt8.self) + index * h * w * 3
+        if h == size && w == size {
+            preprocessor.normalize(src, into: dst)
+        } else {
+            preprocessor.process(RGBImage(width: w, height: h, pixels: Array(UnsafeBufferPointer(start: src, count: h * w * 3))), into: dst)
+        }
+    }
+}
+
+/// An ImageFolder tree: one subfolder per class, named by its wnid, holding JPEG/PNG files.
+///
+/// Labels are the global class indices from a class-index file when one is given (so a folder
+/// with a subset of classes keeps ImageNet's numbering), else the sorted folder order.
+public final class ImageFolderDataset: ImageDataset, @unchecked Sendable {
+    public let name: String
+    public let files: [String]
+    public let labels: [Int]?
+    public var count: Int { files.count }
+    let preprocessor: Preprocessor
+
+    public init(root: String, classIndex: [String: Int]?, preprocess: PreprocessConfig) throws {
+        let fm = FileManager.default
+        var isDir: ObjCBool = false
+        guard fm.fileExists(atPath: root, isDirectory: &isDir), isDir.boolValue else {
+            throw DataError.badDataset(path: root, detail: "not a directory")
+        }
+        let classes = try fm.contentsOfDirectory(atPath: root).filter { !$0.hasPrefix(".") }.sorted().filter {
+            var d: ObjCBool = false
+            return fm.fileExists(atPath: root + "/" + $0, isDirectory: &d) && d.boolValue
+        }
+        guard !classes.isEmpty else { throw DataError.badDataset(path: root, detail: "no class subfolders") }
+        var files: [String] = [], labels: [Int] = []
+        for (i, cls) in classes.enumerated() {
+            let label: Int
+            if let ci = classIndex {
+                guard let l = ci[cls] else { throw DataError.badDataset(path: root + "/" + cls, detail: "folder name '\(cls)' is not in the class index") }
+                label = l
+            } else {
+                label = i
+            }
+            let dir = root + "/" + cls
+            for f in try fm.contentsOfDirectory(atPath: dir).filter({ !$0.hasPrefix(".") }).sorted() {
+                let p = dir + "/" + f
+                guard let fh = FileHandle(forReadingAtPath: p) else { throw DataError.unreadableImage(path: p, detail: "cannot open") }
+                let head = [UInt8](fh.readData(ofLength: 8))
+                try? fh.close()
+                guard ImageDecoder.sniff(head) != nil else { throw DataError.unreadableImage(path: p, detail: "not a JPEG or PNG file") }
+                files.append(p)
+                labels.append(label)
+            }
+        }
+        guard !files.isEmpty else { throw DataError.badDataset(path: root, detail: "no images found") }
+        name = root
+        self.files = files
+        self.labels = labels
+        preprocessor = Preprocessor(preprocess)
+    }
+
+    public func load(_ index: Int, into dst: UnsafeMutablePointer<Float>) throws {
+        preprocessor.process(try ImageDecoder.decode(path: files[index]), into: dst)
+    }
+}
+
+/// Reads a class index: one wnid per line (index = line number), or `index<TAB>wnid<TAB>name`
+/// lines (an `index\twnid\tname` header line is skipped).
+public enum ClassIndex {
+    public static func load(path: String) throws -> [String: Int] {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw DataError.badClassIndex(path: path, detail: "cannot read file")
+        }
+        var map: [String: Int] = [:]
+        var next = 0
+        for (n, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = raw.trimmingCharacters(in: .whitespacesAndNewlines)
+            if line.isEmpty { continue }
+            let cols = raw.split(separator: "\t", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+            if cols.count >= 2 {
+                if n == 0 && cols[0] == "index" { continue }
+                guard let idx = Int(cols[0]) else { throw DataError.badClassIndex(path: path, detail: "line \(n + 1): '\(cols[0])' is not an index") }
+                guard map[cols[1]] == nil else { throw DataError.badClassIndex(path: path, detail: "line \(n + 1): duplicate wnid '\(cols[1])'") }
+                map[cols[1]] = idx
+            } else {
+                guard map[line] == nil else { throw DataError.badClassIndex(path: path, detail: "line \(n + 1): duplicate wnid '\(line)'") }
+                map[line] = next
+                next += 1
+            }
+        }
+        guard !map.isEmpty else { throw DataError.badClassIndex(path: path, detail: "no classes") }
+        return map
+    }
+}

@@ -1,0 +1,78 @@
+import VitqFormats
+import VitqTensor
+
+/// Receives named activations during a forward pass (golden tests, calibration taps).
+public protocol ForwardObserver: AnyObject {
+    /// Whether `name` should be reported; unreported taps cost nothing.
+    func wants(_ name: String) -> Bool
+    /// Called with a tapped activation. The buffer is valid only during the call.
+    func observe(_ name: String, _ values: UnsafeBufferPointer<Float>, shape: [Int])
+}
+
+/// Reads the tensors of one model file strictly: every key must be asked for exactly once with
+/// its expected shape, and ``finish()`` fails on any key left over.
+public final class StrictTensorLoader {
+    let file: SafeTensorsFile
+    private var used: Set<String> = []
+
+    public init(_ file: SafeTensorsFile) { self.file = file }
+
+    /// Tensor `key`, which must have `shape`.
+    public func load(_ key: String, _ shape: [Int]) throws -> Tensor {
+        guard let info = file.tensors[key] else { throw ModelError.missingKey(path: file.path, key: key) }
+        guard info.shape == shape else { throw ModelError.wrongShape(path: file.path, key: key, expected: shape, actual: info.shape) }
+        used.insert(key)
+        return try file.floatTensor(key)
+    }
+
+    /// Tensor `key` if present (with `shape`), else nil.
+    public func loadIfPresent(_ key: String, _ shape: [Int]) throws -> Tensor? {
+        file.tensors[key] == nil ? nil : try load(key, shape)
+    }
+
+    /// Fails on the first (sorted) key that was never loaded.
+    public func finish() throws {
+        if let extra = file.names.first(where: { !used.contains($0) }) {
+            throw ModelError.unexpectedKey(path: file.path, key: extra)
+        }
+    }
+}
+
+/// A fully connected layer with PyTorch's [out, in] weight.
+public struct Linear: @unchecked Sendable {
+    public let weight: Tensor
+    public let bias: Tensor?
+    public var outFeatures: Int { weight.shape[0] }
+    public var inFeatures: Int { weight.shape[1] }
+
+    public init(weight: Tensor, bias: Tensor?) { self.weight = weight; self.bias = bias }
+
+    /// Loads `prefix.weight` [out, in] and `prefix.bias` [out] (the bias may be absent when `biasOptional`).
+    public init(_ loader: StrictTensorLoader, _ prefix: String, out: Int, in inF: Int, biasOptional: Bool = false) throws {
+        weight = try loader.load("\(prefix).weight", [out, inF])
+        bias = biasOptional ? try loader.loadIfPresent("\(prefix).bias", [out]) : try loader.load("\(prefix).bias", [out])
+    }
+
+    /// y[rows, out] = x[rows, in] · Wᵀ + b.
+    public func forward(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>) {
+        Gemm.linear(x, rows: rows, weight: weight.data, outFeatures: outFeatures, inFeatures: inFeatures,
+                    bias: bias?.data, into: y)
+    }
+}
+
+/// LayerNorm over the last dimension.
+public struct LayerNorm: @unchecked Sendable {
+    public let weight: Tensor
+    public let bias: Tensor
+    public let eps: Float
+
+    public init(_ loader: StrictTensorLoader, _ prefix: String, dim: Int, eps: Float) throws {
+        weight = try loader.load("\(prefix).weight", [dim])
+        bias = try loader.load("\(prefix).bias", [dim])
+        self.eps = eps
+    }
+
+    public func forward(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>) {
+        Ops.layerNorm(x, y, gamma: weight.data, beta: bias.data, rows: rows, dim: weight.count, eps: eps)
+    }
+}

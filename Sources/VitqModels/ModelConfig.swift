@@ -1,0 +1,67 @@
+import Foundation
+
+/// The model families vitq runs.
+public enum ModelFamily: String, Codable, Sendable {
+    case vit = "ViT", deit = "DeiT", deitDistilled = "DeiT-distilled"
+}
+
+/// The timm eval transform's parameters.
+public struct PreprocessConfig: Codable, Equatable, Sendable {
+    /// Side of the square network input.
+    public var inputSize: Int = 224
+    /// Shorter side is resized to int(inputSize / cropPct) before the center crop.
+    public var cropPct: Double = 0.875
+    public var mean: [Float] = [0.485, 0.456, 0.406]
+    public var std: [Float] = [0.229, 0.224, 0.225]
+    /// Resize filter; only "bicubic" (PIL's antialiased bicubic) is implemented.
+    public var interpolation: String = "bicubic"
+
+    public init() {}
+
+    /// ImageNet mean/std, crop 0.875 (DeiT and most timm models).
+    public static let imagenet = PreprocessConfig()
+    /// mean = std = 0.5, crop 0.9 (Google AugReg ViTs).
+    public static var inception: PreprocessConfig {
+        var p = PreprocessConfig(); p.mean = [0.5, 0.5, 0.5]; p.std = [0.5, 0.5, 0.5]; p.cropPct = 0.9; return p
+    }
+
+    /// The resize target of the shorter side: int(inputSize / cropPct), as timm computes it.
+    public var resizeShorterSide: Int { Int((Double(inputSize) / cropPct).rounded(.down)) }
+}
+
+/// The architecture of a ViT/DeiT, as timm's `VisionTransformer` constructor arguments.
+public struct ViTConfig: Codable, Equatable, Sendable {
+    public var imgSize = 224
+    public var patchSize = 16
+    public var inChans = 3
+    public var embedDim = 768
+    public var depth = 12
+    /// Attention heads. Shapes do not determine this; see ``ModelConfigResolver``.
+    public var numHeads = 12
+    /// The MLP hidden width (timm: embed_dim × mlp_ratio).
+    public var mlpHidden = 3072
+    public var numClasses = 1000
+    public var qkvBias = true
+    /// Distilled DeiT: a distillation token and a second head; logits are the mean of both.
+    public var distilled = false
+    public var layerNormEps: Float = 1e-6
+
+    public init() {}
+
+    public var numPatches: Int { (imgSize / patchSize) * (imgSize / patchSize) }
+    /// Prefix tokens (class, plus distillation when distilled).
+    public var prefixTokens: Int { distilled ? 2 : 1 }
+    public var tokens: Int { numPatches + prefixTokens }
+    public var headDim: Int { embedDim / numHeads }
+}
+
+/// Everything needed to build and feed a model.
+public struct ModelSpec: Equatable, Sendable {
+    public var family: ModelFamily
+    public var vit: ViTConfig
+    public var preprocess: PreprocessConfig
+    /// Where the architecture came from (for `vitq inspect`).
+    public var configSource: String
+    /// How the head count was decided.
+    public var headsSource: String
+}

@@ -1,0 +1,257 @@
+import Foundation
+import VitqFormats
+
+/// Settings given on the command line; each wins over what the file and its config say.
+public struct ModelOverrides: Sendable, Equatable {
+    /// A known timm name, used when the file carries no config.
+    public var arch: String?
+    public var numHeads: Int?
+    public var mean: [Float]?
+    public var std: [Float]?
+    public var cropPct: Double?
+    public var layerNormEps: Float?
+    public init(arch: String? = nil, numHeads: Int? = nil, mean: [Float]? = nil, std: [Float]? = nil,
+                cropPct: Double? = nil, layerNormEps: Float? = nil) {
+        self.arch = arch; self.numHeads = numHeads; self.mean = mean; self.std = std
+        self.cropPct = cropPct; self.layerNormEps = layerNormEps
+    }
+}
+
+/// Decides a model's architecture and preprocessing.
+///
+/// Dimensions that tensor shapes determine (embedding width, depth, patch size, MLP width,
+/// classes, distillation token, image size from the position embedding) are read from the
+/// shapes. The rest — above all the number of attention heads, which no shape tells — comes
+/// from the first of these sources that exists:
+/// 1. the file's `timm_config` metadata (timm constructor arguments as JSON, optionally with
+///    `timm_class`, `mean`, `std`, `crop_pct` metadata keys);
+/// 2. a JSON beside the model (`model.json` for `model.safetensors`) with keys `timm_class`,
+///    `config`, `mean`, `std` (and optionally `crop_pct`, `interpolation`, `state_dict_keys`);
+/// 3. the table of known timm names (``KnownModels``), matched on the `architecture` metadata
+///    key or on the file name;
+/// 4. `--arch NAME` on the command line.
+/// A config that disagrees with the shapes is an error naming the key. Command-line flags
+/// (`--heads`, `--mean`, `--std`, `--crop-pct`) override everything. When no source gives the
+/// head count, vitq assumes timm's usual head width of 64 (heads = embed_dim / 64) and says so.
+public enum ModelConfigResolver {
+    /// Keys of timm's VisionTransformer constructor that vitq understands.
+    static let vitConfigKeys: Set<String> = [
+        "img_size", "patch_size", "in_chans", "num_classes", "embed_dim", "depth", "num_heads",
+        "mlp_ratio", "qkv_bias", "class_token", "global_pool", "drop_rate", "pos_drop_rate",
+        "proj_drop_rate", "attn_drop_rate", "drop_path_rate", "weight_init",
+    ]
+    static let sidecarKeys: Set<String> = [
+        "timm_class", "config", "mean", "std", "crop_pct", "interpolation", "input_size",
+        "input", "taps", "state_dict_keys", "pretrained_cfg",
+    ]
+
+    /// A parsed config source.
+    struct Source {
+        var name: String
+        var timmClass: String?
+        var config: [String: Any] = [:]
+        var mean: [Float]?
+        var std: [Float]?
+        var cropPct: Double?
+        var known: KnownModels.Entry?
+        var stateDictKeys: [String: [Int]]?
+    }
+
+    /// Resolves the spec of the ViT/DeiT in `file`.
+    public static func resolve(file: SafeTensorsFile, overrides: ModelOverrides = ModelOverrides()) throws -> ModelSpec {
+        let path = file.path
+        func shape(_ k: String) throws -> [Int] {
+            guard let i = file.tensors[k] else { throw ModelError.missingKey(path: path, key: k) }
+            return i.shape
+        }
+        // MARK: dimensions from shapes
+        var cfg = ViTConfig()
+        let pw = try shape("patch_embed.proj.weight")
+        guard pw.count == 4, pw[2] == pw[3] else {
+            throw ModelError.wrongShape(path: path, key: "patch_embed.proj.weight", expected: [-1, 3, -1, -1], actual: pw)
+        }
+        cfg.embedDim = pw[0]; cfg.inChans = pw[1]; cfg.patchSize = pw[2]
+        var depth = 0
+        while file.tensors["blocks.\(depth).norm1.weight"] != nil { depth += 1 }
+        guard depth > 0 else { throw ModelError.missingKey(path: path, key: "blocks.0.norm1.weight") }
+        cfg.depth = depth
+        cfg.mlpHidden = try shape("blocks.0.mlp.fc1.weight").first ?? 0
+        cfg.numClasses = try shape("head.weight").first ?? 0
+        cfg.distilled = file.tensors["dist_token"] != nil
+        cfg.qkvBias = file.tensors["blocks.0.attn.qkv.bias"] != nil
+        let pos = try shape("pos_embed")
+        guard pos.count == 3 else { throw ModelError.wrongShape(path: path, key: "pos_embed", expected: [1, -1, cfg.embedDim], actual: pos) }
+        let grid = Int(Double(pos[1] - cfg.prefixTokens).squareRoot().rounded())
+        guard grid * grid == pos[1] - cfg.prefixTokens else {
+            throw ModelError.wrongShape(path: path, key: "pos_embed", expected: [1, -1, cfg.embedDim], actual: pos)
+        }
+        cfg.imgSize = grid * cfg.patchSize
+
+        // MARK: the config source
+        let source = try findSource(file: file, arch: overrides.arch)
+        var pre = PreprocessConfig.imagenet
+        var family: ModelFamily = cfg.distilled ? .deitDistilled : .vit
+        var headsSource = "none"
+        var heads: Int?
+        if let s = source {
+            if let tc = s.timmClass {
+                switch tc {
+                case "VisionTransformer": break
+                case "VisionTransformerDistilled": family = .deitDistilled
+                default: throw ModelError.unknownArchitecture(path: path, detail: "timm class '\(tc)' (from \(s.name)) is not a ViT/DeiT; supported: VisionTransformer, VisionTransformerDistilled")
+                }
+            }
+            for (k, v) in s.config {
+                guard vitConfigKeys.contains(k) else { throw ModelError.badConfig(source: s.name, key: k, detail: "unknown key for a ViT/DeiT config") }
+                func int() throws -> Int {
+                    guard let i = v as? Int else { throw ModelError.badConfig(source: s.name, key: k, detail: "expected an integer") }
+                    return i
+                }
+                func check(_ value: Int, _ derived: Int) throws {
+                    guard value == derived else { throw ModelError.badConfig(source: s.name, key: k, detail: "says \(value) but the tensors give \(derived)") }
+                }
+                switch k {
+                case "img_size": try check(try int(), cfg.imgSize)
+                case "patch_size": try check(try int(), cfg.patchSize)
+                case "in_chans": try check(try int(), cfg.inChans)
+                case "num_classes": try check(try int(), cfg.numClasses)
+                case "embed_dim": try check(try int(), cfg.embedDim)
+                case "depth": try check(try int(), cfg.depth)
+                case "num_heads": heads = try int()
+                case "mlp_ratio":
+                    guard let r = v as? Double else { throw ModelError.badConfig(source: s.name, key: k, detail: "expected a number") }
+                    try check(Int((Double(cfg.embedDim) * r).rounded()), cfg.mlpHidden)
+                case "qkv_bias":
+                    guard let b = v as? Bool, b == cfg.qkvBias else { throw ModelError.badConfig(source: s.name, key: k, detail: "does not match the tensors (qkv bias present: \(cfg.qkvBias))") }
+                case "class_token":
+                    guard let b = v as? Bool, b else { throw ModelError.badConfig(source: s.name, key: k, detail: "only class_token=true is supported") }
+                case "global_pool":
+                    guard let g = v as? String, g == "token" else { throw ModelError.badConfig(source: s.name, key: k, detail: "only global_pool='token' is supported") }
+                default: break // dropout rates and weight_init do not affect inference
+                }
+            }
+            if let known = s.known {
+                guard known.embedDim == cfg.embedDim, known.depth == cfg.depth, known.patchSize == cfg.patchSize else {
+                    throw ModelError.badConfig(source: s.name, key: "architecture", detail: "\(known.name) is \(known.embedDim)-wide, depth \(known.depth), patch \(known.patchSize), but the tensors give \(cfg.embedDim), \(cfg.depth), \(cfg.patchSize)")
+                }
+                heads = heads ?? known.numHeads
+                pre = known.preprocess
+                if known.name.hasPrefix("deit") && !cfg.distilled { family = .deit }
+            }
+            if heads != nil { headsSource = s.name }
+            if let m = s.mean { pre.mean = m }
+            if let sd = s.std { pre.std = sd }
+            if let c = s.cropPct { pre.cropPct = c }
+            if let keys = s.stateDictKeys { try checkKeys(keys, file: file, source: s.name) }
+        }
+        if let h = overrides.numHeads { heads = h; headsSource = "--heads" }
+        if heads == nil, cfg.embedDim % 64 == 0 {
+            heads = cfg.embedDim / 64
+            headsSource = "assumed head width 64 (no config gave num_heads)"
+        }
+        guard let h = heads, h > 0, cfg.embedDim % h == 0 else {
+            throw ModelError.badConfig(source: source?.name ?? path, key: "num_heads", detail: "\(heads.map(String.init) ?? "unknown") does not divide embed_dim \(cfg.embedDim); pass --heads")
+        }
+        cfg.numHeads = h
+        if let m = overrides.mean { pre.mean = m }
+        if let s = overrides.std { pre.std = s }
+        if let c = overrides.cropPct { pre.cropPct = c }
+        if let e = overrides.layerNormEps { cfg.layerNormEps = e }
+        pre.inputSize = cfg.imgSize
+        guard pre.mean.count == cfg.inChans, pre.std.count == cfg.inChans, pre.std.allSatisfy({ $0 > 0 }) else {
+            throw ModelError.badConfig(source: source?.name ?? "flags", key: "mean/std", detail: "need \(cfg.inChans) values each, std > 0")
+        }
+        guard pre.cropPct > 0, pre.cropPct <= 1 else { throw ModelError.badConfig(source: source?.name ?? "flags", key: "crop_pct", detail: "must be in (0, 1]") }
+        return ModelSpec(family: family, vit: cfg, preprocess: pre, configSource: source?.name ?? "tensor shapes only", headsSource: headsSource)
+    }
+
+    // MARK: sources
+
+    static func findSource(file: SafeTensorsFile, arch: String?) throws -> Source? {
+        let path = file.path
+        let meta = file.metadata
+        if let text = meta["timm_config"] {
+            let name = "\(path) metadata 'timm_config'"
+            guard let d = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else {
+                throw ModelError.badConfig(source: path, key: "timm_config", detail: "metadata is not a JSON object")
+            }
+            var s = Source(name: name, timmClass: meta["timm_class"], config: d)
+            s.mean = try meta["mean"].map { try floats(parseJSON($0, key: "mean", source: path), key: "mean", source: path) }
+            s.std = try meta["std"].map { try floats(parseJSON($0, key: "std", source: path), key: "std", source: path) }
+            s.cropPct = try meta["crop_pct"].map { v in
+                guard let c = Double(v) else { throw ModelError.badConfig(source: path, key: "crop_pct", detail: "not a number") }
+                return c
+            }
+            return s
+        }
+        let sidecar = (path.hasSuffix(".safetensors") ? String(path.dropLast(".safetensors".count)) : path) + ".json"
+        if FileManager.default.fileExists(atPath: sidecar) {
+            return try readSidecar(sidecar)
+        }
+        let stem = (path as NSString).lastPathComponent.replacingOccurrences(of: ".safetensors", with: "")
+        for candidate in [meta["architecture"], stem, arch].compactMap({ $0 }) {
+            if let k = KnownModels.lookup(candidate) {
+                return Source(name: "known timm name '\(k.name)'", known: k)
+            }
+        }
+        if let arch { throw ModelError.badConfig(source: "--arch", key: "arch", detail: "'\(arch)' is not a known timm name; known: \(KnownModels.table.keys.sorted().joined(separator: ", "))") }
+        return nil
+    }
+
+    static func readSidecar(_ path: String) throws -> Source {
+        guard let data = FileManager.default.contents(atPath: path),
+              let root = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw ModelError.badConfig(source: path, key: "(file)", detail: "not a JSON object")
+        }
+        for k in root.keys where !sidecarKeys.contains(k) {
+            throw ModelError.badConfig(source: path, key: k, detail: "unknown key; expected one of \(sidecarKeys.sorted().joined(separator: ", "))")
+        }
+        var s = Source(name: path)
+        s.timmClass = root["timm_class"] as? String
+        if let c = root["config"] {
+            guard let d = c as? [String: Any] else { throw ModelError.badConfig(source: path, key: "config", detail: "not an object") }
+            s.config = d
+        }
+        if let m = root["mean"] { s.mean = try floats(m, key: "mean", source: path) }
+        if let m = root["std"] { s.std = try floats(m, key: "std", source: path) }
+        if let c = root["crop_pct"] {
+            guard let v = c as? Double else { throw ModelError.badConfig(source: path, key: "crop_pct", detail: "not a number") }
+            s.cropPct = v
+        }
+        if let i = root["interpolation"], (i as? String) != "bicubic" {
+            throw ModelError.badConfig(source: path, key: "interpolation", detail: "only 'bicubic' is implemented")
+        }
+        if let keys = root["state_dict_keys"] {
+            guard let d = keys as? [String: Any] else { throw ModelError.badConfig(source: path, key: "state_dict_keys", detail: "not an object") }
+            var out: [String: [Int]] = [:]
+            for (k, v) in d {
+                guard let shape = v as? [Int] else { throw ModelError.badConfig(source: path, key: "state_dict_keys.\(k)", detail: "not a shape") }
+                out[k] = shape
+            }
+            s.stateDictKeys = out
+        }
+        return s
+    }
+
+    static func checkKeys(_ keys: [String: [Int]], file: SafeTensorsFile, source: String) throws {
+        for (k, shape) in keys.sorted(by: { $0.key < $1.key }) {
+            guard let t = file.tensors[k] else { throw ModelError.missingKey(path: file.path, key: k) }
+            guard t.shape == shape else { throw ModelError.wrongShape(path: file.path, key: k, expected: shape, actual: t.shape) }
+        }
+        for k in file.names where keys[k] == nil {
+            throw ModelError.unexpectedKey(path: file.path, key: k)
+        }
+    }
+
+    static func parseJSON(_ text: String, key: String, source: String) throws -> Any {
+        guard let v = try? JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed]) else {
+            throw ModelError.badConfig(source: source, key: key, detail: "not valid JSON")
+        }
+        return v
+    }
+
+    static func floats(_ v: Any, key: String, source: String) throws -> [Float] {
+        guard let a = v as? [Double] else { throw ModelError.badConfig(source: source, key: key, detail: "expected a list of numbers") }
+        return a.map { Float($0) }
+    }
+}

@@ -1,0 +1,192 @@
+import Foundation
+import VitqFormats
+import VitqTensor
+
+/// One pre-norm transformer block: x += proj(attn(norm1(x))); x += fc2(gelu(fc1(norm2(x)))).
+public struct ViTBlock: @unchecked Sendable {
+    public let norm1: LayerNorm      // blocks.i.norm1
+    public let qkv: Linear           // blocks.i.attn.qkv, [3E, E], output laid out (3, heads, head_dim)
+    public let proj: Linear          // blocks.i.attn.proj, [E, E]
+    public let norm2: LayerNorm      // blocks.i.norm2
+    public let fc1: Linear           // blocks.i.mlp.fc1, [hidden, E]
+    public let fc2: Linear           // blocks.i.mlp.fc2, [E, hidden]
+}
+
+/// A timm VisionTransformer / VisionTransformerDistilled (ViT, DeiT) in fp32.
+public final class VisionTransformer: @unchecked Sendable {
+    public let spec: ModelSpec
+    public var config: ViTConfig { spec.vit }
+    public let patchEmbed: Linear    // patch_embed.proj as a GEMM: weight [E, C·P·P] in (c, ky, kx) order
+    public let clsToken: Tensor      // cls_token [1, 1, E]
+    public let distToken: Tensor?    // dist_token [1, 1, E] (distilled only)
+    public let posEmbed: Tensor      // pos_embed [1, T, E]
+    public let blocks: [ViTBlock]    // blocks.0 … blocks.(depth-1)
+    public let norm: LayerNorm       // norm
+    public let head: Linear          // head [classes, E]
+    public let headDist: Linear?     // head_dist [classes, E] (distilled only)
+
+    /// Loads the model in `file`, strictly: every key must be present with its shape, and no other.
+    public init(file: SafeTensorsFile, spec: ModelSpec) throws {
+        self.spec = spec
+        let c = spec.vit, e = c.embedDim
+        let l = StrictTensorLoader(file)
+        let pw = try l.load("patch_embed.proj.weight", [e, c.inChans, c.patchSize, c.patchSize])
+        patchEmbed = Linear(weight: Tensor(shape: [e, c.inChans * c.patchSize * c.patchSize], values: pw.array),
+                            bias: try l.load("patch_embed.proj.bias", [e]))
+        clsToken = try l.load("cls_token", [1, 1, e])
+        distToken = c.distilled ? try l.load("dist_token", [1, 1, e]) : nil
+        posEmbed = try l.load("pos_embed", [1, c.tokens, e])
+        blocks = try (0..<c.depth).map { i in
+            let p = "blocks.\(i)"
+            return ViTBlock(
+                norm1: try LayerNorm(l, "\(p).norm1", dim: e, eps: c.layerNormEps),
+                qkv: try Linear(l, "\(p).attn.qkv", out: 3 * e, in: e, biasOptional: !c.qkvBias),
+                proj: try Linear(l, "\(p).attn.proj", out: e, in: e),
+                norm2: try LayerNorm(l, "\(p).norm2", dim: e, eps: c.layerNormEps),
+                fc1: try Linear(l, "\(p).mlp.fc1", out: c.mlpHidden, in: e),
+                fc2: try Linear(l, "\(p).mlp.fc2", out: e, in: c.mlpHidden))
+        }
+        norm = try LayerNorm(l, "norm", dim: e, eps: c.layerNormEps)
+        head = try Linear(l, "head", out: c.numClasses, in: e)
+        headDist = c.distilled ? try Linear(l, "head_dist", out: c.numClasses, in: e) : nil
+        try l.finish()
+    }
+
+    /// Opens `path`, resolves its config and loads it.
+    public convenience init(path: String, overrides: ModelOverrides = ModelOverrides()) throws {
+        let file = try SafeTensorsFile(path: path)
+        try self.init(file: file, spec: try ModelConfigResolver.resolve(file: file, overrides: overrides))
+    }
+
+    /// Number of parameters.
+    public var parameterCount: Int {
+        var n = patchEmbed.weight.count + (patchEmbed.bias?.count ?? 0) + clsToken.count + (distToken?.count ?? 0) + posEmbed.count
+        for b in blocks {
+            for lin in [b.qkv, b.proj, b.fc1, b.fc2] { n += lin.weight.count + (lin.bias?.count ?? 0) }
+            n += 2 * (b.norm1.weight.count + b.norm2.weight.count)
+        }
+        n += 2 * norm.weight.count + head.weight.count + (head.bias?.count ?? 0)
+        if let h = headDist { n += h.weight.count + (h.bias?.count ?? 0) }
+        return n
+    }
+
+    // MARK: forward
+
+    /// Logits [B, classes] for normalised images [B, C, H, W].
+    public func forward(_ images: Tensor, observer: ForwardObserver? = nil) -> Tensor {
+        let c = config
+        precondition(images.shape.count == 4 && images.shape[1] == c.inChans && images.shape[2] == c.imgSize && images.shape[3] == c.imgSize,
+                     "input shape \(images.shape) does not match the model's [B, \(c.inChans), \(c.imgSize), \(c.imgSize)]")
+        let b = images.shape[0], t = c.tokens, e = c.embedDim
+        func tap(_ name: String, _ p: UnsafePointer<Float>, _ shape: [Int]) {
+            if let o = observer, o.wants(name) { o.observe(name, UnsafeBufferPointer(start: p, count: shape.reduce(1, *)), shape: shape) }
+        }
+
+        // patch_embed: im2col then GEMM; then prefix tokens and position embedding.
+        let np = c.numPatches
+        let cols = Tensor(zeros: [b * np, c.inChans * c.patchSize * c.patchSize])
+        im2col(images, into: cols)
+        let patches = Tensor(zeros: [b * np, e])
+        patchEmbed.forward(cols.data, rows: b * np, into: patches.data)
+        tap("patch_embed", patches.data, [b, np, e])
+        let x = Tensor(zeros: [b * t, e])
+        for i in 0..<b {
+            let xi = x.data + i * t * e
+            xi.update(from: clsToken.data, count: e)
+            if let d = distToken { (xi + e).update(from: d.data, count: e) }
+            (xi + c.prefixTokens * e).update(from: patches.data + i * np * e, count: np * e)
+            Ops.add(xi, posEmbed.data, count: t * e)
+        }
+        tap("embed", x.data, [b, t, e])
+
+        let work = BlockWorkspace(batch: b, config: c)
+        for (i, blk) in blocks.enumerated() {
+            blockForward(blk, x: x, work: work, index: i, tap: tap)
+            tap("blocks.\(i)", x.data, [b, t, e])
+        }
+        norm.forward(x.data, rows: b * t, into: x.data)
+        tap("norm", x.data, [b, t, e])
+
+        // Head on the class token (and, when distilled, head_dist on the distillation token; eval logits are their mean).
+        let cls = Tensor(zeros: [b, e])
+        for i in 0..<b { (cls.data + i * e).update(from: x.data + i * t * e, count: e) }
+        let logits = Tensor(zeros: [b, c.numClasses])
+        head.forward(cls.data, rows: b, into: logits.data)
+        if let hd = headDist {
+            for i in 0..<b { (cls.data + i * e).update(from: x.data + (i * t + 1) * e, count: e) }
+            let ld = Tensor(zeros: [b, c.numClasses])
+            hd.forward(cls.data, rows: b, into: ld.data)
+            for j in 0..<logits.count { logits.data[j] = (logits.data[j] + ld.data[j]) * 0.5 }
+        }
+        tap("logits", logits.data, [b, c.numClasses])
+        return logits
+    }
+
+    /// Rearranges [B, C, H, W] into patch rows [B·N, C·P·P] in (c, ky, kx) order.
+    func im2col(_ images: Tensor, into cols: Tensor) {
+        let c = config, p = c.patchSize, g = c.imgSize / p, hw = c.imgSize
+        let rowLen = c.inChans * p * p
+        Parallel.forChunks(images.shape[0] * g, minChunk: 4) { range in
+            for bg in range {
+                let bi = bg / g, py = bg % g
+                for px in 0..<g {
+                    var dst = cols.data + ((bi * g + py) * g + px) * rowLen
+                    for ch in 0..<c.inChans {
+                        for ky in 0..<p {
+                            let src = images.data + ((bi * c.inChans + ch) * hw + py * p + ky) * hw + px * p
+                            dst.update(from: src, count: p)
+                            dst += p
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Scratch buffers shared by all blocks of one forward pass.
+    final class BlockWorkspace {
+        let h: Tensor, qkv: Tensor, attn: Tensor, ctx: Tensor, hidden: Tensor
+        init(batch b: Int, config c: ViTConfig) {
+            let rows = b * c.tokens
+            h = Tensor(zeros: [rows, c.embedDim])
+            qkv = Tensor(zeros: [rows, 3 * c.embedDim])
+            attn = Tensor(zeros: [b, c.numHeads, c.tokens, c.tokens])
+            ctx = Tensor(zeros: [rows, c.embedDim])
+            hidden = Tensor(zeros: [rows, c.mlpHidden])
+        }
+    }
+
+    func blockForward(_ blk: ViTBlock, x: Tensor, work w: BlockWorkspace, index: Int,
+                      tap: (String, UnsafePointer<Float>, [Int]) -> Void) {
+        let c = config, b = x.shape[0] / c.tokens, t = c.tokens, e = c.embedDim
+        let heads = c.numHeads, hd = c.headDim, rows = b * t
+        let scale = 1 / Float(hd).squareRoot()
+        let p = "blocks.\(index)"
+
+        blk.norm1.forward(x.data, rows: rows, into: w.h.data)
+        blk.qkv.forward(w.h.data, rows: rows, into: w.qkv.data)
+        tap("\(p).attn.qkv", w.qkv.data, [b, t, 3 * e])
+        // Per (image, head): S = (q·scale)·kᵀ [t, t]; softmax rows; ctx[:, head] = S·v.
+        Gemm.recordBatched(GemmShape(m: t, n: t, k: hd, transB: true, batch: b * heads))
+        Gemm.recordBatched(GemmShape(m: t, n: hd, k: t, transB: false, batch: b * heads))
+        Parallel.forEach(b * heads) { i in
+            let bi = i / heads, h = i % heads
+            let base = w.qkv.data + bi * t * 3 * e
+            let s = w.attn.data + i * t * t
+            Gemm.sgemm(m: t, n: t, k: hd, alpha: scale, a: base + h * hd, lda: 3 * e,
+                       b: base + e + h * hd, ldb: 3 * e, transB: true, c: s, ldc: t)
+            Ops.softmaxSerial(s, rows: t, n: t)
+            Gemm.sgemm(m: t, n: hd, k: t, a: s, lda: t, b: base + 2 * e + h * hd, ldb: 3 * e, transB: false,
+                       c: w.ctx.data + bi * t * e + h * hd, ldc: e)
+        }
+        tap("\(p).attn.softmax", w.attn.data, [b, heads, t, t])
+        blk.proj.forward(w.ctx.data, rows: rows, into: w.h.data)
+        Ops.add(x.data, w.h.data, count: rows * e)
+
+        blk.norm2.forward(x.data, rows: rows, into: w.h.data)
+        blk.fc1.forward(w.h.data, rows: rows, into: w.hidden.data)
+        Ops.gelu(w.hidden.data, w.hidden.data, count: rows * c.mlpHidden)
+        blk.fc2.forward(w.hidden.data, rows: rows, into: w.h.data)
+        Ops.add(x.data, w.h.data, count: rows * e)
+    }
+}

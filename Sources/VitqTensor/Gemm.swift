@@ -1,0 +1,124 @@
+import COpenBLAS
+import Foundation
+
+/// fp32 matrix products through OpenBLAS `cblas_sgemm`, parallelised by vitq itself.
+///
+/// OpenBLAS is set to one thread on first use; ``linear(_:rows:weight:outFeatures:inFeatures:bias:into:)``
+/// splits the rows across ``Parallel/threads`` and ``batched(_:_:)`` runs independent products
+/// side by side. Every product the model makes goes through here, so ``GemmRecorder`` can list
+/// them for `vitq bench fp32`, which times the same products alone.
+public enum Gemm {
+    private static let singleThreadedBLAS: Void = { openblas_set_num_threads(1) }()
+
+    nonisolated(unsafe) static var recorder: GemmRecorder?
+
+    /// One single-threaded product: C[m,n] = alpha · A[m,k] · op(B) + beta · C, row-major, where
+    /// op(B) = Bᵀ of a [n,k] matrix when `transB`, else B of a [k,n] matrix.
+    @inline(__always)
+    public static func sgemm(m: Int, n: Int, k: Int, alpha: Float = 1,
+                             a: UnsafePointer<Float>, lda: Int,
+                             b: UnsafePointer<Float>, ldb: Int, transB: Bool,
+                             beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        _ = singleThreadedBLAS
+        if m == 0 || n == 0 { return }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                    Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb),
+                    beta, c, Int32(ldc))
+    }
+
+    /// A fully connected layer, y[rows, out] = x[rows, in] · Wᵀ + bias with W stored [out, in]
+    /// (PyTorch's layout). Rows are split across threads.
+    public static func linear(_ x: UnsafePointer<Float>, rows: Int, weight: UnsafePointer<Float>,
+                              outFeatures: Int, inFeatures: Int, bias: UnsafePointer<Float>?,
+                              into y: UnsafeMutablePointer<Float>) {
+        recorder?.record(GemmShape(m: rows, n: outFeatures, k: inFeatures, transB: true, batch: 1))
+        Parallel.forChunks(rows, minChunk: 16) { r in
+            sgemm(m: r.count, n: outFeatures, k: inFeatures, a: x + r.lowerBound * inFeatures, lda: inFeatures,
+                  b: weight, ldb: inFeatures, transB: true, c: y + r.lowerBound * outFeatures, ldc: outFeatures)
+            if let bias {
+                vitq_add_bias(y + r.lowerBound * outFeatures, bias, r.count, outFeatures)
+            }
+        }
+    }
+
+    /// Declares `shape.batch` independent single-threaded products that the caller runs in a
+    /// parallel loop of its own (e.g. per image and head, fused with a softmax), so that
+    /// ``GemmRecorder`` lists them.
+    public static func recordBatched(_ shape: GemmShape) {
+        recorder?.record(shape)
+    }
+
+    /// Runs the products `shapes` alone on scratch operands, threaded as the model threads them:
+    /// batch-1 products split by rows, batched ones one product per task. For `vitq bench fp32`.
+    public static func replay(_ shapes: [GemmShape], scratch: GemmScratch) {
+        for s in shapes {
+            if s.batch == 1 {
+                Parallel.forChunks(s.m, minChunk: 16) { r in
+                    sgemm(m: r.count, n: s.n, k: s.k, a: scratch.a + r.lowerBound * s.k, lda: s.k,
+                          b: scratch.b, ldb: s.transB ? s.k : s.n, transB: s.transB,
+                          c: scratch.c + r.lowerBound * s.n, ldc: s.n)
+                }
+            } else {
+                Parallel.forEach(s.batch) { i in
+                    let ct = Parallel.threads
+                    let slot = i % ct
+                    sgemm(m: s.m, n: s.n, k: s.k, a: scratch.a + slot * s.m * s.k, lda: s.k,
+                          b: scratch.b + slot * s.n * s.k, ldb: s.transB ? s.k : s.n, transB: s.transB,
+                          c: scratch.c + i * s.m * s.n, ldc: s.n)
+                }
+            }
+        }
+    }
+}
+
+/// The shape of one product (or of `batch` independent products of the same shape).
+public struct GemmShape: Hashable, Sendable, Codable {
+    public var m: Int, n: Int, k: Int
+    public var transB: Bool
+    public var batch: Int
+    public init(m: Int, n: Int, k: Int, transB: Bool, batch: Int) {
+        self.m = m; self.n = n; self.k = k; self.transB = transB; self.batch = batch
+    }
+    /// Multiply-add count times two.
+    public var flops: Double { 2.0 * Double(m) * Double(n) * Double(k) * Double(batch) }
+}
+
+/// Operand buffers large enough for a list of products (for ``Gemm/replay(_:scratch:)``).
+public final class GemmScratch {
+    let a: UnsafeMutablePointer<Float>, b: UnsafeMutablePointer<Float>, c: UnsafeMutablePointer<Float>
+    private let tensors: [Tensor]
+
+    public init(for shapes: [GemmShape]) {
+        let slots = Parallel.threads
+        let na = shapes.map { $0.batch == 1 ? $0.m * $0.k : slots * $0.m * $0.k }.max() ?? 1
+        let nb = shapes.map { $0.batch == 1 ? $0.n * $0.k : slots * $0.n * $0.k }.max() ?? 1
+        let nc = shapes.map { $0.m * $0.n * $0.batch }.max() ?? 1
+        tensors = [Tensor(zeros: [na]), Tensor(zeros: [nb]), Tensor(zeros: [nc])]
+        for t in tensors { for i in 0..<t.count { t.data[i] = Float(i % 7) * 0.01 } }
+        a = tensors[0].data; b = tensors[1].data; c = tensors[2].data
+    }
+}
+
+/// Lists the products made while it is installed; used by `vitq bench fp32`.
+public final class GemmRecorder: @unchecked Sendable {
+    private let lock = NSLock()
+    private var shapes: [GemmShape] = []
+
+    public init() {}
+
+    /// Records the products made by `body` (in call order).
+    public static func recording(_ body: () throws -> Void) rethrows -> [GemmShape] {
+        let r = GemmRecorder()
+        Gemm.recorder = r
+        defer { Gemm.recorder = nil }
+        try body()
+        return r.lock.withLock { r.shapes }
+    }
+
+    func record(_ s: GemmShape) { lock.withLock { shapes.append(s) } }
+}
+
+@inline(__always)
+private func vitq_add_bias(_ y: UnsafeMutablePointer<Float>, _ bias: UnsafePointer<Float>, _ rows: Int, _ n: Int) {
+    Ops.addBias(y, bias, rows: rows, n: n)
+}

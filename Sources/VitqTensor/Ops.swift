@@ -1,0 +1,47 @@
+import CVitqKernels
+
+/// The elementwise and row-wise fp32 ops of a transformer, on raw buffers, split across threads.
+///
+/// Each calls a dispatched C kernel (AVX2 or scalar reference) on contiguous row blocks.
+public enum Ops {
+    /// LayerNorm over the last dimension of a [rows, dim] buffer. `x` and `y` may alias.
+    public static func layerNorm(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+                                 gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>,
+                                 rows: Int, dim: Int, eps: Float) {
+        Parallel.forChunks(rows, minChunk: 32) { r in
+            vitq_layernorm_f32(x + r.lowerBound * dim, y + r.lowerBound * dim, gamma, beta,
+                               Int64(r.count), Int64(dim), eps)
+        }
+    }
+
+    /// Softmax in place over `rows` rows of length `n` (contiguous).
+    public static func softmax(_ x: UnsafeMutablePointer<Float>, rows: Int, n: Int) {
+        Parallel.forChunks(rows, minChunk: 32) { r in
+            vitq_softmax_f32(x + r.lowerBound * n, Int64(r.count), Int64(n), Int64(n))
+        }
+    }
+
+    /// Softmax of rows on the calling thread (for use inside an already parallel loop).
+    public static func softmaxSerial(_ x: UnsafeMutablePointer<Float>, rows: Int, n: Int) {
+        vitq_softmax_f32(x, Int64(rows), Int64(n), Int64(n))
+    }
+
+    /// Exact-erf GELU of `count` values. `x` and `y` may alias.
+    public static func gelu(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int) {
+        Parallel.forChunks(count, minChunk: 4096) { r in
+            vitq_gelu_f32(x + r.lowerBound, y + r.lowerBound, Int64(r.count))
+        }
+    }
+
+    /// y += x over `count` values.
+    public static func add(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, count: Int) {
+        Parallel.forChunks(count, minChunk: 8192) { r in
+            vitq_add_f32(y + r.lowerBound, x + r.lowerBound, Int64(r.count))
+        }
+    }
+
+    /// y[r, :] += bias for each of `rows` contiguous rows of length n (on the calling thread).
+    public static func addBias(_ y: UnsafeMutablePointer<Float>, _ bias: UnsafePointer<Float>, rows: Int, n: Int) {
+        vitq_add_bias_f32(y, bias, Int64(rows), Int64(n), Int64(n))
+    }
+}

@@ -1,0 +1,72 @@
+import Foundation
+
+/// A dense, row-major float tensor with 64-byte aligned storage that it owns.
+///
+/// `Tensor` is a reference type so that large activations are never copied by accident;
+/// use ``copy()`` for a deep copy. Element access goes through ``data`` (a raw pointer) on
+/// hot paths and through the subscript in tests.
+public final class Tensor: @unchecked Sendable {
+    /// The extent of each dimension, outermost first.
+    public let shape: [Int]
+    /// The number of elements (the product of ``shape``).
+    public let count: Int
+    /// The first element; `count` contiguous floats follow.
+    public let data: UnsafeMutablePointer<Float>
+
+    /// A zero-filled tensor of the given shape.
+    public init(zeros shape: [Int]) {
+        precondition(shape.allSatisfy { $0 >= 0 }, "negative dimension in \(shape)")
+        self.shape = shape
+        self.count = shape.reduce(1, *)
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * 4, alignment: 64)
+        raw.initializeMemory(as: Float.self, repeating: 0, count: max(count, 1))
+        self.data = raw.assumingMemoryBound(to: Float.self)
+    }
+
+    /// A tensor holding a copy of `values`, which must have `shape`'s element count.
+    public convenience init(shape: [Int], values: [Float]) {
+        self.init(zeros: shape)
+        precondition(values.count == count, "\(values.count) values for shape \(shape)")
+        values.withUnsafeBufferPointer { data.update(from: $0.baseAddress!, count: count) }
+    }
+
+    deinit { UnsafeMutableRawPointer(data).deallocate() }
+
+    /// The elements as a Swift array (a copy).
+    public var array: [Float] { Array(UnsafeBufferPointer(start: data, count: count)) }
+
+    /// A deep copy.
+    public func copy() -> Tensor {
+        let t = Tensor(zeros: shape)
+        t.data.update(from: data, count: count)
+        return t
+    }
+
+    /// Element at a flat index.
+    public subscript(i: Int) -> Float {
+        get { data[i] }
+        set { data[i] = newValue }
+    }
+}
+
+/// Comparison helpers used by tests and golden checks.
+public enum TensorCompare {
+    /// max|a−b| / max|b|: the error relative to the reference's largest magnitude.
+    public static func maxRelativeError(_ a: UnsafeBufferPointer<Float>, reference b: UnsafeBufferPointer<Float>) -> Double {
+        precondition(a.count == b.count, "size mismatch \(a.count) vs \(b.count)")
+        var maxDiff = 0.0, maxRef = 0.0
+        for i in 0..<a.count {
+            maxDiff = max(maxDiff, Double(abs(a[i] - b[i])))
+            maxRef = max(maxRef, Double(abs(b[i])))
+        }
+        return maxRef == 0 ? maxDiff : maxDiff / maxRef
+    }
+
+    /// Largest absolute elementwise difference.
+    public static func maxAbsoluteError(_ a: UnsafeBufferPointer<Float>, _ b: UnsafeBufferPointer<Float>) -> Double {
+        precondition(a.count == b.count, "size mismatch \(a.count) vs \(b.count)")
+        var m = 0.0
+        for i in 0..<a.count { m = max(m, Double(abs(a[i] - b[i]))) }
+        return m
+    }
+}
