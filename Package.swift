@@ -37,12 +37,13 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
-        // MARK: Tests
-        .testTarget(name: "VitqKernelsTests", dependencies: ["VitqTensor", "CVitqKernels"]),
-        .testTarget(name: "VitqFormatsTests", dependencies: ["VitqFormats"]),
-        .testTarget(name: "VitqModelsTests", dependencies: ["VitqModels", "VitqFormats"]),
-        .testTarget(name: "VitqDataTests", dependencies: ["VitqData", "VitqFormats"]),
-        .testTarget(name: "VitqCLITests", dependencies: ["VitqRuntime"]),
+        // MARK: Tests (fixtures are read from ../shared/fixtures, or $VITQ_FIXTURES)
+        .target(name: "VitqTestSupport", dependencies: ["VitqTensor", "VitqFormats"], path: "Tests/VitqTestSupport"),
+        .testTarget(name: "VitqKernelsTests", dependencies: ["VitqTensor", "CVitqKernels", "VitqTestSupport"]),
+        .testTarget(name: "VitqFormatsTests", dependencies: ["VitqFormats", "VitqTestSupport"]),
+        .testTarget(name: "VitqModelsTests", dependencies: ["VitqModels", "VitqFormats", "VitqTestSupport"]),
+        .testTarget(name: "VitqDataTests", dependencies: ["VitqData", "VitqModels", "VitqFormats", "VitqTestSupport"]),
+        .testTarget(name: "VitqCLITests", dependencies: ["VitqRuntime", "VitqTestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -176,6 +176,7 @@ public enum ModelConfigResolver {
                 throw ModelError.badConfig(source: path, key: "timm_config", detail: "metadata is not a JSON object")
             }
             var s = Source(name: name, timmClass: meta["timm_class"], config: d)
+            s.known = meta["architecture"].flatMap(KnownModels.lookup)
             s.mean = try meta["mean"].map { try floats(parseJSON($0, key: "mean", source: path), key: "mean", source: path) }
             s.std = try meta["std"].map { try floats(parseJSON($0, key: "std", source: path), key: "std", source: path) }
             s.cropPct = try meta["crop_pct"].map { v in

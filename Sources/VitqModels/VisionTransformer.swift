@@ -99,11 +99,12 @@ public final class VisionTransformer: @unchecked Sendable {
         }
         tap("embed", x.data, [b, t, e])
 
-        let work = BlockWorkspace(batch: b, config: c)
+        let work = workspace(batch: b)
         for (i, blk) in blocks.enumerated() {
             blockForward(blk, x: x, work: work, index: i, tap: tap)
             tap("blocks.\(i)", x.data, [b, t, e])
         }
+        returnWorkspace(work)
         norm.forward(x.data, rows: b * t, into: x.data)
         tap("norm", x.data, [b, t, e])
 
@@ -143,10 +144,26 @@ public final class VisionTransformer: @unchecked Sendable {
         }
     }
 
+    private let workspaceLock = NSLock()
+    private var cachedWorkspace: BlockWorkspace?
+
+    /// The block scratch buffers for batch size `b`, kept between calls of the same batch size
+    /// (allocating ~100 MB per call costs page faults). Concurrent callers get a fresh one.
+    func workspace(batch b: Int) -> BlockWorkspace {
+        workspaceLock.withLock {
+            if let w = cachedWorkspace, w.batch == b { cachedWorkspace = nil; return w }
+            return BlockWorkspace(batch: b, config: config)
+        }
+    }
+
+    func returnWorkspace(_ w: BlockWorkspace) { workspaceLock.withLock { cachedWorkspace = w } }
+
     /// Scratch buffers shared by all blocks of one forward pass.
     final class BlockWorkspace {
         let h: Tensor, qkv: Tensor, attn: Tensor, ctx: Tensor, hidden: Tensor
+        let batch: Int
         init(batch b: Int, config c: ViTConfig) {
+            batch = b
             let rows = b * c.tokens
             h = Tensor(zeros: [rows, c.embedDim])
             qkv = Tensor(zeros: [rows, 3 * c.embedDim])

@@ -60,10 +60,8 @@ public enum Gemm {
                 }
             } else {
                 Parallel.forEach(s.batch) { i in
-                    let ct = Parallel.threads
-                    let slot = i % ct
-                    sgemm(m: s.m, n: s.n, k: s.k, a: scratch.a + slot * s.m * s.k, lda: s.k,
-                          b: scratch.b + slot * s.n * s.k, ldb: s.transB ? s.k : s.n, transB: s.transB,
+                    sgemm(m: s.m, n: s.n, k: s.k, a: scratch.a + i * s.m * s.k, lda: s.k,
+                          b: scratch.b + i * s.n * s.k, ldb: s.transB ? s.k : s.n, transB: s.transB,
                           c: scratch.c + i * s.m * s.n, ldc: s.n)
                 }
             }
@@ -83,15 +81,15 @@ public struct GemmShape: Hashable, Sendable, Codable {
     public var flops: Double { 2.0 * Double(m) * Double(n) * Double(k) * Double(batch) }
 }
 
-/// Operand buffers large enough for a list of products (for ``Gemm/replay(_:scratch:)``).
+/// Operand buffers large enough for a list of products (for ``Gemm/replay(_:scratch:)``). Each
+/// product of a batch gets operands of its own, as in the model, so none is replayed cache-hot.
 public final class GemmScratch {
     let a: UnsafeMutablePointer<Float>, b: UnsafeMutablePointer<Float>, c: UnsafeMutablePointer<Float>
     private let tensors: [Tensor]
 
     public init(for shapes: [GemmShape]) {
-        let slots = Parallel.threads
-        let na = shapes.map { $0.batch == 1 ? $0.m * $0.k : slots * $0.m * $0.k }.max() ?? 1
-        let nb = shapes.map { $0.batch == 1 ? $0.n * $0.k : slots * $0.n * $0.k }.max() ?? 1
+        let na = shapes.map { $0.m * $0.k * $0.batch }.max() ?? 1
+        let nb = shapes.map { $0.n * $0.k * $0.batch }.max() ?? 1
         let nc = shapes.map { $0.m * $0.n * $0.batch }.max() ?? 1
         tensors = [Tensor(zeros: [na]), Tensor(zeros: [nb]), Tensor(zeros: [nc])]
         for t in tensors { for i in 0..<t.count { t.data[i] = Float(i % 7) * 0.01 } }

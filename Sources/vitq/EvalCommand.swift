@@ -1,0 +1,73 @@
+import ArgumentParser
+import Foundation
+import VitqFormats
+import VitqModels
+import VitqRuntime
+
+/// `vitq eval`: top-1 / top-5 and throughput of a model on a dataset.
+struct EvalCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "eval", abstract: "Evaluate a model: top-1, top-5 and images/s.")
+
+    @Argument(help: "Model file (.safetensors).")
+    var model: String
+    @Option(help: "Images: a uint8 NHWC .npy file or an ImageFolder directory.")
+    var data: String
+    @Option(help: "int64 .npy labels for .npy images.")
+    var labels: String?
+    @Option(name: .customLong("class-index"), help: "wnid list, or index<TAB>wnid<TAB>name lines, mapping ImageFolder folders to class indices.")
+    var classIndex: String?
+    @Option(help: "First image to evaluate.")
+    var offset: Int = 0
+    @Option(help: "Number of images (default: all after --offset).")
+    var limit: Int?
+    @Option(help: "Images per forward pass.")
+    var batch: Int = 32
+    @Option(name: .customLong("dump-logits"), help: "Write the logits [N, classes] to this float32 .npy file.")
+    var dumpLogits: String?
+    @Flag(help: "Print one JSON object instead of text.")
+    var json = false
+    @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup var threadOptions: ThreadOptions
+
+    func validate() throws {
+        if batch < 1 { throw ValidationError("--batch must be at least 1") }
+        if offset < 0 { throw ValidationError("--offset must be non-negative") }
+        if let l = limit, l < 1 { throw ValidationError("--limit must be at least 1") }
+    }
+
+    func run() throws {
+        try reportingErrors {
+            threadOptions.apply()
+            let vit = try VisionTransformer(path: model, overrides: modelOptions.overrides)
+            let ds = try Inputs.dataset(path: data, labels: labels, classIndex: classIndex, preprocess: vit.spec.preprocess)
+            let range = try Inputs.range(count: ds.count, offset: offset, limit: limit, name: data)
+            let r = try Evaluator.run(model: vit, dataset: ds, range: range, batch: batch, progress: ProgressBar("eval", total: range.count))
+            if let out = dumpLogits {
+                try NpyWriter.write(floats: r.logits, shape: [r.images, r.classes], to: out)
+            }
+            if json {
+                var obj: [String: Any] = [
+                    "model": model, "data": data, "images": r.images, "offset": offset,
+                    "images_per_second": r.imagesPerSecond, "seconds": r.seconds, "batch": batch,
+                ]
+                if r.labelled {
+                    obj["top1"] = r.top1; obj["top5"] = r.top5
+                    obj["top1_correct"] = r.top1Correct; obj["top5_correct"] = r.top5Correct
+                } else {
+                    obj["top1"] = NSNull(); obj["top5"] = NSNull()
+                }
+                print(String(decoding: try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys]), as: UTF8.self))
+            } else {
+                print("model   \(model) (\(vit.spec.family.rawValue), \(vit.parameterCount) parameters)")
+                print("images  \(r.images) (rows \(range.lowerBound)..<\(range.upperBound) of \(data))")
+                if r.labelled {
+                    print(String(format: "top-1   %.4f (%d/%d)", r.top1, r.top1Correct, r.images))
+                    print(String(format: "top-5   %.4f (%d/%d)", r.top5, r.top5Correct, r.images))
+                } else {
+                    print("top-1   n/a (no labels)")
+                }
+                print(String(format: "speed   %.1f images/s (batch %d)", r.imagesPerSecond, batch))
+            }
+        }
+    }
+}

@@ -1,0 +1,49 @@
+import Foundation
+import VitqFormats
+import VitqTensor
+import XCTest
+
+/// Paths of the shared fixtures: `$VITQ_FIXTURES`, else `../shared/fixtures` beside the checkout.
+public enum Fixtures {
+    public static let root: String = {
+        if let env = ProcessInfo.processInfo.environment["VITQ_FIXTURES"] { return env }
+        let pkg = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        return pkg.deletingLastPathComponent().appendingPathComponent("shared/fixtures").path
+    }()
+
+    /// The package root (for finding the built `vitq`).
+    public static let packageRoot: String = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+
+    public static func path(_ rel: String) -> String { root + "/" + rel }
+
+    public static var vitTiny: String { path("vit_tiny_patch16_224.augreg_in21k_ft_in1k.safetensors") }
+    public static var even500Images: String { path("imagenet_sample/even500_images_u8_nhwc.npy") }
+    public static var even500Labels: String { path("imagenet_sample/even500_labels.npy") }
+    public static var even500RefLogits: String { path("imagenet_sample/vit_tiny_ref_logits_even500_f32.npy") }
+    public static var deitMicro: String { path("arch/deit_distilled_micro_patch16_224_random.safetensors") }
+    public static var deitMicroGolden: String { path("arch/deit_distilled_micro_patch16_224_random.golden.safetensors") }
+
+    /// Fails the test (never skips) when the fixtures are absent.
+    public static func require(file: StaticString = #filePath, line: UInt = #line) throws {
+        guard FileManager.default.fileExists(atPath: vitTiny) else {
+            XCTFail("fixtures not found at \(root); set VITQ_FIXTURES or put shared/ beside the checkout", file: file, line: line)
+            throw MissingFixtures(root: root)
+        }
+    }
+}
+
+/// Thrown (after a test failure is recorded) when the fixtures are absent.
+public struct MissingFixtures: Error { public let root: String }
+
+/// A fresh temporary directory, removed by the caller's `defer`.
+public func makeTempDir() -> String {
+    let p = NSTemporaryDirectory() + "vitq-test-" + UUID().uuidString
+    try! FileManager.default.createDirectory(atPath: p, withIntermediateDirectories: true)
+    return p
+}
+
+/// max|a−b| / max|ref| over two float sequences.
+public func relativeError(_ a: [Float], _ ref: [Float]) -> Double {
+    a.withUnsafeBufferPointer { pa in ref.withUnsafeBufferPointer { pr in TensorCompare.maxRelativeError(pa, reference: pr) } }
+}
