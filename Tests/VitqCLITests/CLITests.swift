@@ -109,6 +109,13 @@ final class CLITests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/never.npy"))
     }
 
+    func testVersionReportsLinkedLibraries() throws {
+        let r = try CLIRunner.run(["version"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("libzmq    4."), r.stdout)
+        XCTAssertTrue(r.stdout.contains("openblas"), r.stdout)
+    }
+
     func testInspectSynthAndBenchJSON() throws {
         try Fixtures.require()
         let i = try CLIRunner.run(["inspect", Fixtures.vitTiny])
