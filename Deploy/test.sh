@@ -5,4 +5,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash Deploy/setup.sh
-swift test -c release
+swift test -c release --disable-swift-testing

@@ -18,14 +18,6 @@ public struct EvalResult: Sendable {
     public var top5: Double { images == 0 ? 0 : Double(top5Correct) / Double(images) }
     public var imagesPerSecond: Double { seconds > 0 ? Double(images) / seconds : 0 }
 
-    /// The arg-max class of each image.
-    public var predictions: [Int] {
-        (0..<images).map { i in
-            var best = 0
-            for j in 1..<classes where logits[i * classes + j] > logits[i * classes + best] { best = j }
-            return best
-        }
-    }
 }
 
 /// Runs a model over a dataset in batches and scores top-1 / top-5.

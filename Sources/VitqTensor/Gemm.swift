@@ -36,7 +36,7 @@ public enum Gemm {
             sgemm(m: r.count, n: outFeatures, k: inFeatures, a: x + r.lowerBound * inFeatures, lda: inFeatures,
                   b: weight, ldb: inFeatures, transB: true, c: y + r.lowerBound * outFeatures, ldc: outFeatures)
             if let bias {
-                vitq_add_bias(y + r.lowerBound * outFeatures, bias, r.count, outFeatures)
+                Ops.addBias(y + r.lowerBound * outFeatures, bias, rows: r.count, n: outFeatures)
             }
         }
     }
@@ -114,9 +114,4 @@ public final class GemmRecorder: @unchecked Sendable {
     }
 
     func record(_ s: GemmShape) { lock.withLock { shapes.append(s) } }
-}
-
-@inline(__always)
-private func vitq_add_bias(_ y: UnsafeMutablePointer<Float>, _ bias: UnsafePointer<Float>, _ rows: Int, _ n: Int) {
-    Ops.addBias(y, bias, rows: rows, n: n)
 }

@@ -14,14 +14,8 @@ public enum Ops {
         }
     }
 
-    /// Softmax in place over `rows` rows of length `n` (contiguous).
-    public static func softmax(_ x: UnsafeMutablePointer<Float>, rows: Int, n: Int) {
-        Parallel.forChunks(rows, minChunk: 32) { r in
-            vitq_softmax_f32(x + r.lowerBound * n, Int64(r.count), Int64(n), Int64(n))
-        }
-    }
-
-    /// Softmax of rows on the calling thread (for use inside an already parallel loop).
+    /// Softmax in place over `rows` contiguous rows of length `n`, on the calling thread (attention
+    /// calls it inside its own parallel loop over images and heads).
     public static func softmaxSerial(_ x: UnsafeMutablePointer<Float>, rows: Int, n: Int) {
         vitq_softmax_f32(x, Int64(rows), Int64(n), Int64(n))
     }

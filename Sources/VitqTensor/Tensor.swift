@@ -61,12 +61,4 @@ public enum TensorCompare {
         }
         return maxRef == 0 ? maxDiff : maxDiff / maxRef
     }
-
-    /// Largest absolute elementwise difference.
-    public static func maxAbsoluteError(_ a: UnsafeBufferPointer<Float>, _ b: UnsafeBufferPointer<Float>) -> Double {
-        precondition(a.count == b.count, "size mismatch \(a.count) vs \(b.count)")
-        var m = 0.0
-        for i in 0..<a.count { m = max(m, Double(abs(a[i] - b[i]))) }
-        return m
-    }
 }
