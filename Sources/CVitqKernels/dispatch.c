@@ -59,3 +59,11 @@ void vitq_add_bias_f32(float *y, const float *bias, int64_t rows, int64_t n, int
 #endif
     vitq_add_bias_f32_ref(y, bias, rows, n, ld);
 }
+
+void vitq_gemm_s8s8s32_packed(const int32_t *pa, const int16_t *pb, int64_t m, int64_t n, int64_t k,
+                              int32_t *c, int64_t ldc) {
+#if defined(__x86_64__)
+    if (vitq_kernels_use_avx2()) { vitq_gemm_s8s8s32_packed_avx2(pa, pb, m, n, k, c, ldc); return; }
+#endif
+    vitq_gemm_s8s8s32_packed_scalar(pa, pb, m, n, k, c, ldc);
+}

@@ -62,3 +62,38 @@ void vitq_bf16_to_f32(const uint16_t *src, float *dst, int64_t n);
 }
 #endif
 #endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// MARK: int8 GEMM (exact)
+//
+// C[m,n] = Σ_k A[m,k]·B[n,k] in int32, for any int8 values and any k ≤ 65536: operands are
+// sign-extended to int16 pairs and multiplied with vpmaddwd (int16×int16 pairs summed into int32,
+// which cannot overflow), never with vpmaddubsw's saturating int16 sums.
+// Packed layouts: A as int32 words holding the int16 pair (a[i,2p], a[i,2p+1]), [m, ceil(k/2)];
+// B in blocks of 16 output columns, per k pair 16 × 2 int16, zero-padded in n and k.
+
+/// int32 words needed to pack an m×k A.
+int64_t vitq_gemm_packed_a_size(int64_t m, int64_t k);
+/// int16 elements needed to pack an n×k B.
+int64_t vitq_gemm_packed_b_size(int64_t n, int64_t k);
+/// Packs A [m, k] (row stride lda) into `packed`.
+void vitq_gemm_pack_a_s8(const int8_t *a, int64_t lda, int64_t m, int64_t k, int32_t *packed);
+/// Packs B [n, k] (row stride ldb; a weight with one row per output channel) into `packed`.
+void vitq_gemm_pack_b_s8(const int8_t *b, int64_t ldb, int64_t n, int64_t k, int16_t *packed);
+/// C = A·Bᵀ from packed operands (dispatched: AVX2 or scalar).
+void vitq_gemm_s8s8s32_packed(const int32_t *pa, const int16_t *pb, int64_t m, int64_t n, int64_t k,
+                              int32_t *c, int64_t ldc);
+void vitq_gemm_s8s8s32_packed_scalar(const int32_t *pa, const int16_t *pb, int64_t m, int64_t n, int64_t k,
+                                     int32_t *c, int64_t ldc);
+void vitq_gemm_s8s8s32_packed_avx2(const int32_t *pa, const int16_t *pb, int64_t m, int64_t n, int64_t k,
+                                   int32_t *c, int64_t ldc);
+/// The reference: plain loops over unpacked operands.
+void vitq_gemm_s8s8s32_ref(const int8_t *a, int64_t lda, const int8_t *b, int64_t ldb,
+                           int64_t m, int64_t n, int64_t k, int32_t *c, int64_t ldc);
+
+#ifdef __cplusplus
+}
+#endif
