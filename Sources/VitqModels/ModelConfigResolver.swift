@@ -9,11 +9,10 @@ public struct ModelOverrides: Sendable, Equatable {
     public var mean: [Float]?
     public var std: [Float]?
     public var cropPct: Double?
-    public var layerNormEps: Float?
     public init(arch: String? = nil, numHeads: Int? = nil, mean: [Float]? = nil, std: [Float]? = nil,
-                cropPct: Double? = nil, layerNormEps: Float? = nil) {
+                cropPct: Double? = nil) {
         self.arch = arch; self.numHeads = numHeads; self.mean = mean; self.std = std
-        self.cropPct = cropPct; self.layerNormEps = layerNormEps
+        self.cropPct = cropPct
     }
 }
 
@@ -156,7 +155,6 @@ public enum ModelConfigResolver {
         if let m = overrides.mean { pre.mean = m }
         if let s = overrides.std { pre.std = s }
         if let c = overrides.cropPct { pre.cropPct = c }
-        if let e = overrides.layerNormEps { cfg.layerNormEps = e }
         pre.inputSize = cfg.imgSize
         guard pre.mean.count == cfg.inChans, pre.std.count == cfg.inChans, pre.std.allSatisfy({ $0 > 0 }) else {
             throw ModelError.badConfig(source: source?.name ?? "flags", key: "mean/std", detail: "need \(cfg.inChans) values each, std > 0")
