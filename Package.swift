@@ -11,6 +11,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
     ],
     targets: [
         // MARK: Debian C libraries
@@ -31,9 +32,11 @@ let package = Package(
         .target(name: "VitqFormats", dependencies: ["VitqTensor"]),
         .target(name: "VitqModels", dependencies: ["VitqTensor", "VitqFormats"]),
         .target(name: "VitqData", dependencies: ["VitqTensor", "VitqFormats", "CTurboJPEG", "CPNG"]),
-        .target(name: "VitqRuntime", dependencies: ["VitqTensor", "VitqFormats", "VitqModels", "VitqData", "CZmq"]),
+        .target(name: "VitqQuant", dependencies: ["VitqTensor", "VitqFormats", "VitqModels", "CVitqKernels",
+                                                  .product(name: "Yams", package: "Yams")]),
+        .target(name: "VitqRuntime", dependencies: ["VitqTensor", "VitqFormats", "VitqModels", "VitqData", "VitqQuant", "CZmq"]),
         .executableTarget(name: "vitq", dependencies: [
-            "VitqRuntime",
+            "VitqRuntime", "VitqQuant",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -43,6 +46,7 @@ let package = Package(
         .testTarget(name: "VitqFormatsTests", dependencies: ["VitqFormats", "VitqTestSupport"]),
         .testTarget(name: "VitqModelsTests", dependencies: ["VitqModels", "VitqFormats", "VitqTestSupport"]),
         .testTarget(name: "VitqDataTests", dependencies: ["VitqData", "VitqModels", "VitqFormats", "VitqTestSupport"]),
+        .testTarget(name: "VitqQuantTests", dependencies: ["VitqQuant", "VitqModels", "VitqFormats", "VitqTensor", "CVitqKernels", "VitqTestSupport"]),
         .testTarget(name: "VitqCLITests", dependencies: ["VitqRuntime", "VitqTestSupport"]),
     ],
     swiftLanguageModes: [.v5]

@@ -60,10 +60,46 @@ void vitq_add_bias_f32(float *y, const float *bias, int64_t rows, int64_t n, int
     vitq_add_bias_f32_ref(y, bias, rows, n, ld);
 }
 
-void vitq_gemm_s8s8s32_packed(const int32_t *pa, const int16_t *pb, int64_t m, int64_t n, int64_t k,
-                              int32_t *c, int64_t ldc) {
+void vitq_qgemm(const int32_t *pa, const int16_t *pb, int64_t m, int64_t n, int64_t k, const vitq_qgemm_output *out) {
 #if defined(__x86_64__)
-    if (vitq_kernels_use_avx2()) { vitq_gemm_s8s8s32_packed_avx2(pa, pb, m, n, k, c, ldc); return; }
+    if (vitq_kernels_use_avx2()) { vitq_qgemm_avx2(pa, pb, m, n, k, out); return; }
 #endif
-    vitq_gemm_s8s8s32_packed_scalar(pa, pb, m, n, k, c, ldc);
+    vitq_qgemm_scalar(pa, pb, m, n, k, out);
+}
+
+void vitq_quantize_s8(const float *x, int8_t *q, int64_t n, float scale, int32_t zero, int32_t qmin, int32_t qmax) {
+#if defined(__x86_64__)
+    if (vitq_kernels_use_avx2()) { vitq_quantize_s8_avx2(x, q, n, scale, zero, qmin, qmax); return; }
+#endif
+    vitq_quantize_s8_ref(x, q, n, scale, zero, qmin, qmax);
+}
+
+void vitq_dequantize_s8(const int8_t *q, float *x, int64_t n, float scale, int32_t zero) {
+#if defined(__x86_64__)
+    if (vitq_kernels_use_avx2()) { vitq_dequantize_s8_avx2(q, x, n, scale, zero); return; }
+#endif
+    vitq_dequantize_s8_ref(q, x, n, scale, zero);
+}
+
+void vitq_fake_quantize_f32(const float *x, float *y, int64_t n, float scale, int32_t zero, int32_t qmin, int32_t qmax) {
+#if defined(__x86_64__)
+    if (vitq_kernels_use_avx2()) { vitq_fake_quantize_f32_avx2(x, y, n, scale, zero, qmin, qmax); return; }
+#endif
+    vitq_fake_quantize_f32_ref(x, y, n, scale, zero, qmin, qmax);
+}
+
+void vitq_qgemm_quantize_pack_a(const float *a, int64_t lda, int64_t m, int64_t k,
+                                float scale, int32_t zero, int32_t qmin, int32_t qmax, int32_t *packed) {
+#if defined(__x86_64__)
+    if (vitq_kernels_use_avx2()) { vitq_qgemm_quantize_pack_a_avx2(a, lda, m, k, scale, zero, qmin, qmax, packed); return; }
+#endif
+    vitq_qgemm_quantize_pack_a_ref(a, lda, m, k, scale, zero, qmin, qmax, packed);
+}
+
+void vitq_qgemm_quantize_pack_b(const float *b, int64_t ldb, int64_t n, int64_t k, int transposed,
+                                float scale, int32_t zero, int32_t qmin, int32_t qmax, int16_t *packed) {
+#if defined(__x86_64__)
+    if (vitq_kernels_use_avx2()) { vitq_qgemm_quantize_pack_b_avx2(b, ldb, n, k, transposed, scale, zero, qmin, qmax, packed); return; }
+#endif
+    vitq_qgemm_quantize_pack_b_ref(b, ldb, n, k, transposed, scale, zero, qmin, qmax, packed);
 }

@@ -1,56 +1,89 @@
-// int8 GEMM AVX2 kernel on packed operands: 4 rows × 16 columns per micro-tile, vpmaddwd on int16
-// pairs (exact: each pair sum of int8 products fits int16×int16→int32 with no saturation).
+// Integer GEMM, AVX2: a 6-row × 16-column micro-tile of vpmaddwd on int16 pairs (exact: pair sums
+// of int16 products go straight to int32, no saturation), with the fp32 epilogue fused.
 #include "vitq_kernels.h"
 
-#define VITQ_NR 16
+#define MR VITQ_QGEMM_MR
+#define NR VITQ_QGEMM_NR
+/// Column panels per block: the block of B (k × 64 int16 pairs) stays in L2 while every A panel passes it.
+#define NC_PANELS 4
 
 #if defined(__x86_64__)
 #include <immintrin.h>
-#include <string.h>
 
 #define VITQ_AVX2 __attribute__((target("avx2,fma")))
 
-/// Up to 4 rows (mr) × 16 columns; stores the first nr columns.
-VITQ_AVX2 static inline void vitq_s8_tile(const int32_t *pa, int64_t kp, const int16_t *pb, int mr,
-                                          int32_t *c, int64_t ldc, int nr) {
-    __m256i acc[4][2];
-    for (int r = 0; r < 4; r++) { acc[r][0] = _mm256_setzero_si256(); acc[r][1] = _mm256_setzero_si256(); }
+#define ROW_STEP(r, lo, hi) do { \
+        const __m256i av = _mm256_set1_epi32(a[r]); \
+        lo = _mm256_add_epi32(lo, _mm256_madd_epi16(av, b0)); \
+        hi = _mm256_add_epi32(hi, _mm256_madd_epi16(av, b1)); \
+    } while (0)
+
+/// acc[r][0..15] = Σ_p A-panel row r · B-block column, over kp k pairs.
+VITQ_AVX2 static void vitq_micro_6x16(const int32_t *a, const int16_t *b, int64_t kp, __m256i acc[MR][2]) {
+    __m256i c00 = _mm256_setzero_si256(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
+    __m256i c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
     for (int64_t p = 0; p < kp; p++) {
-        const __m256i b0 = _mm256_loadu_si256((const __m256i *)(pb + p * 32));
-        const __m256i b1 = _mm256_loadu_si256((const __m256i *)(pb + p * 32 + 16));
-        for (int r = 0; r < 4; r++) {
-            if (r >= mr) break;
-            const __m256i a = _mm256_set1_epi32(pa[r * kp + p]);
-            acc[r][0] = _mm256_add_epi32(acc[r][0], _mm256_madd_epi16(a, b0));
-            acc[r][1] = _mm256_add_epi32(acc[r][1], _mm256_madd_epi16(a, b1));
-        }
+        const __m256i b0 = _mm256_loadu_si256((const __m256i *)b);
+        const __m256i b1 = _mm256_loadu_si256((const __m256i *)(b + 16));
+        ROW_STEP(0, c00, c01);
+        ROW_STEP(1, c10, c11);
+        ROW_STEP(2, c20, c21);
+        ROW_STEP(3, c30, c31);
+        ROW_STEP(4, c40, c41);
+        ROW_STEP(5, c50, c51);
+        a += MR;
+        b += NR * 2;
     }
-    for (int r = 0; r < mr; r++) {
-        if (nr == VITQ_NR) {
-            _mm256_storeu_si256((__m256i *)(c + r * ldc), acc[r][0]);
-            _mm256_storeu_si256((__m256i *)(c + r * ldc + 8), acc[r][1]);
-        } else {
-            int32_t tmp[VITQ_NR];
-            _mm256_storeu_si256((__m256i *)tmp, acc[r][0]);
-            _mm256_storeu_si256((__m256i *)(tmp + 8), acc[r][1]);
-            memcpy(c + r * ldc, tmp, (size_t)nr * sizeof(int32_t));
+    acc[0][0] = c00; acc[0][1] = c01; acc[1][0] = c10; acc[1][1] = c11; acc[2][0] = c20; acc[2][1] = c21;
+    acc[3][0] = c30; acc[3][1] = c31; acc[4][0] = c40; acc[4][1] = c41; acc[5][0] = c50; acc[5][1] = c51;
+}
+
+/// Writes rows [0, mr) × columns [j0, j0 + nr) of the tile through the epilogue.
+VITQ_AVX2 static void vitq_store_tile(__m256i acc[MR][2], int64_t i0, int mr, int64_t j0, int nr,
+                                      const vitq_qgemm_output *o) {
+    if (o->f && nr == NR) {
+        const __m256 s0 = _mm256_loadu_ps(o->col_scale + j0), s1 = _mm256_loadu_ps(o->col_scale + j0 + 8);
+        const __m256 z0 = o->bias ? _mm256_loadu_ps(o->bias + j0) : _mm256_setzero_ps();
+        const __m256 z1 = o->bias ? _mm256_loadu_ps(o->bias + j0 + 8) : _mm256_setzero_ps();
+        for (int r = 0; r < mr; r++) {
+            float *dst = o->f + (i0 + r) * o->ldf + j0;
+            __m256 v0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[r][0]), s0, z0);
+            __m256 v1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[r][1]), s1, z1);
+            if (o->accumulate) {
+                v0 = _mm256_add_ps(_mm256_loadu_ps(dst), v0);
+                v1 = _mm256_add_ps(_mm256_loadu_ps(dst + 8), v1);
+            }
+            _mm256_storeu_ps(dst, v0);
+            _mm256_storeu_ps(dst + 8, v1);
         }
+        return;
+    }
+    int32_t tmp[NR];
+    for (int r = 0; r < mr; r++) {
+        _mm256_storeu_si256((__m256i *)tmp, acc[r][0]);
+        _mm256_storeu_si256((__m256i *)(tmp + 8), acc[r][1]);
+        vitq_qgemm_store_row_ref(tmp, i0 + r, j0, nr, o);
     }
 }
 
-VITQ_AVX2 void vitq_gemm_s8s8s32_packed_avx2(const int32_t *pa, const int16_t *pb, int64_t m, int64_t n, int64_t k,
-                                             int32_t *c, int64_t ldc) {
-    const int64_t kp = (k + 1) / 2, blocks = (n + VITQ_NR - 1) / VITQ_NR;
-    for (int64_t jb = 0; jb < blocks; jb++) {
-        const int nr = (int)((n - jb * VITQ_NR) < VITQ_NR ? (n - jb * VITQ_NR) : VITQ_NR);
-        const int16_t *bj = pb + jb * kp * VITQ_NR * 2;
-        for (int64_t i = 0; i < m; i += 4) {
-            const int mr = (int)((m - i) < 4 ? (m - i) : 4);
-            vitq_s8_tile(pa + i * kp, kp, bj, mr, c + i * ldc + jb * VITQ_NR, ldc, nr);
+VITQ_AVX2 void vitq_qgemm_avx2(const int32_t *pa, const int16_t *pb, int64_t m, int64_t n, int64_t k,
+                               const vitq_qgemm_output *out) {
+    const int64_t kp = (k + 1) / 2, blocks = (n + NR - 1) / NR;
+    __m256i acc[MR][2];
+    for (int64_t jc = 0; jc < blocks; jc += NC_PANELS) {
+        const int64_t jend = jc + NC_PANELS < blocks ? jc + NC_PANELS : blocks;
+        for (int64_t i = 0; i < m; i += MR) {
+            const int mr = (int)(m - i < MR ? m - i : MR);
+            const int32_t *ap = pa + (i / MR) * kp * MR;
+            for (int64_t jb = jc; jb < jend; jb++) {
+                const int nr = (int)(n - jb * NR < NR ? n - jb * NR : NR);
+                vitq_micro_6x16(ap, pb + jb * kp * NR * 2, kp, acc);
+                vitq_store_tile(acc, i, mr, jb * NR, nr, out);
+            }
         }
     }
 }
 #else
-void vitq_gemm_s8s8s32_packed_avx2(const int32_t *pa, const int16_t *pb, int64_t m, int64_t n, int64_t k,
-                                   int32_t *c, int64_t ldc) { vitq_gemm_s8s8s32_packed_scalar(pa, pb, m, n, k, c, ldc); }
+void vitq_qgemm_avx2(const int32_t *pa, const int16_t *pb, int64_t m, int64_t n, int64_t k,
+                     const vitq_qgemm_output *out) { vitq_qgemm_scalar(pa, pb, m, n, k, out); }
 #endif

@@ -12,7 +12,7 @@ public protocol ForwardObserver: AnyObject {
 /// Reads the tensors of one model file strictly: every key must be asked for exactly once with
 /// its expected shape, and ``finish()`` fails on any key left over.
 public final class StrictTensorLoader {
-    let file: SafeTensorsFile
+    public let file: SafeTensorsFile
     private var used: Set<String> = []
 
     public init(_ file: SafeTensorsFile) { self.file = file }
@@ -24,6 +24,21 @@ public final class StrictTensorLoader {
         used.insert(key)
         return try file.floatTensor(key)
     }
+
+    /// Int8 tensor `key`, which must have dtype I8 and `shape`.
+    public func loadInt8(_ key: String, _ shape: [Int]) throws -> [Int8] {
+        guard let info = file.tensors[key] else { throw ModelError.missingKey(path: file.path, key: key) }
+        guard info.shape == shape else { throw ModelError.wrongShape(path: file.path, key: key, expected: shape, actual: info.shape) }
+        guard info.dtype == .i8 else { throw FormatError.unsupportedDtype(path: file.path, key: key, dtype: info.dtype.rawValue + " (expected I8)") }
+        used.insert(key)
+        return Array(try file.rawBytes(key).bindMemory(to: Int8.self))
+    }
+
+    /// Records `key` as read by the caller (who validates its shape and dtype itself).
+    public func markUsed(_ key: String, _ shape: [Int]) { used.insert(key) }
+
+    /// Whether the file has tensor `key`.
+    public func has(_ key: String) -> Bool { file.tensors[key] != nil }
 
     /// Tensor `key` if present (with `shape`), else nil.
     public func loadIfPresent(_ key: String, _ shape: [Int]) throws -> Tensor? {
@@ -39,11 +54,12 @@ public final class StrictTensorLoader {
 }
 
 /// A fully connected layer with PyTorch's [out, in] weight.
-public struct Linear: @unchecked Sendable {
+public struct Linear: LinearOp, @unchecked Sendable {
     public let weight: Tensor
     public let bias: Tensor?
     public var outFeatures: Int { weight.shape[0] }
     public var inFeatures: Int { weight.shape[1] }
+    public var parameterCount: Int { weight.count + (bias?.count ?? 0) }
 
     public init(weight: Tensor, bias: Tensor?) { self.weight = weight; self.bias = bias }
 

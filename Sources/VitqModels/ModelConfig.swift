@@ -56,7 +56,7 @@ public struct ViTConfig: Codable, Equatable, Sendable {
 }
 
 /// Everything needed to build and feed a model.
-public struct ModelSpec: Equatable, Sendable {
+public struct ModelSpec: Codable, Equatable, Sendable {
     public var family: ModelFamily
     public var vit: ViTConfig
     public var preprocess: PreprocessConfig

@@ -4,26 +4,44 @@ import VitqTensor
 
 /// One pre-norm transformer block: x += proj(attn(norm1(x))); x += fc2(gelu(fc1(norm2(x)))).
 public struct ViTBlock: @unchecked Sendable {
-    public let norm1: LayerNorm      // blocks.i.norm1
-    public let qkv: Linear           // blocks.i.attn.qkv, [3E, E], output laid out (3, heads, head_dim)
-    public let proj: Linear          // blocks.i.attn.proj, [E, E]
-    public let norm2: LayerNorm      // blocks.i.norm2
-    public let fc1: Linear           // blocks.i.mlp.fc1, [hidden, E]
-    public let fc2: Linear           // blocks.i.mlp.fc2, [E, hidden]
+    public let norm1: LayerNorm              // blocks.i.norm1
+    public let qkv: any LinearOp             // blocks.i.attn.qkv, [3E, E], output laid out (3, heads, head_dim)
+    public let attention: any AttentionKernel // softmax(q·kᵀ·scale)·v per head
+    public let proj: any LinearOp            // blocks.i.attn.proj, [E, E]
+    public let norm2: LayerNorm              // blocks.i.norm2
+    public let fc1: any LinearOp             // blocks.i.mlp.fc1, [hidden, E]
+    public let fc2: any LinearOp             // blocks.i.mlp.fc2, [E, hidden]
+
+    public init(norm1: LayerNorm, qkv: any LinearOp, attention: any AttentionKernel, proj: any LinearOp,
+                norm2: LayerNorm, fc1: any LinearOp, fc2: any LinearOp) {
+        self.norm1 = norm1; self.qkv = qkv; self.attention = attention; self.proj = proj
+        self.norm2 = norm2; self.fc1 = fc1; self.fc2 = fc2
+    }
 }
 
-/// A timm VisionTransformer / VisionTransformerDistilled (ViT, DeiT) in fp32.
+/// A timm VisionTransformer / VisionTransformerDistilled (ViT, DeiT).
+///
+/// The matrix products are ``LinearOp`` and ``AttentionKernel`` values: fp32 when loaded from a
+/// float file, integer or fake-quantized when built by VitqQuant. LayerNorm, softmax, GELU and
+/// the residual adds are always fp32.
 public final class VisionTransformer: @unchecked Sendable {
     public let spec: ModelSpec
     public var config: ViTConfig { spec.vit }
-    public let patchEmbed: Linear    // patch_embed.proj as a GEMM: weight [E, C·P·P] in (c, ky, kx) order
-    public let clsToken: Tensor      // cls_token [1, 1, E]
-    public let distToken: Tensor?    // dist_token [1, 1, E] (distilled only)
-    public let posEmbed: Tensor      // pos_embed [1, T, E]
-    public let blocks: [ViTBlock]    // blocks.0 … blocks.(depth-1)
-    public let norm: LayerNorm       // norm
-    public let head: Linear          // head [classes, E]
-    public let headDist: Linear?     // head_dist [classes, E] (distilled only)
+    public let patchEmbed: any LinearOp  // patch_embed.proj as a GEMM: weight [E, C·P·P] in (c, ky, kx) order
+    public let clsToken: Tensor          // cls_token [1, 1, E]
+    public let distToken: Tensor?        // dist_token [1, 1, E] (distilled only)
+    public let posEmbed: Tensor          // pos_embed [1, T, E]
+    public let blocks: [ViTBlock]        // blocks.0 … blocks.(depth-1)
+    public let norm: LayerNorm           // norm
+    public let head: any LinearOp        // head [classes, E]
+    public let headDist: (any LinearOp)? // head_dist [classes, E] (distilled only)
+
+    /// A model from its parts.
+    public init(spec: ModelSpec, patchEmbed: any LinearOp, clsToken: Tensor, distToken: Tensor?, posEmbed: Tensor,
+                blocks: [ViTBlock], norm: LayerNorm, head: any LinearOp, headDist: (any LinearOp)?) {
+        self.spec = spec; self.patchEmbed = patchEmbed; self.clsToken = clsToken; self.distToken = distToken
+        self.posEmbed = posEmbed; self.blocks = blocks; self.norm = norm; self.head = head; self.headDist = headDist
+    }
 
     /// Loads the model in `file`, strictly: every key must be present with its shape, and no other.
     public init(file: SafeTensorsFile, spec: ModelSpec) throws {
@@ -41,6 +59,7 @@ public final class VisionTransformer: @unchecked Sendable {
             return ViTBlock(
                 norm1: try LayerNorm(l, "\(p).norm1", dim: e, eps: c.layerNormEps),
                 qkv: try Linear(l, "\(p).attn.qkv", out: 3 * e, in: e, biasOptional: !c.qkvBias),
+                attention: FloatAttention(),
                 proj: try Linear(l, "\(p).attn.proj", out: e, in: e),
                 norm2: try LayerNorm(l, "\(p).norm2", dim: e, eps: c.layerNormEps),
                 fc1: try Linear(l, "\(p).mlp.fc1", out: c.mlpHidden, in: e),
@@ -60,14 +79,35 @@ public final class VisionTransformer: @unchecked Sendable {
 
     /// Number of parameters.
     public var parameterCount: Int {
-        var n = patchEmbed.weight.count + (patchEmbed.bias?.count ?? 0) + clsToken.count + (distToken?.count ?? 0) + posEmbed.count
-        for b in blocks {
-            for lin in [b.qkv, b.proj, b.fc1, b.fc2] { n += lin.weight.count + (lin.bias?.count ?? 0) }
-            n += 2 * (b.norm1.weight.count + b.norm2.weight.count)
+        var n = clsToken.count + (distToken?.count ?? 0) + posEmbed.count + 2 * norm.weight.count
+        for b in blocks { n += 2 * (b.norm1.weight.count + b.norm2.weight.count) }
+        return linearOps.reduce(n) { $0 + $1.op.parameterCount }
+    }
+
+    /// Every linear op with its timm module name, in forward order.
+    public var linearOps: [(name: String, op: any LinearOp)] {
+        var ops: [(name: String, op: any LinearOp)] = [("patch_embed.proj", patchEmbed)]
+        for (i, b) in blocks.enumerated() {
+            ops += [("blocks.\(i).attn.qkv", b.qkv), ("blocks.\(i).attn.proj", b.proj),
+                    ("blocks.\(i).mlp.fc1", b.fc1), ("blocks.\(i).mlp.fc2", b.fc2)]
         }
-        n += 2 * norm.weight.count + head.weight.count + (head.bias?.count ?? 0)
-        if let h = headDist { n += h.weight.count + (h.bias?.count ?? 0) }
-        return n
+        ops.append(("head", head))
+        if let h = headDist { ops.append(("head_dist", h)) }
+        return ops
+    }
+
+    /// The same model with each linear op replaced by `linear(name, op)` and each block's
+    /// attention by `attention(blockIndex)`.
+    public func replacingOps(linear: (String, any LinearOp) throws -> any LinearOp,
+                             attention: (Int) throws -> any AttentionKernel) rethrows -> VisionTransformer {
+        let newBlocks = try blocks.enumerated().map { i, b in
+            ViTBlock(norm1: b.norm1, qkv: try linear("blocks.\(i).attn.qkv", b.qkv), attention: try attention(i),
+                     proj: try linear("blocks.\(i).attn.proj", b.proj), norm2: b.norm2,
+                     fc1: try linear("blocks.\(i).mlp.fc1", b.fc1), fc2: try linear("blocks.\(i).mlp.fc2", b.fc2))
+        }
+        return VisionTransformer(spec: spec, patchEmbed: try linear("patch_embed.proj", patchEmbed), clsToken: clsToken,
+                                 distToken: distToken, posEmbed: posEmbed, blocks: newBlocks, norm: norm,
+                                 head: try linear("head", head), headDist: try headDist.map { try linear("head_dist", $0) })
     }
 
     // MARK: forward
@@ -86,6 +126,7 @@ public final class VisionTransformer: @unchecked Sendable {
         let np = c.numPatches
         let cols = Tensor(zeros: [b * np, c.inChans * c.patchSize * c.patchSize])
         im2col(images, into: cols)
+        tap("patch_embed.proj.input", cols.data, cols.shape)
         let patches = Tensor(zeros: [b * np, e])
         patchEmbed.forward(cols.data, rows: b * np, into: patches.data)
         tap("patch_embed", patches.data, [b, np, e])
@@ -111,10 +152,12 @@ public final class VisionTransformer: @unchecked Sendable {
         // Head on the class token (and, when distilled, head_dist on the distillation token; eval logits are their mean).
         let cls = Tensor(zeros: [b, e])
         for i in 0..<b { (cls.data + i * e).update(from: x.data + i * t * e, count: e) }
+        tap("head.input", cls.data, [b, e])
         let logits = Tensor(zeros: [b, c.numClasses])
         head.forward(cls.data, rows: b, into: logits.data)
         if let hd = headDist {
             for i in 0..<b { (cls.data + i * e).update(from: x.data + (i * t + 1) * e, count: e) }
+            tap("head_dist.input", cls.data, [b, e])
             let ld = Tensor(zeros: [b, c.numClasses])
             hd.forward(cls.data, rows: b, into: ld.data)
             for j in 0..<logits.count { logits.data[j] = (logits.data[j] + ld.data[j]) * 0.5 }
@@ -181,28 +224,32 @@ public final class VisionTransformer: @unchecked Sendable {
         let p = "blocks.\(index)"
 
         blk.norm1.forward(x.data, rows: rows, into: w.h.data)
+        tap("\(p).attn.qkv.input", w.h.data, [b, t, e])
         blk.qkv.forward(w.h.data, rows: rows, into: w.qkv.data)
         tap("\(p).attn.qkv", w.qkv.data, [b, t, 3 * e])
         // Per (image, head): S = (q·scale)·kᵀ [t, t]; softmax rows; ctx[:, head] = S·v.
         Gemm.recordBatched(GemmShape(m: t, n: t, k: hd, transB: true, batch: b * heads))
         Gemm.recordBatched(GemmShape(m: t, n: hd, k: t, transB: false, batch: b * heads))
-        Parallel.forEach(b * heads) { i in
-            let bi = i / heads, h = i % heads
-            let base = w.qkv.data + bi * t * 3 * e
-            let s = w.attn.data + i * t * t
-            Gemm.sgemm(m: t, n: t, k: hd, alpha: scale, a: base + h * hd, lda: 3 * e,
-                       b: base + e + h * hd, ldb: 3 * e, transB: true, c: s, ldc: t)
-            Ops.softmaxSerial(s, rows: t, n: t)
-            Gemm.sgemm(m: t, n: hd, k: t, a: s, lda: t, b: base + 2 * e + h * hd, ldb: 3 * e, transB: false,
-                       c: w.ctx.data + bi * t * e + h * hd, ldc: e)
+        Parallel.forChunks(b * heads) { range in
+            let scratch = blk.attention.makeScratch(tokens: t, headDim: hd)
+            for i in range {
+                let bi = i / heads, h = i % heads
+                let base = w.qkv.data + bi * t * 3 * e + h * hd
+                blk.attention.attend(head: h, q: base, k: base + e, v: base + 2 * e, ld: 3 * e, tokens: t, headDim: hd,
+                                     scale: scale, probs: w.attn.data + i * t * t,
+                                     ctx: w.ctx.data + bi * t * e + h * hd, ldc: e, scratch: scratch)
+            }
         }
         tap("\(p).attn.softmax", w.attn.data, [b, heads, t, t])
+        tap("\(p).attn.proj.input", w.ctx.data, [b, t, e])
         blk.proj.forward(w.ctx.data, rows: rows, into: w.h.data)
         Ops.add(x.data, w.h.data, count: rows * e)
 
         blk.norm2.forward(x.data, rows: rows, into: w.h.data)
+        tap("\(p).mlp.fc1.input", w.h.data, [b, t, e])
         blk.fc1.forward(w.h.data, rows: rows, into: w.hidden.data)
         Ops.gelu(w.hidden.data, w.hidden.data, count: rows * c.mlpHidden)
+        tap("\(p).mlp.fc2.input", w.hidden.data, [b, t, c.mlpHidden])
         blk.fc2.forward(w.hidden.data, rows: rows, into: w.h.data)
         Ops.add(x.data, w.h.data, count: rows * e)
     }

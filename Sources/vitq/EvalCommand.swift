@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import VitqFormats
 import VitqModels
+import VitqQuant
 import VitqRuntime
 
 /// `vitq eval`: top-1 / top-5 and throughput of a model on a dataset.
@@ -24,6 +25,8 @@ struct EvalCommand: ParsableCommand {
     var batch: Int = 32
     @Option(name: .customLong("dump-logits"), help: "Write the logits [N, classes] to this float32 .npy file.")
     var dumpLogits: String?
+    @Option(help: "How a quantized file runs: integer (the int8 engine) or fake-quant (the same quantizers in float).")
+    var engine: String = "integer"
     @Flag(help: "Print one JSON object instead of text.")
     var json = false
     @OptionGroup var modelOptions: ModelOptions
@@ -33,12 +36,13 @@ struct EvalCommand: ParsableCommand {
         if batch < 1 { throw ValidationError("--batch must be at least 1") }
         if offset < 0 { throw ValidationError("--offset must be non-negative") }
         if let l = limit, l < 1 { throw ValidationError("--limit must be at least 1") }
+        if EngineMode(rawValue: engine) == nil { throw ValidationError("--engine must be integer or fake-quant") }
     }
 
     func run() throws {
         try reportingErrors {
             threadOptions.apply()
-            let vit = try VisionTransformer(path: model, overrides: modelOptions.overrides)
+            let vit = try ModelLoader.load(path: model, overrides: modelOptions.overrides, mode: EngineMode(rawValue: engine)!)
             let ds = try Inputs.dataset(path: data, labels: labels, classIndex: classIndex, preprocess: vit.spec.preprocess)
             let range = try Inputs.range(count: ds.count, offset: offset, limit: limit, name: data)
             let r = try Evaluator.run(model: vit, dataset: ds, range: range, batch: batch, progress: ProgressBar("eval", total: range.count))

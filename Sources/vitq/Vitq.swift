@@ -8,7 +8,7 @@ struct Vitq: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vitq",
         abstract: "Post-training quantization of Vision Transformers (ViT, DeiT) with exact int8 kernels.",
-        subcommands: [EvalCommand.self, InspectCommand.self, BenchCommand.self, SynthCommand.self, VersionCommand.self])
+        subcommands: [QuantizeCommand.self, EvalCommand.self, InspectCommand.self, BenchCommand.self, SynthCommand.self, VersionCommand.self])
 }
 
 /// Runs `body`; any error becomes one line on stderr and exit code 1.

@@ -2,17 +2,29 @@ import CVitqKernels
 import VitqTensor
 import XCTest
 
-/// The exact int8 GEMM: the AVX2 and scalar packed kernels equal the plain reference bit for bit.
+/// The exact integer GEMM: the AVX2 and scalar packed kernels equal the plain reference bit for
+/// bit (int32 out), their epilogues agree bit for bit, and the AVX2 quantize-and-pack routines
+/// equal the scalar ones.
 final class Int8GemmTests: XCTestCase {
-    /// Packs both operands and runs the packed kernel `kernel`.
-    func packedProduct(_ a: [Int8], _ b: [Int8], m: Int, n: Int, k: Int,
-                       kernel: (UnsafePointer<Int32>, UnsafePointer<Int16>, Int64, Int64, Int64, UnsafeMutablePointer<Int32>, Int64) -> Void) -> [Int32] {
-        var pa = [Int32](repeating: 0, count: Int(vitq_gemm_packed_a_size(Int64(m), Int64(k))))
-        var pb = [Int16](repeating: 0, count: Int(vitq_gemm_packed_b_size(Int64(n), Int64(k))))
-        vitq_gemm_pack_a_s8(a, Int64(k), Int64(m), Int64(k), &pa)
-        vitq_gemm_pack_b_s8(b, Int64(k), Int64(n), Int64(k), &pb)
+    struct Packed { var a: [Int32]; var b: [Int16] }
+
+    func pack(_ a: [Int8], _ b: [Int8], m: Int, n: Int, k: Int) -> Packed {
+        var pa = [Int32](repeating: 7, count: Int(vitq_qgemm_packed_a_size(Int64(m), Int64(k))))
+        var pb = [Int16](repeating: 7, count: Int(vitq_qgemm_packed_b_size(Int64(n), Int64(k))))
+        vitq_qgemm_pack_a_s8(a, Int64(k), Int64(m), Int64(k), &pa)
+        vitq_qgemm_pack_b_s8(b, Int64(k), Int64(n), Int64(k), &pb)
+        return Packed(a: pa, b: pb)
+    }
+
+    typealias Kernel = (UnsafePointer<Int32>, UnsafePointer<Int16>, Int64, Int64, Int64, UnsafePointer<vitq_qgemm_output>) -> Void
+
+    func int32Product(_ p: Packed, m: Int, n: Int, k: Int, kernel: Kernel) -> [Int32] {
         var c = [Int32](repeating: -1, count: m * n)
-        kernel(pa, pb, Int64(m), Int64(n), Int64(k), &c, Int64(n))
+        c.withUnsafeMutableBufferPointer { cp in
+            var out = vitq_qgemm_output()
+            out.c = cp.baseAddress; out.ldc = Int64(n)
+            kernel(p.a, p.b, Int64(m), Int64(n), Int64(k), &out)
+        }
         return c
     }
 
@@ -22,21 +34,23 @@ final class Int8GemmTests: XCTestCase {
         return c
     }
 
+    /// Full range, with the extremes over-represented.
+    func draw(_ rng: inout SeededRandom) -> Int8 {
+        switch rng.next() % 8 { case 0: return -128; case 1: return 127; default: return Int8(truncatingIfNeeded: rng.next()) }
+    }
+
     func testPackedKernelsEqualTheReferenceOnRandomShapes() {
         var rng = SeededRandom(seed: 7)
-        var shapes: [(Int, Int, Int)] = [(1, 1, 1), (4, 16, 2), (5, 17, 3), (3, 15, 4095), (2, 33, 4096), (70, 1, 4096)]
+        var shapes: [(Int, Int, Int)] = [(1, 1, 1), (6, 16, 2), (7, 17, 3), (5, 15, 4095), (13, 33, 4096), (70, 1, 4096)]
         while shapes.count < 60 {
             shapes.append((1 + Int(rng.next() % 70), 1 + Int(rng.next() % 70), 1 + Int(rng.next() % 4096)))
         }
         for (m, n, k) in shapes {
-            // Full range, with the extremes over-represented.
-            let draw: () -> Int8 = {
-                switch rng.next() % 8 { case 0: return -128; case 1: return 127; default: return Int8(truncatingIfNeeded: rng.next()) }
-            }
-            let a = (0..<(m * k)).map { _ in draw() }, b = (0..<(n * k)).map { _ in draw() }
+            let a = (0..<(m * k)).map { _ in draw(&rng) }, b = (0..<(n * k)).map { _ in draw(&rng) }
             let ref = reference(a, b, m: m, n: n, k: k)
-            XCTAssertEqual(packedProduct(a, b, m: m, n: n, k: k, kernel: vitq_gemm_s8s8s32_packed), ref, "dispatched \(m)×\(n)×\(k)")
-            XCTAssertEqual(packedProduct(a, b, m: m, n: n, k: k, kernel: vitq_gemm_s8s8s32_packed_scalar), ref, "scalar \(m)×\(n)×\(k)")
+            let p = pack(a, b, m: m, n: n, k: k)
+            XCTAssertEqual(int32Product(p, m: m, n: n, k: k, kernel: vitq_qgemm_avx2), ref, "avx2 \(m)×\(n)×\(k)")
+            XCTAssertEqual(int32Product(p, m: m, n: n, k: k, kernel: vitq_qgemm_scalar), ref, "scalar \(m)×\(n)×\(k)")
             // Spot-check the reference itself with Swift integers.
             let (i, j) = (m - 1, n / 2)
             XCTAssertEqual(Int(ref[i * n + j]), (0..<k).reduce(0) { $0 + Int(a[i * k + $1]) * Int(b[j * k + $1]) })
@@ -46,11 +60,77 @@ final class Int8GemmTests: XCTestCase {
     func testWorstCaseSumsDoNotSaturate() {
         // −128 · −128 · 4096 = 67 108 864, and pairs of +127·−128 that would saturate int16 sums.
         let k = 4096
-        let c = packedProduct([Int8](repeating: -128, count: k), [Int8](repeating: -128, count: 2 * k), m: 1, n: 2, k: k,
-                              kernel: vitq_gemm_s8s8s32_packed)
-        XCTAssertEqual(c, [67_108_864, 67_108_864])
-        let mixed = packedProduct([Int8](repeating: 127, count: k), [Int8](repeating: -128, count: k), m: 1, n: 1, k: k,
-                                  kernel: vitq_gemm_s8s8s32_packed)
-        XCTAssertEqual(mixed, [Int32(127 * -128 * k)])
+        let p = pack([Int8](repeating: -128, count: k), [Int8](repeating: -128, count: 2 * k), m: 1, n: 2, k: k)
+        XCTAssertEqual(int32Product(p, m: 1, n: 2, k: k, kernel: vitq_qgemm), [67_108_864, 67_108_864])
+        let q = pack([Int8](repeating: 127, count: k), [Int8](repeating: -128, count: k), m: 1, n: 1, k: k)
+        XCTAssertEqual(int32Product(q, m: 1, n: 1, k: k, kernel: vitq_qgemm), [Int32(127 * -128 * k)])
+    }
+
+    func testEpiloguesAgreeBitForBit() {
+        var rng = SeededRandom(seed: 9)
+        for (m, n, k) in [(13, 37, 100), (6, 16, 64), (25, 48, 384), (1, 5, 3)] {
+            let a = (0..<(m * k)).map { _ in draw(&rng) }, b = (0..<(n * k)).map { _ in draw(&rng) }
+            let p = pack(a, b, m: m, n: n, k: k)
+            let colScale = Tensor(shape: [n], values: (0..<n).map { _ in Float(1e-4 * (1 + rng.uniform())) })
+            let bias = Tensor(shape: [n], values: (0..<n).map { _ in Float(rng.normal()) })
+            let outScale = Tensor(shape: [n], values: (0..<n).map { _ in Float(0.5 + rng.uniform()) })
+            let ref = reference(a, b, m: m, n: n, k: k)
+            for accumulate in [false, true] {
+                var results: [[Float]] = []
+                for kernel in [vitq_qgemm_avx2, vitq_qgemm_scalar] as [Kernel] {
+                    var f = (0..<(m * n)).map { Float($0 % 5) }
+                    f.withUnsafeMutableBufferPointer { fp in
+                        var out = vitq_qgemm_output()
+                        out.f = fp.baseAddress; out.ldf = Int64(n); out.accumulate = accumulate ? 1 : 0
+                        out.col_scale = UnsafePointer(colScale.data); out.bias = UnsafePointer(bias.data)
+                        kernel(p.a, p.b, Int64(m), Int64(n), Int64(k), &out)
+                    }
+                    results.append(f)
+                }
+                XCTAssertEqual(results[0].map(\.bitPattern), results[1].map(\.bitPattern), "f32 epilogue \(m)×\(n)×\(k)")
+                // Against a hand computation from the exact int32 product.
+                let idx = m * n - 1, base: Float = accumulate ? Float(idx % 5) : 0
+                let expected: Float = base + (Float(ref[idx]) * colScale.data[n - 1] + bias.data[n - 1])
+                XCTAssertEqual(results[0][idx], expected, accuracy: 1e-3)
+            }
+            // Requantisation to int8.
+            var qs: [[Int8]] = []
+            for kernel in [vitq_qgemm_avx2, vitq_qgemm_scalar] as [Kernel] {
+                var q = [Int8](repeating: 0, count: m * n)
+                q.withUnsafeMutableBufferPointer { qp in
+                    var out = vitq_qgemm_output()
+                    out.q = qp.baseAddress; out.ldq = Int64(n); out.qmin = -127; out.qmax = 127
+                    out.col_scale = UnsafePointer(colScale.data); out.out_scale = UnsafePointer(outScale.data)
+                    kernel(p.a, p.b, Int64(m), Int64(n), Int64(k), &out)
+                }
+                qs.append(q)
+            }
+            XCTAssertEqual(qs[0], qs[1])
+            let v: Float = Float(ref[0]).addingProduct(0, 0) * colScale.data[0]
+            let expectedQ: Float = max(-127, min(127, (v * (1 / outScale.data[0])).rounded(.toNearestOrEven)))
+            XCTAssertEqual(Int(qs[0][0]), Int(expectedQ))
+        }
+    }
+
+    func testQuantizeAndPackMatchTheScalarRoutines() {
+        var rng = SeededRandom(seed: 3)
+        for (rows, cols) in [(1, 1), (7, 33), (197, 64), (64, 197), (16, 16), (33, 48), (5, 17)] {
+            let ld = cols + 3
+            let x: [Float] = (0..<(rows * ld)).map { _ in Float(rng.normal() * 2) }
+            for (scale, zero, lo, hi) in [(Float(0.02), Int32(0), Int32(-127), Int32(127)), (0.004, 0, 0, 255), (0.01, 12, 0, 255)] {
+                var a1 = [Int32](repeating: 1, count: Int(vitq_qgemm_packed_a_size(Int64(rows), Int64(cols)))), a2 = a1
+                vitq_qgemm_quantize_pack_a_avx2(x, Int64(ld), Int64(rows), Int64(cols), scale, zero, lo, hi, &a1)
+                vitq_qgemm_quantize_pack_a_ref(x, Int64(ld), Int64(rows), Int64(cols), scale, zero, lo, hi, &a2)
+                XCTAssertEqual(a1, a2, "pack A \(rows)×\(cols)")
+                for transposed in [Int32(0), 1] {
+                    // B is [n, k] = [rows, cols], or its transpose stored [k, n] = [rows, cols].
+                    let (n, k) = transposed == 0 ? (rows, cols) : (cols, rows)
+                    var b1 = [Int16](repeating: 1, count: Int(vitq_qgemm_packed_b_size(Int64(n), Int64(k)))), b2 = b1
+                    vitq_qgemm_quantize_pack_b_avx2(x, Int64(ld), Int64(n), Int64(k), transposed, scale, zero, lo, hi, &b1)
+                    vitq_qgemm_quantize_pack_b_ref(x, Int64(ld), Int64(n), Int64(k), transposed, scale, zero, lo, hi, &b2)
+                    XCTAssertEqual(b1, b2, "pack B \(n)×\(k) transposed \(transposed)")
+                }
+            }
+        }
     }
 }

@@ -67,32 +67,88 @@ void vitq_bf16_to_f32(const uint16_t *src, float *dst, int64_t n);
 extern "C" {
 #endif
 
-// MARK: int8 GEMM (exact)
+// MARK: quantizers (round half to even; dispatched, with _ref and _avx2 variants)
 //
-// C[m,n] = Σ_k A[m,k]·B[n,k] in int32, for any int8 values and any k ≤ 65536: operands are
-// sign-extended to int16 pairs and multiplied with vpmaddwd (int16×int16 pairs summed into int32,
-// which cannot overflow), never with vpmaddubsw's saturating int16 sums.
-// Packed layouts: A as int32 words holding the int16 pair (a[i,2p], a[i,2p+1]), [m, ceil(k/2)];
-// B in blocks of 16 output columns, per k pair 16 × 2 int16, zero-padded in n and k.
+// q = clamp(rne(x · inv) + zero, qmin, qmax) with inv = 1/scale rounded to float, computed in
+// float: rne rounds half to even, and the clamp happens before the conversion to integer.
 
-/// int32 words needed to pack an m×k A.
-int64_t vitq_gemm_packed_a_size(int64_t m, int64_t k);
-/// int16 elements needed to pack an n×k B.
-int64_t vitq_gemm_packed_b_size(int64_t n, int64_t k);
-/// Packs A [m, k] (row stride lda) into `packed`.
-void vitq_gemm_pack_a_s8(const int8_t *a, int64_t lda, int64_t m, int64_t k, int32_t *packed);
-/// Packs B [n, k] (row stride ldb; a weight with one row per output channel) into `packed`.
-void vitq_gemm_pack_b_s8(const int8_t *b, int64_t ldb, int64_t n, int64_t k, int16_t *packed);
-/// C = A·Bᵀ from packed operands (dispatched: AVX2 or scalar).
-void vitq_gemm_s8s8s32_packed(const int32_t *pa, const int16_t *pb, int64_t m, int64_t n, int64_t k,
-                              int32_t *c, int64_t ldc);
-void vitq_gemm_s8s8s32_packed_scalar(const int32_t *pa, const int16_t *pb, int64_t m, int64_t n, int64_t k,
-                                     int32_t *c, int64_t ldc);
-void vitq_gemm_s8s8s32_packed_avx2(const int32_t *pa, const int16_t *pb, int64_t m, int64_t n, int64_t k,
-                                   int32_t *c, int64_t ldc);
-/// The reference: plain loops over unpacked operands.
+/// Quantizes n floats to int8 with one scale and zero point.
+void vitq_quantize_s8(const float *x, int8_t *q, int64_t n, float scale, int32_t zero, int32_t qmin, int32_t qmax);
+/// x = (q - zero) · scale.
+void vitq_dequantize_s8(const int8_t *q, float *x, int64_t n, float scale, int32_t zero);
+/// y = (quantize(x) - zero) · scale: the float image of the quantizer (fake quantization). x and y may alias.
+void vitq_fake_quantize_f32(const float *x, float *y, int64_t n, float scale, int32_t zero, int32_t qmin, int32_t qmax);
+
+void vitq_quantize_s8_ref(const float *x, int8_t *q, int64_t n, float scale, int32_t zero, int32_t qmin, int32_t qmax);
+void vitq_dequantize_s8_ref(const int8_t *q, float *x, int64_t n, float scale, int32_t zero);
+void vitq_fake_quantize_f32_ref(const float *x, float *y, int64_t n, float scale, int32_t zero, int32_t qmin, int32_t qmax);
+void vitq_quantize_s8_avx2(const float *x, int8_t *q, int64_t n, float scale, int32_t zero, int32_t qmin, int32_t qmax);
+void vitq_dequantize_s8_avx2(const int8_t *q, float *x, int64_t n, float scale, int32_t zero);
+void vitq_fake_quantize_f32_avx2(const float *x, float *y, int64_t n, float scale, int32_t zero, int32_t qmin, int32_t qmax);
+
+// MARK: integer GEMM (exact)
+//
+// C[i,j] = Σ_p A[i,p]·B[j,p] in int32. Operands are held as int16 (int8 values, or q - zero of an
+// affine quantizer, |v| ≤ 255) and multiplied with vpmaddwd, whose int16×int16 pair sums go to
+// int32 and cannot saturate; with |a|,|b| ≤ 255 the result is exact for every k ≤ 16384.
+// (vpmaddubsw's saturating int16 pair sums are never used.)
+//
+// Packed A: panels of VITQ_QGEMM_MR rows; per panel and per k pair p, MR int32 words, each holding
+// the int16 pair (a[r,2p], a[r,2p+1]). Rows past m and the odd k tail are zero.
+// Packed B: blocks of VITQ_QGEMM_NR output columns; per block and k pair, NR × 2 int16.
+
+#define VITQ_QGEMM_MR 6
+#define VITQ_QGEMM_NR 16
+
+/// int32 words of a packed m×k A.
+int64_t vitq_qgemm_packed_a_size(int64_t m, int64_t k);
+/// int16 elements of a packed n×k B.
+int64_t vitq_qgemm_packed_b_size(int64_t n, int64_t k);
+/// Packs int8 A [m, k] (row stride lda).
+void vitq_qgemm_pack_a_s8(const int8_t *a, int64_t lda, int64_t m, int64_t k, int32_t *packed);
+/// Quantizes float A [m, k] (row stride lda) and packs q - zero (dispatched).
+void vitq_qgemm_quantize_pack_a(const float *a, int64_t lda, int64_t m, int64_t k,
+                                float scale, int32_t zero, int32_t qmin, int32_t qmax, int32_t *packed);
+void vitq_qgemm_quantize_pack_a_ref(const float *a, int64_t lda, int64_t m, int64_t k,
+                                    float scale, int32_t zero, int32_t qmin, int32_t qmax, int32_t *packed);
+void vitq_qgemm_quantize_pack_a_avx2(const float *a, int64_t lda, int64_t m, int64_t k,
+                                     float scale, int32_t zero, int32_t qmin, int32_t qmax, int32_t *packed);
+/// Packs int8 B [n, k] (row stride ldb): a weight with one row per output channel.
+void vitq_qgemm_pack_b_s8(const int8_t *b, int64_t ldb, int64_t n, int64_t k, int16_t *packed);
+/// Quantizes and packs float B given as [n, k] (transposed = 0) or as [k, n] (transposed = 1), row
+/// stride ldb (dispatched).
+void vitq_qgemm_quantize_pack_b(const float *b, int64_t ldb, int64_t n, int64_t k, int transposed,
+                                float scale, int32_t zero, int32_t qmin, int32_t qmax, int16_t *packed);
+void vitq_qgemm_quantize_pack_b_ref(const float *b, int64_t ldb, int64_t n, int64_t k, int transposed,
+                                    float scale, int32_t zero, int32_t qmin, int32_t qmax, int16_t *packed);
+void vitq_qgemm_quantize_pack_b_avx2(const float *b, int64_t ldb, int64_t n, int64_t k, int transposed,
+                                     float scale, int32_t zero, int32_t qmin, int32_t qmax, int16_t *packed);
+/// The scalar packing of column block jb, k pairs [p0, p1) (the reference's unit; AVX2 uses it for tails).
+void vitq_qgemm_quantize_pack_b_block(const float *b, int64_t ldb, int64_t n, int64_t k, int transposed,
+                                      float scale, int32_t zero, int32_t qmin, int32_t qmax, int16_t *packed,
+                                      int64_t jb, int64_t p0, int64_t p1);
+
+/// Where and how the int32 accumulators are written. Exactly one of c, f, q is non-NULL.
+/// f: f[i,j] (+)= fmaf(acc, col_scale[j], bias[j]) (bias 0 when NULL; += when accumulate).
+/// q: q[i,j] = quantize(fmaf(acc, col_scale[j], bias[j])) with scale out_scale[j] and zero point 0 (requantisation).
+typedef struct vitq_qgemm_output {
+    int32_t *c; int64_t ldc;
+    float *f; int64_t ldf; int accumulate;
+    int8_t *q; int64_t ldq; const float *out_scale; int32_t qmin, qmax;
+    const float *col_scale;
+    const float *bias;
+} vitq_qgemm_output;
+
+/// Rows [0, m) of A·Bᵀ with its epilogue; `pa` points at the first row's panel (m rows from a panel
+/// boundary). Single-threaded: callers split m across threads at panel boundaries. Dispatched.
+void vitq_qgemm(const int32_t *pa, const int16_t *pb, int64_t m, int64_t n, int64_t k, const vitq_qgemm_output *out);
+void vitq_qgemm_scalar(const int32_t *pa, const int16_t *pb, int64_t m, int64_t n, int64_t k, const vitq_qgemm_output *out);
+void vitq_qgemm_avx2(const int32_t *pa, const int16_t *pb, int64_t m, int64_t n, int64_t k, const vitq_qgemm_output *out);
+/// The reference: plain loops over unpacked int8 operands, int32 out.
 void vitq_gemm_s8s8s32_ref(const int8_t *a, int64_t lda, const int8_t *b, int64_t ldb,
                            int64_t m, int64_t n, int64_t k, int32_t *c, int64_t ldc);
+/// The epilogue of one accumulator row of `len` columns starting at column j0 (shared by both kernels).
+void vitq_qgemm_store_row_ref(const int32_t *acc, int64_t row, int64_t j0, int64_t len, const vitq_qgemm_output *out);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,50 @@
+import CVitqKernels
+import VitqTensor
+
+/// A weight packed once for the integer GEMM (``vitq_qgemm``): int16 pairs in 16-column blocks.
+public final class PackedWeight: @unchecked Sendable {
+    public let n: Int, k: Int
+    let buffer: AlignedBuffer
+    var pointer: UnsafePointer<Int16> { UnsafePointer(buffer.pointer(Int16.self)) }
+
+    /// Packs int8 values [n, k].
+    public init(values: [Int8], n: Int, k: Int) {
+        self.n = n; self.k = k
+        buffer = AlignedBuffer(byteCount: Int(vitq_qgemm_packed_b_size(Int64(n), Int64(k))) * 2)
+        vitq_qgemm_pack_b_s8(values, Int64(k), Int64(n), Int64(k), buffer.pointer(Int16.self))
+    }
+}
+
+/// Threaded integer GEMM with the float epilogue: quantize-and-pack the activation, then
+/// y = acc · colScale[j] + bias[j], rows split across ``Parallel/threads`` at panel boundaries.
+public enum Int8Gemm {
+    static let mr = Int(VITQ_QGEMM_MR)
+
+    /// int32 words of a packed A.
+    public static func packedASize(m: Int, k: Int) -> Int { Int(vitq_qgemm_packed_a_size(Int64(m), Int64(k))) }
+
+    /// Quantizes x [m, k] (row stride lda) with `quant` index `index` and packs it, threaded.
+    public static func quantizePackA(_ x: UnsafePointer<Float>, lda: Int, m: Int, k: Int, quant: TensorQuant, index: Int = 0,
+                                     into packed: UnsafeMutablePointer<Int32>) {
+        let panels = (m + mr - 1) / mr, kp = (k + 1) / 2
+        let s = quant.scales[index], z = quant.zeroPoints[index], lo = quant.scheme.qmin, hi = quant.scheme.qmax
+        Parallel.forChunks(panels, minChunk: 8) { r in
+            let r0 = r.lowerBound * mr, rows = min(r.upperBound * mr, m) - r0
+            vitq_qgemm_quantize_pack_a(x + r0 * lda, Int64(lda), Int64(rows), Int64(k), s, z, lo, hi,
+                                       packed + r.lowerBound * kp * mr)
+        }
+    }
+
+    /// y[m, n] (row stride ldy) = A·Bᵀ·colScale + bias for a packed A and B, threaded over row panels.
+    public static func run(packedA: UnsafePointer<Int32>, m: Int, weight: PackedWeight, colScale: UnsafePointer<Float>,
+                           bias: UnsafePointer<Float>?, into y: UnsafeMutablePointer<Float>, ldy: Int) {
+        let panels = (m + mr - 1) / mr, kp = (weight.k + 1) / 2
+        Parallel.forChunks(panels, minChunk: 4) { r in
+            let r0 = r.lowerBound * mr, rows = min(r.upperBound * mr, m) - r0
+            var out = vitq_qgemm_output()
+            out.f = y + r0 * ldy; out.ldf = Int64(ldy)
+            out.col_scale = colScale; out.bias = bias
+            vitq_qgemm(packedA + r.lowerBound * kp * mr, weight.pointer, Int64(rows), Int64(weight.n), Int64(weight.k), &out)
+        }
+    }
+}

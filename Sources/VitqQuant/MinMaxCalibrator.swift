@@ -1,0 +1,99 @@
+import Foundation
+import VitqModels
+import VitqTensor
+
+/// Max calibration (Wu et al. §1): weights per output channel (or per tensor) from max |w|;
+/// activations per tensor from the largest |x| seen over the calibration images; Q, K, V and
+/// the softmax probabilities per head (or per tensor).
+///
+/// Feed it batches with ``observe(_:)`` and call ``finish()``. Max-reductions do not depend on
+/// the order or grouping of images, so the result is the same for any batch size or split.
+public final class MinMaxCalibrator: ForwardObserver {
+    public let model: VisionTransformer
+    public let recipe: Recipe
+    /// Largest |x| per tap name (per head for the "q/k/v/probs" taps).
+    private var maxAbs: [String: [Float]] = [:]
+    private let lock = NSLock()
+
+    public init(model: VisionTransformer, recipe: Recipe) {
+        self.model = model; self.recipe = recipe
+    }
+
+    /// Runs the float model on one batch of normalised images [B, C, H, W], recording ranges.
+    public func observe(_ images: Tensor) { _ = model.forward(images, observer: self) }
+
+    public func wants(_ name: String) -> Bool {
+        name.hasSuffix(".input") || name.hasSuffix(".attn.qkv") || name.hasSuffix(".attn.softmax")
+    }
+
+    public func observe(_ name: String, _ values: UnsafeBufferPointer<Float>, shape: [Int]) {
+        let c = model.config, heads = c.numHeads
+        if name.hasSuffix(".attn.qkv") {
+            // [B, T, 3E] laid out (3, heads, head_dim): per head max of q, k and v.
+            let e = c.embedDim, hd = c.headDim
+            var m = [Float](repeating: 0, count: 3 * heads)
+            let rows = values.count / (3 * e)
+            for r in 0..<rows {
+                for part in 0..<3 {
+                    for h in 0..<heads {
+                        m[part * heads + h] = max(m[part * heads + h], Self.maxAbs(values.baseAddress! + r * 3 * e + part * e + h * hd, hd))
+                    }
+                }
+            }
+            let base = String(name.dropLast(4))
+            merge("\(base).q", Array(m[0..<heads])); merge("\(base).k", Array(m[heads..<2 * heads])); merge("\(base).v", Array(m[(2 * heads)...]))
+        } else if name.hasSuffix(".attn.softmax") {
+            // [B, heads, T, T]
+            let per = shape[2] * shape[3]
+            var m = [Float](repeating: 0, count: heads)
+            for i in 0..<(shape[0] * heads) { m[i % heads] = max(m[i % heads], Self.maxAbs(values.baseAddress! + i * per, per)) }
+            merge("\(name.dropLast(8)).probs", m)
+        } else {
+            merge(name, [Self.maxAbs(values.baseAddress!, values.count)])
+        }
+    }
+
+    private func merge(_ key: String, _ m: [Float]) {
+        lock.withLock {
+            if let old = maxAbs[key] { maxAbs[key] = zip(old, m).map { max($0, $1) } } else { maxAbs[key] = m }
+        }
+    }
+
+    static func maxAbs(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
+        var m: Float = 0
+        for i in 0..<n { m = max(m, abs(p[i])) }
+        return m
+    }
+
+    /// The quantized network from the ranges seen so far.
+    public func finish() -> QuantizedNetwork {
+        let c = model.config
+        var weights: [String: TensorQuant] = [:], inputs: [String: TensorQuant] = [:]
+        for (name, op) in model.linearOps {
+            if name == "patch_embed.proj" && !recipe.quantizePatchEmbed { continue }
+            if name.hasPrefix("head") && !recipe.quantizeHead { continue }
+            if let skip = ProcessInfo.processInfo.environment["VITQ_EXP_SKIP"], skip.split(separator: ",").contains(where: { name.hasSuffix(String($0)) }) { continue }
+            let lin = op as! Linear
+            let ws = recipe.weightScheme
+            let perRow = (0..<lin.outFeatures).map { Self.maxAbs(lin.weight.data + $0 * lin.inFeatures, lin.inFeatures) }
+            let scales = recipe.weightGranularity == .perChannel ? perRow.map { ws.symmetricScale(maxAbs: $0) }
+                                                                  : [ws.symmetricScale(maxAbs: perRow.max() ?? 0)]
+            weights[name] = TensorQuant(scheme: ws, granularity: recipe.weightGranularity, scales: scales)
+            let xs = recipe.activationScheme
+            inputs[name] = TensorQuant(scheme: xs, granularity: .perTensor, scales: [xs.symmetricScale(maxAbs: maxAbs["\(name).input"]?[0] ?? 0)])
+        }
+        let attention: [AttentionQuant?] = (0..<c.depth).map { i in
+            let p = "blocks.\(i).attn"
+            func q(_ key: String, _ scheme: QuantScheme) -> TensorQuant {
+                let m = maxAbs["\(p).\(key)"] ?? [Float](repeating: 0, count: c.numHeads)
+                let perHead = recipe.matmulGranularity == .perHead
+                return TensorQuant(scheme: scheme, granularity: perHead ? .perHead : .perTensor,
+                                   scales: perHead ? m.map { scheme.symmetricScale(maxAbs: $0) } : [scheme.symmetricScale(maxAbs: m.max() ?? 0)])
+            }
+            let a = recipe.activationScheme
+            if ProcessInfo.processInfo.environment["VITQ_EXP_SKIP"]?.contains("attn") == true { return nil }
+            return AttentionQuant(q: q("q", a), k: q("k", a), probs: q("probs", recipe.probsScheme), v: q("v", a))
+        }
+        return QuantizedNetwork(float: model, weights: weights, inputs: inputs, attention: attention)
+    }
+}

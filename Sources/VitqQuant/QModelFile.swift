@@ -1,0 +1,244 @@
+import Foundation
+import VitqFormats
+import VitqModels
+import VitqTensor
+
+/// A quantized file that cannot be read, naming the file and the key.
+public struct QModelError: Error, CustomStringConvertible {
+    public let description: String
+    init(_ path: String, _ detail: String) { description = "\(path): \(detail)" }
+}
+
+/// Provenance stored with a quantized network.
+public struct QModelProvenance: Equatable, Sendable {
+    /// SHA-256 of the float model file that was quantized.
+    public var sourceSHA256: String
+    /// Its file name.
+    public var sourceName: String
+    /// The resolved recipe as canonical JSON.
+    public var recipeJSON: String
+    public init(sourceSHA256: String, sourceName: String, recipeJSON: String) {
+        self.sourceSHA256 = sourceSHA256; self.sourceName = sourceName; self.recipeJSON = recipeJSON
+    }
+}
+
+/// The quantized model file: one `.safetensors` (Docs/QMODEL_FORMAT.md is the specification).
+public enum QModelFile {
+    public static let formatName = "vitq.qmodel"
+    public static let version = 1
+
+    // MARK: writing
+
+    /// Writes `net` to `path` atomically; the same network and provenance always give the same bytes.
+    public static func write(_ net: QuantizedNetwork, provenance: QModelProvenance, to path: String) throws {
+        var w = SafeTensorsWriter()
+        let c = net.spec.vit
+        w.add("cls_token", net.clsToken)
+        if let d = net.distToken { w.add("dist_token", d) }
+        w.add("pos_embed", net.posEmbed)
+        for (i, n) in net.norms.enumerated() {
+            addNorm(&w, "blocks.\(i).norm1", n.norm1); addNorm(&w, "blocks.\(i).norm2", n.norm2)
+        }
+        addNorm(&w, "norm", net.norm)
+        var ops: [String: Any] = [:]
+        for name in net.linearNames {
+            let shape = weightShape(name, spec: net.spec)
+            switch net.linear[name]! {
+            case let .float(l):
+                w.add("\(name).weight", shape: shape, floats: l.weight.array)
+                if let b = l.bias { w.add("\(name).bias", b) }
+            case let .quantized(qw, input):
+                w.add("\(name).weight", dtype: .i8, shape: shape, bytes: qw.values.withUnsafeBufferPointer { Data(buffer: $0) })
+                if let b = qw.bias { w.add("\(name).bias", b) }
+                ops[name] = [
+                    "kind": "linear",
+                    "weight": addQuant(&w, "\(name).weight", qw.quant),
+                    "input": addQuant(&w, "\(name).input", input),
+                ] as [String: Any]
+            }
+        }
+        for (i, a) in net.attention.enumerated() {
+            guard let a else { continue }
+            let p = "blocks.\(i).attn"
+            ops["\(p).matmul_qk"] = ["kind": "matmul", "a": addQuant(&w, "\(p).matmul_qk.a", a.q), "b": addQuant(&w, "\(p).matmul_qk.b", a.k)]
+            ops["\(p).matmul_pv"] = ["kind": "matmul", "a": addQuant(&w, "\(p).matmul_pv.a", a.probs), "b": addQuant(&w, "\(p).matmul_pv.b", a.v)]
+        }
+        _ = c
+        w.metadata = [
+            "format": formatName,
+            "format_version": String(version),
+            "source_sha256": provenance.sourceSHA256,
+            "source_name": provenance.sourceName,
+            "recipe": provenance.recipeJSON,
+            "model": try canonicalJSON(net.spec),
+            "ops": String(decoding: try JSONSerialization.data(withJSONObject: ops, options: [.sortedKeys]), as: UTF8.self),
+        ]
+        try w.write(to: path)
+    }
+
+    static func addNorm(_ w: inout SafeTensorsWriter, _ p: String, _ n: LayerNorm) {
+        w.add("\(p).weight", n.weight); w.add("\(p).bias", n.bias)
+    }
+
+    /// Adds `<prefix>_scale` (and `<prefix>_zero_point` when affine) and returns the op metadata entry.
+    static func addQuant(_ w: inout SafeTensorsWriter, _ prefix: String, _ q: TensorQuant) -> [String: Any] {
+        w.add("\(prefix)_scale", shape: [q.scales.count], floats: q.scales)
+        var entry: [String: Any] = [
+            "bits": q.scheme.bits, "signed": q.scheme.signed, "narrow": q.scheme.narrow,
+            "granularity": q.granularity.rawValue, "scale": "\(prefix)_scale",
+        ]
+        if q.isAffine {
+            w.add("\(prefix)_zero_point", dtype: .i32, shape: [q.zeroPoints.count],
+                  bytes: q.zeroPoints.withUnsafeBufferPointer { Data(buffer: $0) })
+            entry["zero_point"] = "\(prefix)_zero_point"
+        }
+        return entry
+    }
+
+    static func canonicalJSON<T: Encodable>(_ v: T) throws -> String {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys]
+        return String(decoding: try e.encode(v), as: UTF8.self)
+    }
+
+    /// The stored shape of a linear op's weight (the patch embedding keeps its conv shape).
+    static func weightShape(_ name: String, spec: ModelSpec) -> [Int] {
+        let (out, inF) = dims(name, spec: spec)
+        let c = spec.vit
+        return name == "patch_embed.proj" ? [c.embedDim, c.inChans, c.patchSize, c.patchSize] : [out, inF]
+    }
+
+    /// [out, in] of a linear op.
+    static func dims(_ name: String, spec: ModelSpec) -> (Int, Int) {
+        let c = spec.vit
+        if name == "patch_embed.proj" { return (c.embedDim, c.inChans * c.patchSize * c.patchSize) }
+        if name == "head" || name == "head_dist" { return (c.numClasses, c.embedDim) }
+        if name.hasSuffix("attn.qkv") { return (3 * c.embedDim, c.embedDim) }
+        if name.hasSuffix("mlp.fc1") { return (c.mlpHidden, c.embedDim) }
+        if name.hasSuffix("mlp.fc2") { return (c.embedDim, c.mlpHidden) }
+        return (c.embedDim, c.embedDim)
+    }
+
+    // MARK: reading
+
+    /// Whether `file` is a vitq quantized model (by its `format` metadata).
+    public static func isQuantized(_ file: SafeTensorsFile) -> Bool { file.metadata["format"] == formatName }
+
+    /// Reads and validates a quantized file: format and version, the model spec, every op's
+    /// quantizer entry and scale tensors (shape from the granularity, finite and positive,
+    /// zero points on the grid), and no tensor left unused.
+    public static func read(_ file: SafeTensorsFile) throws -> (network: QuantizedNetwork, provenance: QModelProvenance) {
+        let path = file.path
+        let meta = file.metadata
+        guard meta["format"] == formatName else { throw QModelError(path, "not a vitq quantized model (metadata 'format' is \(meta["format"].map { "'\($0)'" } ?? "missing"))") }
+        guard let v = meta["format_version"] else { throw QModelError(path, "metadata 'format_version' is missing") }
+        guard v == String(version) else { throw QModelError(path, "unsupported format_version '\(v)' (this vitq reads version \(version))") }
+        for key in ["source_sha256", "source_name", "recipe", "model", "ops"] where meta[key] == nil {
+            throw QModelError(path, "metadata '\(key)' is missing")
+        }
+        let spec: ModelSpec
+        do { spec = try JSONDecoder().decode(ModelSpec.self, from: Data(meta["model"]!.utf8)) } catch {
+            throw QModelError(path, "metadata 'model' is not a valid model spec: \(error)")
+        }
+        guard let ops = (try? JSONSerialization.jsonObject(with: Data(meta["ops"]!.utf8))) as? [String: Any] else {
+            throw QModelError(path, "metadata 'ops' is not a JSON object")
+        }
+        let c = spec.vit
+        guard c.embedDim > 0, c.numHeads > 0, c.embedDim % c.numHeads == 0, c.depth > 0, c.patchSize > 0, c.imgSize % c.patchSize == 0 else {
+            throw QModelError(path, "metadata 'model' has inconsistent dimensions")
+        }
+        let l = StrictTensorLoader(file)
+        var slots: [String: LinearSlot] = [:]
+        let linearNames = ["patch_embed.proj"] + (0..<c.depth).flatMap { i in
+            ["blocks.\(i).attn.qkv", "blocks.\(i).attn.proj", "blocks.\(i).mlp.fc1", "blocks.\(i).mlp.fc2"]
+        } + ["head"] + (c.distilled ? ["head_dist"] : [])
+        var known = Set<String>()
+        for name in linearNames {
+            known.insert(name)
+            let (out, inF) = dims(name, spec: spec)
+            let shape = weightShape(name, spec: spec)
+            let biasOptional = name.hasSuffix("attn.qkv") && !c.qkvBias
+            let bias = biasOptional ? try l.loadIfPresent("\(name).bias", [out]) : try l.load("\(name).bias", [out])
+            if let entry = ops[name] {
+                guard let e = entry as? [String: Any], e["kind"] as? String == "linear" else { throw QModelError(path, "ops '\(name)': expected kind 'linear'") }
+                let wq = try quant(e["weight"], op: name, field: "weight", count: ["per_tensor": 1, "per_channel": out], l, path)
+                let iq = try quant(e["input"], op: name, field: "input", count: ["per_tensor": 1], l, path)
+                guard !wq.isAffine else { throw QModelError(path, "ops '\(name)': weight zero points are not supported (weights are symmetric)") }
+                guard wq.scheme.signed else { throw QModelError(path, "ops '\(name)': weights must be signed") }
+                let values = try l.loadInt8("\(name).weight", shape)
+                if let bad = values.firstIndex(where: { Int32($0) < wq.scheme.qmin || Int32($0) > wq.scheme.qmax }) {
+                    throw QModelError(path, "tensor '\(name).weight': value \(values[bad]) at \(bad) is outside the \(wq.scheme.bits)-bit grid")
+                }
+                slots[name] = .quantized(QuantizedWeight(values: values, outFeatures: out, inFeatures: inF, quant: wq, bias: bias), input: iq)
+            } else {
+                let wt = try l.load("\(name).weight", shape)
+                slots[name] = .float(Linear(weight: Tensor(shape: [out, inF], values: wt.array), bias: bias))
+            }
+        }
+        var attention: [AttentionQuant?] = []
+        for i in 0..<c.depth {
+            let p = "blocks.\(i).attn"
+            known.insert("\(p).matmul_qk"); known.insert("\(p).matmul_pv")
+            switch (ops["\(p).matmul_qk"], ops["\(p).matmul_pv"]) {
+            case (nil, nil): attention.append(nil)
+            case let (qk?, pv?):
+                let counts = ["per_tensor": 1, "per_head": c.numHeads]
+                guard let qkE = qk as? [String: Any], qkE["kind"] as? String == "matmul" else { throw QModelError(path, "ops '\(p).matmul_qk': expected kind 'matmul'") }
+                guard let pvE = pv as? [String: Any], pvE["kind"] as? String == "matmul" else { throw QModelError(path, "ops '\(p).matmul_pv': expected kind 'matmul'") }
+                attention.append(AttentionQuant(
+                    q: try quant(qkE["a"], op: "\(p).matmul_qk", field: "a", count: counts, l, path),
+                    k: try quant(qkE["b"], op: "\(p).matmul_qk", field: "b", count: counts, l, path),
+                    probs: try quant(pvE["a"], op: "\(p).matmul_pv", field: "a", count: counts, l, path),
+                    v: try quant(pvE["b"], op: "\(p).matmul_pv", field: "b", count: counts, l, path)))
+            default:
+                throw QModelError(path, "ops: block \(i) quantizes only one of matmul_qk and matmul_pv")
+            }
+        }
+        if let unknown = ops.keys.sorted().first(where: { !known.contains($0) }) {
+            throw QModelError(path, "ops: unknown op '\(unknown)' for this architecture")
+        }
+        let e = c.embedDim
+        let net = QuantizedNetwork(
+            spec: spec, clsToken: try l.load("cls_token", [1, 1, e]), distToken: c.distilled ? try l.load("dist_token", [1, 1, e]) : nil,
+            posEmbed: try l.load("pos_embed", [1, c.tokens, e]),
+            norms: try (0..<c.depth).map { i in
+                (try LayerNorm(l, "blocks.\(i).norm1", dim: e, eps: c.layerNormEps), try LayerNorm(l, "blocks.\(i).norm2", dim: e, eps: c.layerNormEps))
+            },
+            norm: try LayerNorm(l, "norm", dim: e, eps: c.layerNormEps), linear: slots, attention: attention)
+        try l.finish()
+        let prov = QModelProvenance(sourceSHA256: meta["source_sha256"]!, sourceName: meta["source_name"]!, recipeJSON: meta["recipe"]!)
+        return (net, prov)
+    }
+
+    /// Parses one quantizer entry of the `ops` metadata and loads its scale (and zero point) tensors.
+    static func quant(_ any: Any?, op: String, field: String, count: [String: Int], _ l: StrictTensorLoader, _ path: String) throws -> TensorQuant {
+        let at = "ops '\(op)' \(field)"
+        guard let e = any as? [String: Any] else { throw QModelError(path, "\(at): missing quantizer entry") }
+        guard let bits = e["bits"] as? Int, (2...8).contains(bits) else { throw QModelError(path, "\(at): 'bits' must be an integer in 2...8") }
+        guard let signed = e["signed"] as? Bool, let narrow = e["narrow"] as? Bool else { throw QModelError(path, "\(at): 'signed' and 'narrow' must be booleans") }
+        guard let g = e["granularity"] as? String, let gran = Granularity(rawValue: g), let n = count[g] else {
+            throw QModelError(path, "\(at): 'granularity' must be one of \(count.keys.sorted().joined(separator: ", "))")
+        }
+        guard let scaleKey = e["scale"] as? String else { throw QModelError(path, "\(at): 'scale' must name a tensor") }
+        guard l.has(scaleKey) else { throw QModelError(path, "\(at): missing scale tensor '\(scaleKey)'") }
+        let info = try l.file.info(scaleKey)
+        guard info.dtype == .f32 else { throw QModelError(path, "tensor '\(scaleKey)': scales must be F32, got \(info.dtype.rawValue)") }
+        let scales = try l.load(scaleKey, [n]).array
+        if let bad = scales.firstIndex(where: { !($0 > 0 && $0.isFinite) }) {
+            throw QModelError(path, "tensor '\(scaleKey)': scale \(scales[bad]) at \(bad) is not a positive finite number")
+        }
+        let scheme = QuantScheme(bits: bits, signed: signed, narrow: narrow)
+        var zeros = [Int32](repeating: 0, count: n)
+        if let zk = e["zero_point"] {
+            guard let zkey = zk as? String, l.has(zkey) else { throw QModelError(path, "\(at): missing zero-point tensor '\(zk)'") }
+            guard try l.file.info(zkey).dtype == .i32 else { throw QModelError(path, "tensor '\(zkey)': zero points must be I32") }
+            l.markUsed(zkey, [n])
+            guard try l.file.info(zkey).shape == [n] else { throw QModelError(path, "tensor '\(zkey)' has shape \(try l.file.info(zkey).shape), expected [\(n)]") }
+            zeros = try l.file.integers(zkey).map { Int32($0) }
+            if let bad = zeros.first(where: { $0 < scheme.qmin || $0 > scheme.qmax }) {
+                throw QModelError(path, "tensor '\(zkey)': zero point \(bad) is outside [\(scheme.qmin), \(scheme.qmax)]")
+            }
+        }
+        return TensorQuant(scheme: scheme, granularity: gran, scales: scales, zeroPoints: zeros)
+    }
+}

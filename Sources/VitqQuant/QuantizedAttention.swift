@@ -1,0 +1,91 @@
+import CVitqKernels
+import VitqModels
+import VitqTensor
+
+/// The quantization of one block's two attention products: Q·Kᵀ (a = Q, b = K) and
+/// probabilities·V (a = P, b = V). Each operand has one scale per head (or one per tensor).
+public struct AttentionQuant: Equatable, Sendable {
+    public var q: TensorQuant, k: TensorQuant, probs: TensorQuant, v: TensorQuant
+    public init(q: TensorQuant, k: TensorQuant, probs: TensorQuant, v: TensorQuant) {
+        self.q = q; self.k = k; self.probs = probs; self.v = v
+    }
+    /// Index into a per-head (or per-tensor) scale list.
+    @inline(__always) static func index(_ t: TensorQuant, _ head: Int) -> Int { t.granularity == .perHead ? head : 0 }
+}
+
+/// Attention in integers: Q·Kᵀ and P·V are exact int32 GEMMs on quantized operands; the scale
+/// 1/√d, the softmax and the dequantization stay in float.
+public struct Int8Attention: AttentionKernel {
+    public let quant: AttentionQuant
+    public init(quant: AttentionQuant) { self.quant = quant }
+
+    final class Scratch {
+        let qa: AlignedBuffer, kb: AlignedBuffer, pa: AlignedBuffer, vb: AlignedBuffer
+        let colScale: AlignedBuffer
+        init(t: Int, hd: Int) {
+            qa = AlignedBuffer(byteCount: Int(vitq_qgemm_packed_a_size(Int64(t), Int64(hd))) * 4)
+            kb = AlignedBuffer(byteCount: Int(vitq_qgemm_packed_b_size(Int64(t), Int64(hd))) * 2)
+            pa = AlignedBuffer(byteCount: Int(vitq_qgemm_packed_a_size(Int64(t), Int64(t))) * 4)
+            vb = AlignedBuffer(byteCount: Int(vitq_qgemm_packed_b_size(Int64(hd), Int64(t))) * 2)
+            colScale = AlignedBuffer(byteCount: max(t, hd) * 4)
+        }
+    }
+
+    public func makeScratch(tokens: Int, headDim: Int) -> AnyObject? { Scratch(t: tokens, hd: headDim) }
+
+    public func attend(head: Int, q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, ld: Int,
+                       tokens t: Int, headDim hd: Int, scale: Float, probs: UnsafeMutablePointer<Float>,
+                       ctx: UnsafeMutablePointer<Float>, ldc: Int, scratch: AnyObject?) {
+        let s = scratch as! Scratch
+        let qq = quant.q, kq = quant.k, pq = quant.probs, vq = quant.v
+        let iq = AttentionQuant.index(qq, head), ik = AttentionQuant.index(kq, head)
+        let ip = AttentionQuant.index(pq, head), iv = AttentionQuant.index(vq, head)
+        let cs = s.colScale.pointer(Float.self)
+
+        // S = (Δq·Δk·scale) · (q̂ − zq)(k̂ − zk)ᵀ
+        vitq_qgemm_quantize_pack_a(q, Int64(ld), Int64(t), Int64(hd), qq.scales[iq], qq.zeroPoints[iq], qq.scheme.qmin, qq.scheme.qmax, s.qa.pointer(Int32.self))
+        vitq_qgemm_quantize_pack_b(k, Int64(ld), Int64(t), Int64(hd), 0, kq.scales[ik], kq.zeroPoints[ik], kq.scheme.qmin, kq.scheme.qmax, s.kb.pointer(Int16.self))
+        cs.update(repeating: qq.scales[iq] * kq.scales[ik] * scale, count: t)
+        var out = vitq_qgemm_output()
+        out.f = probs; out.ldf = Int64(t); out.col_scale = UnsafePointer(cs)
+        vitq_qgemm(s.qa.pointer(Int32.self), s.kb.pointer(Int16.self), Int64(t), Int64(t), Int64(hd), &out)
+        Ops.softmaxSerial(probs, rows: t, n: t)
+
+        // ctx = (Δp·Δv) · (p̂ − zp)(v̂ − zv), with V packed from its transpose.
+        vitq_qgemm_quantize_pack_a(probs, Int64(t), Int64(t), Int64(t), pq.scales[ip], pq.zeroPoints[ip], pq.scheme.qmin, pq.scheme.qmax, s.pa.pointer(Int32.self))
+        vitq_qgemm_quantize_pack_b(v, Int64(ld), Int64(hd), Int64(t), 1, vq.scales[iv], vq.zeroPoints[iv], vq.scheme.qmin, vq.scheme.qmax, s.vb.pointer(Int16.self))
+        cs.update(repeating: pq.scales[ip] * vq.scales[iv], count: hd)
+        out = vitq_qgemm_output()
+        out.f = ctx; out.ldf = Int64(ldc); out.col_scale = UnsafePointer(cs)
+        vitq_qgemm(s.pa.pointer(Int32.self), s.vb.pointer(Int16.self), Int64(t), Int64(hd), Int64(t), &out)
+    }
+}
+
+/// The same attention in float with fake-quantized operands, to check ``Int8Attention``.
+public struct FakeQuantAttention: AttentionKernel {
+    public let quant: AttentionQuant
+    public init(quant: AttentionQuant) { self.quant = quant }
+
+    final class Scratch {
+        let q: Tensor, k: Tensor, v: Tensor
+        init(t: Int, hd: Int) { q = Tensor(zeros: [t, hd]); k = Tensor(zeros: [t, hd]); v = Tensor(zeros: [t, hd]) }
+    }
+
+    public func makeScratch(tokens: Int, headDim: Int) -> AnyObject? { Scratch(t: tokens, hd: headDim) }
+
+    public func attend(head: Int, q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, ld: Int,
+                       tokens t: Int, headDim hd: Int, scale: Float, probs: UnsafeMutablePointer<Float>,
+                       ctx: UnsafeMutablePointer<Float>, ldc: Int, scratch: AnyObject?) {
+        let s = scratch as! Scratch
+        for (src, dst, tq) in [(q, s.q, quant.q), (k, s.k, quant.k), (v, s.v, quant.v)] {
+            for r in 0..<t { tq.fakeQuantize(src + r * ld, count: hd, index: AttentionQuant.index(tq, head), into: dst.data + r * hd) }
+        }
+        // The scale is applied after the product, as the integer engine does.
+        Gemm.sgemm(m: t, n: t, k: hd, a: s.q.data, lda: hd, b: s.k.data, ldb: hd, transB: true, c: probs, ldc: t)
+        for i in 0..<(t * t) { probs[i] *= scale }
+        Ops.softmaxSerial(probs, rows: t, n: t)
+        let probsQ = Tensor(zeros: [t, t])
+        quant.probs.fakeQuantize(probs, count: t * t, index: AttentionQuant.index(quant.probs, head), into: probsQ.data)
+        Gemm.sgemm(m: t, n: hd, k: t, a: probsQ.data, lda: t, b: s.v.data, ldb: hd, transB: false, c: ctx, ldc: ldc)
+    }
+}

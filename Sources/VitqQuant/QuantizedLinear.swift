@@ -1,0 +1,62 @@
+import VitqModels
+import VitqTensor
+
+/// A linear layer run in integers: the input is quantized per tensor and packed, the int8
+/// weight (packed once) is multiplied exactly in int32, and the epilogue applies
+/// Δx·Δw[j] and the float bias.
+public final class Int8Linear: LinearOp, @unchecked Sendable {
+    public let weight: QuantizedWeight
+    public let input: TensorQuant
+    let packed: PackedWeight
+    let colScale: [Float]
+
+    public init(weight: QuantizedWeight, input: TensorQuant) {
+        precondition(input.granularity == .perTensor && input.scales.count == 1)
+        self.weight = weight; self.input = input
+        packed = PackedWeight(values: weight.values, n: weight.outFeatures, k: weight.inFeatures)
+        // A weight zero point would need Σ_k x·z terms; weights are symmetric (validated on load).
+        precondition(!weight.quant.isAffine, "affine weights are not supported by the integer engine")
+        colScale = (0..<weight.outFeatures).map { input.scales[0] * weight.scale($0) }
+    }
+
+    public var inFeatures: Int { weight.inFeatures }
+    public var outFeatures: Int { weight.outFeatures }
+    public var parameterCount: Int { weight.values.count + (weight.bias?.count ?? 0) }
+
+    public func forward(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>) {
+        let k = inFeatures
+        ScratchPool.shared.with(bytes: Int8Gemm.packedASize(m: rows, k: k) * 4) { buf in
+            let pa = buf.pointer(Int32.self)
+            Int8Gemm.quantizePackA(x, lda: k, m: rows, k: k, quant: input, into: pa)
+            colScale.withUnsafeBufferPointer { cs in
+                Int8Gemm.run(packedA: pa, m: rows, weight: packed, colScale: cs.baseAddress!,
+                             bias: weight.bias.map { UnsafePointer($0.data) }, into: y, ldy: outFeatures)
+            }
+        }
+    }
+}
+
+/// The same layer computed in float: the input is fake-quantized (quantize, dequantize) and
+/// multiplied by the dequantized weight with sgemm. Used to check ``Int8Linear``.
+public final class FakeQuantLinear: LinearOp, @unchecked Sendable {
+    public let weight: QuantizedWeight
+    public let input: TensorQuant
+    let dequantized: Linear
+
+    public init(weight: QuantizedWeight, input: TensorQuant) {
+        self.weight = weight; self.input = input
+        dequantized = Linear(weight: weight.dequantized(), bias: weight.bias)
+    }
+
+    public var inFeatures: Int { weight.inFeatures }
+    public var outFeatures: Int { weight.outFeatures }
+    public var parameterCount: Int { weight.values.count + (weight.bias?.count ?? 0) }
+
+    public func forward(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>) {
+        let xq = Tensor(zeros: [rows, inFeatures])
+        Parallel.forChunks(rows, minChunk: 16) { r in
+            input.fakeQuantize(x + r.lowerBound * inFeatures, count: r.count * inFeatures, into: xq.data + r.lowerBound * inFeatures)
+        }
+        dequantized.forward(xq.data, rows: rows, into: y)
+    }
+}

@@ -1,0 +1,89 @@
+import VitqModels
+import VitqTensor
+
+/// How a quantized network is executed.
+public enum EngineMode: String, Sendable {
+    /// Integer GEMMs for every quantized product (the deployable engine).
+    case integer
+    /// The same quantizers applied in float with sgemm (the reference for the engine).
+    case fakeQuant = "fake-quant"
+}
+
+/// A linear op of a quantized network: left in float, or an int8 weight with its input quantizer.
+public enum LinearSlot: @unchecked Sendable {
+    case float(Linear)
+    case quantized(QuantizedWeight, input: TensorQuant)
+}
+
+/// A ViT/DeiT with its quantization decided: the float parts (tokens, position embedding,
+/// LayerNorms), every linear op as a ``LinearSlot`` and each block's ``AttentionQuant`` (nil
+/// when that block's attention stays in float). This is what a quantized file stores, and
+/// ``makeModel(_:)`` turns it into a runnable ``VisionTransformer``.
+public final class QuantizedNetwork: @unchecked Sendable {
+    public let spec: ModelSpec
+    public let clsToken: Tensor
+    public let distToken: Tensor?
+    public let posEmbed: Tensor
+    public let norms: [(norm1: LayerNorm, norm2: LayerNorm)]
+    public let norm: LayerNorm
+    /// Linear ops by timm module name (``VisionTransformer/linearOps`` names).
+    public let linear: [String: LinearSlot]
+    public let attention: [AttentionQuant?]
+
+    public init(spec: ModelSpec, clsToken: Tensor, distToken: Tensor?, posEmbed: Tensor,
+                norms: [(norm1: LayerNorm, norm2: LayerNorm)], norm: LayerNorm,
+                linear: [String: LinearSlot], attention: [AttentionQuant?]) {
+        self.spec = spec; self.clsToken = clsToken; self.distToken = distToken; self.posEmbed = posEmbed
+        self.norms = norms; self.norm = norm; self.linear = linear; self.attention = attention
+    }
+
+    /// Quantizes the float model `vit`: `linear[name]` gives each quantized op's weight and
+    /// input quantizers (absent: stays float), `attention[i]` block i's attention quantizers.
+    public convenience init(float vit: VisionTransformer, weights: [String: TensorQuant], inputs: [String: TensorQuant],
+                            attention: [AttentionQuant?]) {
+        var slots: [String: LinearSlot] = [:]
+        for (name, op) in vit.linearOps {
+            let lin = op as! Linear
+            if let wq = weights[name], let iq = inputs[name] {
+                slots[name] = .quantized(QuantizedWeight(weight: lin.weight, bias: lin.bias, quant: wq), input: iq)
+            } else {
+                slots[name] = .float(lin)
+            }
+        }
+        self.init(spec: vit.spec, clsToken: vit.clsToken, distToken: vit.distToken, posEmbed: vit.posEmbed,
+                  norms: vit.blocks.map { ($0.norm1, $0.norm2) }, norm: vit.norm, linear: slots, attention: attention)
+    }
+
+    /// Names of the linear ops, in forward order.
+    public var linearNames: [String] {
+        var names = ["patch_embed.proj"]
+        for i in 0..<spec.vit.depth {
+            names += ["blocks.\(i).attn.qkv", "blocks.\(i).attn.proj", "blocks.\(i).mlp.fc1", "blocks.\(i).mlp.fc2"]
+        }
+        names.append("head")
+        if spec.vit.distilled { names.append("head_dist") }
+        return names
+    }
+
+    /// The runnable model in `mode`.
+    public func makeModel(_ mode: EngineMode) -> VisionTransformer {
+        func op(_ name: String) -> any LinearOp {
+            switch linear[name]! {
+            case let .float(l): return l
+            case let .quantized(w, input):
+                return mode == .integer ? Int8Linear(weight: w, input: input) : FakeQuantLinear(weight: w, input: input)
+            }
+        }
+        func attn(_ i: Int) -> any AttentionKernel {
+            guard let q = attention[i] else { return FloatAttention() }
+            return mode == .integer ? Int8Attention(quant: q) : FakeQuantAttention(quant: q)
+        }
+        let blocks = (0..<spec.vit.depth).map { i in
+            ViTBlock(norm1: norms[i].norm1, qkv: op("blocks.\(i).attn.qkv"), attention: attn(i), proj: op("blocks.\(i).attn.proj"),
+                     norm2: norms[i].norm2, fc1: op("blocks.\(i).mlp.fc1"), fc2: op("blocks.\(i).mlp.fc2"))
+        }
+        return VisionTransformer(spec: spec, patchEmbed: op("patch_embed.proj"), clsToken: clsToken, distToken: distToken,
+                                 posEmbed: posEmbed, blocks: blocks, norm: norm, head: op("head"),
+                                 headDist: spec.vit.distilled ? op("head_dist") : nil)
+    }
+}
