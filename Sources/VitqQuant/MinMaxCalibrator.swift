@@ -19,8 +19,14 @@ public final class MinMaxCalibrator: ForwardObserver {
         self.model = model; self.recipe = recipe
     }
 
+    /// The calibration batches, kept for the partial-quantization pass.
+    private var batches: [Tensor] = []
+
     /// Runs the float model on one batch of normalised images [B, C, H, W], recording ranges.
-    public func observe(_ images: Tensor) { _ = model.forward(images, observer: self) }
+    public func observe(_ images: Tensor) {
+        _ = model.forward(images, observer: self)
+        if recipe.keepFloat > 0 { batches.append(images) }
+    }
 
     public func wants(_ name: String) -> Bool {
         name.hasSuffix(".input") || name.hasSuffix(".attn.qkv") || name.hasSuffix(".attn.softmax")
@@ -65,14 +71,23 @@ public final class MinMaxCalibrator: ForwardObserver {
         return m
     }
 
-    /// The quantized network from the ranges seen so far.
+    /// The quantized network from the ranges seen so far. With the recipe's `keep_float: k`,
+    /// the k linear ops with the largest output error (``PartialQuantization``) stay in float.
     public func finish() -> QuantizedNetwork {
+        var (weights, inputs, attention) = scales()
+        if recipe.keepFloat > 0 {
+            let ranked = PartialQuantization.rank(model: model, weights: weights, inputs: inputs, batches: batches)
+            for (name, _) in ranked.prefix(recipe.keepFloat) { weights[name] = nil; inputs[name] = nil }
+        }
+        return QuantizedNetwork(float: model, weights: weights, inputs: inputs, attention: attention)
+    }
+
+    func scales() -> (weights: [String: TensorQuant], inputs: [String: TensorQuant], attention: [AttentionQuant?]) {
         let c = model.config
         var weights: [String: TensorQuant] = [:], inputs: [String: TensorQuant] = [:]
         for (name, op) in model.linearOps {
             if name == "patch_embed.proj" && !recipe.quantizePatchEmbed { continue }
             if name.hasPrefix("head") && !recipe.quantizeHead { continue }
-            if let skip = ProcessInfo.processInfo.environment["VITQ_EXP_SKIP"], skip.split(separator: ",").contains(where: { name.hasSuffix(String($0)) }) { continue }
             let lin = op as! Linear
             let ws = recipe.weightScheme
             let perRow = (0..<lin.outFeatures).map { Self.maxAbs(lin.weight.data + $0 * lin.inFeatures, lin.inFeatures) }
@@ -91,9 +106,8 @@ public final class MinMaxCalibrator: ForwardObserver {
                                    scales: perHead ? m.map { scheme.symmetricScale(maxAbs: $0) } : [scheme.symmetricScale(maxAbs: m.max() ?? 0)])
             }
             let a = recipe.activationScheme
-            if ProcessInfo.processInfo.environment["VITQ_EXP_SKIP"]?.contains("attn") == true { return nil }
             return AttentionQuant(q: q("q", a), k: q("k", a), probs: q("probs", recipe.probsScheme), v: q("v", a))
         }
-        return QuantizedNetwork(float: model, weights: weights, inputs: inputs, attention: attention)
+        return (weights, inputs, attention)
     }
 }

@@ -28,6 +28,8 @@ public struct Recipe: Equatable, Sendable {
     public var softmaxSigned = false
     public var quantizePatchEmbed = true
     public var quantizeHead = true
+    /// Partial quantization: the number of linear ops with the largest output error left in float.
+    public var keepFloat = 0
 
     public init() {}
 
@@ -35,6 +37,7 @@ public struct Recipe: Equatable, Sendable {
     public static let keys: Set<String> = [
         "name", "base", "method", "weight_bits", "weight_granularity", "weight_range", "activation_bits",
         "activation_range", "matmul_granularity", "softmax_signed", "quantize_patch_embed", "quantize_head",
+        "keep_float",
     ]
 
     public var weightScheme: QuantScheme { QuantScheme(bits: weightBits, signed: true, narrow: weightNarrow) }
@@ -125,6 +128,7 @@ public struct Recipe: Equatable, Sendable {
         if let b = try bool("softmax_signed") { r.softmaxSigned = b }
         if let b = try bool("quantize_patch_embed") { r.quantizePatchEmbed = b }
         if let b = try bool("quantize_head") { r.quantizeHead = b }
+        if let k = try int("keep_float", 0...10_000) { r.keepFloat = k }
         return r
     }
 
@@ -135,6 +139,7 @@ public struct Recipe: Equatable, Sendable {
             "weight_range": weightNarrow ? "narrow" : "full", "activation_bits": activationBits,
             "activation_range": activationNarrow ? "narrow" : "full", "matmul_granularity": matmulGranularity.rawValue,
             "softmax_signed": softmaxSigned, "quantize_patch_embed": quantizePatchEmbed, "quantize_head": quantizeHead,
+            "keep_float": keepFloat,
         ]
         let data = try! JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys])
         return String(decoding: data, as: UTF8.self)
