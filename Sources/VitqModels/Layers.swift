@@ -35,7 +35,7 @@ public final class StrictTensorLoader {
     }
 
     /// Records `key` as read by the caller (who validates its shape and dtype itself).
-    public func markUsed(_ key: String, _ shape: [Int]) { used.insert(key) }
+    public func markUsed(_ key: String) { used.insert(key) }
 
     /// Whether the file has tensor `key`.
     public func has(_ key: String) -> Bool { file.tensors[key] != nil }

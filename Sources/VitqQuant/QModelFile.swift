@@ -32,7 +32,6 @@ public enum QModelFile {
     /// Writes `net` to `path` atomically; the same network and provenance always give the same bytes.
     public static func write(_ net: QuantizedNetwork, provenance: QModelProvenance, to path: String) throws {
         var w = SafeTensorsWriter()
-        let c = net.spec.vit
         w.add("cls_token", net.clsToken)
         if let d = net.distToken { w.add("dist_token", d) }
         w.add("pos_embed", net.posEmbed)
@@ -63,7 +62,6 @@ public enum QModelFile {
             ops["\(p).matmul_qk"] = ["kind": "matmul", "a": addQuant(&w, "\(p).matmul_qk.a", a.q), "b": addQuant(&w, "\(p).matmul_qk.b", a.k)]
             ops["\(p).matmul_pv"] = ["kind": "matmul", "a": addQuant(&w, "\(p).matmul_pv.a", a.probs), "b": addQuant(&w, "\(p).matmul_pv.b", a.v)]
         }
-        _ = c
         w.metadata = [
             "format": formatName,
             "format_version": String(version),
@@ -152,9 +150,11 @@ public enum QModelFile {
         let linearNames = ["patch_embed.proj"] + (0..<c.depth).flatMap { i in
             ["blocks.\(i).attn.qkv", "blocks.\(i).attn.proj", "blocks.\(i).mlp.fc1", "blocks.\(i).mlp.fc2"]
         } + ["head"] + (c.distilled ? ["head_dist"] : [])
-        var known = Set<String>()
+        let known = Set(linearNames + (0..<c.depth).flatMap { ["blocks.\($0).attn.matmul_qk", "blocks.\($0).attn.matmul_pv"] })
+        if let unknown = ops.keys.sorted().first(where: { !known.contains($0) }) {
+            throw QModelError(path, "ops: unknown op '\(unknown)' for this architecture")
+        }
         for name in linearNames {
-            known.insert(name)
             let (out, inF) = dims(name, spec: spec)
             let shape = weightShape(name, spec: spec)
             let biasOptional = name.hasSuffix("attn.qkv") && !c.qkvBias
@@ -178,7 +178,6 @@ public enum QModelFile {
         var attention: [AttentionQuant?] = []
         for i in 0..<c.depth {
             let p = "blocks.\(i).attn"
-            known.insert("\(p).matmul_qk"); known.insert("\(p).matmul_pv")
             switch (ops["\(p).matmul_qk"], ops["\(p).matmul_pv"]) {
             case (nil, nil): attention.append(nil)
             case let (qk?, pv?):
@@ -193,9 +192,6 @@ public enum QModelFile {
             default:
                 throw QModelError(path, "ops: block \(i) quantizes only one of matmul_qk and matmul_pv")
             }
-        }
-        if let unknown = ops.keys.sorted().first(where: { !known.contains($0) }) {
-            throw QModelError(path, "ops: unknown op '\(unknown)' for this architecture")
         }
         let e = c.embedDim
         let net = QuantizedNetwork(
@@ -232,7 +228,7 @@ public enum QModelFile {
         if let zk = e["zero_point"] {
             guard let zkey = zk as? String, l.has(zkey) else { throw QModelError(path, "\(at): missing zero-point tensor '\(zk)'") }
             guard try l.file.info(zkey).dtype == .i32 else { throw QModelError(path, "tensor '\(zkey)': zero points must be I32") }
-            l.markUsed(zkey, [n])
+            l.markUsed(zkey)
             guard try l.file.info(zkey).shape == [n] else { throw QModelError(path, "tensor '\(zkey)' has shape \(try l.file.info(zkey).shape), expected [\(n)]") }
             zeros = try l.file.integers(zkey).map { Int32($0) }
             if let bad = zeros.first(where: { $0 < scheme.qmin || $0 > scheme.qmax }) {

@@ -1,13 +1,14 @@
 import ArgumentParser
 import Foundation
 import VitqModels
+import VitqQuant
 import VitqRuntime
 import VitqTensor
 
 /// `vitq bench`: speed measurements with JSON output.
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "bench", abstract: "Benchmarks (JSON with --json).",
-                                                    subcommands: [Fp32.self])
+                                                    subcommands: [Fp32.self, GemmBench.self, ModelBench.self])
 
     /// `vitq bench fp32`: GEMMs alone vs the whole forward pass.
     struct Fp32: ParsableCommand {
@@ -66,4 +67,97 @@ struct BenchCommand: ParsableCommand {
             }
         }
     }
+
+    /// `vitq bench gemm`: int8 GEMM against OpenBLAS sgemm on ViT-S/B layer shapes.
+    struct GemmBench: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "gemm",
+            abstract: "int8 GEMM (packed, fused epilogue) against OpenBLAS sgemm on ViT-S/B layer shapes, M = 1576, in one run.")
+        @Option(name: .customLong("threads"), help: "Thread counts to measure (repeatable).")
+        var threads: [Int] = [1, 2]
+        @Option(help: "Timed repetitions per configuration (the median is reported).")
+        var iterations: Int = 7
+        @Flag(help: "Print one JSON object.")
+        var json = false
+
+        func validate() throws {
+            if threads.contains(where: { $0 < 1 }) { throw ValidationError("--threads must be at least 1") }
+            if iterations < 1 { throw ValidationError("--iterations must be at least 1") }
+        }
+
+        func run() throws {
+            try reportingErrors {
+                let rows = Int8Benchmark.gemm(threads: threads, iterations: iterations)
+                let speedup = Int8Benchmark.medianSpeedup(rows.map(\.speedup))
+                if json {
+                    struct Report: Encodable { var benchmark = "gemm", iterations: Int, speedup: Double, configs: [Int8Benchmark.GemmRow] }
+                    try printJSON(Report(iterations: iterations, speedup: speedup, configs: rows))
+                } else {
+                    print("shape                 threads  sgemm GFLOP/s  int8 GOP/s  (+quantize)  speedup")
+                    for r in rows {
+                        print(String(format: "%-16@ %4dx%4dx%4d %d  %13.1f  %10.1f  %11.1f  %6.2f", r.name as NSString, r.m, r.n, r.k, r.threads,
+                                     r.sgemmGflops, r.int8Gops, r.int8WithQuantizeGops, r.speedup))
+                    }
+                    print(String(format: "median speedup %.2f", speedup))
+                }
+            }
+        }
+    }
+
+    /// `vitq bench model`: the int8 engine against fp32, end to end.
+    struct ModelBench: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "model",
+            abstract: "The int8 engine against fp32 end to end (every linear op and attention product quantized).")
+        @Option(help: "Float model file (repeatable); default: the synthetic --arch models.")
+        var model: [String] = []
+        @Option(help: "Synthetic architectures to make in memory when no --model is given (repeatable).")
+        var arch: [String] = []
+        @Option(help: "Batch size (repeatable).")
+        var batch: [Int] = [1, 8, 32]
+        @Option(help: "Timed repetitions per batch size (the median is reported).")
+        var iterations: Int = 5
+        @Flag(help: "Print one JSON object.")
+        var json = false
+        @OptionGroup var threadOptions: ThreadOptions
+
+        func validate() throws {
+            if batch.contains(where: { $0 < 1 }) { throw ValidationError("--batch must be at least 1") }
+            if iterations < 1 { throw ValidationError("--iterations must be at least 1") }
+            if model.isEmpty && arch.isEmpty { throw ValidationError("give --model FILE or --arch NAME (e.g. vit-small)") }
+        }
+
+        func run() throws {
+            try reportingErrors {
+                threadOptions.apply()
+                var rows: [Int8Benchmark.ModelRow] = []
+                var models: [(String, VisionTransformer)] = try model.map { ($0, try VisionTransformer(path: $0)) }
+                for a in arch {
+                    let tmp = NSTemporaryDirectory() + "vitq-bench-\(getpid())-\(a).safetensors"
+                    try SyntheticModel.vit(arch: a).write(to: tmp)
+                    defer { try? FileManager.default.removeItem(atPath: tmp) }
+                    models.append(("synthetic \(a)", try VisionTransformer(path: tmp)))
+                }
+                for (name, fp) in models {
+                    rows += Int8Benchmark.model(name: name, fp32: fp, int8: Int8Benchmark.quantizeForTiming(fp), batches: batch, iterations: iterations)
+                }
+                let speedup = Int8Benchmark.medianSpeedup(rows.map(\.speedup))
+                if json {
+                    struct Report: Encodable { var benchmark = "model", threads: Int, iterations: Int, speedup: Double, configs: [Int8Benchmark.ModelRow] }
+                    try printJSON(Report(threads: Parallel.threads, iterations: iterations, speedup: speedup, configs: rows))
+                } else {
+                    print("model                                batch  fp32 img/s  int8 img/s  speedup")
+                    for r in rows {
+                        print(String(format: "%-36@ %5d  %10.1f  %10.1f  %7.2f", r.model as NSString, r.batch, r.fp32ImagesPerSecond, r.int8ImagesPerSecond, r.speedup))
+                    }
+                    print(String(format: "median speedup %.2f", speedup))
+                }
+            }
+        }
+    }
+}
+
+/// Prints `value` as one line of JSON with sorted keys.
+func printJSON<T: Encodable>(_ value: T) throws {
+    let enc = JSONEncoder()
+    enc.outputFormatting = [.sortedKeys]
+    print(String(decoding: try enc.encode(value), as: UTF8.self))
 }

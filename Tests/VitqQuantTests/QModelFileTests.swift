@@ -1,0 +1,135 @@
+import Foundation
+import VitqFormats
+import VitqModels
+import VitqQuant
+import VitqTensor
+import VitqTestSupport
+import XCTest
+
+/// The quantized file: round trip, determinism, validation of bad files, and the integer
+/// engine against fake quantization on a small real-architecture model.
+final class QModelFileTests: XCTestCase {
+    var dir = ""
+    override func setUp() { dir = makeTempDir() }
+    override func tearDown() { try? FileManager.default.removeItem(atPath: dir) }
+
+    /// The distilled DeiT micro fixture, quantized with minmax-w8a8 on 4 random images.
+    func quantizedMicro() throws -> (fp: VisionTransformer, net: QuantizedNetwork, path: String) {
+        try Fixtures.require()
+        let fp = try VisionTransformer(path: Fixtures.deitMicro)
+        var recipe = Recipe()
+        recipe.keepFloat = 1
+        let cal = MinMaxCalibrator(model: fp, recipe: recipe)
+        cal.observe(randomImages(fp, count: 4, seed: 1))
+        let net = cal.finish()
+        let path = dir + "/q.safetensors"
+        try QModelFile.write(net, provenance: QModelProvenance(sourceSHA256: try SHA256.hex(ofFile: Fixtures.deitMicro),
+                                                                sourceName: "micro", recipeJSON: recipe.canonicalJSON), to: path)
+        return (fp, net, path)
+    }
+
+    func randomImages(_ m: VisionTransformer, count: Int, seed: UInt64) -> Tensor {
+        let c = m.config
+        let t = Tensor(zeros: [count, c.inChans, c.imgSize, c.imgSize])
+        var rng = SeededRandom(seed: seed)
+        for i in 0..<t.count { t.data[i] = Float(rng.normal()) }
+        return t
+    }
+
+    func testRoundTripIsExactAndDeterministic() throws {
+        let (fp, net, path) = try quantizedMicro()
+        let (back, prov) = try QModelFile.read(try SafeTensorsFile(path: path))
+        XCTAssertEqual(prov.sourceName, "micro")
+        XCTAssertEqual(prov.sourceSHA256.count, 64)
+        let x = randomImages(fp, count: 2, seed: 9)
+        XCTAssertEqual(net.makeModel(.integer).forward(x).array, back.makeModel(.integer).forward(x).array)
+        // Writing the read-back network again gives the same bytes.
+        let again = dir + "/again.safetensors"
+        try QModelFile.write(back, provenance: prov, to: again)
+        XCTAssertEqual(FileManager.default.contents(atPath: path), FileManager.default.contents(atPath: again))
+        // One op stayed in float (keep_float: 1), the rest are int8.
+        let floats = net.linear.values.filter { if case .float = $0 { return true } else { return false } }
+        XCTAssertEqual(floats.count, 1)
+    }
+
+    func testIntegerEngineMatchesFakeQuantization() throws {
+        let (fp, net, _) = try quantizedMicro()
+        let x = randomImages(fp, count: 3, seed: 4)
+        let a = net.makeModel(.integer).forward(x).array, b = net.makeModel(.fakeQuant).forward(x).array
+        // Same quantized values; only float summation order differs.
+        XCTAssertLessThan(relativeError(a, b), 1e-3)
+        XCTAssertGreaterThan(relativeError(a, fp.forward(x).array), 1e-4, "quantization must change the logits")
+    }
+
+    /// Copies `path` with the metadata and tensors edited.
+    func rewrite(_ path: String, metadata: (inout [String: String]) -> Void = { _ in },
+                 tensors: (String, [Int], Data) -> (String, [Int], Data)? = { ($0, $1, $2) }) throws -> String {
+        let f = try SafeTensorsFile(path: path)
+        var w = SafeTensorsWriter()
+        var meta = f.metadata
+        metadata(&meta)
+        w.metadata = meta
+        for name in f.names {
+            let info = try f.info(name)
+            if let (n, shape, d) = tensors(name, info.shape, Data(try f.rawBytes(name))) { w.add(n, dtype: info.dtype, shape: shape, bytes: d) }
+        }
+        let out = dir + "/bad-\(UUID().uuidString).safetensors"
+        try w.write(to: out)
+        return out
+    }
+
+    func assertReadFails(_ path: String, mentions needles: [String], file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertThrowsError(try QModelFile.read(try SafeTensorsFile(path: path)), file: file, line: line) { e in
+            let msg = "\(e)"
+            for n in needles { XCTAssertTrue(msg.contains(n), "'\(msg)' should mention '\(n)'", file: file, line: line) }
+            XCTAssertFalse(msg.contains("\n"), "one line", file: file, line: line)
+        }
+    }
+
+    func testBadFilesGiveClearErrors() throws {
+        let (_, _, path) = try quantizedMicro()
+        assertReadFails(try rewrite(path, metadata: { $0["format_version"] = "99" }), mentions: ["format_version '99'", "version 1"])
+        assertReadFails(try rewrite(path, metadata: { $0["format_version"] = nil }), mentions: ["format_version", "missing"])
+        assertReadFails(try rewrite(path, tensors: { n, i, d in n == "blocks.0.attn.qkv.weight_scale" ? nil : (n, i, d) }),
+                        mentions: ["blocks.0.attn.qkv.weight_scale", "missing"])
+        assertReadFails(try rewrite(path, tensors: { n, i, d in
+            n == "blocks.1.attn.matmul_qk.a_scale" ? (n, [1], d.prefix(4)) : (n, i, d)
+        }), mentions: ["blocks.1.attn.matmul_qk.a_scale", "shape [1]"])
+        assertReadFails(try rewrite(path, tensors: { n, i, d in
+            n == "head.input_scale" ? (n, i, Data(repeating: 0, count: 4)) : (n, i, d)
+        }), mentions: ["head.input_scale", "positive"])
+        assertReadFails(try rewrite(path, tensors: { n, i, d in n == "pos_embed" ? nil : (n, i, d) }), mentions: ["pos_embed"])
+        assertReadFails(try rewrite(path, metadata: { $0["ops"] = "{\"blocks.9.attn.qkv\":{}}" }), mentions: ["ops"])
+    }
+
+    func testSHA256KnownAnswers() {
+        XCTAssertEqual(SHA256.hex(of: Data("abc".utf8)), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        XCTAssertEqual(SHA256.hex(of: Data()), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        // Two blocks plus a tail, fed in uneven pieces.
+        let msg = Data((0..<1000).map { UInt8($0 % 251) })
+        var s = SHA256()
+        s.update(msg.prefix(3)); s.update(msg.dropFirst(3).prefix(200)); s.update(msg.dropFirst(203))
+        XCTAssertEqual(s.finalizeHex(), SHA256.hex(of: msg))
+    }
+}
+
+/// Recipes: built-ins, strict keys, base inheritance.
+final class RecipeTests: XCTestCase {
+    func testBuiltInAndStrictKeys() throws {
+        setenv("VITQ_RECIPES", Fixtures.packageRoot + "/Config/recipes", 1)
+        let r = try Recipe.load("minmax-w8a8")
+        XCTAssertEqual(r.name, "minmax-w8a8")
+        XCTAssertEqual(r.weightGranularity, .perChannel)
+        XCTAssertEqual(r.keepFloat, 1)
+        XCTAssertThrowsError(try Recipe.parse("name: x\nweight_bitz: 8\n", source: "r.yaml")) { e in
+            XCTAssertTrue("\(e)".contains("r.yaml") && "\(e)".contains("unknown key 'weight_bitz'"), "\(e)")
+        }
+        XCTAssertThrowsError(try Recipe.parse("weight_bits: 9\n", source: "r.yaml")) { e in XCTAssertTrue("\(e)".contains("weight_bits"), "\(e)") }
+        XCTAssertThrowsError(try Recipe.parse("weight_granularity: per_head\n", source: "r.yaml"))
+        XCTAssertThrowsError(try Recipe.load("no-such-recipe")) { e in XCTAssertTrue("\(e)".contains("no-such-recipe"), "\(e)") }
+        let derived = try Recipe.parse("base: minmax-w8a8\nname: mine\nkeep_float: 0\n", source: "mine.yaml")
+        XCTAssertEqual(derived.name, "mine")
+        XCTAssertEqual(derived.keepFloat, 0)
+        XCTAssertEqual(derived.weightNarrow, r.weightNarrow)
+    }
+}
