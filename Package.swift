@@ -32,7 +32,7 @@ let package = Package(
         .target(name: "VitqFormats", dependencies: ["VitqTensor"]),
         .target(name: "VitqModels", dependencies: ["VitqTensor", "VitqFormats"]),
         .target(name: "VitqData", dependencies: ["VitqTensor", "VitqFormats", "CTurboJPEG", "CPNG"]),
-        .target(name: "VitqQuant", dependencies: ["VitqTensor", "VitqFormats", "VitqModels", "CVitqKernels",
+        .target(name: "VitqQuant", dependencies: ["VitqTensor", "VitqFormats", "VitqModels", "CVitqKernels", "COpenBLAS",
                                                   .product(name: "Yams", package: "Yams")]),
         .target(name: "VitqRuntime", dependencies: ["VitqTensor", "VitqFormats", "VitqModels", "VitqData", "VitqQuant", "CZmq"]),
         .executableTarget(name: "vitq", dependencies: [

@@ -61,14 +61,17 @@ public struct Int8Attention: AttentionKernel {
     }
 }
 
-/// The same attention in float with fake-quantized operands, to check ``Int8Attention``.
+/// The same attention without the packed kernel: both products as exact integer sums in
+/// double precision (``IntegerReference``) with the engine's epilogue, the float softmax in
+/// between. The reference the integer engine is checked against, bit for bit.
 public struct FakeQuantAttention: AttentionKernel {
     public let quant: AttentionQuant
     public init(quant: AttentionQuant) { self.quant = quant }
 
     final class Scratch {
-        let q: Tensor, k: Tensor, v: Tensor
-        init(t: Int, hd: Int) { q = Tensor(zeros: [t, hd]); k = Tensor(zeros: [t, hd]); v = Tensor(zeros: [t, hd]) }
+        let a: UnsafeMutablePointer<Double>, b: UnsafeMutablePointer<Double>
+        init(t: Int, hd: Int) { a = .allocate(capacity: t * max(t, hd)); b = .allocate(capacity: t * max(t, hd)) }
+        deinit { a.deallocate(); b.deallocate() }
     }
 
     public func makeScratch(tokens: Int, headDim: Int) -> AnyObject? { Scratch(t: tokens, hd: headDim) }
@@ -77,15 +80,17 @@ public struct FakeQuantAttention: AttentionKernel {
                        tokens t: Int, headDim hd: Int, scale: Float, probs: UnsafeMutablePointer<Float>,
                        ctx: UnsafeMutablePointer<Float>, ldc: Int, scratch: AnyObject?) {
         let s = scratch as! Scratch
-        for (src, dst, tq) in [(q, s.q, quant.q), (k, s.k, quant.k), (v, s.v, quant.v)] {
-            for r in 0..<t { tq.fakeQuantize(src + r * ld, count: hd, index: AttentionQuant.index(tq, head), into: dst.data + r * hd) }
-        }
-        // The scale is applied after the product, as the integer engine does.
-        Gemm.sgemm(m: t, n: t, k: hd, a: s.q.data, lda: hd, b: s.k.data, ldb: hd, transB: true, c: probs, ldc: t)
-        for i in 0..<(t * t) { probs[i] *= scale }
+        let iq = AttentionQuant.index(quant.q, head), ik = AttentionQuant.index(quant.k, head)
+        let ip = AttentionQuant.index(quant.probs, head), iv = AttentionQuant.index(quant.v, head)
+        IntegerReference.quantize(q, rows: t, cols: hd, ld: ld, quant.q, index: iq, into: s.a)
+        IntegerReference.quantize(k, rows: t, cols: hd, ld: ld, quant.k, index: ik, into: s.b)
+        let sqk = quant.q.scales[iq] * quant.k.scales[ik] * scale
+        IntegerReference.product(s.a, s.b, m: t, n: t, k: hd, colScale: { _ in sqk }, bias: nil, into: probs, ldy: t)
         Ops.softmaxSerial(probs, rows: t, n: t)
-        let probsQ = Tensor(zeros: [t, t])
-        quant.probs.fakeQuantize(probs, count: t * t, index: AttentionQuant.index(quant.probs, head), into: probsQ.data)
-        Gemm.sgemm(m: t, n: hd, k: t, a: probsQ.data, lda: t, b: s.v.data, ldb: hd, transB: false, c: ctx, ldc: ldc)
+        IntegerReference.quantize(probs, rows: t, cols: t, ld: t, quant.probs, index: ip, into: s.a)
+        // V [t, hd] as B [hd, t]: its transpose.
+        IntegerReference.quantize(v, rows: t, cols: hd, ld: ld, quant.v, index: iv, into: s.b, transposed: true)
+        let spv = quant.probs.scales[ip] * quant.v.scales[iv]
+        IntegerReference.product(s.a, s.b, m: t, n: hd, k: t, colScale: { _ in spv }, bias: nil, into: ctx, ldy: ldc)
     }
 }

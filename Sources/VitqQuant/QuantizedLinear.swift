@@ -36,16 +36,19 @@ public final class Int8Linear: LinearOp, @unchecked Sendable {
     }
 }
 
-/// The same layer computed in float: the input is fake-quantized (quantize, dequantize) and
-/// multiplied by the dequantized weight with sgemm. Used to check ``Int8Linear``.
+/// The same layer without the packed kernel: the quantized input and weight multiplied as
+/// exact integers in double precision (``IntegerReference``), then the engine's epilogue. It is
+/// the reference the integer engine is checked against, bit for bit.
 public final class FakeQuantLinear: LinearOp, @unchecked Sendable {
     public let weight: QuantizedWeight
     public let input: TensorQuant
-    let dequantized: Linear
+    let weightValues: [Double]
+    let colScale: [Float]
 
     public init(weight: QuantizedWeight, input: TensorQuant) {
         self.weight = weight; self.input = input
-        dequantized = Linear(weight: weight.dequantized(), bias: weight.bias)
+        weightValues = weight.values.map { Double($0) }
+        colScale = (0..<weight.outFeatures).map { input.scales[0] * weight.scale($0) }
     }
 
     public var inFeatures: Int { weight.inFeatures }
@@ -53,10 +56,15 @@ public final class FakeQuantLinear: LinearOp, @unchecked Sendable {
     public var parameterCount: Int { weight.values.count + (weight.bias?.count ?? 0) }
 
     public func forward(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>) {
-        let xq = Tensor(zeros: [rows, inFeatures])
+        let k = inFeatures, n = outFeatures
         Parallel.forChunks(rows, minChunk: 16) { r in
-            input.fakeQuantize(x + r.lowerBound * inFeatures, count: r.count * inFeatures, into: xq.data + r.lowerBound * inFeatures)
+            let xq = UnsafeMutablePointer<Double>.allocate(capacity: r.count * k)
+            defer { xq.deallocate() }
+            IntegerReference.quantize(x + r.lowerBound * k, rows: r.count, cols: k, ld: k, input, index: 0, into: xq)
+            weightValues.withUnsafeBufferPointer { w in
+                IntegerReference.product(xq, w.baseAddress!, m: r.count, n: n, k: k, colScale: { colScale[$0] },
+                                         bias: weight.bias.map { UnsafePointer($0.data) }, into: y + r.lowerBound * n, ldy: n)
+            }
         }
-        dequantized.forward(xq.data, rows: rows, into: y)
     }
 }

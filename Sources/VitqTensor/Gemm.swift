@@ -26,6 +26,15 @@ public enum Gemm {
                     beta, c, Int32(ldc))
     }
 
+    /// One single-threaded double product C[m,n] = A[m,k] · B[n,k]ᵀ, row-major. Used where sums
+    /// must be exact (integer-valued operands; exact while every partial sum stays below 2^53).
+    public static func dgemmNT(m: Int, n: Int, k: Int, a: UnsafePointer<Double>, lda: Int,
+                               b: UnsafePointer<Double>, ldb: Int, c: UnsafeMutablePointer<Double>, ldc: Int) {
+        _ = singleThreadedBLAS
+        if m == 0 || n == 0 { return }
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(n), Int32(k), 1, a, Int32(lda), b, Int32(ldb), 0, c, Int32(ldc))
+    }
+
     /// A fully connected layer, y[rows, out] = x[rows, in] · Wᵀ + bias with W stored [out, in]
     /// (PyTorch's layout). Rows are split across threads.
     public static func linear(_ x: UnsafePointer<Float>, rows: Int, weight: UnsafePointer<Float>,

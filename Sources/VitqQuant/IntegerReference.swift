@@ -1,0 +1,41 @@
+import VitqTensor
+
+/// The integer arithmetic of the engine, redone independently in double precision: operands
+/// are quantized to their integer values (q − zero) as doubles, multiplied with OpenBLAS dgemm
+/// (exact: every sum of int8-range products stays far below 2^53), converted to float with
+/// round-to-nearest-even as the kernel's int32 → float conversion does, and finished with the
+/// same fused multiply-add epilogue. The fake-quant path is built on this, so it must equal the
+/// packed AVX2 engine bit for bit.
+enum IntegerReference {
+    /// q − zero of one value, exactly as the C quantizers compute it.
+    @inline(__always)
+    static func centered(_ x: Float, _ inv: Float, _ zero: Int32, _ lo: Float, _ hi: Float) -> Double {
+        let t = min(max((x * inv).rounded(.toNearestOrEven) + Float(zero), lo), hi)
+        return Double(Int32(t) - zero)
+    }
+
+    /// Rows [rows, cols] (row stride ld) quantized with one scale to centered doubles [rows, cols].
+    static func quantize(_ x: UnsafePointer<Float>, rows: Int, cols: Int, ld: Int, _ q: TensorQuant, index: Int,
+                         into out: UnsafeMutablePointer<Double>, transposed: Bool = false) {
+        let inv = 1 / q.scales[index], z = q.zeroPoints[index], lo = Float(q.scheme.qmin), hi = Float(q.scheme.qmax)
+        for r in 0..<rows {
+            for c in 0..<cols {
+                let v = centered(x[r * ld + c], inv, z, lo, hi)
+                if transposed { out[c * rows + r] = v } else { out[r * cols + c] = v }
+            }
+        }
+    }
+
+    /// y[i, j] = fma(float(acc[i, j]), colScale[j], bias[j]) with acc = A·Bᵀ exact, A [m, k], B [n, k].
+    static func product(_ a: UnsafePointer<Double>, _ b: UnsafePointer<Double>, m: Int, n: Int, k: Int,
+                        colScale: (Int) -> Float, bias: UnsafePointer<Float>?, into y: UnsafeMutablePointer<Float>, ldy: Int) {
+        let acc = UnsafeMutablePointer<Double>.allocate(capacity: max(1, m * n))
+        defer { acc.deallocate() }
+        Gemm.dgemmNT(m: m, n: n, k: k, a: a, lda: k, b: b, ldb: k, c: acc, ldc: n)
+        for i in 0..<m {
+            for j in 0..<n {
+                y[i * ldy + j] = (bias?[j] ?? 0).addingProduct(Float(acc[i * n + j]), colScale(j))
+            }
+        }
+    }
+}
