@@ -5,4 +5,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash Deploy/setup.sh
+# One test opens a quantized file with Python's safetensors (the format must stay readable there).
+python3 -c "import safetensors, numpy" 2>/dev/null || python3 -m pip install -q safetensors numpy
 swift test -c release --disable-swift-testing
