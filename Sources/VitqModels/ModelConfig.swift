@@ -53,6 +53,13 @@ public struct ViTConfig: Codable, Equatable, Sendable {
     public var prefixTokens: Int { distilled ? 2 : 1 }
     public var tokens: Int { numPatches + prefixTokens }
     public var headDim: Int { embedDim / numHeads }
+
+    /// The linear ops' timm module names, in forward order.
+    public var linearOpNames: [String] {
+        ["patch_embed.proj"]
+            + (0..<depth).flatMap { ["blocks.\($0).attn.qkv", "blocks.\($0).attn.proj", "blocks.\($0).mlp.fc1", "blocks.\($0).mlp.fc2"] }
+            + ["head"] + (distilled ? ["head_dist"] : [])
+    }
 }
 
 /// Everything needed to build and feed a model.

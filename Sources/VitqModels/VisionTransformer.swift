@@ -84,16 +84,13 @@ public final class VisionTransformer: @unchecked Sendable {
         return linearOps.reduce(n) { $0 + $1.op.parameterCount }
     }
 
-    /// Every linear op with its timm module name, in forward order.
+    /// Every linear op with its timm module name (``ViTConfig/linearOpNames``), in forward order.
     public var linearOps: [(name: String, op: any LinearOp)] {
-        var ops: [(name: String, op: any LinearOp)] = [("patch_embed.proj", patchEmbed)]
-        for (i, b) in blocks.enumerated() {
-            ops += [("blocks.\(i).attn.qkv", b.qkv), ("blocks.\(i).attn.proj", b.proj),
-                    ("blocks.\(i).mlp.fc1", b.fc1), ("blocks.\(i).mlp.fc2", b.fc2)]
-        }
-        ops.append(("head", head))
-        if let h = headDist { ops.append(("head_dist", h)) }
-        return ops
+        var ops: [any LinearOp] = [patchEmbed]
+        for b in blocks { ops += [b.qkv, b.proj, b.fc1, b.fc2] }
+        ops.append(head)
+        if let h = headDist { ops.append(h) }
+        return Array(zip(config.linearOpNames, ops)).map { (name: $0.0, op: $0.1) }
     }
 
     /// The same model with each linear op replaced by `linear(name, op)` and each block's

@@ -7,7 +7,7 @@ import VitqTensor
 ///
 /// The sensitivity of op i is its mean per-token relative output error on the calibration
 /// images, mean over tokens of ‖x̂·Ŵᵀ − x·Wᵀ‖² / ‖x·Wᵀ‖², with x the op's float input, x̂ its
-/// fake-quantized input and Ŵ the dequantized weight. Per token, because a few outlier tokens
+/// quantized input and Ŵ the quantized weight, computed by the integer engine. Per token, because a few outlier tokens
 /// would otherwise dominate the norm and hide that every other token is rounded away. One float
 /// forward pass gives every op's input, so the ranking costs about two passes, not one per op.
 public enum PartialQuantization {
@@ -21,14 +21,14 @@ public enum PartialQuantization {
     }
 
     final class ErrorObserver: ForwardObserver {
-        let ops: [String: (float: Linear, quantized: FakeQuantLinear)]
+        let ops: [String: (float: Linear, quantized: Int8Linear)]
         var sums: [String: (num: Double, den: Double)] = [:]
 
         init(model: VisionTransformer, weights: [String: TensorQuant], inputs: [String: TensorQuant]) {
-            var ops: [String: (Linear, FakeQuantLinear)] = [:]
+            var ops: [String: (Linear, Int8Linear)] = [:]
             for (name, op) in model.linearOps {
                 guard let wq = weights[name], let iq = inputs[name], let lin = op as? Linear else { continue }
-                ops[name] = (lin, FakeQuantLinear(weight: QuantizedWeight(weight: lin.weight, bias: lin.bias, quant: wq), input: iq))
+                ops[name] = (lin, Int8Linear(weight: QuantizedWeight(weight: lin.weight, bias: lin.bias, quant: wq), input: iq))
             }
             self.ops = ops
         }

@@ -40,7 +40,7 @@ public enum QModelFile {
         }
         addNorm(&w, "norm", net.norm)
         var ops: [String: Any] = [:]
-        for name in net.linearNames {
+        for name in net.spec.vit.linearOpNames {
             let shape = weightShape(name, spec: net.spec)
             switch net.linear[name]! {
             case let .float(l):
@@ -147,9 +147,7 @@ public enum QModelFile {
         }
         let l = StrictTensorLoader(file)
         var slots: [String: LinearSlot] = [:]
-        let linearNames = ["patch_embed.proj"] + (0..<c.depth).flatMap { i in
-            ["blocks.\(i).attn.qkv", "blocks.\(i).attn.proj", "blocks.\(i).mlp.fc1", "blocks.\(i).mlp.fc2"]
-        } + ["head"] + (c.distilled ? ["head_dist"] : [])
+        let linearNames = c.linearOpNames
         let known = Set(linearNames + (0..<c.depth).flatMap { ["blocks.\($0).attn.matmul_qk", "blocks.\($0).attn.matmul_pv"] })
         if let unknown = ops.keys.sorted().first(where: { !known.contains($0) }) {
             throw QModelError(path, "ops: unknown op '\(unknown)' for this architecture")

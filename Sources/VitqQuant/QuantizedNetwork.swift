@@ -54,17 +54,6 @@ public final class QuantizedNetwork: @unchecked Sendable {
                   norms: vit.blocks.map { ($0.norm1, $0.norm2) }, norm: vit.norm, linear: slots, attention: attention)
     }
 
-    /// Names of the linear ops, in forward order.
-    public var linearNames: [String] {
-        var names = ["patch_embed.proj"]
-        for i in 0..<spec.vit.depth {
-            names += ["blocks.\(i).attn.qkv", "blocks.\(i).attn.proj", "blocks.\(i).mlp.fc1", "blocks.\(i).mlp.fc2"]
-        }
-        names.append("head")
-        if spec.vit.distilled { names.append("head_dist") }
-        return names
-    }
-
     /// The runnable model in `mode`.
     public func makeModel(_ mode: EngineMode) -> VisionTransformer {
         func op(_ name: String) -> any LinearOp {

@@ -33,6 +33,14 @@ public enum Fp32Benchmark {
         return Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
     }
 
+    /// A batch of `count` images of uniform noise in [−1, 1), seeded: benchmark inputs.
+    static func noiseImages(_ c: ViTConfig, count: Int, seed: UInt64) -> Tensor {
+        let input = Tensor(zeros: [count, c.inChans, c.imgSize, c.imgSize])
+        var rng = SeededRandom(seed: seed)
+        for i in 0..<input.count { input.data[i] = Float(rng.uniform() * 2 - 1) }
+        return input
+    }
+
     static func median(_ v: [Double]) -> Double {
         let s = v.sorted()
         return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
@@ -41,10 +49,7 @@ public enum Fp32Benchmark {
     /// Measures `model` at each batch size, `iterations` interleaved repetitions each (medians).
     public static func run(model: VisionTransformer, batches: [Int], iterations: Int) -> [Row] {
         batches.map { b in
-            let c = model.config
-            let input = Tensor(zeros: [b, c.inChans, c.imgSize, c.imgSize])
-            var rng = SeededRandom(seed: 1)
-            for i in 0..<input.count { input.data[i] = Float(rng.uniform() * 2 - 1) }
+            let input = noiseImages(model.config, count: b, seed: 1)
             let shapes = GemmRecorder.recording { _ = model.forward(input) }
             let scratch = GemmScratch(for: shapes)
             Gemm.replay(shapes, scratch: scratch)

@@ -77,10 +77,7 @@ public enum Int8Benchmark {
     /// Times `fp32` and `int8` forward passes at each batch size on random inputs.
     public static func model(name: String, fp32: VisionTransformer, int8: VisionTransformer, batches: [Int], iterations: Int) -> [ModelRow] {
         batches.map { b in
-            let c = fp32.config
-            let input = Tensor(zeros: [b, c.inChans, c.imgSize, c.imgSize])
-            var rng = SeededRandom(seed: 1)
-            for i in 0..<input.count { input.data[i] = Float(rng.uniform() * 2 - 1) }
+            let input = Fp32Benchmark.noiseImages(fp32.config, count: b, seed: 1)
             _ = fp32.forward(input); _ = int8.forward(input)
             var tf: [Double] = [], ti: [Double] = []
             for _ in 0..<iterations {
@@ -98,11 +95,7 @@ public enum Int8Benchmark {
         var recipe = Recipe()
         recipe.keepFloat = 0
         let cal = MinMaxCalibrator(model: fp32, recipe: recipe)
-        let c = fp32.config
-        let input = Tensor(zeros: [images, c.inChans, c.imgSize, c.imgSize])
-        var rng = SeededRandom(seed: 2)
-        for i in 0..<input.count { input.data[i] = Float(rng.uniform() * 2 - 1) }
-        cal.observe(input)
+        cal.observe(Fp32Benchmark.noiseImages(fp32.config, count: images, seed: 2))
         return cal.finish().makeModel(.integer)
     }
 

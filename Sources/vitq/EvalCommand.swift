@@ -11,12 +11,7 @@ struct EvalCommand: ParsableCommand {
 
     @Argument(help: "Model file (.safetensors).")
     var model: String
-    @Option(help: "Images: a uint8 NHWC .npy file or an ImageFolder directory.")
-    var data: String
-    @Option(help: "int64 .npy labels for .npy images.")
-    var labels: String?
-    @Option(name: .customLong("class-index"), help: "wnid list, or index<TAB>wnid<TAB>name lines, mapping ImageFolder folders to class indices.")
-    var classIndex: String?
+    @OptionGroup var dataset: DatasetOptions
     @Option(help: "First image to evaluate.")
     var offset: Int = 0
     @Option(help: "Number of images (default: all after --offset).")
@@ -43,15 +38,15 @@ struct EvalCommand: ParsableCommand {
         try reportingErrors {
             threadOptions.apply()
             let vit = try ModelLoader.load(path: model, overrides: modelOptions.overrides, mode: EngineMode(rawValue: engine)!)
-            let ds = try Inputs.dataset(path: data, labels: labels, classIndex: classIndex, preprocess: vit.spec.preprocess)
-            let range = try Inputs.range(count: ds.count, offset: offset, limit: limit, name: data)
+            let ds = try dataset.open(vit.spec.preprocess)
+            let range = try Inputs.range(count: ds.count, offset: offset, limit: limit, name: dataset.data)
             let r = try Evaluator.run(model: vit, dataset: ds, range: range, batch: batch, progress: ProgressBar("eval", total: range.count))
             if let out = dumpLogits {
                 try NpyWriter.write(floats: r.logits, shape: [r.images, r.classes], to: out)
             }
             if json {
                 var obj: [String: Any] = [
-                    "model": model, "data": data, "images": r.images, "offset": offset,
+                    "model": model, "data": dataset.data, "images": r.images, "offset": offset,
                     "images_per_second": r.imagesPerSecond, "seconds": r.seconds, "batch": batch,
                 ]
                 if r.labelled {
@@ -63,7 +58,7 @@ struct EvalCommand: ParsableCommand {
                 print(String(decoding: try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys]), as: UTF8.self))
             } else {
                 print("model   \(model) (\(vit.spec.family.rawValue), \(vit.parameterCount) parameters)")
-                print("images  \(r.images) (rows \(range.lowerBound)..<\(range.upperBound) of \(data))")
+                print("images  \(r.images) (rows \(range.lowerBound)..<\(range.upperBound) of \(dataset.data))")
                 if r.labelled {
                     print(String(format: "top-1   %.4f (%d/%d)", r.top1, r.top1Correct, r.images))
                     print(String(format: "top-5   %.4f (%d/%d)", r.top5, r.top5Correct, r.images))

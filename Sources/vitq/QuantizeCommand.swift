@@ -12,12 +12,7 @@ struct QuantizeCommand: ParsableCommand {
 
     @Argument(help: "Float model file (.safetensors).")
     var model: String
-    @Option(help: "Images: a uint8 NHWC .npy file or an ImageFolder directory.")
-    var data: String
-    @Option(help: "int64 .npy labels for .npy images (needed for --eval-offset).")
-    var labels: String?
-    @Option(name: .customLong("class-index"), help: "Class index for ImageFolder directories.")
-    var classIndex: String?
+    @OptionGroup var dataset: DatasetOptions
     @Option(name: .customLong("calib-offset"), help: "First calibration image.")
     var calibOffset: Int = 0
     @Option(help: "Number of calibration images.")
@@ -48,8 +43,8 @@ struct QuantizeCommand: ParsableCommand {
             threadOptions.apply()
             let r = try Recipe.load(recipe)
             let fp = try VisionTransformer(path: model, overrides: modelOptions.overrides)
-            let ds = try Inputs.dataset(path: data, labels: labels, classIndex: classIndex, preprocess: fp.spec.preprocess)
-            let calibRange = try Inputs.range(count: ds.count, offset: calibOffset, limit: calib, name: data)
+            let ds = try dataset.open(fp.spec.preprocess)
+            let calibRange = try Inputs.range(count: ds.count, offset: calibOffset, limit: calib, name: dataset.data)
             let start = Date()
             let net = try Quantization.run(model: fp, modelPath: model, dataset: ds, calib: calibRange, recipe: r, batch: batch,
                                            out: out, progress: ProgressBar("calibrate", total: calibRange.count))
@@ -63,12 +58,12 @@ struct QuantizeCommand: ParsableCommand {
             ]
             var lines = [
                 "recipe      \(r.name) (\(r.method))",
-                "calibrated  on images \(calibRange.lowerBound)..<\(calibRange.upperBound) of \(data) in \(String(format: "%.1f", seconds)) s",
+                "calibrated  on images \(calibRange.lowerBound)..<\(calibRange.upperBound) of \(dataset.data) in \(String(format: "%.1f", seconds)) s",
                 "wrote       \(out) (\(outSize) bytes, \(String(format: "%.1f", 100 * Double(outSize) / Double(max(inSize, 1))))% of the float file)",
             ]
             if let off = evalOffset {
                 guard ds.labels != nil else { throw ValidationError("--eval-offset needs --labels (or an ImageFolder)") }
-                let range = try Inputs.range(count: ds.count, offset: off, limit: evalLimit, name: data)
+                let range = try Inputs.range(count: ds.count, offset: off, limit: evalLimit, name: dataset.data)
                 let fpResult = try Evaluator.run(model: fp, dataset: ds, range: range, batch: batch, progress: ProgressBar("eval fp32", total: range.count))
                 let qResult = try Evaluator.run(model: net.makeModel(.integer), dataset: ds, range: range, batch: batch,
                                                 progress: ProgressBar("eval int8", total: range.count))

@@ -1,0 +1,19 @@
+import ArgumentParser
+import VitqData
+import VitqModels
+import VitqRuntime
+
+/// Where images (and labels) come from; shared by every command that reads a dataset.
+struct DatasetOptions: ParsableArguments {
+    @Option(help: "Images: a uint8 NHWC .npy file or an ImageFolder directory.")
+    var data: String
+    @Option(help: "int64 .npy labels for .npy images.")
+    var labels: String?
+    @Option(name: .customLong("class-index"), help: "wnid list, or index<TAB>wnid<TAB>name lines, mapping ImageFolder folders to class indices.")
+    var classIndex: String?
+
+    /// The dataset, preprocessed as `preprocess` says.
+    func open(_ preprocess: PreprocessConfig) throws -> ImageDataset {
+        try Inputs.dataset(path: data, labels: labels, classIndex: classIndex, preprocess: preprocess)
+    }
+}
