@@ -39,13 +39,15 @@ public final class QuantizedNetwork: @unchecked Sendable {
 
     /// Quantizes the float model `vit`: `linear[name]` gives each quantized op's weight and
     /// input quantizers (absent: stays float), `attention[i]` block i's attention quantizers.
+    /// `biases[name]` replaces a quantized op's float bias (bias correction).
     public convenience init(float vit: VisionTransformer, weights: [String: TensorQuant], inputs: [String: TensorQuant],
-                            attention: [AttentionQuant?]) {
+                            attention: [AttentionQuant?], biases: [String: [Float]] = [:]) {
         var slots: [String: LinearSlot] = [:]
         for (name, op) in vit.linearOps {
             let lin = op as! Linear
             if let wq = weights[name], let iq = inputs[name] {
-                slots[name] = .quantized(QuantizedWeight(weight: lin.weight, bias: lin.bias, quant: wq), input: iq)
+                let bias = biases[name].map { Tensor(shape: [lin.outFeatures], values: $0) } ?? lin.bias
+                slots[name] = .quantized(QuantizedWeight(weight: lin.weight, bias: bias, quant: wq), input: iq)
             } else {
                 slots[name] = .float(lin)
             }

@@ -14,7 +14,7 @@ public struct RecipeError: Error, CustomStringConvertible {
 /// the file and key. `base: NAME-OR-PATH` starts from another recipe and overrides its keys.
 public struct Recipe: Equatable, Sendable {
     public var name = "custom"
-    /// Calibration method. Only `minmax` so far.
+    /// Calibration method: `minmax` (max ranges) or `search` (stage 1 collect + stage 2 scale search).
     public var method = "minmax"
     public var weightBits = 8
     public var weightGranularity: Granularity = .perChannel
@@ -30,6 +30,18 @@ public struct Recipe: Equatable, Sendable {
     public var quantizeHead = true
     /// Partial quantization: the number of linear ops with the largest output error left in float.
     public var keepFloat = 0
+    /// `search`: the metric, candidates, rounds and bias correction of stage 2.
+    public var search = SearchSettings()
+    /// `search`: PTQ4ViT twin uniform quantization of softmax and GELU outputs.
+    public var twin = false
+    /// `search`: the task loss whose gradient weights the Hessian metric (`fisher-argmax`,
+    /// `fisher-sampled`, `ptq4vit-kl`), and for `fisher-sampled` the labels per image and seed.
+    public var gradient = "fisher-argmax"
+    public var gradientSamples = 4
+    public var gradientSeed = 0
+    /// `search`: images per calibration shard. Shards are fixed by this alone, so the result does
+    /// not depend on how many workers share them.
+    public var shardImages = 8
 
     public init() {}
 
@@ -37,7 +49,8 @@ public struct Recipe: Equatable, Sendable {
     public static let keys: Set<String> = [
         "name", "base", "method", "weight_bits", "weight_granularity", "weight_range", "activation_bits",
         "activation_range", "matmul_granularity", "softmax_signed", "quantize_patch_embed", "quantize_head",
-        "keep_float",
+        "keep_float", "metric", "search_alpha", "search_beta", "search_candidates", "search_rounds", "bias_correction",
+        "twin", "gradient", "gradient_samples", "gradient_seed", "shard_images", "ranking_weight", "ranking_margin",
     ]
 
     public var weightScheme: QuantScheme { QuantScheme(bits: weightBits, signed: true, narrow: weightNarrow) }
@@ -109,6 +122,12 @@ public struct Recipe: Equatable, Sendable {
             guard let b = v as? Bool else { throw RecipeError(source, "key '\(k)' must be true or false, got '\(v)'") }
             return b
         }
+        func float(_ k: String, _ range: ClosedRange<Double>) throws -> Float? {
+            guard let v = map[k] else { return nil }
+            let d = (v as? Double) ?? (v as? Int).map(Double.init)
+            guard let d, range.contains(d) else { throw RecipeError(source, "key '\(k)' must be a number in \(range.lowerBound)...\(range.upperBound), got '\(v)'") }
+            return Float(d)
+        }
         func choice(_ k: String, _ options: [String]) throws -> String? {
             guard let v = map[k] else { return nil }
             guard let s = v as? String, options.contains(s) else { throw RecipeError(source, "key '\(k)' must be one of \(options.joined(separator: ", ")), got '\(v)'") }
@@ -118,7 +137,7 @@ public struct Recipe: Equatable, Sendable {
             guard let s = v as? String, !s.isEmpty else { throw RecipeError(source, "key 'name' must be a non-empty string") }
             r.name = s
         }
-        if let m = try choice("method", ["minmax"]) { r.method = m }
+        if let m = try choice("method", ["minmax", "search"]) { r.method = m }
         if let b = try int("weight_bits", 2...8) { r.weightBits = b }
         if let g = try choice("weight_granularity", ["per_tensor", "per_channel"]) { r.weightGranularity = Granularity(rawValue: g)! }
         if let w = try choice("weight_range", ["narrow", "full"]) { r.weightNarrow = w == "narrow" }
@@ -129,18 +148,51 @@ public struct Recipe: Equatable, Sendable {
         if let b = try bool("quantize_patch_embed") { r.quantizePatchEmbed = b }
         if let b = try bool("quantize_head") { r.quantizeHead = b }
         if let k = try int("keep_float", 0...10_000) { r.keepFloat = k }
+        if let m = try choice("metric", SearchMetric.allCases.map(\.rawValue)) { r.search.metric = SearchMetric(rawValue: m)! }
+        if let a = try float("search_alpha", 0.001...10) { r.search.alpha = a }
+        if let b = try float("search_beta", 0.001...10) { r.search.beta = b }
+        if let n = try int("search_candidates", 1...10_000) { r.search.candidates = n }
+        if let n = try int("search_rounds", 1...100) { r.search.rounds = n }
+        if let b = try bool("bias_correction") { r.search.biasCorrection = b }
+        if let b = try bool("twin") { r.twin = b }
+        if let g = try choice("gradient", ["fisher-argmax", "fisher-sampled", "ptq4vit-kl"]) { r.gradient = g }
+        if let n = try int("gradient_samples", 1...1000) { r.gradientSamples = n }
+        if let n = try int("gradient_seed", 0...Int(Int32.max)) { r.gradientSeed = n }
+        if let n = try int("shard_images", 1...100_000) { r.shardImages = n }
+        if let w = try float("ranking_weight", 0...1000) { r.search.rankingWeight = w }
+        if let m = try float("ranking_margin", 0...1000) { r.search.rankingMargin = m }
+        if r.method == "search" && r.matmulGranularity != .perHead {
+            throw RecipeError(source, "key 'matmul_granularity' must be per_head with method 'search' (heads are searched independently)")
+        }
+        guard r.search.alpha < r.search.beta else { throw RecipeError(source, "key 'search_alpha' must be below 'search_beta'") }
+        r.syncSearchSchemes()
         return r
+    }
+
+    /// Copies the grids and granularity into the search settings.
+    mutating func syncSearchSchemes() {
+        search.weightGranularity = weightGranularity
+        search.weightScheme = weightScheme
+        search.activationScheme = activationScheme
+        search.probsScheme = probsScheme
     }
 
     /// The resolved recipe as canonical JSON (sorted keys), stored in quantized files.
     public var canonicalJSON: String {
-        let obj: [String: Any] = [
+        var obj: [String: Any] = [
             "name": name, "method": method, "weight_bits": weightBits, "weight_granularity": weightGranularity.rawValue,
             "weight_range": weightNarrow ? "narrow" : "full", "activation_bits": activationBits,
             "activation_range": activationNarrow ? "narrow" : "full", "matmul_granularity": matmulGranularity.rawValue,
             "softmax_signed": softmaxSigned, "quantize_patch_embed": quantizePatchEmbed, "quantize_head": quantizeHead,
             "keep_float": keepFloat,
         ]
+        if method == "search" {
+            obj["metric"] = search.metric.rawValue; obj["search_alpha"] = Double(search.alpha); obj["search_beta"] = Double(search.beta)
+            obj["search_candidates"] = search.candidates; obj["search_rounds"] = search.rounds
+            obj["bias_correction"] = search.biasCorrection; obj["twin"] = twin; obj["gradient"] = gradient
+            obj["gradient_samples"] = gradientSamples; obj["gradient_seed"] = gradientSeed; obj["shard_images"] = shardImages
+            obj["ranking_weight"] = Double(search.rankingWeight); obj["ranking_margin"] = Double(search.rankingMargin)
+        }
         let data = try! JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys])
         return String(decoding: data, as: UTF8.self)
     }

@@ -5,6 +5,24 @@ import VitqModels
 import VitqQuant
 import VitqTensor
 
+/// Where stage 1 keeps its tensors: in memory up to `memoryBudget` bytes, then in unlinked
+/// memory-mapped files in `spillDirectory`.
+public struct StageOneStorage: Sendable {
+    public var memoryBudget: Int
+    public var spillDirectory: String
+    public init(memoryBudget: Int = Int.max, spillDirectory: String = NSTemporaryDirectory()) {
+        self.memoryBudget = memoryBudget; self.spillDirectory = spillDirectory
+    }
+}
+
+/// Wall-clock seconds per stage of a quantization run, and stage-2 throughput.
+public struct QuantizationTimings: Sendable {
+    public var collect = 0.0
+    public var search = 0.0
+    public var candidateEvaluations = 0
+    public var total = 0.0
+}
+
 /// `vitq quantize` as a library call: calibrate a float model on a range of images with a
 /// recipe and write the quantized file.
 public enum Quantization {
@@ -12,22 +30,62 @@ public enum Quantization {
     /// quantized file to `out`. Returns the quantized network.
     @discardableResult
     public static func run(model: VisionTransformer, modelPath: String, dataset: ImageDataset, calib: Range<Int>,
-                           recipe: Recipe, batch: Int, out: String, progress: ProgressBar? = nil) throws -> QuantizedNetwork {
-        let calibrator = MinMaxCalibrator(model: model, recipe: recipe)
-        var lo = calib.lowerBound
-        while lo < calib.upperBound {
-            let hi = min(lo + batch, calib.upperBound)
-            calibrator.observe(try dataset.batch(Array(lo..<hi), size: model.config.imgSize))
-            progress?.advance(hi - lo)
-            lo = hi
+                           recipe: Recipe, batch: Int, out: String, storage: StageOneStorage = StageOneStorage(),
+                           timings: UnsafeMutablePointer<QuantizationTimings>? = nil, verbose: Bool = false) throws -> QuantizedNetwork {
+        let start = Date()
+        var t = QuantizationTimings()
+        let net: QuantizedNetwork
+        let load: (Range<Int>) throws -> Tensor = { try dataset.batch(Array($0), size: model.config.imgSize) }
+        if recipe.method == "search" {
+            let collectBar = ProgressBar("stage 1 collect", total: calib.count)
+            let scorers = try SearchCalibration.shards(calib, recipe: recipe).map { shard in
+                try SearchCalibration.collect(model: model, recipe: recipe, shard: shard, batch: batch, memoryBudget: storage.memoryBudget,
+                                              spillDirectory: storage.spillDirectory, load: load, progress: { collectBar.advance($0) })
+            }
+            collectBar.finish()
+            t.collect = Date().timeIntervalSince(start)
+            let ops = SearchCalibration.ops(model: model, recipe: recipe)
+            let searchBar = ProgressBar("stage 2 search", total: ops.count)
+            let executor = CountingExecutor(LocalExecutor(scorers: scorers))
+            net = try SearchCalibration.search(model: model, recipe: recipe, executor: executor) { op in searchBar.advance(1, detail: op) }
+            searchBar.finish()
+            t.search = Date().timeIntervalSince(start) - t.collect
+            t.candidateEvaluations = executor.candidateEvaluations
+        } else {
+            let calibrator = MinMaxCalibrator(model: model, recipe: recipe)
+            let bar = ProgressBar("calibrate", total: calib.count)
+            var lo = calib.lowerBound
+            while lo < calib.upperBound {
+                let hi = min(lo + batch, calib.upperBound)
+                calibrator.observe(try load(lo..<hi))
+                bar.advance(hi - lo)
+                lo = hi
+            }
+            bar.finish()
+            net = calibrator.finish()
+            t.collect = Date().timeIntervalSince(start)
         }
-        progress?.finish()
-        let net = calibrator.finish()
         let provenance = QModelProvenance(sourceSHA256: try SHA256.hex(ofFile: modelPath),
                                           sourceName: (modelPath as NSString).lastPathComponent, recipeJSON: recipe.canonicalJSON)
         try QModelFile.write(net, provenance: provenance, to: out)
+        t.total = Date().timeIntervalSince(start)
+        timings?.pointee = t
         return net
     }
+}
+
+/// Counts candidate evaluations (candidates × images) passing through an executor.
+final class CountingExecutor: SearchExecutor {
+    let inner: SearchExecutor
+    private(set) var candidateEvaluations = 0
+    init(_ inner: SearchExecutor) { self.inner = inner }
+    var shardCount: Int { inner.shardCount }
+    func ranges(_ op: String) throws -> [[Float]] { try inner.ranges(op) }
+    func score(_ task: SearchTask) throws -> [ShardScores] {
+        candidateEvaluations += task.candidates.count
+        return try inner.score(task)
+    }
+    func outputError(_ task: OutputErrorTask) throws -> [OutputErrorSums] { try inner.outputError(task) }
 }
 
 /// The accuracy protocol's report: the quantized model against FP32 on the same images.

@@ -27,6 +27,10 @@ struct QuantizeCommand: ParsableCommand {
     var evalLimit: Int?
     @Option(help: "Images per forward pass.")
     var batch: Int = 32
+    @Option(name: .customLong("memory-budget"), help: "Stage-1 memory in MiB before collected tensors spill to memory-mapped files (search recipes).")
+    var memoryBudget: Int?
+    @Option(name: .customLong("spill-dir"), help: "Directory for stage-1 spill files (default: the temporary directory).")
+    var spillDir: String?
     @Flag(help: "Print one JSON object instead of text.")
     var json = false
     @OptionGroup var modelOptions: ModelOptions
@@ -36,6 +40,7 @@ struct QuantizeCommand: ParsableCommand {
         if calib < 1 { throw ValidationError("--calib must be at least 1") }
         if calibOffset < 0 { throw ValidationError("--calib-offset must be non-negative") }
         if batch < 1 { throw ValidationError("--batch must be at least 1") }
+        if let m = memoryBudget, m < 0 { throw ValidationError("--memory-budget must be non-negative") }
     }
 
     func run() throws {
@@ -46,8 +51,11 @@ struct QuantizeCommand: ParsableCommand {
             let ds = try dataset.open(fp.spec.preprocess)
             let calibRange = try Inputs.range(count: ds.count, offset: calibOffset, limit: calib, name: dataset.data)
             let start = Date()
+            var timings = QuantizationTimings()
+            let storage = StageOneStorage(memoryBudget: memoryBudget.map { $0 << 20 } ?? Int.max,
+                                          spillDirectory: spillDir ?? NSTemporaryDirectory())
             let net = try Quantization.run(model: fp, modelPath: model, dataset: ds, calib: calibRange, recipe: r, batch: batch,
-                                           out: out, progress: ProgressBar("calibrate", total: calibRange.count))
+                                           out: out, storage: storage, timings: &timings)
             let seconds = Date().timeIntervalSince(start)
             let inSize = try FileManager.default.attributesOfItem(atPath: model)[.size] as? Int ?? 0
             let outSize = try FileManager.default.attributesOfItem(atPath: out)[.size] as? Int ?? 0
@@ -55,10 +63,14 @@ struct QuantizeCommand: ParsableCommand {
                 "model": model, "out": out, "recipe": r.name, "calibration_images": calibRange.count,
                 "calibration_offset": calibRange.lowerBound, "seconds": seconds, "bytes": outSize,
                 "size_ratio": inSize > 0 ? Double(outSize) / Double(inSize) : 0,
+                "collect_seconds": timings.collect, "search_seconds": timings.search,
+                "candidate_evaluations": timings.candidateEvaluations,
             ]
             var lines = [
                 "recipe      \(r.name) (\(r.method))",
                 "calibrated  on images \(calibRange.lowerBound)..<\(calibRange.upperBound) of \(dataset.data) in \(String(format: "%.1f", seconds)) s",
+                String(format: "stages      collect %.1f s, search %.1f s (%d candidate evaluations, %.0f/s)", timings.collect, timings.search,
+                       timings.candidateEvaluations, timings.search > 0 ? Double(timings.candidateEvaluations) / timings.search : 0),
                 "wrote       \(out) (\(outSize) bytes, \(String(format: "%.1f", 100 * Double(outSize) / Double(max(inSize, 1))))% of the float file)",
             ]
             if let off = evalOffset {

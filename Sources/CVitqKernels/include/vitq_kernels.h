@@ -51,6 +51,25 @@ void vitq_gelu_f32_avx2(const float *x, float *y, int64_t n);
 void vitq_add_f32_avx2(float *y, const float *x, int64_t n);
 void vitq_add_bias_f32_avx2(float *y, const float *bias, int64_t rows, int64_t n, int64_t ld);
 
+// MARK: scale-search statistics (portable, contraction off: identical bits on every machine)
+
+/// Statistic kinds of ``vitq_score_columns``.
+enum { VITQ_SCORE_MSE = 0, VITQ_SCORE_HESSIAN = 1, VITQ_SCORE_COSINE = 2, VITQ_SCORE_PEARSON = 3 };
+/// Statistics per column for `kind`: MSE Σd²; Hessian Σg²d²; cosine Σoô, Σo², Σô²;
+/// Pearson Σo, Σô, Σoô, Σo², Σô².
+int vitq_score_stat_count(int kind);
+/// Adds, for every column j of the [rows, n] outputs, the statistics of ô (row stride ldh)
+/// against o and gradient g (row stride ld; g only read for HESSIAN) to stats[s·n + j], in double.
+void vitq_score_columns(const float *ohat, int64_t ldh, const float *o, const float *g, int64_t ld,
+                        int64_t rows, int64_t n, int kind, double *stats);
+/// order[r·n + j]: the indices sorting FP row r of o ascending (ties by index). Rows contiguous.
+void vitq_rank_order_rows(const float *o, int64_t rows, int64_t n, int32_t *order);
+/// Liu et al.'s ranking loss on attention scores, over neighbours in each row's FP order (which
+/// keeps the whole order by transitivity): Σ_rows Σ_j max(θ − (ô[π(j+1)] − ô[π(j)]), 0).
+double vitq_rank_loss_rows(const float *ohat, const int32_t *order, int64_t rows, int64_t n, float theta);
+/// sum[j] += Σ_rows (ô − o) per column, in double (bias correction).
+void vitq_error_columns(const float *ohat, int64_t ldh, const float *o, int64_t ld, int64_t rows, int64_t n, double *sum);
+
 // MARK: dtype conversion
 
 /// IEEE half to float, n values.

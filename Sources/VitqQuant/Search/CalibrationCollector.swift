@@ -1,0 +1,77 @@
+import Foundation
+import VitqModels
+import VitqTensor
+
+/// Stage 1 of the search (ALGORITHMS.md §3): the FP forward and the task-loss backward over a
+/// shard's images, keeping for every searched op its FP input, FP output and output gradient.
+///
+/// Store names: linear op `X` → `X.input`, `X.output`, `X.grad`; block i's attention →
+/// `blocks.i.attn.qkv.output` (Q, K, V), `blocks.i.attn.softmax` (P) and
+/// `blocks.i.attn.matmul{1,2}.{output,grad}`.
+public final class CalibrationCollector: ForwardObserver {
+    let store: CalibrationStore
+    /// Store names to keep.
+    let needed: Set<String>
+    private var batchOffset = 0
+    private var batchSize = 1
+    private var failure: Error?
+
+    /// A collector for the ops in `ops` (linear op names and `blocks.i.attn.matmul1/2`).
+    public init(store: CalibrationStore, ops: [String]) {
+        self.store = store
+        var n = Set<String>()
+        for op in ops {
+            if op.hasSuffix(".matmul1") || op.hasSuffix(".matmul2") {
+                let block = String(op.dropLast(".matmul1".count))
+                n.insert("\(block).qkv.output")
+                if op.hasSuffix("2") { n.insert("\(block).softmax") }
+            } else {
+                n.insert("\(op).input")
+            }
+            n.insert("\(op).output"); n.insert("\(op).grad")
+        }
+        needed = n
+    }
+
+    /// Runs stage 1 over the store's images in batches of `batch`, reading images with `load`
+    /// (global indices → normalised [B, C, H, W]).
+    public func collect(model: VisionTransformer, loss: TaskLoss, batch: Int,
+                        load: (Range<Int>) throws -> Tensor, progress: ((Int) -> Void)? = nil) throws {
+        var lo = store.images.lowerBound
+        while lo < store.images.upperBound {
+            let hi = min(lo + batch, store.images.upperBound)
+            let x = try load(lo..<hi)
+            batchOffset = lo - store.images.lowerBound
+            batchSize = hi - lo
+            _ = model.forwardBackward(x, loss: loss, firstImageIndex: lo, observer: self)
+            if let e = failure { throw e }
+            progress?(hi - lo)
+            lo = hi
+        }
+    }
+
+    /// The store name of a tap, or nil.
+    static func storeName(_ tap: String) -> String {
+        switch tap {
+        case "patch_embed": return "patch_embed.proj.output"
+        case "patch_embed.grad": return "patch_embed.proj.grad"
+        default:
+            if tap.hasSuffix(".input") || tap.hasSuffix(".grad") || tap.hasSuffix(".attn.softmax") { return tap }
+            return "\(tap).output"
+        }
+    }
+
+    public func wants(_ name: String) -> Bool { needed.contains(Self.storeName(name)) }
+
+    public func observe(_ name: String, _ values: UnsafeBufferPointer<Float>, shape: [Int]) {
+        let b = batchSize
+        // Taps are [B, ...] except patch rows [B·N, features].
+        let imageShape = shape[0] == b ? Array(shape.dropFirst()) : [shape[0] / b] + shape.dropFirst()
+        do {
+            let t = try store.tensor(Self.storeName(name), imageShape: imageShape)
+            t.image(batchOffset).update(from: values.baseAddress!, count: b * t.perImage)
+        } catch {
+            failure = failure ?? error
+        }
+    }
+}

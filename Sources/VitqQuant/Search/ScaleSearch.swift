@@ -1,0 +1,134 @@
+import Foundation
+import VitqModels
+import VitqTensor
+
+/// Runs stage-2 units on the calibration shards: in this process (``LocalExecutor``) or on
+/// workers. Results come back in shard order.
+public protocol SearchExecutor: AnyObject {
+    /// The number of shards.
+    var shardCount: Int { get }
+    /// Max |x| per operand and group of `op` on every shard (``CandidateScorer/ranges(_:)``).
+    func ranges(_ op: String) throws -> [[Float]]
+    /// `task` scored on every shard.
+    func score(_ task: SearchTask) throws -> [ShardScores]
+    /// `task`'s output-error sums on every shard.
+    func outputError(_ task: OutputErrorTask) throws -> [OutputErrorSums]
+}
+
+/// Every shard's scorer in this process.
+public final class LocalExecutor: SearchExecutor {
+    public let scorers: [CandidateScorer]
+    public init(scorers: [CandidateScorer]) { self.scorers = scorers }
+    public var shardCount: Int { scorers.count }
+    public func ranges(_ op: String) throws -> [[Float]] { scorers.map { $0.ranges(op) } }
+    public func score(_ task: SearchTask) throws -> [ShardScores] { scorers.map { $0.score(task) } }
+    public func outputError(_ task: OutputErrorTask) throws -> [OutputErrorSums] { scorers.map { $0.outputError(task) } }
+}
+
+/// The decision for one op: its final quantizers (and, for linear ops, the corrected bias).
+public struct OpDecision: Equatable, Sendable, Codable {
+    public var op: String
+    /// [first, second]: weight and input of a linear op; A and B of a matmul.
+    public var quantizers: [OperandQuant]
+    public var bias: [Float]?
+    public init(op: String, quantizers: [OperandQuant], bias: [Float]?) { self.op = op; self.quantizers = quantizers; self.bias = bias }
+}
+
+/// PTQ4ViT's stage 2 in "parallel" mode: every op is searched on FP inputs, independently of
+/// the others, so ops can be searched in any order or at once. For each op: start from the
+/// max-based Δ0 of both operands, then for R rounds search the first operand (weight / A) with
+/// the second fixed, then the second with the first fixed, each group choosing its best
+/// candidate; then optionally correct the bias.
+public final class ScaleSearch {
+    public let model: VisionTransformer
+    public let settings: SearchSettings
+    public let executor: SearchExecutor
+
+    public init(model: VisionTransformer, settings: SearchSettings, executor: SearchExecutor) {
+        self.model = model; self.settings = settings; self.executor = executor
+    }
+
+    /// Searches `op` (a linear op name or `blocks.i.attn.matmul1/2`).
+    public func search(_ op: String) throws -> OpDecision {
+        let maxima = try Self.maxReduce(executor.ranges(op))
+        let (bases, groups) = initialQuantizers(op, maxima: maxima)
+        var current = bases
+        for _ in 0..<settings.rounds {
+            for operand in [SearchOperand.first, .second] {
+                let i = operand.rawValue
+                let task = SearchTask(op: op, operand: operand, candidates: CandidateSet(base: bases[i], multipliers: settings.multipliers),
+                                      current: current, groups: groups[i], metric: settings.metric,
+                                      rankingWeight: settings.rankingWeight, rankingMargin: settings.rankingMargin)
+                var total = task.emptyScores()
+                for s in try executor.score(task) { total.add(s) }
+                current[i] = Self.choose(task.candidates, winners: total.winners(task.score), groups: groups[i])
+            }
+        }
+        var bias: [Float]? = nil
+        if settings.biasCorrection, !isMatmul(op), let lin = linear(op) {
+            var sums = OutputErrorSums(sums: [Double](repeating: 0, count: lin.outFeatures), rows: 0)
+            for s in try executor.outputError(OutputErrorTask(op: op, weight: current[0], input: current[1])) { sums.add(s) }
+            bias = (0..<lin.outFeatures).map { j in
+                Float(Double(lin.bias?.data[j] ?? 0) - sums.sums[j] / Double(max(1, sums.rows)))
+            }
+        }
+        return OpDecision(op: op, quantizers: current, bias: bias)
+    }
+
+    func isMatmul(_ op: String) -> Bool { op.hasSuffix(".matmul1") || op.hasSuffix(".matmul2") }
+
+    func linear(_ op: String) -> Linear? { model.linearOps.first { $0.name == op }?.op as? Linear }
+
+    /// Max-reduction over shards (order-independent).
+    static func maxReduce(_ perShard: [[Float]]) -> [Float] {
+        guard var m = perShard.first else { return [] }
+        for s in perShard.dropFirst() { for i in m.indices { m[i] = max(m[i], s[i]) } }
+        return m
+    }
+
+    /// Δ0 = max|x| / (qmax + ½) (ALGORITHMS.md §3) for both operands, and their scoring groups.
+    func initialQuantizers(_ op: String, maxima: [Float]) -> (bases: [OperandQuant], groups: [Int]) {
+        func step(_ m: Float, _ s: QuantScheme) -> Float { m > 0 && m.isFinite ? m / (Float(s.qmax) + 0.5) : 1 }
+        if isMatmul(op) {
+            let heads = model.config.numHeads
+            let isQK = op.hasSuffix(".matmul1")
+            let aScheme = isQK ? settings.activationScheme : settings.probsScheme
+            let a = TensorQuant(scheme: aScheme, granularity: .perHead, scales: maxima[0..<heads].map { step($0, aScheme) })
+            let b = TensorQuant(scheme: settings.activationScheme, granularity: .perHead,
+                                scales: maxima[heads..<2 * heads].map { step($0, settings.activationScheme) })
+            return ([.uniform(a), .uniform(b)], [heads, heads])
+        }
+        let lin = linear(op)!
+        let n = lin.outFeatures, k = lin.inFeatures, ws = settings.weightScheme
+        let rowMax = (0..<n).map { r in (0..<k).reduce(Float(0)) { max($0, abs(lin.weight.data[r * k + $1])) } }
+        let groups: Int
+        let weight: TensorQuant
+        if settings.weightGranularity == .perChannel {
+            groups = n
+            weight = TensorQuant(scheme: ws, granularity: .perChannel, scales: rowMax.map { step($0, ws) })
+        } else if op.hasSuffix(".attn.qkv") {
+            // One scale each for q, k and v (the official code's default), stored per channel.
+            groups = 3
+            let per = n / 3
+            let partMax = (0..<3).map { p in rowMax[(p * per)..<((p + 1) * per)].max() ?? 0 }
+            weight = TensorQuant(scheme: ws, granularity: .perChannel, scales: (0..<n).map { step(partMax[$0 / per], ws) })
+        } else {
+            groups = 1
+            weight = TensorQuant(scheme: ws, granularity: .perTensor, scales: [step(rowMax.max() ?? 0, ws)])
+        }
+        let xs = settings.activationScheme
+        let input = TensorQuant(scheme: xs, granularity: .perTensor, scales: [step(maxima[0], xs)])
+        return ([.uniform(weight), .uniform(input)], [groups, 1])
+    }
+
+    /// The quantizer whose group g uses candidate winners[g]. Scales are laid out per row
+    /// (or per head), `groups` consecutive equal blocks of them.
+    static func choose(_ set: CandidateSet, winners: [Int], groups: Int) -> OperandQuant {
+        switch set.base {
+        case var .uniform(q):
+            let per = q.scales.count / groups
+            for i in q.scales.indices { q.scales[i] *= set.multipliers[winners[groups == 1 ? 0 : i / per]] }
+            return .uniform(q)
+        }
+    }
+}

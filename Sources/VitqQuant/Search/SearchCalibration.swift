@@ -1,0 +1,75 @@
+import Foundation
+import VitqModels
+import VitqTensor
+
+/// The `search` method end to end in one process: stage 1 per shard, then stage 2 op by op
+/// through a ``SearchExecutor``, then the quantized network. The distributed coordinator runs
+/// the same ``ScaleSearch`` with workers as the executor.
+public enum SearchCalibration {
+    /// The ops a recipe searches, in forward order: linear ops (patch embedding and heads when
+    /// the recipe quantizes them) and each block's two attention products.
+    public static func ops(model: VisionTransformer, recipe: Recipe) -> [String] {
+        var ops: [String] = []
+        for (name, _) in model.linearOps {
+            if name == "patch_embed.proj" && !recipe.quantizePatchEmbed { continue }
+            if name.hasPrefix("head") && !recipe.quantizeHead { continue }
+            if name.hasSuffix(".attn.proj") {
+                let block = String(name.dropLast(".proj".count))
+                ops += ["\(block).matmul1", "\(block).matmul2"]
+            }
+            ops.append(name)
+        }
+        return ops
+    }
+
+    /// The fixed shards of `images`: consecutive runs of `recipe.shardImages`.
+    public static func shards(_ images: Range<Int>, recipe: Recipe) -> [Range<Int>] {
+        stride(from: images.lowerBound, to: images.upperBound, by: recipe.shardImages).map {
+            $0..<min($0 + recipe.shardImages, images.upperBound)
+        }
+    }
+
+    /// The task loss of the recipe.
+    public static func loss(_ recipe: Recipe) -> TaskLoss {
+        TaskLoss(name: recipe.gradient, samples: recipe.gradientSamples, seed: UInt64(recipe.gradientSeed))!
+    }
+
+    /// Stage 1 for one shard: FP forward and backward in batches of at most `batch` images.
+    public static func collect(model: VisionTransformer, recipe: Recipe, shard: Range<Int>, batch: Int,
+                               memoryBudget: Int, spillDirectory: String,
+                               load: (Range<Int>) throws -> Tensor, progress: ((Int) -> Void)? = nil) throws -> CandidateScorer {
+        let store = CalibrationStore(images: shard, memoryBudget: memoryBudget, spillDirectory: spillDirectory)
+        let collector = CalibrationCollector(store: store, ops: ops(model: model, recipe: recipe))
+        try collector.collect(model: model, loss: loss(recipe), batch: batch, load: load, progress: progress)
+        return CandidateScorer(model: model, store: store)
+    }
+
+    /// Stage 2 over every op, then the quantized network.
+    public static func search(model: VisionTransformer, recipe: Recipe, executor: SearchExecutor,
+                              onOpDone: ((String) -> Void)? = nil) throws -> QuantizedNetwork {
+        let search = ScaleSearch(model: model, settings: recipe.search, executor: executor)
+        var decisions: [String: OpDecision] = [:]
+        for op in ops(model: model, recipe: recipe) {
+            decisions[op] = try search.search(op)
+            onOpDone?(op)
+        }
+        return network(model: model, recipe: recipe, decisions: decisions)
+    }
+
+    /// The quantized network of a set of decisions (ops without one stay in float).
+    public static func network(model: VisionTransformer, recipe: Recipe, decisions: [String: OpDecision]) -> QuantizedNetwork {
+        var weights: [String: TensorQuant] = [:], inputs: [String: TensorQuant] = [:], biases: [String: [Float]] = [:]
+        for (name, _) in model.linearOps {
+            guard let d = decisions[name] else { continue }
+            weights[name] = d.quantizers[0].uniform
+            inputs[name] = d.quantizers[1].uniform
+            if let b = d.bias { biases[name] = b }
+        }
+        let attention: [AttentionQuant?] = (0..<model.config.depth).map { i in
+            guard let qk = decisions["blocks.\(i).attn.matmul1"], let pv = decisions["blocks.\(i).attn.matmul2"] else { return nil }
+            return AttentionQuant(q: qk.quantizers[0].uniform, k: qk.quantizers[1].uniform,
+                                  probs: pv.quantizers[0].uniform, v: pv.quantizers[1].uniform)
+        }
+        return QuantizedNetwork(float: model, weights: weights, inputs: inputs, attention: attention, biases: biases)
+    }
+}

@@ -1,0 +1,26 @@
+/// The stage-2 settings a recipe gives (ALGORITHMS.md §2–3).
+public struct SearchSettings: Equatable, Sendable {
+    public var metric: SearchMetric = .hessian
+    /// Candidates are Δ0·(α + i(β−α)/n), i = 0..<n.
+    public var alpha: Float = 0.01
+    public var beta: Float = 1.2
+    public var candidates = 100
+    /// Alternating rounds (weight then input; A then B).
+    public var rounds = 3
+    /// Liu et al.'s bias correction after the search.
+    public var biasCorrection = true
+    /// Weight granularity: per tensor (qkv still gets one scale each for q, k and v) or per channel.
+    public var weightGranularity: Granularity = .perTensor
+    public var weightScheme = QuantScheme(bits: 8, signed: true, narrow: true)
+    public var activationScheme = QuantScheme(bits: 8, signed: true, narrow: false)
+    /// Softmax probabilities when not twin-quantized.
+    public var probsScheme = QuantScheme(bits: 8, signed: false, narrow: false)
+    /// Liu et al.'s ranking loss on attention scores: weight γ (0 = off) and hinge margin θ.
+    public var rankingWeight: Float = 0
+    public var rankingMargin: Float = 0
+
+    public init() {}
+
+    /// The candidate multipliers.
+    public var multipliers: [Float] { CandidateSet.linear(alpha: alpha, beta: beta, count: candidates) }
+}

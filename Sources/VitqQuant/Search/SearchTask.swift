@@ -1,0 +1,149 @@
+import Foundation
+
+/// The quantizer of one operand during the search: a uniform grid, or twin uniform
+/// (PTQ4ViT) with one quantizer per group (per head for softmax probabilities).
+public enum OperandQuant: Equatable, Sendable, Codable {
+    case uniform(TensorQuant)
+
+    /// The uniform quantizer; the search only builds uniform weights.
+    var uniform: TensorQuant {
+        switch self { case let .uniform(q): return q }
+    }
+}
+
+/// Which operand of an op a task searches: the first (a linear op's weight, a matmul's A)
+/// or the second (a linear op's input, a matmul's B).
+public enum SearchOperand: Int, Codable, Sendable {
+    case first = 0, second = 1
+}
+
+/// The candidates of one operand: candidate c scales every group's base step by
+/// `multipliers[c]` (ALGORITHMS.md §3: Δ0·(α + i(β−α)/n)).
+public struct CandidateSet: Equatable, Sendable, Codable {
+    public var base: OperandQuant
+    public var multipliers: [Float]
+
+    public init(base: OperandQuant, multipliers: [Float]) { self.base = base; self.multipliers = multipliers }
+
+    /// α + i(β−α)/n for i in 0..<n.
+    public static func linear(alpha: Float, beta: Float, count n: Int) -> [Float] {
+        (0..<n).map { alpha + Float($0) * (beta - alpha) / Float(n) }
+    }
+
+    public var count: Int { multipliers.count }
+
+    /// The operand's quantizer for candidate `c`.
+    public func quantizer(_ c: Int) -> OperandQuant {
+        switch base {
+        case var .uniform(q):
+            let m = multipliers[c]
+            q.scales = q.scales.map { $0 * m }
+            return .uniform(q)
+        }
+    }
+}
+
+/// One unit of stage-2 work, the thing workers receive: score every candidate of one operand
+/// of one op on a shard of calibration images, the other operand held at its current quantizer.
+/// The result is a ``ShardScores``; shards add in shard order.
+public struct SearchTask: Equatable, Sendable, Codable {
+    /// The op: a linear op's timm name (`blocks.3.mlp.fc1`) or `blocks.3.attn.matmul1` / `matmul2`.
+    public var op: String
+    public var operand: SearchOperand
+    public var candidates: CandidateSet
+    /// The current quantizers of the first and second operand (the searched one is replaced per candidate).
+    public var current: [OperandQuant]
+    /// Output columns are scored in this many groups, each choosing its own candidate:
+    /// 1 (one scale), 3 (qkv's q, k, v parts), the output channels, or the heads.
+    public var groups: Int
+    public var metric: SearchMetric
+    /// Liu et al.'s ranking loss weight γ on attention scores (matmul1 only; 0 = off) and margin θ.
+    public var rankingWeight: Float
+    public var rankingMargin: Float
+
+    public init(op: String, operand: SearchOperand, candidates: CandidateSet, current: [OperandQuant], groups: Int, metric: SearchMetric,
+                rankingWeight: Float = 0, rankingMargin: Float = 0) {
+        self.op = op; self.operand = operand; self.candidates = candidates; self.current = current
+        self.groups = groups; self.metric = metric; self.rankingWeight = rankingWeight; self.rankingMargin = rankingMargin
+    }
+
+    /// Whether the ranking term is scored.
+    public var ranks: Bool { rankingWeight > 0 && op.hasSuffix(".matmul1") }
+    /// Statistics per (candidate, group): the metric's, then the ranking loss when on.
+    public var statsPerGroup: Int { metric.groupStats + (ranks ? 1 : 0) }
+
+    /// The score of a group's totals; lower is better.
+    public func score(_ s: ArraySlice<Double>) -> Double {
+        let m = metric.score(s.prefix(metric.groupStats))
+        return ranks ? m + Double(rankingWeight) * s[s.startIndex + metric.groupStats] : m
+    }
+
+    /// An empty table for this task's results.
+    public func emptyScores() -> ShardScores { ShardScores(candidates: candidates.count, groups: groups, stats: statsPerGroup) }
+}
+
+/// A task's statistics over one shard: [candidate][group][stat] in Double (see ``SearchMetric``).
+public struct ShardScores: Equatable, Sendable, Codable {
+    public var candidates: Int
+    public var groups: Int
+    public var stats: Int
+    public var values: [Double]
+
+    public init(candidates: Int, groups: Int, stats: Int, values: [Double]? = nil) {
+        self.candidates = candidates; self.groups = groups; self.stats = stats
+        self.values = values ?? [Double](repeating: 0, count: candidates * groups * stats)
+    }
+
+    /// Adds `other` element-wise (shards are reduced in shard order, so the sum is deterministic).
+    public mutating func add(_ other: ShardScores) {
+        precondition(other.values.count == values.count, "score tables of different shapes")
+        for i in values.indices { values[i] += other.values[i] }
+    }
+
+    /// For each group, the candidate with the lowest `score` (ties: the lowest index).
+    public func winners(_ score: (ArraySlice<Double>) -> Double) -> [Int] {
+        (0..<groups).map { g in
+            var best = 0, bestScore = Double.infinity
+            for c in 0..<candidates {
+                let o = (c * groups + g) * stats
+                let s = score(values[o..<o + stats])
+                if s < bestScore { best = c; bestScore = s }
+            }
+            return best
+        }
+    }
+}
+
+/// Bias correction's unit of work (Liu et al.): Σ (ô − o) per output channel of a linear op
+/// over a shard, with its final quantizers.
+public struct OutputErrorTask: Equatable, Sendable, Codable {
+    public var op: String
+    public var weight: OperandQuant
+    public var input: OperandQuant
+    public init(op: String, weight: OperandQuant, input: OperandQuant) { self.op = op; self.weight = weight; self.input = input }
+}
+
+/// The per-channel error sums of an ``OutputErrorTask`` on one shard, and the number of rows.
+public struct OutputErrorSums: Equatable, Sendable, Codable {
+    public var sums: [Double]
+    public var rows: Int
+    public init(sums: [Double], rows: Int) { self.sums = sums; self.rows = rows }
+    public mutating func add(_ o: OutputErrorSums) {
+        for i in sums.indices { sums[i] += o.sums[i] }
+        rows += o.rows
+    }
+}
+
+extension TensorQuant: Codable {
+    enum CodingKeys: String, CodingKey { case scheme, granularity, scales, zeroPoints = "zero_points" }
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(scheme: try c.decode(QuantScheme.self, forKey: .scheme), granularity: try c.decode(Granularity.self, forKey: .granularity),
+                  scales: try c.decode([Float].self, forKey: .scales), zeroPoints: try c.decode([Int32].self, forKey: .zeroPoints))
+    }
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(scheme, forKey: .scheme); try c.encode(granularity, forKey: .granularity)
+        try c.encode(scales, forKey: .scales); try c.encode(zeroPoints, forKey: .zeroPoints)
+    }
+}
