@@ -8,7 +8,7 @@ import Foundation
 /// side by side. Every product the model makes goes through here, so ``GemmRecorder`` can list
 /// them for `vitq bench fp32`, which times the same products alone.
 public enum Gemm {
-    private static let singleThreadedBLAS: Void = { openblas_set_num_threads(1) }()
+    static let singleThreadedBLAS: Void = { openblas_set_num_threads(1) }()
 
     nonisolated(unsafe) static var recorder: GemmRecorder?
 
