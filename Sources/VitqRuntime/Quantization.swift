@@ -21,6 +21,7 @@ public struct QuantizationTimings: Sendable {
     public var search = 0.0
     public var candidateEvaluations = 0
     public var total = 0.0
+    public init() {}
 }
 
 /// `vitq quantize` as a library call: calibrate a float model on a range of images with a
