@@ -103,3 +103,40 @@ void vitq_qgemm_quantize_pack_b(const float *b, int64_t ldb, int64_t n, int64_t 
 #endif
     vitq_qgemm_quantize_pack_b_ref(b, ldb, n, k, transposed, scale, zero, qmin, qmax, packed);
 }
+
+void vitq_twin_encode(const float *x, uint8_t *codes, int64_t n, vitq_twin_params p) {
+#if defined(__x86_64__)
+    if (vitq_kernels_use_avx2()) { vitq_twin_encode_avx2(x, codes, n, p); return; }
+#endif
+    vitq_twin_encode_ref(x, codes, n, p);
+}
+
+void vitq_twin_decode(const uint8_t *codes, float *x, int64_t n, vitq_twin_params p) {
+#if defined(__x86_64__)
+    if (vitq_kernels_use_avx2()) { vitq_twin_decode_avx2(codes, x, n, p); return; }
+#endif
+    vitq_twin_decode_ref(codes, x, n, p);
+}
+
+void vitq_twin_fake_quantize(const float *x, float *y, int64_t n, vitq_twin_params p) {
+#if defined(__x86_64__)
+    if (vitq_kernels_use_avx2()) { vitq_twin_fake_quantize_avx2(x, y, n, p); return; }
+#endif
+    vitq_twin_fake_quantize_ref(x, y, n, p);
+}
+
+void vitq_twin_quantize_pack_a(const float *a, int64_t lda, int64_t m, int64_t k, vitq_twin_params p,
+                               int32_t *lo, int32_t *hi) {
+#if defined(__x86_64__)
+    if (vitq_kernels_use_avx2()) { vitq_twin_quantize_pack_a_avx2(a, lda, m, k, p, lo, hi); return; }
+#endif
+    vitq_twin_quantize_pack_a_ref(a, lda, m, k, p, lo, hi);
+}
+
+void vitq_twin_combine(const int32_t *c_lo, const int32_t *c_hi, int64_t ldc, int64_t m, int64_t n, int32_t shift,
+                       const float *col_scale, const float *bias, float *f, int64_t ldf) {
+#if defined(__x86_64__)
+    if (vitq_kernels_use_avx2()) { vitq_twin_combine_avx2(c_lo, c_hi, ldc, m, n, shift, col_scale, bias, f, ldf); return; }
+#endif
+    vitq_twin_combine_ref(c_lo, c_hi, ldc, m, n, shift, col_scale, bias, f, ldf);
+}

@@ -172,3 +172,66 @@ void vitq_qgemm_store_row_ref(const int32_t *acc, int64_t row, int64_t j0, int64
 #ifdef __cplusplus
 }
 #endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// MARK: twin uniform
+//
+// PTQ4ViT's twin uniform quantizer (ALGORITHMS.md §3), k ≤ 8 bits. A code is one byte: bit k−1
+// flags the range (0 = R1, 1 = R2), the low k−1 bits hold the magnitude mag ∈ [0, 2^(k−1)−1].
+// Steps Δ1 (R1) and Δ2 = ldexpf(Δ1, shift), shift ∈ [0, 20]; 1/Δ1 and 1/Δ2 are each rounded to
+// float once and rounding is half to even, as for the uniform quantizers.
+//   softmax: x goes to R1 iff rne(x/Δ1) ≤ 2^(k−1)−1 (negatives clamp to 0 there), value mag·Δ1;
+//            otherwise R2, mag = clamp(rne(x/Δ2)), value mag·Δ2.
+//   gelu:    x < 0 goes to R1, mag = clamp(rne(−x/Δ1)), value −mag·Δ1;
+//            x ≥ 0 goes to R2, mag = clamp(rne(x/Δ2)), value mag·Δ2.
+// The integer the GEMM multiplies is the value in units of Δ1: R1 → mag (gelu: −mag), R2 → mag·2^shift.
+// Decoded zeros are +0.
+
+#define VITQ_TWIN_SOFTMAX 0
+#define VITQ_TWIN_GELU 1
+
+/// One twin uniform quantizer: kind (VITQ_TWIN_SOFTMAX or VITQ_TWIN_GELU), bits k, Δ1 and shift.
+typedef struct vitq_twin_params {
+    int32_t kind;
+    int32_t bits;
+    float delta1;
+    int32_t shift;
+} vitq_twin_params;
+
+/// Codes of n floats (dispatched).
+void vitq_twin_encode(const float *x, uint8_t *codes, int64_t n, vitq_twin_params p);
+/// Values of n codes (dispatched).
+void vitq_twin_decode(const uint8_t *codes, float *x, int64_t n, vitq_twin_params p);
+/// y = decode(encode(x)), the float image of the quantizer (dispatched). x and y may alias.
+void vitq_twin_fake_quantize(const float *x, float *y, int64_t n, vitq_twin_params p);
+/// Quantizes float A [m, k] (row stride lda) and packs it twice in the layout of
+/// vitq_qgemm_quantize_pack_a: `lo` gets the R1 integers (0 where an element is in R2), `hi` the R2
+/// magnitudes (0 where in R1). A·Bᵀ = (lo·Bᵀ) + (hi·Bᵀ)·2^shift (dispatched).
+void vitq_twin_quantize_pack_a(const float *a, int64_t lda, int64_t m, int64_t k, vitq_twin_params p,
+                               int32_t *lo, int32_t *hi);
+/// f[i,j] = fmaf((float)(c_lo[i,j] + c_hi[i,j]·2^shift), col_scale[j], bias[j]) for i < m, j < n, with
+/// the sum in int64 and one round-to-nearest-even conversion to float; bias 0 when NULL (dispatched).
+void vitq_twin_combine(const int32_t *c_lo, const int32_t *c_hi, int64_t ldc, int64_t m, int64_t n, int32_t shift,
+                       const float *col_scale, const float *bias, float *f, int64_t ldf);
+
+void vitq_twin_encode_ref(const float *x, uint8_t *codes, int64_t n, vitq_twin_params p);
+void vitq_twin_decode_ref(const uint8_t *codes, float *x, int64_t n, vitq_twin_params p);
+void vitq_twin_fake_quantize_ref(const float *x, float *y, int64_t n, vitq_twin_params p);
+void vitq_twin_quantize_pack_a_ref(const float *a, int64_t lda, int64_t m, int64_t k, vitq_twin_params p,
+                                   int32_t *lo, int32_t *hi);
+void vitq_twin_combine_ref(const int32_t *c_lo, const int32_t *c_hi, int64_t ldc, int64_t m, int64_t n, int32_t shift,
+                           const float *col_scale, const float *bias, float *f, int64_t ldf);
+void vitq_twin_encode_avx2(const float *x, uint8_t *codes, int64_t n, vitq_twin_params p);
+void vitq_twin_decode_avx2(const uint8_t *codes, float *x, int64_t n, vitq_twin_params p);
+void vitq_twin_fake_quantize_avx2(const float *x, float *y, int64_t n, vitq_twin_params p);
+void vitq_twin_quantize_pack_a_avx2(const float *a, int64_t lda, int64_t m, int64_t k, vitq_twin_params p,
+                                    int32_t *lo, int32_t *hi);
+void vitq_twin_combine_avx2(const int32_t *c_lo, const int32_t *c_hi, int64_t ldc, int64_t m, int64_t n, int32_t shift,
+                            const float *col_scale, const float *bias, float *f, int64_t ldf);
+
+#ifdef __cplusplus
+}
+#endif
