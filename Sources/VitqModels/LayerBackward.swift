@@ -54,12 +54,12 @@ enum LayerBackward {
     /// forward:  g = f · Φ(f), Φ(f) = ½(1 + erf(f/√2))
     /// backward: df = dg · (Φ(f) + f · φ(f)), φ(f) = e^(−f²/2)/√(2π). `dg` and `df` may alias.
     static func gelu(_ dg: UnsafePointer<Float>, f: UnsafePointer<Float>, into df: UnsafeMutablePointer<Float>, count: Int) {
-        let invSqrt2 = 1 / 2.0.squareRoot(), invSqrt2Pi = 1 / (2 * Double.pi).squareRoot()
+        let invSqrt2: Float = 0.70710678118654752, invSqrt2Pi: Float = 0.39894228040143268
         Parallel.forChunks(count, minChunk: 4096) { r in
             for j in r {
-                let v = Double(f[j])
+                let v = f[j]
                 let cdf = 0.5 * (1 + erf(v * invSqrt2)), pdf = exp(-0.5 * v * v) * invSqrt2Pi
-                df[j] = Float(Double(dg[j]) * (cdf + v * pdf))
+                df[j] = dg[j] * (cdf + v * pdf)
             }
         }
     }
