@@ -14,9 +14,20 @@ enum IntegerReference {
         return Double(Int32(t) - zero)
     }
 
-    /// Rows [rows, cols] (row stride ld) quantized with one scale to centered doubles [rows, cols].
-    static func quantize(_ x: UnsafePointer<Float>, rows: Int, cols: Int, ld: Int, _ q: TensorQuant, index: Int,
+    /// Rows [rows, cols] (row stride ld) quantized with scale `index` to centered doubles [rows, cols]:
+    /// q − zero for a uniform quantizer, the integer in units of Δ1 for a twin one.
+    static func quantize(_ x: UnsafePointer<Float>, rows: Int, cols: Int, ld: Int, _ quant: OperandQuant, index: Int,
                          into out: UnsafeMutablePointer<Double>, transposed: Bool = false) {
+        if case let .twin(t) = quant {
+            for r in 0..<rows {
+                for c in 0..<cols {
+                    let v = Double(t[index].integer(x[r * ld + c]))
+                    if transposed { out[c * rows + r] = v } else { out[r * cols + c] = v }
+                }
+            }
+            return
+        }
+        let q = quant.uniform
         let inv = 1 / q.scales[index], z = q.zeroPoints[index], lo = Float(q.scheme.qmin), hi = Float(q.scheme.qmax)
         for r in 0..<rows {
             for c in 0..<cols {

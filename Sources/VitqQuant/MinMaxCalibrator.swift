@@ -82,9 +82,9 @@ public final class MinMaxCalibrator: ForwardObserver {
         return QuantizedNetwork(float: model, weights: weights, inputs: inputs, attention: attention)
     }
 
-    func scales() -> (weights: [String: TensorQuant], inputs: [String: TensorQuant], attention: [AttentionQuant?]) {
+    func scales() -> (weights: [String: TensorQuant], inputs: [String: OperandQuant], attention: [AttentionQuant?]) {
         let c = model.config
-        var weights: [String: TensorQuant] = [:], inputs: [String: TensorQuant] = [:]
+        var weights: [String: TensorQuant] = [:], inputs: [String: OperandQuant] = [:]
         for (name, op) in model.linearOps {
             if name == "patch_embed.proj" && !recipe.quantizePatchEmbed { continue }
             if name.hasPrefix("head") && !recipe.quantizeHead { continue }
@@ -95,7 +95,7 @@ public final class MinMaxCalibrator: ForwardObserver {
                                                                   : [ws.symmetricScale(maxAbs: perRow.max() ?? 0)]
             weights[name] = TensorQuant(scheme: ws, granularity: recipe.weightGranularity, scales: scales)
             let xs = recipe.activationScheme
-            inputs[name] = TensorQuant(scheme: xs, granularity: .perTensor, scales: [xs.symmetricScale(maxAbs: maxAbs["\(name).input"]?[0] ?? 0)])
+            inputs[name] = .uniform(TensorQuant(scheme: xs, granularity: .perTensor, scales: [xs.symmetricScale(maxAbs: maxAbs["\(name).input"]?[0] ?? 0)]))
         }
         let attention: [AttentionQuant?] = (0..<c.depth).map { i in
             let p = "blocks.\(i).attn"
@@ -106,7 +106,7 @@ public final class MinMaxCalibrator: ForwardObserver {
                                    scales: perHead ? m.map { scheme.symmetricScale(maxAbs: $0) } : [scheme.symmetricScale(maxAbs: m.max() ?? 0)])
             }
             let a = recipe.activationScheme
-            return AttentionQuant(q: q("q", a), k: q("k", a), probs: q("probs", recipe.probsScheme), v: q("v", a))
+            return AttentionQuant(q: q("q", a), k: q("k", a), probs: .uniform(q("probs", recipe.probsScheme)), v: q("v", a))
         }
         return (weights, inputs, attention)
     }

@@ -52,7 +52,7 @@ public enum QModelFile {
                 ops[name] = [
                     "kind": "linear",
                     "weight": addQuant(&w, "\(name).weight", qw.quant),
-                    "input": addQuant(&w, "\(name).input", input),
+                    "input": addOperand(&w, "\(name).input", input),
                 ] as [String: Any]
             }
         }
@@ -60,7 +60,7 @@ public enum QModelFile {
             guard let a else { continue }
             let p = "blocks.\(i).attn"
             ops["\(p).matmul_qk"] = ["kind": "matmul", "a": addQuant(&w, "\(p).matmul_qk.a", a.q), "b": addQuant(&w, "\(p).matmul_qk.b", a.k)]
-            ops["\(p).matmul_pv"] = ["kind": "matmul", "a": addQuant(&w, "\(p).matmul_pv.a", a.probs), "b": addQuant(&w, "\(p).matmul_pv.b", a.v)]
+            ops["\(p).matmul_pv"] = ["kind": "matmul", "a": addOperand(&w, "\(p).matmul_pv.a", a.probs), "b": addQuant(&w, "\(p).matmul_pv.b", a.v)]
         }
         w.metadata = [
             "format": formatName,
@@ -76,6 +76,18 @@ public enum QModelFile {
 
     static func addNorm(_ w: inout SafeTensorsWriter, _ p: String, _ n: LayerNorm) {
         w.add("\(p).weight", n.weight); w.add("\(p).bias", n.bias)
+    }
+
+    /// Adds an activation quantizer: uniform as ``addQuant``; twin as `<prefix>_delta1` (F32) and
+    /// `<prefix>_shift` (I32), one per group, with `"kind": "twin"`, the twin kind and bits.
+    static func addOperand(_ w: inout SafeTensorsWriter, _ prefix: String, _ q: OperandQuant) -> [String: Any] {
+        guard case let .twin(t) = q else { return addQuant(&w, prefix, q.uniform) }
+        w.add("\(prefix)_delta1", shape: [t.count], floats: t.map(\.delta1))
+        let shifts = t.map { Int32($0.shift) }
+        w.add("\(prefix)_shift", dtype: .i32, shape: [t.count], bytes: shifts.withUnsafeBufferPointer { Data(buffer: $0) })
+        return ["kind": "twin", "twin_kind": t[0].kind.rawValue, "bits": t[0].bits,
+                "granularity": t.count == 1 ? "per_tensor" : "per_head",
+                "delta1": "\(prefix)_delta1", "shift": "\(prefix)_shift"]
     }
 
     /// Adds `<prefix>_scale` (and `<prefix>_zero_point` when affine) and returns the op metadata entry.
@@ -160,7 +172,7 @@ public enum QModelFile {
             if let entry = ops[name] {
                 guard let e = entry as? [String: Any], e["kind"] as? String == "linear" else { throw QModelError(path, "ops '\(name)': expected kind 'linear'") }
                 let wq = try quant(e["weight"], op: name, field: "weight", count: ["per_tensor": 1, "per_channel": out], l, path)
-                let iq = try quant(e["input"], op: name, field: "input", count: ["per_tensor": 1], l, path)
+                let iq = try operand(e["input"], op: name, field: "input", count: ["per_tensor": 1], l, path)
                 guard !wq.isAffine else { throw QModelError(path, "ops '\(name)': weight zero points are not supported (weights are symmetric)") }
                 guard wq.scheme.signed else { throw QModelError(path, "ops '\(name)': weights must be signed") }
                 let values = try l.loadInt8("\(name).weight", shape)
@@ -185,7 +197,7 @@ public enum QModelFile {
                 attention.append(AttentionQuant(
                     q: try quant(qkE["a"], op: "\(p).matmul_qk", field: "a", count: counts, l, path),
                     k: try quant(qkE["b"], op: "\(p).matmul_qk", field: "b", count: counts, l, path),
-                    probs: try quant(pvE["a"], op: "\(p).matmul_pv", field: "a", count: counts, l, path),
+                    probs: try operand(pvE["a"], op: "\(p).matmul_pv", field: "a", count: counts, l, path),
                     v: try quant(pvE["b"], op: "\(p).matmul_pv", field: "b", count: counts, l, path)))
             default:
                 throw QModelError(path, "ops: block \(i) quantizes only one of matmul_qk and matmul_pv")
@@ -202,6 +214,32 @@ public enum QModelFile {
         try l.finish()
         let prov = QModelProvenance(sourceSHA256: meta["source_sha256"]!, sourceName: meta["source_name"]!, recipeJSON: meta["recipe"]!)
         return (net, prov)
+    }
+
+    /// Parses an activation quantizer entry: twin (`"kind": "twin"`) or uniform (``quant``).
+    static func operand(_ any: Any?, op: String, field: String, count: [String: Int], _ l: StrictTensorLoader, _ path: String) throws -> OperandQuant {
+        guard let e = any as? [String: Any], e["kind"] as? String == "twin" else {
+            return .uniform(try quant(any, op: op, field: field, count: count, l, path))
+        }
+        let at = "ops '\(op)' \(field)"
+        guard let k = e["twin_kind"] as? String, let kind = TwinKind(rawValue: k) else { throw QModelError(path, "\(at): 'twin_kind' must be softmax or gelu") }
+        guard let bits = e["bits"] as? Int, (2...8).contains(bits) else { throw QModelError(path, "\(at): 'bits' must be an integer in 2...8") }
+        guard let g = e["granularity"] as? String, let n = count[g] else {
+            throw QModelError(path, "\(at): 'granularity' must be one of \(count.keys.sorted().joined(separator: ", "))")
+        }
+        guard let dk = e["delta1"] as? String, l.has(dk) else { throw QModelError(path, "\(at): missing delta1 tensor '\(e["delta1"] ?? "")'") }
+        guard let sk = e["shift"] as? String, l.has(sk) else { throw QModelError(path, "\(at): missing shift tensor '\(e["shift"] ?? "")'") }
+        guard try l.file.info(dk).dtype == .f32 else { throw QModelError(path, "tensor '\(dk)': delta1 must be F32") }
+        let deltas = try l.load(dk, [n]).array
+        guard try l.file.info(sk).dtype == .i32 else { throw QModelError(path, "tensor '\(sk)': shifts must be I32") }
+        l.markUsed(sk)
+        guard try l.file.info(sk).shape == [n] else { throw QModelError(path, "tensor '\(sk)' has shape \(try l.file.info(sk).shape), expected [\(n)]") }
+        let shifts = try l.file.integers(sk)
+        return .twin(try (0..<n).map { i in
+            guard deltas[i] > 0, deltas[i].isFinite else { throw QModelError(path, "tensor '\(dk)': delta1 \(deltas[i]) at \(i) is not a positive finite number") }
+            guard (0...20).contains(shifts[i]) else { throw QModelError(path, "tensor '\(sk)': shift \(shifts[i]) at \(i) is outside 0...20") }
+            return TwinQuant(kind: kind, bits: bits, delta1: deltas[i], shift: Int(shifts[i]))
+        })
     }
 
     /// Parses one quantizer entry of the `ops` metadata and loads its scale (and zero point) tensors.

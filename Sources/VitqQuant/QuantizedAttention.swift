@@ -4,9 +4,10 @@ import VitqTensor
 
 /// The quantization of one block's two attention products: Q·Kᵀ (a = Q, b = K) and
 /// probabilities·V (a = P, b = V). Each operand has one scale per head (or one per tensor).
+/// The probabilities may be twin-quantized (PTQ4ViT), one twin quantizer per head.
 public struct AttentionQuant: Equatable, Sendable {
-    public var q: TensorQuant, k: TensorQuant, probs: TensorQuant, v: TensorQuant
-    public init(q: TensorQuant, k: TensorQuant, probs: TensorQuant, v: TensorQuant) {
+    public var q: TensorQuant, k: TensorQuant, probs: OperandQuant, v: TensorQuant
+    public init(q: TensorQuant, k: TensorQuant, probs: OperandQuant, v: TensorQuant) {
         self.q = q; self.k = k; self.probs = probs; self.v = v
     }
     /// Index into a per-head (or per-tensor) scale list.
@@ -22,10 +23,14 @@ public struct Int8Attention: AttentionKernel {
     final class Scratch {
         let qa: AlignedBuffer, kb: AlignedBuffer, pa: AlignedBuffer, vb: AlignedBuffer
         let colScale: AlignedBuffer
+        /// Twin P·V: the second packed A and the two int32 accumulators.
+        let pa2: AlignedBuffer, acc: AlignedBuffer
         init(t: Int, hd: Int) {
             qa = AlignedBuffer(byteCount: Int(vitq_qgemm_packed_a_size(Int64(t), Int64(hd))) * 4)
             kb = AlignedBuffer(byteCount: Int(vitq_qgemm_packed_b_size(Int64(t), Int64(hd))) * 2)
             pa = AlignedBuffer(byteCount: Int(vitq_qgemm_packed_a_size(Int64(t), Int64(t))) * 4)
+            pa2 = AlignedBuffer(byteCount: Int(vitq_qgemm_packed_a_size(Int64(t), Int64(t))) * 4)
+            acc = AlignedBuffer(byteCount: 2 * t * hd * 4)
             vb = AlignedBuffer(byteCount: Int(vitq_qgemm_packed_b_size(Int64(hd), Int64(t))) * 2)
             colScale = AlignedBuffer(byteCount: max(t, hd) * 4)
         }
@@ -39,7 +44,7 @@ public struct Int8Attention: AttentionKernel {
         let s = scratch as! Scratch
         let qq = quant.q, kq = quant.k, pq = quant.probs, vq = quant.v
         let iq = AttentionQuant.index(qq, head), ik = AttentionQuant.index(kq, head)
-        let ip = AttentionQuant.index(pq, head), iv = AttentionQuant.index(vq, head)
+        let ip = pq.index(head: head), iv = AttentionQuant.index(vq, head)
         let cs = s.colScale.pointer(Float.self)
 
         // S = (Δq·Δk·scale) · (q̂ − zq)(k̂ − zk)ᵀ
@@ -52,9 +57,17 @@ public struct Int8Attention: AttentionKernel {
         Ops.softmaxSerial(probs, rows: t, n: t)
 
         // ctx = (Δp·Δv) · (p̂ − zp)(v̂ − zv), with V packed from its transpose.
-        vitq_qgemm_quantize_pack_a(probs, Int64(t), Int64(t), Int64(t), pq.scales[ip], pq.zeroPoints[ip], pq.scheme.qmin, pq.scheme.qmax, s.pa.pointer(Int32.self))
         vitq_qgemm_quantize_pack_b(v, Int64(ld), Int64(hd), Int64(t), 1, vq.scales[iv], vq.zeroPoints[iv], vq.scheme.qmin, vq.scheme.qmax, s.vb.pointer(Int16.self))
-        cs.update(repeating: pq.scales[ip] * vq.scales[iv], count: hd)
+        cs.update(repeating: pq.step(ip) * vq.scales[iv], count: hd)
+        if case let .twin(tq) = pq {
+            let acc = s.acc.pointer(Int32.self)
+            TwinGemm.runPacked(probs, lda: t, m: t, k: t, quant: tq[ip], packedB: s.vb.pointer(Int16.self), n: hd,
+                               packedLo: s.pa.pointer(Int32.self), packedHi: s.pa2.pointer(Int32.self), accLo: acc, accHi: acc + t * hd,
+                               colScale: cs, bias: nil, into: ctx, ldy: ldc)
+            return
+        }
+        let pu = pq.uniform
+        vitq_qgemm_quantize_pack_a(probs, Int64(t), Int64(t), Int64(t), pu.scales[ip], pu.zeroPoints[ip], pu.scheme.qmin, pu.scheme.qmax, s.pa.pointer(Int32.self))
         out = vitq_qgemm_output()
         out.f = ctx; out.ldf = Int64(ldc); out.col_scale = UnsafePointer(cs)
         vitq_qgemm(s.pa.pointer(Int32.self), s.vb.pointer(Int16.self), Int64(t), Int64(hd), Int64(t), &out)
@@ -81,16 +94,16 @@ public struct FakeQuantAttention: AttentionKernel {
                        ctx: UnsafeMutablePointer<Float>, ldc: Int, scratch: AnyObject?) {
         let s = scratch as! Scratch
         let iq = AttentionQuant.index(quant.q, head), ik = AttentionQuant.index(quant.k, head)
-        let ip = AttentionQuant.index(quant.probs, head), iv = AttentionQuant.index(quant.v, head)
-        IntegerReference.quantize(q, rows: t, cols: hd, ld: ld, quant.q, index: iq, into: s.a)
-        IntegerReference.quantize(k, rows: t, cols: hd, ld: ld, quant.k, index: ik, into: s.b)
+        let ip = quant.probs.index(head: head), iv = AttentionQuant.index(quant.v, head)
+        IntegerReference.quantize(q, rows: t, cols: hd, ld: ld, .uniform(quant.q), index: iq, into: s.a)
+        IntegerReference.quantize(k, rows: t, cols: hd, ld: ld, .uniform(quant.k), index: ik, into: s.b)
         let sqk = quant.q.scales[iq] * quant.k.scales[ik] * scale
         IntegerReference.product(s.a, s.b, m: t, n: t, k: hd, colScale: { _ in sqk }, bias: nil, into: probs, ldy: t)
         Ops.softmaxSerial(probs, rows: t, n: t)
         IntegerReference.quantize(probs, rows: t, cols: t, ld: t, quant.probs, index: ip, into: s.a)
         // V [t, hd] as B [hd, t]: its transpose.
-        IntegerReference.quantize(v, rows: t, cols: hd, ld: ld, quant.v, index: iv, into: s.b, transposed: true)
-        let spv = quant.probs.scales[ip] * quant.v.scales[iv]
+        IntegerReference.quantize(v, rows: t, cols: hd, ld: ld, .uniform(quant.v), index: iv, into: s.b, transposed: true)
+        let spv = quant.probs.step(ip) * quant.v.scales[iv]
         IntegerReference.product(s.a, s.b, m: t, n: hd, k: t, colScale: { _ in spv }, bias: nil, into: ctx, ldy: ldc)
     }
 }

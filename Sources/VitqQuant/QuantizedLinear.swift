@@ -3,20 +3,21 @@ import VitqTensor
 
 /// A linear layer run in integers: the input is quantized per tensor and packed, the int8
 /// weight (packed once) is multiplied exactly in int32, and the epilogue applies
-/// Δx·Δw[j] and the float bias.
+/// Δx·Δw[j] and the float bias. A twin-quantized input (PTQ4ViT, after GELU) runs as two
+/// integer GEMMs combined with a shift (``TwinGemm``).
 public final class Int8Linear: LinearOp, @unchecked Sendable {
     public let weight: QuantizedWeight
-    public let input: TensorQuant
+    public let input: OperandQuant
     let packed: PackedWeight
     let colScale: [Float]
 
-    public init(weight: QuantizedWeight, input: TensorQuant) {
-        precondition(input.granularity == .perTensor && input.scales.count == 1)
+    public init(weight: QuantizedWeight, input: OperandQuant) {
+        precondition(input.count == 1, "linear inputs are quantized per tensor")
         self.weight = weight; self.input = input
         packed = PackedWeight(values: weight.values, n: weight.outFeatures, k: weight.inFeatures)
         // A weight zero point would need Σ_k x·z terms; weights are symmetric (validated on load).
         precondition(!weight.quant.isAffine, "affine weights are not supported by the integer engine")
-        colScale = (0..<weight.outFeatures).map { input.scales[0] * weight.scale($0) }
+        colScale = (0..<weight.outFeatures).map { input.step(0) * weight.scale($0) }
     }
 
     public var inFeatures: Int { weight.inFeatures }
@@ -25,9 +26,16 @@ public final class Int8Linear: LinearOp, @unchecked Sendable {
 
     public func forward(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>) {
         let k = inFeatures
+        if case let .twin(t) = input {
+            colScale.withUnsafeBufferPointer { cs in
+                TwinGemm.run(x, lda: k, m: rows, quant: t[0], weight: packed, colScale: cs.baseAddress!,
+                             bias: weight.bias.map { UnsafePointer($0.data) }, into: y, ldy: outFeatures)
+            }
+            return
+        }
         ScratchPool.shared.with(bytes: Int8Gemm.packedASize(m: rows, k: k) * 4) { buf in
             let pa = buf.pointer(Int32.self)
-            Int8Gemm.quantizePackA(x, lda: k, m: rows, k: k, quant: input, into: pa)
+            Int8Gemm.quantizePackA(x, lda: k, m: rows, k: k, quant: input.uniform, into: pa)
             colScale.withUnsafeBufferPointer { cs in
                 Int8Gemm.run(packedA: pa, m: rows, weight: packed, colScale: cs.baseAddress!,
                              bias: weight.bias.map { UnsafePointer($0.data) }, into: y, ldy: outFeatures)
@@ -41,14 +49,14 @@ public final class Int8Linear: LinearOp, @unchecked Sendable {
 /// the reference the integer engine is checked against, bit for bit.
 public final class FakeQuantLinear: LinearOp, @unchecked Sendable {
     public let weight: QuantizedWeight
-    public let input: TensorQuant
+    public let input: OperandQuant
     let weightValues: [Double]
     let colScale: [Float]
 
-    public init(weight: QuantizedWeight, input: TensorQuant) {
+    public init(weight: QuantizedWeight, input: OperandQuant) {
         self.weight = weight; self.input = input
         weightValues = weight.values.map { Double($0) }
-        colScale = (0..<weight.outFeatures).map { input.scales[0] * weight.scale($0) }
+        colScale = (0..<weight.outFeatures).map { input.step(0) * weight.scale($0) }
     }
 
     public var inFeatures: Int { weight.inFeatures }

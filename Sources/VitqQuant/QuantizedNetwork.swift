@@ -12,7 +12,7 @@ public enum EngineMode: String, Sendable {
 /// A linear op of a quantized network: left in float, or an int8 weight with its input quantizer.
 public enum LinearSlot: @unchecked Sendable {
     case float(Linear)
-    case quantized(QuantizedWeight, input: TensorQuant)
+    case quantized(QuantizedWeight, input: OperandQuant)
 }
 
 /// A ViT/DeiT with its quantization decided: the float parts (tokens, position embedding,
@@ -40,7 +40,7 @@ public final class QuantizedNetwork: @unchecked Sendable {
     /// Quantizes the float model `vit`: `linear[name]` gives each quantized op's weight and
     /// input quantizers (absent: stays float), `attention[i]` block i's attention quantizers.
     /// `biases[name]` replaces a quantized op's float bias (bias correction).
-    public convenience init(float vit: VisionTransformer, weights: [String: TensorQuant], inputs: [String: TensorQuant],
+    public convenience init(float vit: VisionTransformer, weights: [String: TensorQuant], inputs: [String: OperandQuant],
                             attention: [AttentionQuant?], biases: [String: [Float]] = [:]) {
         var slots: [String: LinearSlot] = [:]
         for (name, op) in vit.linearOps {

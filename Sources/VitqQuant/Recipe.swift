@@ -32,8 +32,6 @@ public struct Recipe: Equatable, Sendable {
     public var keepFloat = 0
     /// `search`: the metric, candidates, rounds and bias correction of stage 2.
     public var search = SearchSettings()
-    /// `search`: PTQ4ViT twin uniform quantization of softmax and GELU outputs.
-    public var twin = false
     /// `search`: the task loss whose gradient weights the Hessian metric (`fisher-argmax`,
     /// `fisher-sampled`, `ptq4vit-kl`), and for `fisher-sampled` the labels per image and seed.
     public var gradient = "fisher-argmax"
@@ -154,7 +152,7 @@ public struct Recipe: Equatable, Sendable {
         if let n = try int("search_candidates", 1...10_000) { r.search.candidates = n }
         if let n = try int("search_rounds", 1...100) { r.search.rounds = n }
         if let b = try bool("bias_correction") { r.search.biasCorrection = b }
-        if let b = try bool("twin") { r.twin = b }
+        if let b = try bool("twin") { r.search.twin = b }
         if let g = try choice("gradient", ["fisher-argmax", "fisher-sampled", "ptq4vit-kl"]) { r.gradient = g }
         if let n = try int("gradient_samples", 1...1000) { r.gradientSamples = n }
         if let n = try int("gradient_seed", 0...Int(Int32.max)) { r.gradientSeed = n }
@@ -189,7 +187,7 @@ public struct Recipe: Equatable, Sendable {
         if method == "search" {
             obj["metric"] = search.metric.rawValue; obj["search_alpha"] = Double(search.alpha); obj["search_beta"] = Double(search.beta)
             obj["search_candidates"] = search.candidates; obj["search_rounds"] = search.rounds
-            obj["bias_correction"] = search.biasCorrection; obj["twin"] = twin; obj["gradient"] = gradient
+            obj["bias_correction"] = search.biasCorrection; obj["twin"] = search.twin; obj["gradient"] = gradient
             obj["gradient_samples"] = gradientSamples; obj["gradient_seed"] = gradientSeed; obj["shard_images"] = shardImages
             obj["ranking_weight"] = Double(search.rankingWeight); obj["ranking_margin"] = Double(search.rankingMargin)
         }

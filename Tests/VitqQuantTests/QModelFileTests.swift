@@ -61,6 +61,49 @@ final class QModelFileTests: XCTestCase {
         XCTAssertGreaterThan(relativeError(a, fp.forward(x).array), 1e-4, "quantization must change the logits")
     }
 
+    /// The micro network with every fc2 input twin (GELU) and the probabilities twin (softmax, per head).
+    func twinMicro() throws -> (fp: VisionTransformer, net: QuantizedNetwork) {
+        let (fp, net, _) = try quantizedMicro()
+        var linear = net.linear
+        for (name, slot) in net.linear where name.hasSuffix(".mlp.fc2") {
+            if case let .quantized(w, input) = slot {
+                linear[name] = .quantized(w, input: .twin([TwinCandidates.gelu(delta2: input.step(0), bits: 8)]))
+            }
+        }
+        let heads = fp.config.numHeads
+        let attention = net.attention.map { a -> AttentionQuant? in
+            guard var a else { return nil }
+            a.probs = .twin((0..<heads).map { TwinCandidates.softmax(delta2: 1.0 / 128, bits: 8, shift: 3 + $0) })
+            return a
+        }
+        return (fp, QuantizedNetwork(spec: net.spec, clsToken: net.clsToken, distToken: net.distToken, posEmbed: net.posEmbed,
+                                     norms: net.norms, norm: net.norm, linear: linear, attention: attention))
+    }
+
+    func testTwinQuantizersRoundTripAndRunInIntegers() throws {
+        let (fp, net) = try twinMicro()
+        let path = dir + "/twin.safetensors"
+        try QModelFile.write(net, provenance: QModelProvenance(sourceSHA256: String(repeating: "0", count: 64), sourceName: "micro", recipeJSON: "{}"), to: path)
+        let (back, _) = try QModelFile.read(try SafeTensorsFile(path: path))
+        XCTAssertEqual(back.attention, net.attention)
+        if case let .quantized(_, input) = back.linear["blocks.0.mlp.fc2"]!, case let .twin(t) = input {
+            XCTAssertEqual(t[0].kind, .gelu)
+            XCTAssertEqual(t[0].delta2 / t[0].delta1, Float(1 << t[0].shift), "power-of-two ratio")
+        } else {
+            XCTFail("fc2 input should read back as twin")
+        }
+        let x = randomImages(fp, count: 3, seed: 6)
+        let a = back.makeModel(.integer).forward(x).array, b = back.makeModel(.fakeQuant).forward(x).array
+        XCTAssertEqual(a.map(\.bitPattern), b.map(\.bitPattern), "two integer GEMMs + shift equal the exact reference")
+        XCTAssertEqual(a, net.makeModel(.integer).forward(x).array)
+        // A shift outside 0...20 is refused with the tensor named.
+        let bad = try rewrite(path) { name, shape, data in
+            guard name == "blocks.0.mlp.fc2.input_shift" else { return (name, shape, data) }
+            return (name, shape, Data([Int32(40)].withUnsafeBufferPointer { Data(buffer: $0) }))
+        }
+        assertReadFails(bad, mentions: ["blocks.0.mlp.fc2.input_shift", "0...20"])
+    }
+
     /// Copies `path` with the metadata and tensors edited.
     func rewrite(_ path: String, metadata: (inout [String: String]) -> Void = { _ in },
                  tensors: (String, [Int], Data) -> (String, [Int], Data)? = { ($0, $1, $2) }) throws -> String {

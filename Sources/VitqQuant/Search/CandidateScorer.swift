@@ -12,6 +12,8 @@ public final class CandidateScorer: @unchecked Sendable {
     public let model: VisionTransformer
     public let store: CalibrationStore
     let linears: [String: Linear]
+    /// Integer kernels (the search), or float fake quantization for linear ops (benchmarks only).
+    public var arithmetic = ScoringArithmetic.integer
 
     public init(model: VisionTransformer, store: CalibrationStore) {
         self.model = model; self.store = store
@@ -38,13 +40,17 @@ public final class CandidateScorer: @unchecked Sendable {
 
         perImage.withUnsafeMutableBufferPointer { acc in
             let accBase = acc.baseAddress!
-            func run(_ image: Int, _ c: Int, weight w: TensorQuant, packedB: UnsafePointer<Int16>, input: OperandQuant, _ s: Scratch) {
+            func run(_ image: Int, _ c: Int, weight w: TensorQuant, packed: PreparedWeight, input: OperandQuant, _ s: Scratch) {
                 let ohat = s.floats(0, rows * n)
-                let cs = s.floats(1, n)
-                let xq = input.uniform
-                for j in 0..<n { cs[j] = xq.scales[0] * w.scales[w.scales.count == 1 ? 0 : j] }
-                QuantizedProduct.run(x.image(image), lda: k, rows: rows, k: k, a: input, aIndex: 0, packedB: packedB, n: n,
-                                     colScale: cs, bias: bias, into: ohat, ldo: n, scratch: s)
+                if let wf = packed.float {
+                    QuantizedProduct.runFloat(x.image(image), rows: rows, k: k, input: input, weight: wf.data, n: n, bias: bias, into: ohat, scratch: s)
+                } else {
+                    let cs = s.floats(1, n)
+                    let xs = input.step(0)
+                    for j in 0..<n { cs[j] = xs * w.scales[w.scales.count == 1 ? 0 : j] }
+                    QuantizedProduct.run(x.image(image), lda: k, rows: rows, k: k, a: input, aIndex: 0, packedB: packed.packed!.pointer, n: n,
+                                         colScale: cs, bias: bias, into: ohat, ldo: n, scratch: s)
+                }
                 fold(ohat, o.image(image), g.image(image), rows: rows, n: n, groups: groups, metric: task.metric,
                      into: accBase + (image * cands + c) * groups * gs, scratch: s)
             }
@@ -53,22 +59,34 @@ public final class CandidateScorer: @unchecked Sendable {
                 let input = task.current[1]
                 for c in 0..<cands {
                     let wq = task.candidates.quantizer(c).uniform
-                    let packed = PackedWeight(values: QuantizedWeight(weight: lin.weight, bias: nil, quant: wq).values, n: n, k: k)
+                    let packed = prepare(lin, wq)
                     Parallel.forEach(images) { i in
-                        Scratch.with { s in run(i, c, weight: wq, packedB: packed.pointer, input: input, s) }
+                        Scratch.with { s in run(i, c, weight: wq, packed: packed, input: input, s) }
                     }
                 }
             case .second:  // the input: the weight is packed once; each image tries every candidate
                 let wq = task.current[0].uniform
-                let packed = PackedWeight(values: QuantizedWeight(weight: lin.weight, bias: nil, quant: wq).values, n: n, k: k)
+                let packed = prepare(lin, wq)
                 Parallel.forEach(images) { i in
                     Scratch.with { s in
-                        for c in 0..<cands { run(i, c, weight: wq, packedB: packed.pointer, input: task.candidates.quantizer(c), s) }
+                        for c in 0..<cands { run(i, c, weight: wq, packed: packed, input: task.candidates.quantizer(c), s) }
                     }
                 }
             }
         }
         return sumImages(perImage, images: images, candidates: cands, groups: groups, stats: gs)
+    }
+
+    /// A quantized weight ready for the product: packed int8, or dequantized floats (fake quant).
+    struct PreparedWeight {
+        var packed: PackedWeight?
+        var float: Tensor?
+    }
+
+    func prepare(_ lin: Linear, _ wq: TensorQuant) -> PreparedWeight {
+        let q = QuantizedWeight(weight: lin.weight, bias: nil, quant: wq)
+        if arithmetic == .floatFakeQuant { return PreparedWeight(packed: nil, float: q.dequantized()) }
+        return PreparedWeight(packed: PackedWeight(values: q.values, n: lin.outFeatures, k: lin.inFeatures), float: nil)
     }
 
     // MARK: attention products
@@ -105,14 +123,14 @@ public final class CandidateScorer: @unchecked Sendable {
                     for cand in 0..<cands {
                         let aQ = task.operand == .first ? task.candidates.quantizer(cand) : task.current[0]
                         let bQ = task.operand == .second ? task.candidates.quantizer(cand) : task.current[1]
-                        let ib = Self.index(bQ, h), ia = Self.index(aQ, h)
+                        let ib = bQ.index(head: h), ia = aQ.index(head: h)
                         if task.operand == .second || packedFor == nil {
                             let bq = bQ.uniform
                             vitq_qgemm_quantize_pack_b(bPtr, Int64(3 * e), Int64(n), Int64(kk), isQK ? 0 : 1,
                                                        bq.scales[ib], bq.zeroPoints[ib], bq.scheme.qmin, bq.scheme.qmax, pb)
                             packedFor = cand
                         }
-                        let aStep = aQ.uniform.scales[ia], bStep = bQ.uniform.scales[ib]
+                        let aStep = aQ.step(ia), bStep = bQ.step(ib)
                         cs.update(repeating: isQK ? aStep * bStep * scale : aStep * bStep, count: n)
                         QuantizedProduct.run(aPtr, lda: lda, rows: t, k: kk, a: aQ, aIndex: ia, packedB: pb, n: n,
                                              colScale: cs, bias: nil, into: ohat, ldo: n, scratch: s)
@@ -126,10 +144,6 @@ public final class CandidateScorer: @unchecked Sendable {
             }
         }
         return sumImages(perImage, images: images, candidates: cands, groups: groups, stats: gs)
-    }
-
-    static func index(_ q: OperandQuant, _ head: Int) -> Int {
-        q.uniform.granularity == .perHead ? head : 0
     }
 
     // MARK: ranges
@@ -174,14 +188,15 @@ public final class CandidateScorer: @unchecked Sendable {
         let n = lin.outFeatures, k = lin.inFeatures, rows = x.perImage / k, images = store.images.count
         let wq = task.weight.uniform
         let packed = PackedWeight(values: QuantizedWeight(weight: lin.weight, bias: nil, quant: wq).values, n: n, k: k)
+        precondition(arithmetic == .integer, "bias correction runs on the integer kernels")
         var perImage = [Double](repeating: 0, count: images * n)
         perImage.withUnsafeMutableBufferPointer { acc in
             let accBase = acc.baseAddress!
             Parallel.forEach(images) { i in
                 Scratch.with { s in
                     let ohat = s.floats(0, rows * n), cs = s.floats(1, n)
-                    let xq = task.input.uniform
-                    for j in 0..<n { cs[j] = xq.scales[0] * wq.scales[wq.scales.count == 1 ? 0 : j] }
+                    let xs = task.input.step(0)
+                    for j in 0..<n { cs[j] = xs * wq.scales[wq.scales.count == 1 ? 0 : j] }
                     QuantizedProduct.run(x.image(i), lda: k, rows: rows, k: k, a: task.input, aIndex: 0, packedB: packed.pointer, n: n,
                                          colScale: cs, bias: lin.bias.map { UnsafePointer($0.data) }, into: ohat, ldo: n, scratch: s)
                     vitq_error_columns(ohat, Int64(n), o.image(i), Int64(n), Int64(rows), Int64(n), accBase + i * n)

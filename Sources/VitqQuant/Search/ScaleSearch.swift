@@ -53,10 +53,16 @@ public final class ScaleSearch {
         let maxima = try Self.maxReduce(executor.ranges(op))
         let (bases, groups) = initialQuantizers(op, maxima: maxima)
         var current = bases
+        // The other operand's quantizer when each operand was last searched: searching again
+        // with the same one would return the same winner (the search is deterministic), so it
+        // is skipped. This ends the alternation once it has converged.
+        var searchedWith: [OperandQuant?] = [nil, nil]
         for _ in 0..<settings.rounds {
             for operand in [SearchOperand.first, .second] {
                 let i = operand.rawValue
-                let task = SearchTask(op: op, operand: operand, candidates: CandidateSet(base: bases[i], multipliers: settings.multipliers),
+                if searchedWith[i] == current[1 - i] { continue }
+                searchedWith[i] = current[1 - i]
+                let task = SearchTask(op: op, operand: operand, candidates: candidates(bases[i]),
                                       current: current, groups: groups[i], metric: settings.metric,
                                       rankingWeight: settings.rankingWeight, rankingMargin: settings.rankingMargin)
                 var total = task.emptyScores()
@@ -73,6 +79,14 @@ public final class ScaleSearch {
             }
         }
         return OpDecision(op: op, quantizers: current, bias: bias)
+    }
+
+    /// The candidates around a base quantizer: the recipe's multipliers, or shifts for twin softmax.
+    func candidates(_ base: OperandQuant) -> CandidateSet {
+        if case let .twin(t) = base, t[0].kind == .softmax {
+            return CandidateSet(base: base, multipliers: [], shifts: Array(settings.twinSoftmaxShifts))
+        }
+        return CandidateSet(base: base, multipliers: settings.multipliers)
     }
 
     func isMatmul(_ op: String) -> Bool { op.hasSuffix(".matmul1") || op.hasSuffix(".matmul2") }
@@ -93,10 +107,18 @@ public final class ScaleSearch {
             let heads = model.config.numHeads
             let isQK = op.hasSuffix(".matmul1")
             let aScheme = isQK ? settings.activationScheme : settings.probsScheme
-            let a = TensorQuant(scheme: aScheme, granularity: .perHead, scales: maxima[0..<heads].map { step($0, aScheme) })
+            let a: OperandQuant
+            if !isQK && settings.twin {
+                // R2 covers [0, 1) with Δ2 = 1/2^(k−1); the shift (Δ1 = Δ2/2^shift) is searched.
+                let bits = settings.activationScheme.bits
+                let d2 = Float(sign: .plus, exponent: -(bits - 1), significand: 1)
+                a = .twin((0..<heads).map { _ in TwinCandidates.softmax(delta2: d2, bits: bits, shift: settings.twinSoftmaxShifts.lowerBound) })
+            } else {
+                a = .uniform(TensorQuant(scheme: aScheme, granularity: .perHead, scales: maxima[0..<heads].map { step($0, aScheme) }))
+            }
             let b = TensorQuant(scheme: settings.activationScheme, granularity: .perHead,
                                 scales: maxima[heads..<2 * heads].map { step($0, settings.activationScheme) })
-            return ([.uniform(a), .uniform(b)], [heads, heads])
+            return ([a, .uniform(b)], [heads, heads])
         }
         let lin = linear(op)!
         let n = lin.outFeatures, k = lin.inFeatures, ws = settings.weightScheme
@@ -117,8 +139,14 @@ public final class ScaleSearch {
             weight = TensorQuant(scheme: ws, granularity: .perTensor, scales: [step(rowMax.max() ?? 0, ws)])
         }
         let xs = settings.activationScheme
-        let input = TensorQuant(scheme: xs, granularity: .perTensor, scales: [step(maxima[0], xs)])
-        return ([.uniform(weight), .uniform(input)], [groups, 1])
+        let input: OperandQuant
+        if settings.twin && op.hasSuffix(".mlp.fc2") {
+            // Post-GELU: R2 (non-negative) from the max, R1 (negative) follows it.
+            input = .twin([TwinCandidates.gelu(delta2: step(maxima[0], xs), bits: xs.bits)])
+        } else {
+            input = .uniform(TensorQuant(scheme: xs, granularity: .perTensor, scales: [step(maxima[0], xs)]))
+        }
+        return ([.uniform(weight), input], [groups, 1])
     }
 
     /// The quantizer whose group g uses candidate winners[g]. Scales are laid out per row
@@ -129,6 +157,12 @@ public final class ScaleSearch {
             let per = q.scales.count / groups
             for i in q.scales.indices { q.scales[i] *= set.multipliers[winners[groups == 1 ? 0 : i / per]] }
             return .uniform(q)
+        case let .twin(t):
+            // One twin quantizer per group.
+            return .twin(t.indices.map { g in
+                guard case let .twin(c) = set.quantizer(winners[g]) else { preconditionFailure() }
+                return c[g]
+            })
         }
     }
 }

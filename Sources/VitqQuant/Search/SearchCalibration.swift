@@ -58,17 +58,17 @@ public enum SearchCalibration {
 
     /// The quantized network of a set of decisions (ops without one stay in float).
     public static func network(model: VisionTransformer, recipe: Recipe, decisions: [String: OpDecision]) -> QuantizedNetwork {
-        var weights: [String: TensorQuant] = [:], inputs: [String: TensorQuant] = [:], biases: [String: [Float]] = [:]
+        var weights: [String: TensorQuant] = [:], inputs: [String: OperandQuant] = [:], biases: [String: [Float]] = [:]
         for (name, _) in model.linearOps {
             guard let d = decisions[name] else { continue }
             weights[name] = d.quantizers[0].uniform
-            inputs[name] = d.quantizers[1].uniform
+            inputs[name] = d.quantizers[1]
             if let b = d.bias { biases[name] = b }
         }
         let attention: [AttentionQuant?] = (0..<model.config.depth).map { i in
             guard let qk = decisions["blocks.\(i).attn.matmul1"], let pv = decisions["blocks.\(i).attn.matmul2"] else { return nil }
             return AttentionQuant(q: qk.quantizers[0].uniform, k: qk.quantizers[1].uniform,
-                                  probs: pv.quantizers[0].uniform, v: pv.quantizers[1].uniform)
+                                  probs: pv.quantizers[0], v: pv.quantizers[1].uniform)
         }
         return QuantizedNetwork(float: model, weights: weights, inputs: inputs, attention: attention, biases: biases)
     }

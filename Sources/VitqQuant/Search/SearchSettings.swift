@@ -15,6 +15,10 @@ public struct SearchSettings: Equatable, Sendable {
     public var activationScheme = QuantScheme(bits: 8, signed: true, narrow: false)
     /// Softmax probabilities when not twin-quantized.
     public var probsScheme = QuantScheme(bits: 8, signed: false, narrow: false)
+    /// PTQ4ViT twin uniform quantization of softmax probabilities and GELU outputs.
+    public var twin = false
+    /// Twin softmax candidates: Δ1 = Δ2/2^shift for these shifts.
+    public var twinSoftmaxShifts = 0...16
     /// Liu et al.'s ranking loss on attention scores: weight γ (0 = off) and hinge margin θ.
     public var rankingWeight: Float = 0
     public var rankingMargin: Float = 0

@@ -1,16 +1,5 @@
 import Foundation
 
-/// The quantizer of one operand during the search: a uniform grid, or twin uniform
-/// (PTQ4ViT) with one quantizer per group (per head for softmax probabilities).
-public enum OperandQuant: Equatable, Sendable, Codable {
-    case uniform(TensorQuant)
-
-    /// The uniform quantizer; the search only builds uniform weights.
-    var uniform: TensorQuant {
-        switch self { case let .uniform(q): return q }
-    }
-}
-
 /// Which operand of an op a task searches: the first (a linear op's weight, a matmul's A)
 /// or the second (a linear op's input, a matmul's B).
 public enum SearchOperand: Int, Codable, Sendable {
@@ -18,19 +7,25 @@ public enum SearchOperand: Int, Codable, Sendable {
 }
 
 /// The candidates of one operand: candidate c scales every group's base step by
-/// `multipliers[c]` (ALGORITHMS.md §3: Δ0·(α + i(β−α)/n)).
+/// `multipliers[c]` (ALGORITHMS.md §3: Δ0·(α + i(β−α)/n)). For a twin GELU quantizer the
+/// multiplier scales Δ2 and Δ1 follows (``TwinCandidates/gelu(delta2:bits:)``); for a twin
+/// softmax quantizer Δ2 stays 1/2^(k−1) and candidate c sets the shift to `shifts[c]`.
 public struct CandidateSet: Equatable, Sendable, Codable {
     public var base: OperandQuant
     public var multipliers: [Float]
+    /// Twin softmax candidates (Δ1 = Δ2/2^shift); nil otherwise.
+    public var shifts: [Int]?
 
-    public init(base: OperandQuant, multipliers: [Float]) { self.base = base; self.multipliers = multipliers }
+    public init(base: OperandQuant, multipliers: [Float], shifts: [Int]? = nil) {
+        self.base = base; self.multipliers = multipliers; self.shifts = shifts
+    }
 
     /// α + i(β−α)/n for i in 0..<n.
     public static func linear(alpha: Float, beta: Float, count n: Int) -> [Float] {
         (0..<n).map { alpha + Float($0) * (beta - alpha) / Float(n) }
     }
 
-    public var count: Int { multipliers.count }
+    public var count: Int { shifts?.count ?? multipliers.count }
 
     /// The operand's quantizer for candidate `c`.
     public func quantizer(_ c: Int) -> OperandQuant {
@@ -39,7 +34,33 @@ public struct CandidateSet: Equatable, Sendable, Codable {
             let m = multipliers[c]
             q.scales = q.scales.map { $0 * m }
             return .uniform(q)
+        case let .twin(ts):
+            if let shifts {
+                return .twin(ts.map { TwinCandidates.softmax(delta2: $0.delta2, bits: $0.bits, shift: shifts[c]) })
+            }
+            return .twin(ts.map { TwinCandidates.gelu(delta2: $0.delta2 * multipliers[c], bits: $0.bits) })
         }
+    }
+}
+
+/// How twin uniform candidates are formed (ALGORITHMS.md §3), with the power-of-two ratio
+/// Δ2/Δ1 enforced by construction.
+public enum TwinCandidates {
+    /// |min GELU| ≈ 0.16997: the negative range R1 must reach.
+    public static let geluNegativeRange: Float = 0.17
+
+    /// A GELU twin quantizer with R2 step `delta2`: R1 gets the finest step Δ2/2^m that still
+    /// reaches −0.17 with its 2^(k−1)−1 levels (m ≥ 0).
+    public static func gelu(delta2: Float, bits: Int, maxShift: Int = 20) -> TwinQuant {
+        let levels = Float((1 << (bits - 1)) - 1)
+        let ratio = delta2 * levels / geluNegativeRange
+        let m = ratio >= 1 ? min(maxShift, Int(log2(ratio).rounded(.down))) : 0
+        return TwinQuant(kind: .gelu, bits: bits, delta1: Float(sign: .plus, exponent: -m, significand: delta2), shift: m)
+    }
+
+    /// The softmax twin quantizer with R2 step `delta2` (1/2^(k−1) covers [0, 1)) and Δ1 = Δ2/2^shift.
+    public static func softmax(delta2: Float, bits: Int, shift: Int) -> TwinQuant {
+        TwinQuant(kind: .softmax, bits: bits, delta1: Float(sign: .plus, exponent: -shift, significand: delta2), shift: shift)
     }
 }
 

@@ -1,0 +1,51 @@
+/// The quantizer of an activation operand: a uniform grid, or PTQ4ViT's twin uniform
+/// quantizer with one ``TwinQuant`` per group (one per tensor, or one per head for softmax
+/// probabilities). Weights are always uniform.
+public enum OperandQuant: Equatable, Sendable, Codable {
+    case uniform(TensorQuant)
+    case twin([TwinQuant])
+
+    /// The uniform quantizer (weights, and activations that are not twin).
+    public var uniform: TensorQuant {
+        guard case let .uniform(q) = self else { preconditionFailure("a twin quantizer where a uniform one is required") }
+        return q
+    }
+
+    /// The number of scales (or twin quantizers).
+    public var count: Int {
+        switch self {
+        case let .uniform(q): return q.scales.count
+        case let .twin(t): return t.count
+        }
+    }
+
+    /// The step of one integer unit of scale `index`: Δ, or Δ1 of a twin quantizer (the integers
+    /// a twin operand contributes to a GEMM are in units of Δ1).
+    public func step(_ index: Int) -> Float {
+        switch self {
+        case let .uniform(q): return q.scales[index]
+        case let .twin(t): return t[index].delta1
+        }
+    }
+
+    /// The index for head `head`: per-head quantizers have one per head, others one in all.
+    public func index(head: Int) -> Int { count > 1 ? head : 0 }
+}
+
+extension TwinQuant: Codable {
+    enum CodingKeys: String, CodingKey { case kind, bits, delta1, shift }
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let bits = try c.decode(Int.self, forKey: .bits), shift = try c.decode(Int.self, forKey: .shift)
+        let delta1 = try c.decode(Float.self, forKey: .delta1)
+        guard (2...8).contains(bits), (0...20).contains(shift), delta1 > 0, delta1.isFinite else {
+            throw DecodingError.dataCorrupted(.init(codingPath: c.codingPath, debugDescription: "twin quantizer needs bits 2...8, shift 0...20 and a positive finite delta1"))
+        }
+        self.init(kind: try c.decode(TwinKind.self, forKey: .kind), bits: bits, delta1: delta1, shift: shift)
+    }
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(kind, forKey: .kind); try c.encode(bits, forKey: .bits)
+        try c.encode(delta1, forKey: .delta1); try c.encode(shift, forKey: .shift)
+    }
+}
