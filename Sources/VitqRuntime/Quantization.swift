@@ -21,6 +21,8 @@ public struct QuantizationTimings: Sendable {
     public var search = 0.0
     public var candidateEvaluations = 0
     public var total = 0.0
+    /// Per linear op, ‖ô − o‖/‖o‖ with its final quantizers on FP inputs (search recipes).
+    public var relativeErrors: [String: Double] = [:]
     public init() {}
 }
 
@@ -48,8 +50,10 @@ public enum Quantization {
             let ops = SearchCalibration.ops(model: model, recipe: recipe)
             let searchBar = ProgressBar("stage 2 search", total: ops.count)
             let executor = CountingExecutor(LocalExecutor(scorers: scorers))
-            net = try SearchCalibration.search(model: model, recipe: recipe, executor: executor) { op in searchBar.advance(1, detail: op) }
+            let decisions = try SearchCalibration.search(model: model, recipe: recipe, executor: executor) { op in searchBar.advance(1, detail: op) }
             searchBar.finish()
+            net = SearchCalibration.network(model: model, recipe: recipe, decisions: decisions)
+            t.relativeErrors = decisions.compactMapValues(\.relativeError)
             t.search = Date().timeIntervalSince(start) - t.collect
             t.candidateEvaluations = executor.candidateEvaluations
         } else {

@@ -66,6 +66,7 @@ struct QuantizeCommand: ParsableCommand {
                 "collect_seconds": timings.collect, "search_seconds": timings.search,
                 "candidate_evaluations": timings.candidateEvaluations,
             ]
+            if !timings.relativeErrors.isEmpty { obj["op_relative_error"] = timings.relativeErrors }
             var lines = [
                 "recipe      \(r.name) (\(r.method))",
                 "calibrated  on images \(calibRange.lowerBound)..<\(calibRange.upperBound) of \(dataset.data) in \(String(format: "%.1f", seconds)) s",

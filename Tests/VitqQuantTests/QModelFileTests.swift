@@ -175,4 +175,26 @@ final class RecipeTests: XCTestCase {
         XCTAssertEqual(derived.keepFloat, 0)
         XCTAssertEqual(derived.weightNarrow, r.weightNarrow)
     }
+
+    func testSearchRecipes() throws {
+        setenv("VITQ_RECIPES", Fixtures.packageRoot + "/Config/recipes", 1)
+        let p8 = try Recipe.load("ptq4vit-w8a8")
+        XCTAssertEqual(p8.method, "search")
+        XCTAssertEqual(p8.search.metric, .hessian)
+        XCTAssertEqual([p8.search.alpha, p8.search.beta], [0.01, 1.2])
+        XCTAssertEqual([p8.search.candidates, p8.search.rounds], [100, 3])
+        XCTAssertTrue(p8.search.twin)
+        XCTAssertEqual(p8.gradient, "fisher-argmax")
+        let p6 = try Recipe.load("ptq4vit-w6a6")
+        XCTAssertEqual([p6.weightBits, p6.activationBits, p6.search.weightScheme.bits, p6.search.activationScheme.bits], [6, 6, 6, 6])
+        let base = try Recipe.load("base-ptq-w8a8")
+        XCTAssertEqual(base.search.metric, .cosine)
+        XCTAssertEqual([base.search.alpha, base.search.beta], [0.5, 1.2])
+        XCTAssertEqual(base.search.rounds, 1)
+        XCTAssertFalse(base.search.twin)
+        for bad in ["metric: l1\n", "search_alpha: 2\nsearch_beta: 1\n", "gradient: kl\n", "search_rounds: 0\n",
+                    "method: search\nmatmul_granularity: per_tensor\n"] {
+            XCTAssertThrowsError(try Recipe.parse(bad, source: "s.yaml"), bad) { e in XCTAssertTrue("\(e)".hasPrefix("s.yaml: "), "\(e)") }
+        }
+    }
 }

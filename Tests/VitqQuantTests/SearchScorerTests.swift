@@ -1,5 +1,5 @@
 import VitqModels
-@testable import VitqQuant
+import VitqQuant
 import VitqTensor
 import VitqTestSupport
 import XCTest
@@ -48,7 +48,7 @@ final class SearchScorerTests: XCTestCase {
             for (c, m) in mults.enumerated() {
                 var cq = xq
                 cq.scales[0] *= m
-                let engine = Int8Linear(weight: QuantizedWeight(weight: lin.weight, bias: lin.bias, quant: wq), input: cq)
+                let engine = Int8Linear(weight: QuantizedWeight(weight: lin.weight, bias: lin.bias, quant: wq), input: .uniform(cq))
                 // The definitions, image by image, from the engine's output.
                 var mse = 0.0, hess = 0.0, cosSum = 0.0
                 var p = [Double](repeating: 0, count: 6)

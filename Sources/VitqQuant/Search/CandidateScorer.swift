@@ -181,7 +181,7 @@ public final class CandidateScorer: @unchecked Sendable {
 
     // MARK: bias correction
 
-    /// Σ (ô − o) per output channel over the shard, with the final quantizers.
+    /// Σ (ô − o) per output channel over the shard, with the final quantizers, and Σ|x|.
     public func outputError(_ task: OutputErrorTask) -> OutputErrorSums {
         let lin = linears[task.op]!
         let x = store["\(task.op).input"], o = store["\(task.op).output"]
@@ -189,7 +189,8 @@ public final class CandidateScorer: @unchecked Sendable {
         let wq = task.weight.uniform
         let packed = PackedWeight(values: QuantizedWeight(weight: lin.weight, bias: nil, quant: wq).values, n: n, k: k)
         precondition(arithmetic == .integer, "bias correction runs on the integer kernels")
-        var perImage = [Double](repeating: 0, count: images * n)
+        let cell = n + 3
+        var perImage = [Double](repeating: 0, count: images * cell)
         perImage.withUnsafeMutableBufferPointer { acc in
             let accBase = acc.baseAddress!
             Parallel.forEach(images) { i in
@@ -199,13 +200,26 @@ public final class CandidateScorer: @unchecked Sendable {
                     for j in 0..<n { cs[j] = xs * wq.scales[wq.scales.count == 1 ? 0 : j] }
                     QuantizedProduct.run(x.image(i), lda: k, rows: rows, k: k, a: task.input, aIndex: 0, packedB: packed.pointer, n: n,
                                          colScale: cs, bias: lin.bias.map { UnsafePointer($0.data) }, into: ohat, ldo: n, scratch: s)
-                    vitq_error_columns(ohat, Int64(n), o.image(i), Int64(n), Int64(rows), Int64(n), accBase + i * n)
+                    let c = accBase + i * cell
+                    vitq_error_columns(ohat, Int64(n), o.image(i), Int64(n), Int64(rows), Int64(n), c)
+                    var a = 0.0, e2 = 0.0, o2 = 0.0
+                    for j in 0..<(rows * k) { a += Double(abs(x.image(i)[j])) }
+                    let oi = o.image(i)
+                    for j in 0..<(rows * n) {
+                        let d = Double(ohat[j]) - Double(oi[j])
+                        e2 += d * d; o2 += Double(oi[j]) * Double(oi[j])
+                    }
+                    c[n] = a; c[n + 1] = e2; c[n + 2] = o2
                 }
             }
         }
-        var sums = [Double](repeating: 0, count: n)
-        for i in 0..<images { for j in 0..<n { sums[j] += perImage[i * n + j] } }
-        return OutputErrorSums(sums: sums, rows: images * rows)
+        var r = OutputErrorSums(channels: n)
+        for i in 0..<images {
+            let c = i * cell
+            r.add(OutputErrorSums(sums: Array(perImage[c..<(c + n)]), rows: rows, inputAbsSum: perImage[c + n],
+                                  squaredError: perImage[c + n + 1], squaredReference: perImage[c + n + 2]))
+        }
+        return r
     }
 
     // MARK: statistics

@@ -31,7 +31,11 @@ public struct OpDecision: Equatable, Sendable, Codable {
     /// [first, second]: weight and input of a linear op; A and B of a matmul.
     public var quantizers: [OperandQuant]
     public var bias: [Float]?
-    public init(op: String, quantizers: [OperandQuant], bias: [Float]?) { self.op = op; self.quantizers = quantizers; self.bias = bias }
+    /// ‖ô − o‖ / ‖o‖ of a linear op with its final quantizers on FP inputs (partial quantization ranks by it).
+    public var relativeError: Double?
+    public init(op: String, quantizers: [OperandQuant], bias: [Float]?, relativeError: Double? = nil) {
+        self.op = op; self.quantizers = quantizers; self.bias = bias; self.relativeError = relativeError
+    }
 }
 
 /// PTQ4ViT's stage 2 in "parallel" mode: every op is searched on FP inputs, independently of
@@ -71,14 +75,26 @@ public final class ScaleSearch {
             }
         }
         var bias: [Float]? = nil
-        if settings.biasCorrection, !isMatmul(op), let lin = linear(op) {
-            var sums = OutputErrorSums(sums: [Double](repeating: 0, count: lin.outFeatures), rows: 0)
+        var relativeError: Double? = nil
+        if !isMatmul(op), let lin = linear(op) {
+            // Liu et al.: subtract the mean output error per channel, limited to what rounding
+            // can cause, |E[ε]| ≤ ½Δw·E[Σ|x|] + ½Δx·Σ|w| + ¼ΔwΔx·K. A larger mean comes from
+            // clipping (outlier tokens of one channel, e.g. ViT-Tiny's blocks.7 GELU channel);
+            // it differs token by token, and shifting every token by it breaks the model.
+            var sums = OutputErrorSums(channels: lin.outFeatures)
             for s in try executor.outputError(OutputErrorTask(op: op, weight: current[0], input: current[1])) { sums.add(s) }
-            bias = (0..<lin.outFeatures).map { j in
-                Float(Double(lin.bias?.data[j] ?? 0) - sums.sums[j] / Double(max(1, sums.rows)))
-            }
+            relativeError = sums.relativeError
+            let k = lin.inFeatures, wq = current[0].uniform
+            let dx = Double(Self.largestStep(current[1]))
+            let meanAbsInput = sums.inputAbsSum / Double(max(1, sums.rows))
+            if settings.biasCorrection { bias = (0..<lin.outFeatures).map { j in
+                let dw = Double(wq.scales[wq.scales.count == 1 ? 0 : j])
+                let wAbs = (0..<k).reduce(0.0) { $0 + Double(abs(lin.weight.data[j * k + $1])) }
+                let bound = 0.5 * dw * meanAbsInput + 0.5 * dx * wAbs + 0.25 * dw * dx * Double(k)
+                return Float(Double(lin.bias?.data[j] ?? 0) - min(max(sums.mean(j), -bound), bound))
+            } }
         }
-        return OpDecision(op: op, quantizers: current, bias: bias)
+        return OpDecision(op: op, quantizers: current, bias: bias, relativeError: relativeError)
     }
 
     /// The candidates around a base quantizer: the recipe's multipliers, or shifts for twin softmax.
@@ -87,6 +103,14 @@ public final class ScaleSearch {
             return CandidateSet(base: base, multipliers: [], shifts: Array(settings.twinSoftmaxShifts))
         }
         return CandidateSet(base: base, multipliers: settings.multipliers)
+    }
+
+    /// The coarsest step of an activation quantizer (Δ2 for twin).
+    static func largestStep(_ q: OperandQuant) -> Float {
+        switch q {
+        case let .uniform(t): return t.scales.max() ?? 0
+        case let .twin(t): return t.map(\.delta2).max() ?? 0
+        }
     }
 
     func isMatmul(_ op: String) -> Bool { op.hasSuffix(".matmul1") || op.hasSuffix(".matmul2") }

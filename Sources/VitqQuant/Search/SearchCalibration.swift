@@ -44,16 +44,21 @@ public enum SearchCalibration {
         return CandidateScorer(model: model, store: store)
     }
 
-    /// Stage 2 over every op, then the quantized network.
+    /// Stage 2 over every op: the decisions, by op. With the recipe's `keep_float: k`, the k
+    /// linear ops with the largest relative output error are left out (they stay in float:
+    /// Wu et al.'s partial quantization).
     public static func search(model: VisionTransformer, recipe: Recipe, executor: SearchExecutor,
-                              onOpDone: ((String) -> Void)? = nil) throws -> QuantizedNetwork {
+                              onOpDone: ((String) -> Void)? = nil) throws -> [String: OpDecision] {
         let search = ScaleSearch(model: model, settings: recipe.search, executor: executor)
         var decisions: [String: OpDecision] = [:]
         for op in ops(model: model, recipe: recipe) {
             decisions[op] = try search.search(op)
             onOpDone?(op)
         }
-        return network(model: model, recipe: recipe, decisions: decisions)
+        let ranked = decisions.values.filter { $0.relativeError != nil }
+            .sorted { ($0.relativeError!, $1.op) > ($1.relativeError!, $0.op) }
+        for d in ranked.prefix(recipe.keepFloat) { decisions[d.op] = nil }
+        return decisions
     }
 
     /// The quantized network of a set of decisions (ops without one stay in float).

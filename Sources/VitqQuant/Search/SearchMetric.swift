@@ -33,7 +33,7 @@ public enum SearchMetric: String, Codable, Sendable, CaseIterable {
 
     /// Folds one image's column statistics of one group (already summed over the group's
     /// columns, `count` elements) into the group's running statistics.
-    func fold(image s: UnsafePointer<Double>, count: Int, into acc: UnsafeMutablePointer<Double>) {
+    public func fold(image s: UnsafePointer<Double>, count: Int, into acc: UnsafeMutablePointer<Double>) {
         switch self {
         case .mse, .hessian:
             acc[0] += s[0]

@@ -135,8 +135,8 @@ public struct ShardScores: Equatable, Sendable, Codable {
     }
 }
 
-/// Bias correction's unit of work (Liu et al.): Σ (ô − o) per output channel of a linear op
-/// over a shard, with its final quantizers.
+/// Bias correction's unit of work (Liu et al.): the error ô − o per output channel of a linear
+/// op over a shard, with its final quantizers.
 public struct OutputErrorTask: Equatable, Sendable, Codable {
     public var op: String
     public var weight: OperandQuant
@@ -144,15 +144,32 @@ public struct OutputErrorTask: Equatable, Sendable, Codable {
     public init(op: String, weight: OperandQuant, input: OperandQuant) { self.op = op; self.weight = weight; self.input = input }
 }
 
-/// The per-channel error sums of an ``OutputErrorTask`` on one shard, and the number of rows.
+/// The sums of an ``OutputErrorTask`` on one shard: Σ (ô − o) per channel, the rows,
+/// Σ_rows Σ_k |x_k| (for the rounding-error bound of the correction), and Σ(ô − o)², Σo²
+/// over all elements (the op's relative output error).
 public struct OutputErrorSums: Equatable, Sendable, Codable {
     public var sums: [Double]
     public var rows: Int
-    public init(sums: [Double], rows: Int) { self.sums = sums; self.rows = rows }
+    public var inputAbsSum: Double
+    public var squaredError: Double
+    public var squaredReference: Double
+    public init(sums: [Double], rows: Int, inputAbsSum: Double, squaredError: Double, squaredReference: Double) {
+        self.sums = sums; self.rows = rows; self.inputAbsSum = inputAbsSum
+        self.squaredError = squaredError; self.squaredReference = squaredReference
+    }
+    /// Zeros for `n` channels.
+    public init(channels n: Int) { self.init(sums: [Double](repeating: 0, count: n), rows: 0, inputAbsSum: 0, squaredError: 0, squaredReference: 0) }
     public mutating func add(_ o: OutputErrorSums) {
         for i in sums.indices { sums[i] += o.sums[i] }
         rows += o.rows
+        inputAbsSum += o.inputAbsSum
+        squaredError += o.squaredError
+        squaredReference += o.squaredReference
     }
+    /// ‖ô − o‖ / ‖o‖ over the calibration set.
+    public var relativeError: Double { squaredReference > 0 ? (squaredError / squaredReference).squareRoot() : 0 }
+    /// The mean error of channel j.
+    public func mean(_ j: Int) -> Double { rows > 0 ? sums[j] / Double(rows) : 0 }
 }
 
 extension TensorQuant: Codable {
