@@ -35,6 +35,7 @@ let package = Package(
         .target(name: "VitqQuant", dependencies: ["VitqTensor", "VitqFormats", "VitqModels", "CVitqKernels", "COpenBLAS",
                                                   .product(name: "Yams", package: "Yams")]),
         .target(name: "VitqRuntime", dependencies: ["VitqTensor", "VitqFormats", "VitqModels", "VitqData", "VitqQuant", "CZmq"]),
+        .target(name: "VitqDistributed", dependencies: ["VitqQuant", "VitqModels", "VitqTensor"]),
         .executableTarget(name: "vitq", dependencies: [
             "VitqRuntime", "VitqQuant",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -47,6 +48,7 @@ let package = Package(
         .testTarget(name: "VitqModelsTests", dependencies: ["VitqModels", "VitqFormats", "VitqTestSupport"]),
         .testTarget(name: "VitqDataTests", dependencies: ["VitqData", "VitqModels", "VitqFormats", "VitqTestSupport"]),
         .testTarget(name: "VitqQuantTests", dependencies: ["VitqQuant", "VitqModels", "VitqFormats", "VitqTensor", "CVitqKernels", "VitqTestSupport"]),
+        .testTarget(name: "VitqDistributedTests", dependencies: ["VitqDistributed", "VitqQuant"]),
         .testTarget(name: "VitqCLITests", dependencies: ["VitqRuntime", "VitqTestSupport"]),
     ],
     swiftLanguageModes: [.v5]

@@ -1,0 +1,56 @@
+import Foundation
+
+/// How a worker gets a file (the model or the calibration images): the bytes in a JOB frame,
+/// or a path on its own file system. Either way it checks the sha256 before use.
+public enum Delivery: Equatable, Sendable, Codable {
+    /// The bytes are binary frame `frame` (2 or 3) of the JOB message.
+    case inline(frame: Int, sha256: String)
+    /// The worker reads `path`.
+    case path(path: String, sha256: String)
+
+    /// The expected sha256, 64 lowercase hex digits.
+    public var sha256: String {
+        switch self {
+        case let .inline(_, h), let .path(_, h): return h
+        }
+    }
+}
+
+/// A shard: the images `lower..<upper` of the calibration set. Encoded as `[lower, upper]`.
+public struct ShardRange: Equatable, Sendable, Codable {
+    public var lower: Int
+    public var upper: Int
+    public init(_ r: Range<Int>) { lower = r.lowerBound; upper = r.upperBound }
+    /// The image indices.
+    public var range: Range<Int> { lower..<max(lower, upper) }
+
+    public init(from decoder: Decoder) throws {
+        var c = try decoder.unkeyedContainer()
+        lower = try c.decode(Int.self); upper = try c.decode(Int.self)
+        guard c.isAtEnd else { throw DecodingError.dataCorrupted(.init(codingPath: c.codingPath, debugDescription: "a shard is [lower, upper]")) }
+    }
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.unkeyedContainer()
+        try c.encode(lower); try c.encode(upper)
+    }
+}
+
+/// What a worker needs to take part in a run: the model, the images, the recipe, the fixed
+/// shards and the heartbeat settings.
+public struct Job: Equatable, Sendable, Codable {
+    public var model: Delivery
+    public var images: Delivery
+    /// The recipe text (`Recipe.parse`).
+    public var recipe: String
+    /// The fixed shards, ascending and non-overlapping (`SearchCalibration.shards`).
+    public var shards: [ShardRange]
+    /// Heartbeat interval in seconds (default 1).
+    public var heartbeat: Double
+    /// Missed heartbeats before a peer is dead (default 3).
+    public var liveness: Int
+
+    public init(model: Delivery, images: Delivery, recipe: String, shards: [ShardRange], heartbeat: Double = 1, liveness: Int = 3) {
+        self.model = model; self.images = images; self.recipe = recipe; self.shards = shards
+        self.heartbeat = heartbeat; self.liveness = liveness
+    }
+}

@@ -1,0 +1,115 @@
+import Foundation
+import VitqQuant
+
+/// The field checks of one decoded message (Docs/PROTOCOL.md §2 limits, §6 validation).
+struct MessageValidator {
+    let limits: MessageLimits
+    let shardCount: Int?
+    let type: MessageType
+
+    func fail(_ field: String, _ detail: String) -> ProtocolError {
+        .invalidField(type: type.name, field: field, detail: detail)
+    }
+
+    /// Frame 1 as a `T`, from a JSON object.
+    func body<T: Decodable>(_: T.Type, _ data: Data) throws -> T {
+        guard data.first == UInt8(ascii: "{") else { throw ProtocolError.undecodableBody(type: type.name, detail: "not a JSON object") }
+        let d = JSONDecoder()
+        d.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        do { return try d.decode(T.self, from: data) } catch {
+            throw ProtocolError.undecodableBody(type: type.name, detail: String(describing: error).prefix(300).description)
+        }
+    }
+
+    func text(_ s: String, field: String, max: Int? = nil) throws {
+        let n = s.utf8.count, limit = max ?? limits.maxText
+        guard n <= limit else { throw fail(field, "\(n) bytes, over \(limit)") }
+    }
+
+    func hello(_ h: Hello) throws {
+        guard (1...16).contains(h.versions.count) else { throw fail("versions", "\(h.versions.count) versions, expected 1...16") }
+        guard !h.versions.contains(0), Set(h.versions).count == h.versions.count else { throw fail("versions", "must be distinct and in 1...255") }
+        try text(h.name, field: "name", max: 256)
+    }
+
+    func job(_ j: Job, frames: Int) throws {
+        guard (1...limits.maxShards).contains(j.shards.count) else { throw fail("shards", "\(j.shards.count) shards, expected 1...\(limits.maxShards)") }
+        var previous = 0
+        for (i, s) in j.shards.enumerated() {
+            guard s.lower >= previous, s.lower < s.upper else { throw fail("shards", "shard \(i) [\(s.lower), \(s.upper)) is empty, overlapping or out of order") }
+            previous = s.upper
+        }
+        guard j.heartbeat.isFinite, (0.001...60).contains(j.heartbeat) else { throw fail("heartbeat", "\(j.heartbeat) s, expected 0.001...60") }
+        guard (1...100).contains(j.liveness) else { throw fail("liveness", "\(j.liveness), expected 1...100") }
+        try text(j.recipe, field: "recipe", max: 1 << 20)
+        var used: Set<Int> = []
+        for (name, d) in [("model", j.model), ("images", j.images)] {
+            guard d.sha256.utf8.count == 64, d.sha256.utf8.allSatisfy({ (48...57).contains($0) || (97...102).contains($0) }) else {
+                throw fail(name, "sha256 must be 64 lowercase hex digits")
+            }
+            switch d {
+            case let .inline(frame, _):
+                guard (2..<frames).contains(frame), used.insert(frame).inserted else { throw fail(name, "inline frame \(frame) is missing or used twice") }
+            case let .path(path, _):
+                guard !path.isEmpty else { throw fail(name, "empty path") }
+                try text(path, field: name)
+            }
+        }
+        guard used.count == frames - 2 else { throw fail("frames", "\(frames - 2) binary frames, \(used.count) referenced") }
+    }
+
+    func shard(_ shard: Int, attempt: Int) throws {
+        guard shard >= 0, shard < (shardCount ?? limits.maxShards) else {
+            throw ProtocolError.shardOutOfRange(shard: shard, count: shardCount ?? limits.maxShards)
+        }
+        guard (0...limits.maxAttempt).contains(attempt) else { throw fail("attempt", "\(attempt), expected 0...\(limits.maxAttempt)") }
+    }
+
+    func unit(_ u: WorkUnit) throws {
+        guard !u.op.isEmpty else { throw fail("op", "empty op name") }
+        try text(u.op, field: "op", max: limits.maxName)
+        switch u {
+        case .ranges: break
+        case let .score(t):
+            let c = t.candidates
+            guard (1...limits.maxCandidates).contains(c.count), c.multipliers.count <= limits.maxCandidates else {
+                throw fail("candidates", "\(c.count) candidates, expected 1...\(limits.maxCandidates)")
+            }
+            guard c.multipliers.allSatisfy({ $0.isFinite && $0 > 0 }) else { throw fail("multipliers", "must be positive and finite") }
+            guard c.shifts?.allSatisfy({ (0...20).contains($0) }) ?? true else { throw fail("shifts", "must be in 0...20") }
+            guard (1...limits.maxGroups).contains(t.groups) else { throw fail("groups", "\(t.groups), expected 1...\(limits.maxGroups)") }
+            guard t.current.count == 2 else { throw fail("current", "\(t.current.count) quantizers, expected 2") }
+            guard t.rankingWeight.isFinite, t.rankingMargin.isFinite, t.rankingWeight >= 0 else { throw fail("ranking", "weight and margin must be finite, weight ≥ 0") }
+        case .outputError: break
+        }
+    }
+
+    func result(_ b: Body.Result, _ frame: Data) throws -> WorkResult {
+        func count(_ v: Int?, _ name: String, _ range: ClosedRange<Int>) throws -> Int {
+            guard let v else { throw fail(name, "missing for a \(b.kind.rawValue) result") }
+            guard range.contains(v) else { throw fail(name, "\(v), expected \(range)") }
+            return v
+        }
+        func values(_ n: Int, width: Int) throws -> Int {
+            guard n <= limits.maxValues else { throw fail("shape", "\(n) values, over \(limits.maxValues)") }
+            guard frame.count == n * width else { throw ProtocolError.binaryLength(expected: n * width, got: frame.count) }
+            return n
+        }
+        switch b.kind {
+        case .ranges:
+            let n = try values(count(b.count, "count", 0...limits.maxValues), width: 4)
+            return .ranges(BinaryValues.floats(frame, count: n) ?? [])
+        case .scores:
+            let c = try count(b.candidates, "candidates", 1...limits.maxCandidates)
+            let g = try count(b.groups, "groups", 1...limits.maxGroups)
+            let s = try count(b.stats, "stats", 1...limits.maxStats)
+            let n = try values(c * g * s, width: 8)
+            return .scores(ShardScores(candidates: c, groups: g, stats: s, values: BinaryValues.doubles(frame, count: n)))
+        case .outputError:
+            let ch = try count(b.channels, "channels", 0...limits.maxValues)
+            let rows = try count(b.rows, "rows", 0...Int.max)
+            let v = BinaryValues.doubles(frame, count: try values(ch + 3, width: 8)) ?? []
+            return .outputError(OutputErrorSums(sums: Array(v[3...]), rows: rows, inputAbsSum: v[0], squaredError: v[1], squaredReference: v[2]))
+        }
+    }
+}
