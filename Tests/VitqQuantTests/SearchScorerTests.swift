@@ -1,3 +1,4 @@
+import CVitqKernels
 import VitqModels
 import VitqQuant
 import VitqTensor
@@ -128,6 +129,18 @@ final class SearchScorerTests: XCTestCase {
         let col: [Double] = [29, 14, 69]
         col.withUnsafeBufferPointer { SearchMetric.cosine.fold(image: $0.baseAddress!, count: 3, into: &acc) }
         XCTAssertEqual(acc[0], 29 / (14.0 * 69).squareRoot(), accuracy: 1e-15)
+    }
+
+    func testRankingLossCountsOrderInversionsOfNeighbours() {
+        // FP row o = [0.1, 0.3, 0.2] sorts as 0, 2, 1; ô = [0.1, 0.15, 0.2] keeps 0 < 2 but inverts
+        // 2 < 1 by 0.05: with margin 0 the loss is 0.05, with margin 0.1 it is (0.1 − 0.1) + (0.1 + 0.05).
+        let o: [Float] = [0.1, 0.3, 0.2], h: [Float] = [0.1, 0.15, 0.2]
+        var order = [Int32](repeating: 0, count: 3)
+        vitq_rank_order_rows(o, 1, 3, &order)
+        XCTAssertEqual(order, [0, 2, 1])
+        XCTAssertEqual(vitq_rank_loss_rows(h, order, 1, 3, 0), 0.05, accuracy: 1e-7)
+        XCTAssertEqual(vitq_rank_loss_rows(h, order, 1, 3, 0.1), 0.15, accuracy: 1e-7)
+        XCTAssertEqual(vitq_rank_loss_rows(o, order, 1, 3, 0), 0)
     }
 
     func testTasksRoundTripThroughJSON() throws {
