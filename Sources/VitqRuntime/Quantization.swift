@@ -30,11 +30,11 @@ public struct QuantizationTimings: Sendable {
 /// recipe and write the quantized file.
 public enum Quantization {
     /// Calibrates `model` (loaded from `modelPath`) on images `calib` of `dataset` and writes the
-    /// quantized file to `out`. Returns the quantized network.
+    /// quantized file to `out`. Returns the quantized network and the time per stage.
     @discardableResult
     public static func run(model: VisionTransformer, modelPath: String, dataset: ImageDataset, calib: Range<Int>,
-                           recipe: Recipe, batch: Int, out: String, storage: StageOneStorage = StageOneStorage(),
-                           timings: UnsafeMutablePointer<QuantizationTimings>? = nil, verbose: Bool = false) throws -> QuantizedNetwork {
+                           recipe: Recipe, batch: Int, out: String,
+                           storage: StageOneStorage = StageOneStorage()) throws -> (network: QuantizedNetwork, timings: QuantizationTimings) {
         let start = Date()
         var t = QuantizationTimings()
         let net: QuantizedNetwork
@@ -74,8 +74,7 @@ public enum Quantization {
                                           sourceName: (modelPath as NSString).lastPathComponent, recipeJSON: recipe.canonicalJSON)
         try QModelFile.write(net, provenance: provenance, to: out)
         t.total = Date().timeIntervalSince(start)
-        timings?.pointee = t
-        return net
+        return (net, t)
     }
 }
 

@@ -51,11 +51,10 @@ struct QuantizeCommand: ParsableCommand {
             let ds = try dataset.open(fp.spec.preprocess)
             let calibRange = try Inputs.range(count: ds.count, offset: calibOffset, limit: calib, name: dataset.data)
             let start = Date()
-            var timings = QuantizationTimings()
             let storage = StageOneStorage(memoryBudget: memoryBudget.map { $0 << 20 } ?? Int.max,
                                           spillDirectory: spillDir ?? NSTemporaryDirectory())
-            let net = try Quantization.run(model: fp, modelPath: model, dataset: ds, calib: calibRange, recipe: r, batch: batch,
-                                           out: out, storage: storage, timings: &timings)
+            let (net, timings) = try Quantization.run(model: fp, modelPath: model, dataset: ds, calib: calibRange, recipe: r,
+                                                      batch: batch, out: out, storage: storage)
             let seconds = Date().timeIntervalSince(start)
             let inSize = try FileManager.default.attributesOfItem(atPath: model)[.size] as? Int ?? 0
             let outSize = try FileManager.default.attributesOfItem(atPath: out)[.size] as? Int ?? 0
