@@ -89,14 +89,7 @@ extension VisionTransformer {
         let patches = Tensor(zeros: [b * np, e])
         patchEmbed.forward(cols.data, rows: b * np, into: patches.data)
         output("patch_embed", patches.data, [b, np, e])
-        let x = Tensor(zeros: [rows, e])
-        for i in 0..<b {
-            let xi = x.data + i * t * e
-            xi.update(from: clsToken.data, count: e)
-            if let d = distToken { (xi + e).update(from: d.data, count: e) }
-            (xi + c.prefixTokens * e).update(from: patches.data + i * np * e, count: np * e)
-            Ops.add(xi, posEmbed.data, count: t * e)
-        }
+        let x = embedTokens(patches, batch: b)
         tap("embed", x.data, [b, t, e])
 
         let h = Tensor(zeros: [rows, e]), ctx = Tensor(zeros: [rows, e]), scores = Tensor(zeros: [b, heads, t, t])

@@ -127,14 +127,7 @@ public final class VisionTransformer: @unchecked Sendable {
         let patches = Tensor(zeros: [b * np, e])
         patchEmbed.forward(cols.data, rows: b * np, into: patches.data)
         tap("patch_embed", patches.data, [b, np, e])
-        let x = Tensor(zeros: [b * t, e])
-        for i in 0..<b {
-            let xi = x.data + i * t * e
-            xi.update(from: clsToken.data, count: e)
-            if let d = distToken { (xi + e).update(from: d.data, count: e) }
-            (xi + c.prefixTokens * e).update(from: patches.data + i * np * e, count: np * e)
-            Ops.add(xi, posEmbed.data, count: t * e)
-        }
+        let x = embedTokens(patches, batch: b)
         tap("embed", x.data, [b, t, e])
 
         let work = workspace(batch: b)
@@ -161,6 +154,21 @@ public final class VisionTransformer: @unchecked Sendable {
         }
         tap("logits", logits.data, [b, c.numClasses])
         return logits
+    }
+
+    /// The token sequence [B·T, E]: class (and distillation) token, then the patch embeddings
+    /// [B·N, E], plus the position embedding.
+    func embedTokens(_ patches: Tensor, batch b: Int) -> Tensor {
+        let c = config, t = c.tokens, e = c.embedDim, np = c.numPatches
+        let x = Tensor(zeros: [b * t, e])
+        for i in 0..<b {
+            let xi = x.data + i * t * e
+            xi.update(from: clsToken.data, count: e)
+            if let d = distToken { (xi + e).update(from: d.data, count: e) }
+            (xi + c.prefixTokens * e).update(from: patches.data + i * np * e, count: np * e)
+            Ops.add(xi, posEmbed.data, count: t * e)
+        }
+        return x
     }
 
     /// Rearranges [B, C, H, W] into patch rows [B·N, C·P·P] in (c, ky, kx) order.

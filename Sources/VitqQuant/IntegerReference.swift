@@ -18,20 +18,17 @@ enum IntegerReference {
     /// q − zero for a uniform quantizer, the integer in units of Δ1 for a twin one.
     static func quantize(_ x: UnsafePointer<Float>, rows: Int, cols: Int, ld: Int, _ quant: OperandQuant, index: Int,
                          into out: UnsafeMutablePointer<Double>, transposed: Bool = false) {
-        if case let .twin(t) = quant {
-            for r in 0..<rows {
-                for c in 0..<cols {
-                    let v = Double(t[index].integer(x[r * ld + c]))
-                    if transposed { out[c * rows + r] = v } else { out[r * cols + c] = v }
-                }
-            }
-            return
+        let value: (Float) -> Double
+        switch quant {
+        case let .twin(t):
+            value = { Double(t[index].integer($0)) }
+        case let .uniform(q):
+            let inv = 1 / q.scales[index], z = q.zeroPoints[index], lo = Float(q.scheme.qmin), hi = Float(q.scheme.qmax)
+            value = { centered($0, inv, z, lo, hi) }
         }
-        let q = quant.uniform
-        let inv = 1 / q.scales[index], z = q.zeroPoints[index], lo = Float(q.scheme.qmin), hi = Float(q.scheme.qmax)
         for r in 0..<rows {
             for c in 0..<cols {
-                let v = centered(x[r * ld + c], inv, z, lo, hi)
+                let v = value(x[r * ld + c])
                 if transposed { out[c * rows + r] = v } else { out[r * cols + c] = v }
             }
         }

@@ -42,7 +42,7 @@ public final class MinMaxCalibrator: ForwardObserver {
             for r in 0..<rows {
                 for part in 0..<3 {
                     for h in 0..<heads {
-                        m[part * heads + h] = max(m[part * heads + h], Self.maxAbs(values.baseAddress! + r * 3 * e + part * e + h * hd, hd))
+                        m[part * heads + h] = max(m[part * heads + h], Ops.maxAbs(values.baseAddress! + r * 3 * e + part * e + h * hd, cols: hd))
                     }
                 }
             }
@@ -52,10 +52,10 @@ public final class MinMaxCalibrator: ForwardObserver {
             // [B, heads, T, T]
             let per = shape[2] * shape[3]
             var m = [Float](repeating: 0, count: heads)
-            for i in 0..<(shape[0] * heads) { m[i % heads] = max(m[i % heads], Self.maxAbs(values.baseAddress! + i * per, per)) }
+            for i in 0..<(shape[0] * heads) { m[i % heads] = max(m[i % heads], Ops.maxAbs(values.baseAddress! + i * per, cols: per)) }
             merge("\(name.dropLast(8)).probs", m)
         } else {
-            merge(name, [Self.maxAbs(values.baseAddress!, values.count)])
+            merge(name, [Ops.maxAbs(values.baseAddress!, cols: values.count)])
         }
     }
 
@@ -63,12 +63,6 @@ public final class MinMaxCalibrator: ForwardObserver {
         lock.withLock {
             if let old = maxAbs[key] { maxAbs[key] = zip(old, m).map { max($0, $1) } } else { maxAbs[key] = m }
         }
-    }
-
-    static func maxAbs(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
-        var m: Float = 0
-        for i in 0..<n { m = max(m, abs(p[i])) }
-        return m
     }
 
     /// The quantized network from the ranges seen so far. With the recipe's `keep_float: k`,
@@ -90,7 +84,7 @@ public final class MinMaxCalibrator: ForwardObserver {
             if name.hasPrefix("head") && !recipe.quantizeHead { continue }
             let lin = op as! Linear
             let ws = recipe.weightScheme
-            let perRow = (0..<lin.outFeatures).map { Self.maxAbs(lin.weight.data + $0 * lin.inFeatures, lin.inFeatures) }
+            let perRow = (0..<lin.outFeatures).map { Ops.maxAbs(lin.weight.data + $0 * lin.inFeatures, cols: lin.inFeatures) }
             let scales = recipe.weightGranularity == .perChannel ? perRow.map { ws.symmetricScale(maxAbs: $0) }
                                                                   : [ws.symmetricScale(maxAbs: perRow.max() ?? 0)]
             weights[name] = TensorQuant(scheme: ws, granularity: recipe.weightGranularity, scales: scales)

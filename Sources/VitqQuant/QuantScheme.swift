@@ -57,6 +57,9 @@ public struct TensorQuant: Equatable, Sendable {
         self.zeroPoints = zeroPoints ?? [Int32](repeating: 0, count: scales.count)
     }
 
+    /// The scale of weight row `row`: its own (per channel) or the only one (per tensor).
+    @inline(__always) public func rowScale(_ row: Int) -> Float { scales[scales.count == 1 ? 0 : row] }
+
     /// Whether any zero point is non-zero.
     public var isAffine: Bool { zeroPoints.contains { $0 != 0 } }
 

@@ -28,7 +28,7 @@ public struct QuantizedWeight: @unchecked Sendable {
     }
 
     /// Scale of output channel `o`.
-    @inline(__always) public func scale(_ o: Int) -> Float { quant.scales[quant.granularity == .perChannel ? o : 0] }
+    @inline(__always) public func scale(_ o: Int) -> Float { quant.rowScale(o) }
 
     /// The dequantized weight [out, in]: (q − zero)·Δ.
     public func dequantized() -> Tensor {

@@ -44,7 +44,7 @@ public enum SearchBenchmark {
         var out: [Row] = []
         for (name, lin) in ops {
             let n = lin.outFeatures, k = lin.inFeatures
-            let wmax = (0..<(n * k)).reduce(Float(0)) { max($0, abs(lin.weight.data[$1])) }
+            let wmax = Ops.maxAbs(lin.weight.data, cols: n * k)
             let w = TensorQuant(scheme: QuantScheme(bits: 8, signed: true, narrow: true), granularity: .perTensor, scales: [wmax / 127.5])
             let xq = TensorQuant(scheme: QuantScheme(bits: 8, signed: true), granularity: .perTensor, scales: [4 / 127.5])
             let mults = CandidateSet.linear(alpha: 0.5, beta: 1.2, count: candidates)

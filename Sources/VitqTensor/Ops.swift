@@ -34,6 +34,13 @@ public enum Ops {
         }
     }
 
+    /// max |x| over `rows` rows of `cols` values at row stride `ld` (on the calling thread).
+    public static func maxAbs(_ x: UnsafePointer<Float>, rows: Int = 1, cols: Int, ld: Int = 0) -> Float {
+        var m: Float = 0
+        for r in 0..<rows { for j in 0..<cols { m = max(m, abs(x[r * ld + j])) } }
+        return m
+    }
+
     /// y[r, :] += bias for each of `rows` contiguous rows of length n (on the calling thread).
     public static func addBias(_ y: UnsafeMutablePointer<Float>, _ bias: UnsafePointer<Float>, rows: Int, n: Int) {
         vitq_add_bias_f32(y, bias, Int64(rows), Int64(n), Int64(n))

@@ -34,18 +34,7 @@ struct BenchCommand: ParsableCommand {
         func run() throws {
             try reportingErrors {
                 threadOptions.apply()
-                let vit: VisionTransformer
-                let name: String
-                if let model {
-                    vit = try VisionTransformer(path: model)
-                    name = model
-                } else {
-                    let tmp = NSTemporaryDirectory() + "vitq-bench-\(getpid()).safetensors"
-                    try SyntheticModel.vit(arch: arch).write(to: tmp)
-                    defer { try? FileManager.default.removeItem(atPath: tmp) }
-                    vit = try VisionTransformer(path: tmp)
-                    name = "synthetic \(arch)"
-                }
+                let (name, vit) = try benchModel(path: model, arch: arch)
                 let rows = Fp32Benchmark.run(model: vit, batches: batch, iterations: iterations)
                 if json {
                     let enc = JSONEncoder()
@@ -129,13 +118,7 @@ struct BenchCommand: ParsableCommand {
             try reportingErrors {
                 threadOptions.apply()
                 var rows: [Int8Benchmark.ModelRow] = []
-                var models: [(String, VisionTransformer)] = try model.map { ($0, try VisionTransformer(path: $0)) }
-                for a in arch {
-                    let tmp = NSTemporaryDirectory() + "vitq-bench-\(getpid())-\(a).safetensors"
-                    try SyntheticModel.vit(arch: a).write(to: tmp)
-                    defer { try? FileManager.default.removeItem(atPath: tmp) }
-                    models.append(("synthetic \(a)", try VisionTransformer(path: tmp)))
-                }
+                let models = try model.map { try benchModel(path: $0, arch: "") } + arch.map { try benchModel(path: nil, arch: $0) }
                 for (name, fp) in models {
                     rows += Int8Benchmark.model(name: name, fp32: fp, int8: Int8Benchmark.quantizeForTiming(fp), batches: batch, iterations: iterations)
                 }
@@ -181,18 +164,12 @@ extension BenchCommand {
         func run() throws {
             try reportingErrors {
                 threadOptions.apply()
-                let vit: VisionTransformer
-                if let model { vit = try VisionTransformer(path: model) } else {
-                    let tmp = NSTemporaryDirectory() + "vitq-bench-\(getpid()).safetensors"
-                    try SyntheticModel.vit(arch: arch).write(to: tmp)
-                    defer { try? FileManager.default.removeItem(atPath: tmp) }
-                    vit = try VisionTransformer(path: tmp)
-                }
+                let (name, vit) = try benchModel(path: model, arch: arch)
                 let rows = try SearchBenchmark.run(model: vit, images: images, candidates: candidates, iterations: iterations)
                 let speedup = Int8Benchmark.medianSpeedup(rows.map(\.speedup))
                 if json {
                     struct Report: Encodable { var benchmark = "search", model: String, threads: Int, speedup: Double, configs: [SearchBenchmark.Row] }
-                    try printJSON(Report(model: model ?? "synthetic \(arch)", threads: Parallel.threads, speedup: speedup, configs: rows))
+                    try printJSON(Report(model: name, threads: Parallel.threads, speedup: speedup, configs: rows))
                 } else {
                     print("op                   operand  int8 cand/s  float cand/s  speedup  same winner")
                     for r in rows {
@@ -204,6 +181,16 @@ extension BenchCommand {
             }
         }
     }
+}
+
+/// The model a benchmark runs: the file at `path`, or else a random model of `arch` made through a
+/// temporary file (removed at once). Returns its display name and the model.
+func benchModel(path: String?, arch: String) throws -> (String, VisionTransformer) {
+    if let path { return (path, try VisionTransformer(path: path)) }
+    let tmp = NSTemporaryDirectory() + "vitq-bench-\(getpid())-\(arch).safetensors"
+    try SyntheticModel.vit(arch: arch).write(to: tmp)
+    defer { try? FileManager.default.removeItem(atPath: tmp) }
+    return ("synthetic \(arch)", try VisionTransformer(path: tmp))
 }
 
 /// Prints `value` as one line of JSON with sorted keys.

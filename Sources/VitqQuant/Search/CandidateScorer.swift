@@ -47,7 +47,7 @@ public final class CandidateScorer: @unchecked Sendable {
                 } else {
                     let cs = s.floats(1, n)
                     let xs = input.step(0)
-                    for j in 0..<n { cs[j] = xs * w.scales[w.scales.count == 1 ? 0 : j] }
+                    for j in 0..<n { cs[j] = xs * w.rowScale(j) }
                     QuantizedProduct.run(x.image(image), lda: k, rows: rows, k: k, a: input, aIndex: 0, packedB: packed.packed!.pointer, n: n,
                                          colScale: cs, bias: bias, into: ohat, ldo: n, scratch: s)
                 }
@@ -151,15 +151,10 @@ public final class CandidateScorer: @unchecked Sendable {
     /// Max |x| on this shard: `[input]` for a linear op; per head `[a₀…a_H−1, b₀…b_H−1]` for a
     /// matmul (Q and K, or P and V). Shards merge by max.
     public func ranges(_ op: String) -> [Float] {
-        func maxAbs(_ p: UnsafePointer<Float>, rows: Int, cols: Int, ld: Int) -> Float {
-            var m: Float = 0
-            for r in 0..<rows { for j in 0..<cols { m = max(m, abs(p[r * ld + j])) } }
-            return m
-        }
         let images = store.images.count
         guard op.hasSuffix(".matmul1") || op.hasSuffix(".matmul2") else {
             let x = store["\(op).input"]
-            return [(0..<images).reduce(Float(0)) { max($0, maxAbs(x.image($1), rows: 1, cols: x.perImage, ld: 0)) }]
+            return [(0..<images).reduce(Float(0)) { max($0, Ops.maxAbs(x.image($1), cols: x.perImage)) }]
         }
         let c = model.config, t = c.tokens, hd = c.headDim, e = c.embedDim, heads = c.numHeads
         let block = String(op.dropLast(".matmul1".count))
@@ -168,11 +163,11 @@ public final class CandidateScorer: @unchecked Sendable {
         for i in 0..<images {
             for h in 0..<heads {
                 if op.hasSuffix(".matmul1") {
-                    m[h] = max(m[h], maxAbs(qkv.image(i) + h * hd, rows: t, cols: hd, ld: 3 * e))
-                    m[heads + h] = max(m[heads + h], maxAbs(qkv.image(i) + e + h * hd, rows: t, cols: hd, ld: 3 * e))
+                    m[h] = max(m[h], Ops.maxAbs(qkv.image(i) + h * hd, rows: t, cols: hd, ld: 3 * e))
+                    m[heads + h] = max(m[heads + h], Ops.maxAbs(qkv.image(i) + e + h * hd, rows: t, cols: hd, ld: 3 * e))
                 } else {
-                    m[h] = max(m[h], maxAbs(store["\(block).softmax"].image(i) + h * t * t, rows: 1, cols: t * t, ld: 0))
-                    m[heads + h] = max(m[heads + h], maxAbs(qkv.image(i) + 2 * e + h * hd, rows: t, cols: hd, ld: 3 * e))
+                    m[h] = max(m[h], Ops.maxAbs(store["\(block).softmax"].image(i) + h * t * t, cols: t * t))
+                    m[heads + h] = max(m[heads + h], Ops.maxAbs(qkv.image(i) + 2 * e + h * hd, rows: t, cols: hd, ld: 3 * e))
                 }
             }
         }
@@ -197,7 +192,7 @@ public final class CandidateScorer: @unchecked Sendable {
                 Scratch.with { s in
                     let ohat = s.floats(0, rows * n), cs = s.floats(1, n)
                     let xs = task.input.step(0)
-                    for j in 0..<n { cs[j] = xs * wq.scales[wq.scales.count == 1 ? 0 : j] }
+                    for j in 0..<n { cs[j] = xs * wq.rowScale(j) }
                     QuantizedProduct.run(x.image(i), lda: k, rows: rows, k: k, a: task.input, aIndex: 0, packedB: packed.pointer, n: n,
                                          colScale: cs, bias: lin.bias.map { UnsafePointer($0.data) }, into: ohat, ldo: n, scratch: s)
                     let c = accBase + i * cell

@@ -88,7 +88,7 @@ public final class ScaleSearch {
             let dx = Double(Self.largestStep(current[1]))
             let meanAbsInput = sums.inputAbsSum / Double(max(1, sums.rows))
             if settings.biasCorrection { bias = (0..<lin.outFeatures).map { j in
-                let dw = Double(wq.scales[wq.scales.count == 1 ? 0 : j])
+                let dw = Double(wq.rowScale(j))
                 let wAbs = (0..<k).reduce(0.0) { $0 + Double(abs(lin.weight.data[j * k + $1])) }
                 let bound = 0.5 * dw * meanAbsInput + 0.5 * dx * wAbs + 0.25 * dw * dx * Double(k)
                 return Float(Double(lin.bias?.data[j] ?? 0) - min(max(sums.mean(j), -bound), bound))
@@ -146,7 +146,7 @@ public final class ScaleSearch {
         }
         let lin = linear(op)!
         let n = lin.outFeatures, k = lin.inFeatures, ws = settings.weightScheme
-        let rowMax = (0..<n).map { r in (0..<k).reduce(Float(0)) { max($0, abs(lin.weight.data[r * k + $1])) } }
+        let rowMax = (0..<n).map { Ops.maxAbs(lin.weight.data + $0 * k, cols: k) }
         let groups: Int
         let weight: TensorQuant
         if settings.weightGranularity == .perChannel {
