@@ -42,7 +42,7 @@ public enum Quantization {
         if recipe.method == "search" {
             let collectBar = ProgressBar("stage 1 collect", total: calib.count)
             let scorers = try SearchCalibration.shards(calib, recipe: recipe).map { shard in
-                try SearchCalibration.collect(model: model, recipe: recipe, shard: shard, batch: batch, memoryBudget: storage.memoryBudget,
+                try SearchCalibration.collect(model: model, recipe: recipe, shard: shard, memoryBudget: storage.memoryBudget,
                                               spillDirectory: storage.spillDirectory, load: load, progress: { collectBar.advance($0) })
             }
             collectBar.finish()

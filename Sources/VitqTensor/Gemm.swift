@@ -41,13 +41,21 @@ public enum Gemm {
                               outFeatures: Int, inFeatures: Int, bias: UnsafePointer<Float>?,
                               into y: UnsafeMutablePointer<Float>) {
         recorder?.record(GemmShape(m: rows, n: outFeatures, k: inFeatures, transB: true, batch: 1))
-        Parallel.forChunks(rows, minChunk: 16) { r in
+        Parallel.forBlocks(rows, block: rowBlock(rows)) { r in
             sgemm(m: r.count, n: outFeatures, k: inFeatures, a: x + r.lowerBound * inFeatures, lda: inFeatures,
                   b: weight, ldb: inFeatures, transB: true, c: y + r.lowerBound * outFeatures, ldc: outFeatures)
             if let bias {
                 Ops.addBias(y + r.lowerBound * outFeatures, bias, rows: r.count, n: outFeatures)
             }
         }
+    }
+
+    /// The rows per BLAS call when a product's `rows` are split across threads: about a
+    /// sixteenth of them, a multiple of 16, at least 32. It depends on `rows` alone, so each row
+    /// lands in the same place of the same call, and gets the same bits, on any number of
+    /// threads (OpenBLAS computes edge tiles with other kernels).
+    public static func rowBlock(_ rows: Int) -> Int {
+        max(32, ((rows + 15) / 16 + 15) / 16 * 16)
     }
 
     /// Declares `shape.batch` independent single-threaded products that the caller runs in a
@@ -62,7 +70,7 @@ public enum Gemm {
     public static func replay(_ shapes: [GemmShape], scratch: GemmScratch) {
         for s in shapes {
             if s.batch == 1 {
-                Parallel.forChunks(s.m, minChunk: 16) { r in
+                Parallel.forBlocks(s.m, block: rowBlock(s.m)) { r in
                     sgemm(m: r.count, n: s.n, k: s.k, a: scratch.a + r.lowerBound * s.k, lda: s.k,
                           b: scratch.b, ldb: s.transB ? s.k : s.n, transB: s.transB,
                           c: scratch.c + r.lowerBound * s.n, ldc: s.n)

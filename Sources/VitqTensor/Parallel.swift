@@ -37,4 +37,14 @@ public enum Parallel {
             if lo < hi { body(lo..<hi) }
         }
     }
+
+    /// Runs `body(range)` on the fixed blocks `[k·block, min((k+1)·block, total))` in parallel.
+    /// Unlike ``forChunks(_:minChunk:_:)`` the split does not depend on ``threads``, so work
+    /// whose rounding depends on where a range starts (a BLAS call's edge tiles) gives the same
+    /// bits on any number of threads.
+    public static func forBlocks(_ total: Int, block: Int, _ body: (Range<Int>) -> Void) {
+        if total <= 0 { return }
+        let b = max(1, block)
+        forEach((total + b - 1) / b) { k in body((k * b)..<min((k + 1) * b, total)) }
+    }
 }

@@ -34,13 +34,15 @@ public enum SearchCalibration {
         TaskLoss(name: recipe.gradient, samples: recipe.gradientSamples, seed: UInt64(recipe.gradientSeed))!
     }
 
-    /// Stage 1 for one shard: FP forward and backward in batches of at most `batch` images.
-    public static func collect(model: VisionTransformer, recipe: Recipe, shard: Range<Int>, batch: Int,
+    /// Stage 1 for one shard: FP forward and backward of the whole shard as one batch. The
+    /// shard, not a batch option, fixes every product's shape, so the collected tensors (and the
+    /// model) are the same bits whichever process or thread count collects them.
+    public static func collect(model: VisionTransformer, recipe: Recipe, shard: Range<Int>,
                                memoryBudget: Int, spillDirectory: String,
                                load: (Range<Int>) throws -> Tensor, progress: ((Int) -> Void)? = nil) throws -> CandidateScorer {
         let store = CalibrationStore(images: shard, memoryBudget: memoryBudget, spillDirectory: spillDirectory)
         let collector = CalibrationCollector(store: store, ops: ops(model: model, recipe: recipe))
-        try collector.collect(model: model, loss: loss(recipe), batch: batch, load: load, progress: progress)
+        try collector.collect(model: model, loss: loss(recipe), batch: max(1, shard.count), load: load, progress: progress)
         return CandidateScorer(model: model, store: store)
     }
 
