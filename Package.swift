@@ -34,10 +34,12 @@ let package = Package(
         .target(name: "VitqData", dependencies: ["VitqTensor", "VitqFormats", "CTurboJPEG", "CPNG"]),
         .target(name: "VitqQuant", dependencies: ["VitqTensor", "VitqFormats", "VitqModels", "CVitqKernels", "COpenBLAS",
                                                   .product(name: "Yams", package: "Yams")]),
-        .target(name: "VitqRuntime", dependencies: ["VitqTensor", "VitqFormats", "VitqModels", "VitqData", "VitqQuant", "CZmq"]),
+        .target(name: "VitqZmq", dependencies: ["CZmq"]),
         .target(name: "VitqDistributed", dependencies: ["VitqQuant", "VitqModels", "VitqTensor"]),
+        .target(name: "VitqRuntime", dependencies: ["VitqTensor", "VitqFormats", "VitqModels", "VitqData", "VitqQuant",
+                                                    "VitqDistributed", "VitqZmq"]),
         .executableTarget(name: "vitq", dependencies: [
-            "VitqRuntime", "VitqQuant",
+            "VitqRuntime", "VitqQuant", "VitqZmq",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -48,7 +50,7 @@ let package = Package(
         .testTarget(name: "VitqModelsTests", dependencies: ["VitqModels", "VitqFormats", "VitqTestSupport"]),
         .testTarget(name: "VitqDataTests", dependencies: ["VitqData", "VitqModels", "VitqFormats", "VitqTestSupport"]),
         .testTarget(name: "VitqQuantTests", dependencies: ["VitqQuant", "VitqModels", "VitqFormats", "VitqTensor", "CVitqKernels", "VitqTestSupport"]),
-        .testTarget(name: "VitqDistributedTests", dependencies: ["VitqDistributed", "VitqQuant"]),
+        .testTarget(name: "VitqDistributedTests", dependencies: ["VitqDistributed", "VitqQuant", "VitqZmq"]),
         .testTarget(name: "VitqCLITests", dependencies: ["VitqRuntime", "VitqTestSupport"]),
     ],
     swiftLanguageModes: [.v5]

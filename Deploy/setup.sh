@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages vitq needs (only those missing) and builds vitq in release mode.
-# Usage: bash Deploy/setup.sh
+# Usage: bash Deploy/setup.sh [--packages-only]   (--packages-only: install the packages, do not build;
+#        the Dockerfile uses it so that the package list lives here only)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +17,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
+
+[ "${1:-}" = "--packages-only" ] && exit 0
 
 # Build quietly (libzmq's pkg-config flags draw a harmless "prohibited flag" warning), keep the status.
 set +e

@@ -39,7 +39,15 @@ public struct ShardRange: Equatable, Sendable, Codable {
 /// shards and the heartbeat settings.
 public struct Job: Equatable, Sendable, Codable {
     public var model: Delivery
+    /// A float32 `.npy` of the preprocessed calibration images, [N, 3, S, S]; row 0 is image
+    /// `imageOffset`, so shard ranges (absolute image indices) map to rows by subtracting it.
     public var images: Delivery
+    /// The image index of the images file's first row.
+    public var imageOffset: Int
+    /// The timm architecture name, for a model file that carries no config (`--arch`).
+    public var arch: String?
+    /// The number of attention heads, overriding the model's config (`--heads`).
+    public var heads: Int?
     /// The recipe text (`Recipe.parse`).
     public var recipe: String
     /// The fixed shards, ascending and non-overlapping (`SearchCalibration.shards`).
@@ -49,8 +57,10 @@ public struct Job: Equatable, Sendable, Codable {
     /// Missed heartbeats before a peer is dead (default 3).
     public var liveness: Int
 
-    public init(model: Delivery, images: Delivery, recipe: String, shards: [ShardRange], heartbeat: Double = 1, liveness: Int = 3) {
-        self.model = model; self.images = images; self.recipe = recipe; self.shards = shards
+    public init(model: Delivery, images: Delivery, imageOffset: Int = 0, arch: String? = nil, heads: Int? = nil,
+                recipe: String, shards: [ShardRange], heartbeat: Double = 1, liveness: Int = 3) {
+        self.model = model; self.images = images; self.imageOffset = imageOffset; self.arch = arch; self.heads = heads
+        self.recipe = recipe; self.shards = shards
         self.heartbeat = heartbeat; self.liveness = liveness
     }
 }

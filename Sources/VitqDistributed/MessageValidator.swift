@@ -34,7 +34,10 @@ struct MessageValidator {
 
     func job(_ j: Job, frames: Int) throws {
         guard (1...limits.maxShards).contains(j.shards.count) else { throw fail("shards", "\(j.shards.count) shards, expected 1...\(limits.maxShards)") }
-        var previous = 0
+        guard j.imageOffset >= 0 else { throw fail("imageOffset", "\(j.imageOffset) is negative") }
+        if let a = j.arch { try text(a, field: "arch", max: 256) }
+        if let h = j.heads, !(1...4096).contains(h) { throw fail("heads", "\(h), expected 1...4096") }
+        var previous = j.imageOffset
         for (i, s) in j.shards.enumerated() {
             guard s.lower >= previous, s.lower < s.upper else { throw fail("shards", "shard \(i) [\(s.lower), \(s.upper)) is empty, overlapping or out of order") }
             previous = s.upper

@@ -55,3 +55,15 @@ public enum WorkResult: Equatable, Sendable {
     case scores(ShardScores)
     case outputError(OutputErrorSums)
 }
+
+extension CandidateScorer {
+    /// Runs `unit` on this scorer's shard: the one implementation behind both the in-process
+    /// ``LocalExecutor`` calls and a worker's TASKs.
+    public func run(_ unit: WorkUnit) -> WorkResult {
+        switch unit {
+        case let .ranges(op): return .ranges(ranges(op))
+        case let .score(task): return .scores(score(task))
+        case let .outputError(task): return .outputError(outputError(task))
+        }
+    }
+}

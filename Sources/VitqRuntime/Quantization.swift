@@ -50,7 +50,7 @@ public enum Quantization {
             let ops = SearchCalibration.ops(model: model, recipe: recipe)
             let searchBar = ProgressBar("stage 2 search", total: ops.count)
             let executor = CountingExecutor(LocalExecutor(scorers: scorers))
-            let decisions = try SearchCalibration.search(model: model, recipe: recipe, executor: executor) { op in searchBar.advance(1, detail: op) }
+            let decisions = try SearchCalibration.search(model: model, recipe: recipe, executor: executor) { searchBar.advance(1, detail: $0.op) }
             searchBar.finish()
             net = SearchCalibration.network(model: model, recipe: recipe, decisions: decisions)
             t.relativeErrors = decisions.compactMapValues(\.relativeError)

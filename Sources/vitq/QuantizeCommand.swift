@@ -1,103 +1,52 @@
 import ArgumentParser
 import Foundation
-import VitqModels
-import VitqQuant
 import VitqRuntime
 
-/// `vitq quantize`: calibrate a float model with a recipe and write the quantized file.
+/// `vitq quantize`: calibrate a float model with a recipe and write the quantized file, in
+/// this process or, with `--workers N`, through N local worker processes.
 struct QuantizeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "quantize",
         abstract: "Calibrate a float ViT/DeiT with a recipe and write one quantized .safetensors file.")
 
-    @Argument(help: "Float model file (.safetensors).")
-    var model: String
-    @OptionGroup var dataset: DatasetOptions
-    @Option(name: .customLong("calib-offset"), help: "First calibration image.")
-    var calibOffset: Int = 0
-    @Option(help: "Number of calibration images.")
-    var calib: Int = 32
-    @Option(help: "A built-in recipe name (Config/recipes/NAME.yaml) or a recipe file path.")
-    var recipe: String = "minmax-w8a8"
-    @Option(help: "Output file for the quantized model.")
-    var out: String
-    @Option(name: .customLong("eval-offset"), help: "After writing, evaluate FP32 and the quantized model from this image on (the accuracy protocol uses 32).")
-    var evalOffset: Int?
-    @Option(name: .customLong("eval-limit"), help: "Number of evaluation images (default: all after --eval-offset).")
-    var evalLimit: Int?
-    @Option(help: "Images per forward pass.")
-    var batch: Int = 32
-    @Option(name: .customLong("memory-budget"), help: "Stage-1 memory in MiB before collected tensors spill to memory-mapped files (search recipes).")
-    var memoryBudget: Int?
-    @Option(name: .customLong("spill-dir"), help: "Directory for stage-1 spill files (default: the temporary directory).")
-    var spillDir: String?
-    @Flag(help: "Print one JSON object instead of text.")
-    var json = false
-    @OptionGroup var modelOptions: ModelOptions
-    @OptionGroup var threadOptions: ThreadOptions
+    @OptionGroup var calibration: CalibrationOptions
+    @Option(help: "Run the search through this many local worker processes (ipc); the file is byte-identical to the in-process run.")
+    var workers: Int = 0
 
     func validate() throws {
-        if calib < 1 { throw ValidationError("--calib must be at least 1") }
-        if calibOffset < 0 { throw ValidationError("--calib-offset must be non-negative") }
-        if batch < 1 { throw ValidationError("--batch must be at least 1") }
-        if let m = memoryBudget, m < 0 { throw ValidationError("--memory-budget must be non-negative") }
+        if workers < 0 { throw ValidationError("--workers must be non-negative") }
     }
 
     func run() throws {
         try reportingErrors {
-            threadOptions.apply()
-            let r = try Recipe.load(recipe)
-            let fp = try VisionTransformer(path: model, overrides: modelOptions.overrides)
-            let ds = try dataset.open(fp.spec.preprocess)
-            let calibRange = try Inputs.range(count: ds.count, offset: calibOffset, limit: calib, name: dataset.data)
+            let (r, fp, ds, calibRange) = try calibration.open()
             let start = Date()
-            let storage = StageOneStorage(memoryBudget: memoryBudget.map { $0 << 20 } ?? Int.max,
-                                          spillDirectory: spillDir ?? NSTemporaryDirectory())
-            let (net, timings) = try Quantization.run(model: fp, modelPath: model, dataset: ds, calib: calibRange, recipe: r,
-                                                      batch: batch, out: out, storage: storage)
-            let seconds = Date().timeIntervalSince(start)
-            let inSize = try FileManager.default.attributesOfItem(atPath: model)[.size] as? Int ?? 0
-            let outSize = try FileManager.default.attributesOfItem(atPath: out)[.size] as? Int ?? 0
-            var obj: [String: Any] = [
-                "model": model, "out": out, "recipe": r.name, "calibration_images": calibRange.count,
-                "calibration_offset": calibRange.lowerBound, "seconds": seconds, "bytes": outSize,
-                "size_ratio": inSize > 0 ? Double(outSize) / Double(inSize) : 0,
-                "collect_seconds": timings.collect, "search_seconds": timings.search,
-                "candidate_evaluations": timings.candidateEvaluations,
-            ]
-            if !timings.relativeErrors.isEmpty { obj["op_relative_error"] = timings.relativeErrors }
-            var lines = [
-                "recipe      \(r.name) (\(r.method))",
-                "calibrated  on images \(calibRange.lowerBound)..<\(calibRange.upperBound) of \(dataset.data) in \(String(format: "%.1f", seconds)) s",
-                String(format: "stages      collect %.1f s, search %.1f s (%d candidate evaluations, %.0f/s)", timings.collect, timings.search,
-                       timings.candidateEvaluations, timings.search > 0 ? Double(timings.candidateEvaluations) / timings.search : 0),
-                "wrote       \(out) (\(outSize) bytes, \(String(format: "%.1f", 100 * Double(outSize) / Double(max(inSize, 1))))% of the float file)",
-            ]
-            if let off = evalOffset {
-                guard ds.labels != nil else { throw ValidationError("--eval-offset needs --labels (or an ImageFolder)") }
-                let range = try Inputs.range(count: ds.count, offset: off, limit: evalLimit, name: dataset.data)
-                let fpResult = try Evaluator.run(model: fp, dataset: ds, range: range, batch: batch, progress: ProgressBar("eval fp32", total: range.count))
-                let qResult = try Evaluator.run(model: net.makeModel(.integer), dataset: ds, range: range, batch: batch,
-                                                progress: ProgressBar("eval int8", total: range.count))
-                let cmp = AccuracyComparison(fp32: fpResult, quantized: qResult)
-                obj["eval_images"] = range.count; obj["eval_offset"] = range.lowerBound
-                obj["fp32_top1"] = fpResult.top1; obj["top1"] = qResult.top1
-                obj["agreement"] = cmp.agreement; obj["drop_points"] = cmp.dropPoints
-                obj["fp32_images_per_second"] = fpResult.imagesPerSecond; obj["int8_images_per_second"] = qResult.imagesPerSecond
-                lines += [
-                    "evaluated   images \(range.lowerBound)..<\(range.upperBound) (\(range.count))",
-                    String(format: "fp32 top-1  %.4f (%d/%d)", fpResult.top1, fpResult.top1Correct, range.count),
-                    String(format: "int8 top-1  %.4f (%d/%d)", qResult.top1, qResult.top1Correct, range.count),
-                    String(format: "agreement   %.4f with FP32 top-1", cmp.agreement),
-                    String(format: "drop        %.2f points", cmp.dropPoints),
-                    String(format: "speed       fp32 %.1f images/s, int8 %.1f images/s", fpResult.imagesPerSecond, qResult.imagesPerSecond),
-                ]
+            if workers == 0 {
+                let (net, timings) = try Quantization.run(model: fp, modelPath: calibration.model, dataset: ds, calib: calibRange, recipe: r,
+                                                          batch: calibration.batch, out: calibration.out, storage: calibration.storage)
+                try calibration.report(recipe: r, model: fp, dataset: ds, calib: calibRange, network: net, timings: timings,
+                                       seconds: Date().timeIntervalSince(start))
+                return
             }
-            if json {
-                print(String(decoding: try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys]), as: UTF8.self))
-            } else {
-                lines.forEach { print($0) }
-            }
+            // A private ipc endpoint and journal; the workers get one core's worth of threads each.
+            let dir = NSTemporaryDirectory() + "vitq-\(getpid())-\(UUID().uuidString.prefix(8))"
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            var options = CoordinatorOptions(endpoint: "ipc://\(dir)/coordinator.ipc", expectedWorkers: workers,
+                                             journalPath: dir + "/journal", imagesPath: dir + "/calibration.npy")
+            options.concurrency = max(2, workers)
+            let threads = max(1, ProcessInfo.processInfo.activeProcessorCount / workers)
+            var extra: [String] = []
+            if let m = calibration.memoryBudget { extra += ["--memory-budget", "\(m)"] }
+            if let s = calibration.spillDir { extra += ["--spill-dir", s] }
+            let local = try LocalWorkers(count: workers, endpoint: options.endpoint, threads: threads, extraArguments: extra)
+            defer { local.stop() }
+            let (net, report) = try DistributedQuantization.run(model: fp, modelPath: calibration.model, overrides: calibration.modelOptions.overrides,
+                                                                dataset: ds, calib: calibRange, recipe: r, out: calibration.out,
+                                                                options: options, log: stderrLine("vitq coordinator"))
+            try calibration.report(recipe: r, model: fp, dataset: ds, calib: calibRange, network: net, timings: report.timings,
+                                   seconds: Date().timeIntervalSince(start), extra: report.jsonFields(workers: workers),
+                                   extraLines: report.lines(workers: workers))
         }
     }
 }

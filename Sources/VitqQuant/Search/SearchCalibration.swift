@@ -46,17 +46,38 @@ public enum SearchCalibration {
         return CandidateScorer(model: model, store: store)
     }
 
-    /// Stage 2 over every op: the decisions, by op. With the recipe's `keep_float: k`, the k
-    /// linear ops with the largest relative output error are left out (they stay in float:
-    /// Wu et al.'s partial quantization).
-    public static func search(model: VisionTransformer, recipe: Recipe, executor: SearchExecutor,
-                              onOpDone: ((String) -> Void)? = nil) throws -> [String: OpDecision] {
+    /// Stage 2 over every op: the decisions, by op. Ops in `done` (replayed from a journal)
+    /// are not searched again. Up to `concurrency` ops are searched at once, each on its own
+    /// thread (ops are independent, so the decisions do not depend on it); `onDecision` is
+    /// called for each new decision, from the thread that made it. With the recipe's
+    /// `keep_float: k`, the k linear ops with the largest relative output error are left out
+    /// (they stay in float: Wu et al.'s partial quantization).
+    public static func search(model: VisionTransformer, recipe: Recipe, executor: SearchExecutor, concurrency: Int = 1,
+                              done: [OpDecision] = [], onDecision: (@Sendable (OpDecision) -> Void)? = nil) throws -> [String: OpDecision] {
         let search = ScaleSearch(model: model, settings: recipe.search, executor: executor)
-        var decisions: [String: OpDecision] = [:]
-        for op in ops(model: model, recipe: recipe) {
-            decisions[op] = try search.search(op)
-            onOpDone?(op)
+        let todo = ops(model: model, recipe: recipe).filter { op in !done.contains { $0.op == op } }
+        let queue = OpQueue(todo, done: done)
+        let work: @Sendable () -> Void = {
+            while let op = queue.next() {
+                do {
+                    let d = try search.search(op)
+                    queue.finish(d)
+                    onDecision?(d)
+                } catch { queue.fail(error) }
+            }
         }
+        let threads = max(1, min(concurrency, todo.count))
+        if threads == 1 { work() } else {
+            let group = DispatchGroup()
+            for _ in 0..<threads {
+                group.enter()
+                let t = Thread { work(); group.leave() }
+                t.stackSize = 8 << 20
+                t.start()
+            }
+            group.wait()
+        }
+        var decisions = try queue.result()
         let ranked = decisions.values.filter { $0.relativeError != nil }
             .sorted { ($0.relativeError!, $1.op) > ($1.relativeError!, $0.op) }
         for d in ranked.prefix(recipe.keepFloat) { decisions[d.op] = nil }
@@ -78,5 +99,39 @@ public enum SearchCalibration {
                                   probs: pv.quantizers[0], v: pv.quantizers[1].uniform)
         }
         return QuantizedNetwork(float: model, weights: weights, inputs: inputs, attention: attention, biases: biases)
+    }
+}
+
+/// The ops left to search, handed out one at a time to search threads, and their decisions.
+private final class OpQueue: @unchecked Sendable {
+    private let lock = NSLock()
+    private let ops: [String]
+    private var nextIndex = 0
+    private var decisions: [String: OpDecision] = [:]
+    private var failure: Error?
+
+    init(_ ops: [String], done: [OpDecision]) {
+        self.ops = ops
+        for d in done { decisions[d.op] = d }
+    }
+
+    /// The next op, or nil when all are handed out or one failed.
+    func next() -> String? {
+        lock.withLock {
+            guard failure == nil, nextIndex < ops.count else { return nil }
+            nextIndex += 1
+            return ops[nextIndex - 1]
+        }
+    }
+
+    func finish(_ d: OpDecision) { lock.withLock { decisions[d.op] = d } }
+    func fail(_ e: Error) { lock.withLock { if failure == nil { failure = e } } }
+
+    /// Every decision, or the first failure.
+    func result() throws -> [String: OpDecision] {
+        try lock.withLock {
+            if let failure { throw failure }
+            return decisions
+        }
     }
 }

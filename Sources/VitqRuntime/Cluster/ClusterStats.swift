@@ -1,0 +1,134 @@
+import Foundation
+import VitqDistributed
+
+/// What the coordinator tells operators: per-worker throughput and traffic, bytes on the wire
+/// per op, ops done and the ETA, as progress lines on stderr and a JSON status file rewritten
+/// atomically.
+final class ClusterStats: @unchecked Sendable {
+    struct Peer {
+        var routingID: Data
+        var name = ""
+        var joined: Date?
+        var shards: Set<Int> = []
+        var results = 0
+        var bytesIn = 0
+        var bytesOut = 0
+        var dropped: String?
+    }
+    struct OpTraffic { var bytesOut = 0; var bytesIn = 0; var requests = 0 }
+
+    private let lock = NSLock()
+    private var peers: [PeerID: Peer] = [:]
+    private var requestOp: [RequestID: String] = [:]
+    private(set) var opTraffic: [String: OpTraffic] = [:]
+    private var opsDone: Int
+    private let opsTotal: Int
+    private let resumedOps: Int
+    private let start = Date()
+    private let statusPath: String?
+    private let progress: @Sendable (String) -> Void
+    private var lastStatusWrite = Date.distantPast
+
+    init(opsTotal: Int, resumed: Int, statusPath: String?, progress: @escaping @Sendable (String) -> Void) {
+        self.opsTotal = opsTotal; opsDone = resumed; resumedOps = resumed
+        self.statusPath = statusPath; self.progress = progress
+    }
+
+    // MARK: events (the I/O thread)
+
+    func received(_ bytes: Int, from peer: PeerID, routingID: Data) {
+        lock.withLock { peers[peer, default: Peer(routingID: routingID)].bytesIn += bytes }
+    }
+    func hello(_ peer: PeerID, name: String) {
+        lock.withLock { peers[peer]?.name = name; peers[peer]?.joined = Date() }
+    }
+    func sent(_ bytes: Int, to peer: PeerID) { lock.withLock { peers[peer]?.bytesOut += bytes } }
+    func assigned(_ shard: Int, to peer: PeerID) {
+        lock.withLock {
+            for k in peers.keys { peers[k]!.shards.remove(shard) }
+            peers[peer]?.shards.insert(shard)
+        }
+    }
+    func dropped(_ peer: PeerID, reason: String) {
+        lock.withLock {
+            peers[peer]?.dropped = reason
+            peers[peer]?.shards = []
+            // Peers that never joined are forgotten, so a flood of bogus peers costs nothing.
+            if peers[peer]?.joined == nil { peers[peer] = nil }
+        }
+    }
+    func submitted(_ request: RequestID, op: String) {
+        lock.withLock { requestOp[request] = op; opTraffic[op, default: OpTraffic()].requests += 1 }
+    }
+    func taskSent(_ request: RequestID, bytes: Int) {
+        lock.withLock { if let op = requestOp[request] { opTraffic[op, default: OpTraffic()].bytesOut += bytes } }
+    }
+    func resultArrived(_ request: RequestID, bytes: Int, from peer: PeerID) {
+        lock.withLock {
+            if let op = requestOp[request] { opTraffic[op, default: OpTraffic()].bytesIn += bytes }
+            peers[peer]?.results += 1
+        }
+    }
+    func completed(_ request: RequestID) { lock.withLock { _ = requestOp.removeValue(forKey: request) } }
+
+    func opDone(_ op: String) {
+        let line: String = lock.withLock {
+            opsDone += 1
+            let elapsed = Date().timeIntervalSince(start)
+            let fresh = opsDone - resumedOps, left = opsTotal - opsDone
+            let eta = fresh > 0 ? elapsed / Double(fresh) * Double(left) : 0
+            let t = opTraffic[op] ?? OpTraffic()
+            let workers = live.map { p in String(format: "%@ %.1f results/s", p.name, Double(p.results) / max(elapsed, 1e-3)) }
+            return String(format: "[%d/%d] %@  %@ on the wire  ETA %@  |  %@", opsDone, opsTotal, op,
+                          Self.bytes(t.bytesOut + t.bytesIn), Self.duration(eta), workers.joined(separator: ", "))
+        }
+        progress(line)
+    }
+
+    // MARK: queries
+
+    func routingID(_ peer: PeerID) -> Data? { lock.withLock { peers[peer]?.routingID } }
+    func name(_ peer: PeerID) -> String {
+        lock.withLock { peers[peer].map { $0.name.isEmpty ? peer.id : "\($0.name) (\(peer.id.prefix(8)))" } ?? peer.id }
+    }
+    private var live: [Peer] { peers.values.filter { $0.joined != nil && $0.dropped == nil }.sorted { $0.joined! < $1.joined! } }
+
+    /// Bytes on the wire per op (TASKs out, RESULTs in).
+    var wireBytesPerOp: [String: Int] { lock.withLock { opTraffic.mapValues { $0.bytesIn + $0.bytesOut } } }
+    /// All bytes on the wire, both ways, including JOB messages.
+    var totalWireBytes: Int { lock.withLock { peers.values.reduce(0) { $0 + $1.bytesIn + $1.bytesOut } } }
+
+    /// Rewrites the status file (at most twice a second, and at the end).
+    func writeStatus(state: CoordinatorState, force: Bool = false) {
+        guard let statusPath else { return }
+        let now = Date()
+        let obj: [String: Any] = lock.withLock {
+            let elapsed = now.timeIntervalSince(start)
+            let fresh = opsDone - resumedOps
+            return [
+                "phase": "\(state.phase)", "ops_done": opsDone, "ops_total": opsTotal, "elapsed_seconds": elapsed,
+                "eta_seconds": fresh > 0 ? elapsed / Double(fresh) * Double(opsTotal - opsDone) : NSNull(),
+                "outstanding_requests": state.outstanding.count,
+                "workers": peers.filter { $0.value.joined != nil }.sorted { $0.value.joined! < $1.value.joined! }.map { id, p -> [String: Any] in
+                    ["peer": id.id, "name": p.name, "shards": p.shards.sorted(), "results": p.results,
+                     "results_per_second": Double(p.results) / max(elapsed, 1e-3), "bytes_in": p.bytesIn, "bytes_out": p.bytesOut,
+                     "state": p.dropped.map { "dropped: \($0)" } ?? "live"]
+                },
+                "wire_bytes_per_op": opTraffic.mapValues { $0.bytesIn + $0.bytesOut },
+            ]
+        }
+        let lastWrite = lock.withLock { lastStatusWrite }
+        guard force || state.phase == .finished || now.timeIntervalSince(lastWrite) >= 0.5 else { return }
+        lock.withLock { lastStatusWrite = now }
+        if let data = try? JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys, .prettyPrinted]) {
+            try? data.write(to: URL(fileURLWithPath: statusPath), options: .atomic)
+        }
+    }
+
+    static func bytes(_ n: Int) -> String {
+        n >= 1 << 20 ? String(format: "%.1f MiB", Double(n) / 1048576) : String(format: "%.1f KiB", Double(n) / 1024)
+    }
+    static func duration(_ s: Double) -> String {
+        s >= 60 ? String(format: "%dm%02ds", Int(s) / 60, Int(s) % 60) : String(format: "%.0fs", s)
+    }
+}

@@ -1,0 +1,206 @@
+import Foundation
+import VitqDistributed
+import VitqQuant
+import VitqZmq
+
+/// The coordinator's ZeroMQ shell: one thread owns the ROUTER socket, feeds ``CoordinatorState``
+/// with decoded messages, decode failures and timer ticks, and carries out its directives.
+/// Search threads talk to it through ``submit(_:)`` and ``decided(_:)``, which queue commands
+/// and wake the thread through a pipe.
+final class CoordinatorServer: @unchecked Sendable {
+    private let socket: ZmqSocket
+    private var state: CoordinatorState
+    private var codec: MessageCodec
+    private let journal: DecisionJournal
+    private let wake: WakePipe
+    let stats: ClusterStats
+    private let log: @Sendable (String) -> Void
+
+    private enum Command {
+        case submit(WorkUnit, (Result<Completion, Error>) -> Void)
+        case decided(OpDecision)
+    }
+    private let lock = NSLock()
+    private var commands: [Command] = []
+    private var waiting: [RequestID: (Result<Completion, Error>) -> Void] = [:]
+    private var finished = false
+    private var failure: Error?
+    private let done = DispatchSemaphore(value: 0)
+
+    init(socket: ZmqSocket, settings: CoordinatorSettings, journal: DecisionJournal, stats: ClusterStats,
+         log: @escaping @Sendable (String) -> Void) throws {
+        self.socket = socket
+        self.journal = journal
+        self.stats = stats
+        self.log = log
+        state = CoordinatorState(settings: settings, clock: SystemClock(), resumed: journal.decisions)
+        codec = MessageCodec(shardCount: settings.shardCount, versions: settings.versions)
+        wake = try WakePipe()
+    }
+
+    /// Starts the I/O thread.
+    func start() {
+        let t = Thread { [self] in loop() }
+        t.name = "vitq-coordinator"
+        t.stackSize = 8 << 20
+        t.start()
+    }
+
+    /// Runs `unit` on every shard and returns the per-shard results (blocking the caller).
+    func submit(_ unit: WorkUnit) throws -> Completion {
+        let sem = DispatchSemaphore(value: 0)
+        var outcome: Result<Completion, Error>!
+        enqueue(.submit(unit) { outcome = $0; sem.signal() })
+        sem.wait()
+        return try outcome.get()
+    }
+
+    /// Journals a decision (asynchronously; the run finishes once all are journaled).
+    func decided(_ decision: OpDecision) { enqueue(.decided(decision)) }
+
+    /// Waits until every op is journaled and every worker was told BYE, or the run failed.
+    func waitUntilFinished() throws {
+        done.wait()
+        done.signal()
+        if let e = lock.withLock({ failure }) { throw e }
+    }
+
+    /// Stops the I/O thread early (the search failed); waiting callers get an error.
+    func shutdown() {
+        lock.withLock {
+            if failure == nil { failure = ClusterError.aborted("the coordinator is shutting down") }
+            finished = true
+        }
+        wake.signal()
+        done.wait()
+        done.signal()
+    }
+
+    private func enqueue(_ c: Command) {
+        let rejected: Error? = lock.withLock {
+            if finished { return failure ?? ClusterError.aborted("the coordinator has stopped") }
+            commands.append(c)
+            return nil
+        }
+        if let rejected, case let .submit(_, reply) = c { reply(.failure(rejected)) }
+        wake.signal()
+    }
+
+    // MARK: the I/O thread
+
+    private func loop() {
+        let tickEvery = min(0.25, state.settings.job.heartbeat / 2)
+        var nextTick = Date().timeIntervalSince1970
+        while !lock.withLock({ finished }) {
+            let wait = max(0, nextTick - Date().timeIntervalSince1970)
+            do {
+                let ready = try socket.poll(also: wake.readEnd, timeoutMs: Int32(wait * 1000) + 1)
+                if ready.fd { wake.drain(); runCommands() }
+                if ready.socket { try receiveAll() }
+                if Date().timeIntervalSince1970 >= nextTick {
+                    nextTick = Date().timeIntervalSince1970 + tickEvery
+                    carryOut(state.tick())
+                    stats.writeStatus(state: state)
+                }
+            } catch {
+                stop(error)
+            }
+        }
+        // Whoever still waits gets the failure (after a normal finish nothing is outstanding).
+        let error: Error = lock.withLock { failure ?? ClusterError.aborted("the coordinator has stopped") }
+        let replies = lock.withLock { () -> [(Result<Completion, Error>) -> Void] in
+            var all = Array(waiting.values)
+            for case let .submit(_, reply) in commands { all.append(reply) }
+            commands = []
+            waiting = [:]
+            return all
+        }
+        for r in replies { r(.failure(error)) }
+        stats.writeStatus(state: state, force: true)
+        done.signal()
+    }
+
+    private func runCommands() {
+        let batch = lock.withLock { defer { commands = [] }; return commands }
+        for c in batch {
+            switch c {
+            case let .submit(unit, reply):
+                let (id, out) = state.submit(unit)
+                waiting[id] = reply
+                stats.submitted(id, op: unit.op)
+                carryOut(out)
+            case let .decided(d):
+                carryOut(state.decided(d))
+            }
+        }
+    }
+
+    private func receiveAll() throws {
+        while let got = try socket.receive(timeoutMs: 0, maxFrames: 6) {
+            guard let idFrame = got.frames.first, !idFrame.isEmpty else { continue }
+            let peer = PeerID(idFrame.map { String(format: "%02x", $0) }.joined())
+            let frames = Array(got.frames.dropFirst())
+            stats.received(frames.reduce(0) { $0 + $1.count }, from: peer, routingID: idFrame)
+            do {
+                if got.truncated { throw ProtocolError.frameCount(got: got.frames.count, expected: "2...4") }
+                let envelope = try codec.decode(frames)
+                if case let .result(r) = envelope.message { stats.resultArrived(r.request, bytes: frames.reduce(0) { $0 + $1.count }, from: peer) }
+                if case let .hello(h) = envelope.message { stats.hello(peer, name: h.name) }
+                carryOut(state.receive(envelope, from: peer))
+            } catch let e as ProtocolError {
+                carryOut(state.malformed(e, from: peer))
+            }
+        }
+    }
+
+    private func carryOut(_ directives: [CoordinatorDirective]) {
+        for d in directives {
+            switch d {
+            case let .send(message, peer):
+                send(message, to: peer)
+            case let .assign(shard, peer, attempt):
+                stats.assigned(shard, to: peer)
+                log("shard \(shard) → \(stats.name(peer)) (attempt \(attempt))")
+            case let .reassign(shard, from, to, attempt):
+                log("shard \(shard) moves from \(stats.name(from)) to \(to.map(stats.name) ?? "the next worker to join") (attempt \(attempt))")
+            case let .complete(c):
+                stats.completed(c.request)
+                waiting.removeValue(forKey: c.request)?(.success(c))
+            case let .journal(decision):
+                do {
+                    try journal.append(decision)
+                    stats.opDone(decision.op)
+                    carryOut(state.journaled(decision.op))
+                } catch { stop(error) }
+            case let .log(line):
+                log(line)
+            case let .drop(peer, reason):
+                stats.dropped(peer, reason: reason)
+            case .finish:
+                lock.withLock { finished = true }
+            case let .abort(why):
+                stop(ClusterError.aborted(why))
+            }
+        }
+    }
+
+    private func send(_ message: Message, to peer: PeerID) {
+        guard let id = stats.routingID(peer) else { return }
+        do {
+            let frames = try codec.encode(message, version: state.version(of: peer) ?? ProtocolVersion.current)
+            let bytes = try socket.send([id] + frames)
+            if case let .task(t) = message { stats.taskSent(t.request, bytes: bytes) }
+            stats.sent(bytes, to: peer)
+        } catch {
+            log("\(stats.name(peer)): cannot send \(message.type.name): \(error)")
+        }
+    }
+
+    /// Ends the run with `error`; the loop exits and every waiting search thread gets it.
+    private func stop(_ error: Error) {
+        lock.withLock {
+            if failure == nil { failure = error }
+            finished = true
+        }
+    }
+}

@@ -1,0 +1,129 @@
+import Foundation
+import VitqData
+import VitqDistributed
+import VitqFormats
+import VitqModels
+import VitqQuant
+import VitqZmq
+
+/// How a coordinator listens and runs.
+public struct CoordinatorOptions: Sendable {
+    /// `tcp://HOST:PORT` or `ipc://PATH`.
+    public var endpoint: String
+    /// Shards are assigned once this many workers have joined.
+    public var expectedWorkers: Int
+    /// CURVE: the coordinator's key pair and the allowed worker public keys (nil: no CURVE).
+    public var curve: (keys: CurveKeyPair, allowed: [String])?
+    /// Bind a non-loopback endpoint without CURVE.
+    public var insecure = false
+    public var journalPath: String
+    public var resume = false
+    public var statusPath: String?
+    public var ship: ShipMode = .inline
+    /// Where `.path` shipping writes the preprocessed calibration images.
+    public var imagesPath: String
+    public var heartbeat = 1.0
+    public var liveness = 3
+    /// Ops searched at once (each request goes to every shard; more in flight keeps workers busy).
+    public var concurrency = 4
+
+    public init(endpoint: String, expectedWorkers: Int, journalPath: String, imagesPath: String) {
+        self.endpoint = endpoint; self.expectedWorkers = expectedWorkers
+        self.journalPath = journalPath; self.imagesPath = imagesPath
+    }
+}
+
+/// What a distributed run reports besides the model.
+public struct DistributedReport: Sendable {
+    public var timings = QuantizationTimings()
+    /// Ops replayed from the journal.
+    public var resumedOps = 0
+    /// Bytes of TASKs and RESULTs per op.
+    public var wireBytesPerOp: [String: Int] = [:]
+    /// All bytes both ways, JOB messages included.
+    public var totalWireBytes = 0
+}
+
+/// `vitq coordinator` (and `vitq quantize --workers N`) as a library call: the search method's
+/// stage 2 through ``SearchCalibration/search(model:recipe:executor:concurrency:done:onDecision:)``
+/// with workers as the executor, then the same network and file as ``Quantization/run``.
+public enum DistributedQuantization {
+    public static func run(model: VisionTransformer, modelPath: String, overrides: ModelOverrides, dataset: ImageDataset,
+                           calib: Range<Int>, recipe: Recipe, out: String, options o: CoordinatorOptions,
+                           log: @escaping @Sendable (String) -> Void) throws -> (network: QuantizedNetwork, report: DistributedReport) {
+        guard recipe.method == "search" else {
+            throw ClusterError.job("recipe \(recipe.name) uses method \(recipe.method); distributed calibration runs the search method")
+        }
+        try Endpoint.validate(o.endpoint)
+        if o.curve == nil && !o.insecure && !Endpoint.isLocal(o.endpoint) { throw ClusterError.insecureEndpoint(o.endpoint) }
+        let start = Date()
+        let material = try JobMaterial.make(modelPath: modelPath, model: model, overrides: overrides, dataset: dataset, calib: calib,
+                                            recipe: recipe, ship: o.ship, imagesPath: o.imagesPath,
+                                            heartbeat: o.heartbeat, liveness: o.liveness)
+        let journal = try DecisionJournal(path: o.journalPath, fingerprint: material.fingerprint, resume: o.resume)
+        defer { journal.close() }
+        let ops = SearchCalibration.ops(model: model, recipe: recipe)
+        if !journal.decisions.isEmpty { log("resuming: \(journal.decisions.count) of \(ops.count) ops are in \(o.journalPath)") }
+
+        let context = try ZmqContext()
+        var zap: ZapAuthenticator?
+        defer { zap?.stop() }
+        let socket = try ZmqSocket(context, .router)
+        defer { socket.close() }
+        try socket.set(.routerMandatory, 1)
+        try socket.set(.sendTimeout, 5000)
+        try socket.set(.linger, 1000)   // let the final BYEs go out
+        try socket.set(.maxMessageSize, MessageLimits.default.maxBody + MessageLimits.default.maxValues * 8 + 64)
+        if let curve = o.curve {
+            zap = try ZapAuthenticator(context: context, allowedKeys: curve.allowed, onRefused: log)
+            try socket.makeCurveServer(secretKey: curve.keys.secretKey)
+        }
+        try socket.bind(o.endpoint)
+        log("listening on \(try socket.lastEndpoint)\(o.curve == nil ? "" : " (CURVE)"); waiting for \(o.expectedWorkers) worker(s)")
+
+        let settings = CoordinatorSettings(job: material.job, blobs: material.blobs, expectedWorkers: o.expectedWorkers, ops: ops)
+        let stats = ClusterStats(opsTotal: ops.count, resumed: journal.decisions.count, statusPath: o.statusPath, progress: log)
+        let server = try CoordinatorServer(socket: socket, settings: settings, journal: journal, stats: stats, log: log)
+        server.start()
+        let executor = CountingExecutor(DistributedExecutor(server: server, shardCount: settings.shardCount))
+        let searchStart = Date()
+        let decisions: [String: OpDecision]
+        do {
+            decisions = try SearchCalibration.search(model: model, recipe: recipe, executor: executor, concurrency: o.concurrency,
+                                                     done: journal.decisions, onDecision: { server.decided($0) })
+            try server.waitUntilFinished()
+        } catch {
+            server.shutdown()
+            throw error
+        }
+        var report = DistributedReport()
+        report.resumedOps = journal.decisions.count
+        report.timings.collect = searchStart.timeIntervalSince(start)
+        report.timings.search = Date().timeIntervalSince(searchStart)
+        report.timings.candidateEvaluations = executor.candidateEvaluations
+        report.timings.relativeErrors = decisions.compactMapValues(\.relativeError)
+        report.wireBytesPerOp = stats.wireBytesPerOp
+        report.totalWireBytes = stats.totalWireBytes
+        let net = SearchCalibration.network(model: model, recipe: recipe, decisions: decisions)
+        let provenance = QModelProvenance(sourceSHA256: material.job.model.sha256,
+                                          sourceName: (modelPath as NSString).lastPathComponent, recipeJSON: recipe.canonicalJSON)
+        try QModelFile.write(net, provenance: provenance, to: out)
+        report.timings.total = Date().timeIntervalSince(start)
+        return (net, report)
+    }
+}
+
+extension DistributedReport {
+    /// The report's fields for `--json`.
+    public func jsonFields(workers: Int) -> [String: Any] {
+        ["workers": workers, "resumed_ops": resumedOps, "wire_bytes_total": totalWireBytes, "wire_bytes_per_op": wireBytesPerOp]
+    }
+
+    /// The report's text lines.
+    public func lines(workers: Int) -> [String] {
+        let perOp = wireBytesPerOp.values
+        let mean = perOp.isEmpty ? 0 : perOp.reduce(0, +) / perOp.count
+        return [String(format: "workers     %d; %@ on the wire (mean %@ per op)%@", workers, ClusterStats.bytes(totalWireBytes),
+                       ClusterStats.bytes(mean), resumedOps > 0 ? "; \(resumedOps) ops resumed from the journal" : "")]
+    }
+}

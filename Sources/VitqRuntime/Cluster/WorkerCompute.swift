@@ -1,0 +1,85 @@
+import Foundation
+import VitqDistributed
+import VitqQuant
+
+/// A worker's compute side: one serial thread that loads the job, runs stage 1 for the shards
+/// it is assigned and answers TASKs with ``CandidateScorer/run(_:)``, the same code the
+/// in-process executor calls. Replies go to `send`. A new ``generation`` (after a reconnect)
+/// makes queued and running work of the old link produce nothing.
+final class WorkerCompute: @unchecked Sendable {
+    private let queue = DispatchQueue(label: "vitq-worker-compute")
+    private let storage: StageOneStorage
+    private let send: @Sendable (Message, Int) -> Void
+    private let fatal: @Sendable (Error) -> Void
+    private let log: @Sendable (String) -> Void
+    private let lock = NSLock()
+    private var currentGeneration = 0
+    private var inputs: JobInputs?
+    private var scorers: [Int: (attempt: Int, scorer: CandidateScorer)] = [:]
+    private var shards: [ShardRange] = []
+
+    /// `send(message, generation)` queues a reply for the link of that generation.
+    init(storage: StageOneStorage, send: @escaping @Sendable (Message, Int) -> Void,
+         fatal: @escaping @Sendable (Error) -> Void, log: @escaping @Sendable (String) -> Void) {
+        self.storage = storage; self.send = send; self.fatal = fatal; self.log = log
+    }
+
+    /// Forgets every shard; work queued for older generations is skipped.
+    func reset() -> Int {
+        lock.withLock { currentGeneration += 1; return currentGeneration }
+    }
+
+    private func live(_ g: Int) -> Bool { lock.withLock { g == currentGeneration } }
+
+    func job(_ job: Job, blobs: [Data], generation g: Int) {
+        queue.async { [self] in
+            guard live(g) else { return }
+            scorers = [:]
+            shards = job.shards
+            do {
+                inputs = try JobInputs(job: job, blobs: blobs, scratchDirectory: storage.spillDirectory)
+                log("job: \(job.shards.count) shards, model \(job.model.sha256.prefix(12)), recipe \(inputs!.recipe.name)")
+            } catch {
+                inputs = nil
+                let code: ErrorCode = error is ClusterError ? .integrity : .failed
+                send(.error(code: code, message: "\(error)"), g)
+                fatal(error)
+            }
+        }
+    }
+
+    func assign(shard: Int, attempt: Int, generation g: Int) {
+        queue.async { [self] in
+            guard live(g), let inputs else { return }
+            let range = shards[shard].range
+            let t0 = Date()
+            do {
+                let scorer = try SearchCalibration.collect(model: inputs.model, recipe: inputs.recipe, shard: range,
+                                                           memoryBudget: storage.memoryBudget, spillDirectory: storage.spillDirectory,
+                                                           load: { inputs.load($0) })
+                scorers[shard] = (attempt, scorer)
+                log(String(format: "shard %d (images %d..<%d): stage 1 in %.1f s", shard, range.lowerBound, range.upperBound, Date().timeIntervalSince(t0)))
+                send(.ready(shard: shard, attempt: attempt), g)
+            } catch {
+                send(.error(code: .failed, message: "stage 1 of shard \(shard): \(error)"), g)
+                fatal(ClusterError.workerFailed("stage 1 of shard \(shard): \(error)"))
+            }
+        }
+    }
+
+    func task(_ t: WorkTask, generation g: Int) {
+        queue.async { [self] in
+            guard live(g), let inputs else { return }
+            guard let s = scorers[t.shard], s.attempt == t.attempt else {
+                log("TASK \(t.request) for shard \(t.shard) attempt \(t.attempt), which this worker does not hold: ignored")
+                return
+            }
+            guard inputs.ops.contains(t.unit.op) else {
+                send(.error(code: .malformed, message: "TASK \(t.request) names op \(t.unit.op), which the job does not search"), g)
+                return
+            }
+            let result = s.scorer.run(t.unit)
+            send(.result(WorkReply(request: t.request, shard: t.shard, attempt: t.attempt, result: result)), g)
+        }
+    }
+}

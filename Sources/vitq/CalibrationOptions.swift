@@ -1,0 +1,114 @@
+import ArgumentParser
+import Foundation
+import VitqData
+import VitqFormats
+import VitqModels
+import VitqQuant
+import VitqRuntime
+
+/// What every calibrating command shares (`quantize`, `coordinator`): the model, the images,
+/// the recipe, the output, the optional accuracy-protocol evaluation, and the report.
+struct CalibrationOptions: ParsableArguments {
+    @Argument(help: "Float model file (.safetensors).")
+    var model: String
+    @OptionGroup var dataset: DatasetOptions
+    @Option(name: .customLong("calib-offset"), help: "First calibration image.")
+    var calibOffset: Int = 0
+    @Option(help: "Number of calibration images.")
+    var calib: Int = 32
+    @Option(help: "A built-in recipe name (Config/recipes/NAME.yaml) or a recipe file path.")
+    var recipe: String = "minmax-w8a8"
+    @Option(help: "Output file for the quantized model.")
+    var out: String
+    @Option(name: .customLong("eval-offset"), help: "After writing, evaluate FP32 and the quantized model from this image on (the accuracy protocol uses 32).")
+    var evalOffset: Int?
+    @Option(name: .customLong("eval-limit"), help: "Number of evaluation images (default: all after --eval-offset).")
+    var evalLimit: Int?
+    @Option(help: "Images per forward pass (minmax calibration and evaluation; search recipes collect shard by shard).")
+    var batch: Int = 32
+    @Option(name: .customLong("memory-budget"), help: "Stage-1 memory in MiB before collected tensors spill to memory-mapped files (search recipes).")
+    var memoryBudget: Int?
+    @Option(name: .customLong("spill-dir"), help: "Directory for stage-1 spill files (default: the temporary directory).")
+    var spillDir: String?
+    @Flag(help: "Print one JSON object instead of text.")
+    var json = false
+    @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup var threadOptions: ThreadOptions
+
+    func validate() throws {
+        if calib < 1 { throw ValidationError("--calib must be at least 1") }
+        if calibOffset < 0 { throw ValidationError("--calib-offset must be non-negative") }
+        if batch < 1 { throw ValidationError("--batch must be at least 1") }
+        if let m = memoryBudget, m < 0 { throw ValidationError("--memory-budget must be non-negative") }
+    }
+
+    var storage: StageOneStorage {
+        StageOneStorage(memoryBudget: memoryBudget.map { $0 << 20 } ?? Int.max, spillDirectory: spillDir ?? NSTemporaryDirectory())
+    }
+
+    /// Loads the recipe, the model and the dataset, and resolves the calibration range.
+    func open() throws -> (recipe: Recipe, model: VisionTransformer, dataset: ImageDataset, calib: Range<Int>) {
+        threadOptions.apply()
+        let r = try Recipe.load(recipe)
+        let fp = try VisionTransformer(path: model, overrides: modelOptions.overrides)
+        let ds = try dataset.open(fp.spec.preprocess)
+        let range = try Inputs.range(count: ds.count, offset: calibOffset, limit: calib, name: dataset.data)
+        return (r, fp, ds, range)
+    }
+
+    /// Prints the run's report (and, with `--eval-offset`, the accuracy protocol's figures).
+    func report(recipe r: Recipe, model fp: VisionTransformer, dataset ds: ImageDataset, calib: Range<Int>, network: QuantizedNetwork,
+                timings: QuantizationTimings, seconds: Double, extra: [String: Any] = [:], extraLines: [String] = []) throws {
+        let inSize = try FileManager.default.attributesOfItem(atPath: model)[.size] as? Int ?? 0
+        let outSize = try FileManager.default.attributesOfItem(atPath: out)[.size] as? Int ?? 0
+        let sha = try SHA256.hex(ofFile: out)
+        var obj: [String: Any] = [
+            "model": model, "out": out, "recipe": r.name, "calibration_images": calib.count,
+            "calibration_offset": calib.lowerBound, "seconds": seconds, "bytes": outSize, "sha256": sha,
+            "size_ratio": inSize > 0 ? Double(outSize) / Double(inSize) : 0,
+            "collect_seconds": timings.collect, "search_seconds": timings.search,
+            "candidate_evaluations": timings.candidateEvaluations,
+        ]
+        obj.merge(extra) { $1 }
+        if !timings.relativeErrors.isEmpty { obj["op_relative_error"] = timings.relativeErrors }
+        var lines = [
+            "recipe      \(r.name) (\(r.method))",
+            "calibrated  on images \(calib.lowerBound)..<\(calib.upperBound) of \(dataset.data) in \(String(format: "%.1f", seconds)) s",
+            String(format: "stages      collect %.1f s, search %.1f s (%d candidate evaluations, %.0f/s)", timings.collect, timings.search,
+                   timings.candidateEvaluations, timings.search > 0 ? Double(timings.candidateEvaluations) / timings.search : 0),
+        ] + extraLines + [
+            "wrote       \(out) (\(outSize) bytes, \(String(format: "%.1f", 100 * Double(outSize) / Double(max(inSize, 1))))% of the float file)",
+            "sha256      \(sha)",
+        ]
+        if let off = evalOffset {
+            guard ds.labels != nil else { throw ValidationError("--eval-offset needs --labels (or an ImageFolder)") }
+            let range = try Inputs.range(count: ds.count, offset: off, limit: evalLimit, name: dataset.data)
+            let fpResult = try Evaluator.run(model: fp, dataset: ds, range: range, batch: batch, progress: ProgressBar("eval fp32", total: range.count))
+            let qResult = try Evaluator.run(model: network.makeModel(.integer), dataset: ds, range: range, batch: batch,
+                                            progress: ProgressBar("eval int8", total: range.count))
+            let cmp = AccuracyComparison(fp32: fpResult, quantized: qResult)
+            obj["eval_images"] = range.count; obj["eval_offset"] = range.lowerBound
+            obj["fp32_top1"] = fpResult.top1; obj["top1"] = qResult.top1
+            obj["agreement"] = cmp.agreement; obj["drop_points"] = cmp.dropPoints
+            obj["fp32_images_per_second"] = fpResult.imagesPerSecond; obj["int8_images_per_second"] = qResult.imagesPerSecond
+            lines += [
+                "evaluated   images \(range.lowerBound)..<\(range.upperBound) (\(range.count))",
+                String(format: "fp32 top-1  %.4f (%d/%d)", fpResult.top1, fpResult.top1Correct, range.count),
+                String(format: "int8 top-1  %.4f (%d/%d)", qResult.top1, qResult.top1Correct, range.count),
+                String(format: "agreement   %.4f with FP32 top-1", cmp.agreement),
+                String(format: "drop        %.2f points", cmp.dropPoints),
+                String(format: "speed       fp32 %.1f images/s, int8 %.1f images/s", fpResult.imagesPerSecond, qResult.imagesPerSecond),
+            ]
+        }
+        if json {
+            print(String(decoding: try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys]), as: UTF8.self))
+        } else {
+            lines.forEach { print($0) }
+        }
+    }
+}
+
+/// One line on stderr, prefixed with the command.
+func stderrLine(_ prefix: String) -> @Sendable (String) -> Void {
+    { line in FileHandle.standardError.write(Data("\(prefix): \(line)\n".utf8)) }
+}

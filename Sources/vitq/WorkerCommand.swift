@@ -1,0 +1,51 @@
+import ArgumentParser
+import Foundation
+import VitqRuntime
+import VitqZmq
+
+/// `vitq worker`: hold calibration shards and score candidates for a coordinator.
+struct WorkerCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "worker",
+        abstract: "Connect to a `vitq coordinator`, run stage 1 for the shards it assigns and score its candidates.")
+
+    @Option(help: "The coordinator's endpoint: tcp://HOST:PORT or ipc://PATH.")
+    var connect: String
+    @Option(name: .customLong("curve-secret"), help: "This worker's secret key file (vitq keygen); enables CURVE.")
+    var curveSecret: String?
+    @Option(name: .customLong("server-key"), help: "The coordinator's public key file (needed with --curve-secret).")
+    var serverKey: String?
+    @Option(help: "A name for logs and the status file (default: HOST:PID).")
+    var name: String?
+    @Flag(help: "Exit after the run finishes (else wait for the next run).")
+    var once = false
+    @Option(help: "Give up when no coordinator answers for this many seconds (0: never).")
+    var wait: Double = 60
+    @Option(name: .customLong("memory-budget"), help: "Stage-1 memory in MiB before collected tensors spill to memory-mapped files.")
+    var memoryBudget: Int?
+    @Option(name: .customLong("spill-dir"), help: "Directory for stage-1 spill files and the staged job files (default: the temporary directory).")
+    var spillDir: String?
+    @OptionGroup var threadOptions: ThreadOptions
+
+    func validate() throws {
+        if (curveSecret == nil) != (serverKey == nil) { throw ValidationError("--curve-secret and --server-key go together") }
+        if wait < 0 { throw ValidationError("--wait must be non-negative") }
+        if let m = memoryBudget, m < 0 { throw ValidationError("--memory-budget must be non-negative") }
+    }
+
+    func run() throws {
+        try reportingErrors {
+            threadOptions.apply()
+            let label = name ?? "\(ProcessInfo.processInfo.hostName):\(getpid())"
+            var options = WorkerOptions(endpoint: connect, name: label)
+            if let curveSecret, let serverKey {
+                options.curve = (try CurveKeys.readSecret(curveSecret), try CurveKeys.readPublic(serverKey))
+            }
+            options.once = once
+            options.wait = wait
+            options.storage = StageOneStorage(memoryBudget: memoryBudget.map { $0 << 20 } ?? Int.max,
+                                              spillDirectory: spillDir ?? NSTemporaryDirectory())
+            try WorkerClient(options: options, log: stderrLine("vitq worker \(label)")).run()
+        }
+    }
+}
