@@ -51,7 +51,7 @@ let package = Package(
         .testTarget(name: "VitqDataTests", dependencies: ["VitqData", "VitqModels", "VitqFormats", "VitqTestSupport"]),
         .testTarget(name: "VitqQuantTests", dependencies: ["VitqQuant", "VitqModels", "VitqFormats", "VitqTensor", "CVitqKernels", "VitqTestSupport"]),
         .testTarget(name: "VitqDistributedTests", dependencies: ["VitqDistributed", "VitqQuant", "VitqZmq"]),
-        .testTarget(name: "VitqCLITests", dependencies: ["VitqRuntime", "VitqTestSupport"]),
+        .testTarget(name: "VitqCLITests", dependencies: ["VitqRuntime", "VitqTestSupport", "VitqZmq", "VitqDistributed"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -45,3 +45,27 @@ public enum CLIRunner {
         return Result(status: p.terminationStatus, stdout: String(decoding: outData, as: UTF8.self), stderr: String(decoding: errData, as: UTF8.self))
     }
 }
+
+extension CLIRunner {
+    /// Starts `vitq args…` in the background with stdout and stderr appended to `log`.
+    public static func start(_ args: [String], log: String) throws -> Process {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: binary)
+        p.arguments = args
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
+        let h = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        p.standardOutput = h
+        p.standardError = h
+        try p.run()
+        return p
+    }
+
+    /// Waits for `p` to exit, at most `seconds`; kills it (and fails) after that.
+    @discardableResult
+    public static func wait(_ p: Process, seconds: Double) -> Int32? {
+        let deadline = Date().addingTimeInterval(seconds)
+        while p.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        if p.isRunning { kill(p.processIdentifier, SIGKILL); p.waitUntilExit(); return nil }
+        return p.terminationStatus
+    }
+}

@@ -1,0 +1,212 @@
+import Foundation
+import VitqDistributed
+import VitqFormats
+import VitqTestSupport
+import VitqZmq
+import XCTest
+
+/// Distributed calibration end to end with real processes on the real ViT-Tiny: the same
+/// output bytes in process and with 1, 2 and 4 workers, after kill -9 of a worker or of the
+/// coordinator (--resume), with CURVE (a wrong key is refused), and under a flood of malformed
+/// frames. A 4-shard test recipe (ptq4vit-fast, 4 images per shard, 16 images) keeps it short.
+final class DistributedCLITests: XCTestCase {
+    var dir = ""
+    override func setUp() { dir = makeTempDir() }
+    override func tearDown() { try? FileManager.default.removeItem(atPath: dir) }
+
+    static let recipeDir = makeTempDir()
+    static var recipe: String {
+        let path = recipeDir + "/four-shards.yaml"
+        if !FileManager.default.fileExists(atPath: path) {
+            try! "name: four-shards\nbase: ptq4vit-fast\nshard_images: 4\n".write(toFile: path, atomically: true, encoding: .utf8)
+        }
+        return path
+    }
+    static var calibration: [String] {
+        ["--data", Fixtures.even500Images, "--calib-offset", "0", "--calib", "16", "--recipe", recipe]
+    }
+
+    /// The in-process run's sha256 (computed once).
+    nonisolated(unsafe) static var referenceSHA: String?
+    func reference() throws -> String {
+        if let s = Self.referenceSHA { return s }
+        let out = Self.recipeDir + "/in-process.safetensors"
+        let s = try quantize(out, workers: 0)
+        Self.referenceSHA = s
+        return s
+    }
+
+    func quantize(_ out: String, workers: Int) throws -> String {
+        let r = try CLIRunner.run(["quantize", Fixtures.vitTiny] + Self.calibration + ["--out", out, "--workers", "\(workers)", "--json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let j = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], r.stdout + r.stderr)
+        let sha = try XCTUnwrap(j["sha256"] as? String)
+        XCTAssertEqual(sha, SHA256.hex(of: try Data(contentsOf: URL(fileURLWithPath: out))), "the CLI prints the file's sha256")
+        if workers > 0 {
+            XCTAssertEqual(j["workers"] as? Int, workers)
+            let perOp = try XCTUnwrap(j["wire_bytes_per_op"] as? [String: Int])
+            XCTAssertEqual(perOp.count, 74, "bytes on the wire reported for every op")
+            XCTAssertTrue(perOp.values.allSatisfy { $0 > 0 })
+        }
+        return sha
+    }
+
+    func testInProcessAndOneTwoFourWorkersWriteIdenticalBytes() throws {
+        try Fixtures.require()
+        let ref = try reference()
+        for n in [1, 2, 4] {
+            XCTAssertEqual(try quantize(dir + "/w\(n).safetensors", workers: n), ref, "\(n) workers")
+        }
+    }
+
+    // MARK: processes by hand
+
+    func coordinator(_ out: String, endpoint: String, workers: Int, extra: [String] = []) throws -> Process {
+        try CLIRunner.start(["coordinator", Fixtures.vitTiny] + Self.calibration +
+                            ["--out", out, "--bind", endpoint, "--expect-workers", "\(workers)", "--status", dir + "/status.json",
+                             "--heartbeat", "0.5"] + extra, log: dir + "/coordinator.log")
+    }
+
+    func worker(_ i: Int, endpoint: String, extra: [String] = ["--once"]) throws -> Process {
+        try CLIRunner.start(["worker", "--connect", endpoint, "--threads", "1", "--name", "w\(i)", "--wait", "60"] + extra,
+                            log: dir + "/worker\(i).log")
+    }
+
+    /// Ops done according to the status file (0 before it exists).
+    func opsDone() -> Int {
+        guard let d = FileManager.default.contents(atPath: dir + "/status.json"),
+              let j = try? JSONSerialization.jsonObject(with: d) as? [String: Any] else { return 0 }
+        return j["ops_done"] as? Int ?? 0
+    }
+
+    func waitForOps(_ n: Int, seconds: Double = 120) {
+        let deadline = Date().addingTimeInterval(seconds)
+        while opsDone() < n && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+    }
+
+    func log(_ name: String) -> String { (try? String(contentsOfFile: dir + "/" + name, encoding: .utf8)) ?? "" }
+
+    func sha(_ path: String) throws -> String { SHA256.hex(of: try Data(contentsOf: URL(fileURLWithPath: path))) }
+
+    func testKillingOneOfThreeWorkersInStageTwoGivesTheSameBytes() throws {
+        try Fixtures.require()
+        let ref = try reference()
+        let ep = "ipc://\(dir)/c.ipc", out = dir + "/q.safetensors"
+        let c = try coordinator(out, endpoint: ep, workers: 3)
+        let ws = try (1...3).map { try worker($0, endpoint: ep) }
+        waitForOps(8)
+        let before = opsDone()
+        kill(ws[1].processIdentifier, SIGKILL)
+        XCTAssertEqual(CLIRunner.wait(c, seconds: 300), 0, log("coordinator.log"))
+        XCTAssertLessThan(before, 74, "the worker died mid-run")
+        XCTAssertTrue(log("coordinator.log").contains("missed"), "the dead worker is detected by heartbeats:\n" + log("coordinator.log"))
+        XCTAssertTrue(log("coordinator.log").contains("moves from w2"), log("coordinator.log"))
+        XCTAssertEqual(try sha(out), ref)
+        for w in ws { CLIRunner.wait(w, seconds: 10) }
+    }
+
+    func testKilledCoordinatorResumesToTheSameBytes() throws {
+        try Fixtures.require()
+        let ref = try reference()
+        let ep = "ipc://\(dir)/c.ipc", out = dir + "/q.safetensors"
+        let c1 = try coordinator(out, endpoint: ep, workers: 2)
+        // Workers outlive the coordinator: they reconnect with backoff to the resumed one.
+        let ws = try (1...2).map { try worker($0, endpoint: ep) }
+        waitForOps(20)
+        kill(c1.processIdentifier, SIGKILL)
+        c1.waitUntilExit()
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out), "no output from a killed run")
+        let journaled = try String(contentsOfFile: out + ".journal", encoding: .utf8).split(separator: "\n").count - 1
+        XCTAssertGreaterThanOrEqual(journaled, 20)
+        XCTAssertLessThan(journaled, 74)
+        // Without --resume the journal is not overwritten.
+        let refused = try CLIRunner.run(["coordinator", Fixtures.vitTiny] + Self.calibration + ["--out", out, "--bind", ep])
+        XCTAssertEqual(refused.status, 1)
+        XCTAssertTrue(refused.stderr.contains("pass --resume"), refused.stderr)
+        let c2 = try coordinator(out, endpoint: ep, workers: 2, extra: ["--resume"])
+        XCTAssertEqual(CLIRunner.wait(c2, seconds: 300), 0, log("coordinator.log"))
+        XCTAssertTrue(log("coordinator.log").contains("resuming: \(journaled) of 74 ops"), log("coordinator.log"))
+        XCTAssertEqual(try sha(out), ref)
+        for w in ws { XCTAssertEqual(CLIRunner.wait(w, seconds: 10), 0) }
+    }
+
+    func testWorkerWithAWrongCurveKeyIsRefusedAndTheRunGoesOn() throws {
+        try Fixtures.require()
+        let ref = try reference()
+        for name in ["coordinator", "good", "bad"] {
+            XCTAssertEqual(try CLIRunner.run(["keygen", "--out", dir + "/" + name]).status, 0)
+        }
+        let port = 20000 + Int(getpid() % 20000)
+        let ep = "tcp://127.0.0.1:\(port)", out = dir + "/q.safetensors"
+        let c = try coordinator(out, endpoint: ep, workers: 1,
+                                extra: ["--curve-secret", dir + "/coordinator.key", "--allow", dir + "/good.pub"])
+        let bad = try worker(1, endpoint: ep, extra: ["--once", "--curve-secret", dir + "/bad.key", "--server-key", dir + "/coordinator.pub"])
+        XCTAssertEqual(CLIRunner.wait(bad, seconds: 60), 1, log("worker1.log"))
+        XCTAssertTrue(log("worker1.log").contains("refused"), log("worker1.log"))
+        let good = try worker(2, endpoint: ep, extra: ["--once", "--curve-secret", dir + "/good.key", "--server-key", dir + "/coordinator.pub"])
+        XCTAssertEqual(CLIRunner.wait(c, seconds: 300), 0, log("coordinator.log"))
+        XCTAssertEqual(CLIRunner.wait(good, seconds: 10), 0, log("worker2.log"))
+        let badKey = try CurveKeys.readPublic(dir + "/bad.pub")
+        XCTAssertTrue(log("coordinator.log").contains("\(badKey) is not in the allow-list"), log("coordinator.log"))
+        XCTAssertEqual(try sha(out), ref)
+    }
+
+    func testAThousandMalformedFramesNeitherCrashNorStopTheRun() throws {
+        try Fixtures.require()
+        let ref = try reference()
+        let ep = "ipc://\(dir)/c.ipc", out = dir + "/q.safetensors"
+        let c = try coordinator(out, endpoint: ep, workers: 1)
+        let w = try worker(1, endpoint: ep)
+        waitForOps(2)
+        let context = try ZmqContext()
+        // A version mismatch gets a clear ERROR back.
+        let peer = try ZmqSocket(context, .dealer)
+        try peer.connect(ep)
+        try peer.send(try MessageCodec().encode(.hello(Hello(versions: [7], name: "future"))))
+        let reply = try XCTUnwrap(try peer.receive(timeoutMs: 10_000))
+        guard case let .error(code, text) = try MessageCodec().decode(reply.frames).message else { return XCTFail("expected ERROR") }
+        XCTAssertEqual(code, .version)
+        XCTAssertTrue(text.contains("coordinator speaks [1]"), text)
+        // 1,000 random or malformed frame sets from a fresh peer each tenth time.
+        var g = SystemRandomNumberGenerator()
+        var rogue = try ZmqSocket(context, .dealer)
+        try rogue.connect(ep)
+        for i in 0..<1000 {
+            if i % 100 == 0 { rogue = try ZmqSocket(context, .dealer); try rogue.connect(ep) }
+            let frames: [Data]
+            switch i % 4 {
+            case 0: frames = (0..<Int.random(in: 1...6, using: &g)).map { _ in Data((0..<Int.random(in: 0...40, using: &g)).map { _ in UInt8.random(in: 0...255, using: &g) }) }
+            case 1: frames = [Data([MessageType.result.rawValue, 1]), Data("{\"request\":1,\"shard\":0,\"attempt\":0,\"kind\":\"scores\"}".utf8), Data([1, 2, 3])]
+            case 2: frames = [Data([MessageType.ready.rawValue, 1]), Data("{\"shard\":99999,\"attempt\":0}".utf8)]
+            default: frames = [Data([0xee, 1]), Data("{}".utf8)]
+            }
+            try rogue.send(frames)
+        }
+        XCTAssertEqual(CLIRunner.wait(c, seconds: 300), 0, log("coordinator.log"))
+        XCTAssertEqual(CLIRunner.wait(w, seconds: 10), 0, log("worker1.log"))
+        XCTAssertEqual(try sha(out), ref)
+    }
+
+    func testBadSetupsGiveOneClearLine() throws {
+        try Fixtures.require()
+        // An unreachable endpoint.
+        let w = try CLIRunner.run(["worker", "--connect", "tcp://127.0.0.1:9", "--wait", "1"])
+        XCTAssertEqual(w.status, 1)
+        XCTAssertTrue(w.stderr.contains("tcp://127.0.0.1:9: no coordinator answered in 1 s"), w.stderr)
+        // A public endpoint without keys.
+        let c = try CLIRunner.run(["coordinator", Fixtures.vitTiny] + Self.calibration + ["--out", dir + "/q.safetensors", "--bind", "tcp://0.0.0.0:5999"])
+        XCTAssertEqual(c.status, 1)
+        XCTAssertTrue(c.stderr.contains("tcp://0.0.0.0:5999: refusing to bind a non-loopback endpoint without CURVE keys"), c.stderr)
+        // A malformed endpoint, and a recipe without a search.
+        let e = try CLIRunner.run(["worker", "--connect", "udp://x"])
+        XCTAssertTrue(e.stderr.contains("udp://x: expected tcp://HOST:PORT or ipc://PATH"), e.stderr)
+        let m = try CLIRunner.run(["coordinator", Fixtures.vitTiny, "--data", Fixtures.even500Images, "--recipe", "minmax-w8a8",
+                                   "--out", dir + "/m.safetensors", "--bind", "ipc://\(dir)/m.ipc"])
+        XCTAssertEqual(m.status, 1)
+        XCTAssertTrue(m.stderr.contains("distributed calibration runs the search method"), m.stderr)
+        // A missing key file.
+        let k = try CLIRunner.run(["worker", "--connect", "tcp://127.0.0.1:9", "--curve-secret", dir + "/none.key", "--server-key", dir + "/none.pub"])
+        XCTAssertTrue(k.stderr.contains("none.key: cannot read the key file"), k.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/q.safetensors"))
+    }
+}
