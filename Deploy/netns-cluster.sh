@@ -109,6 +109,7 @@ cleanup() {
     ip netns del "$ns" 2>/dev/null || true
   done
   ip link del "$br" 2>/dev/null || true
+  ip netns del "vitq-$id-p" 2>/dev/null || true
   [ "$fw_rule" -eq 0 ] || iptables -D FORWARD -i "$br" -o "$br" -j ACCEPT 2>/dev/null || true
   # Keep keys, logs and outputs for a failed run (or with --keep); "cannot run here" has nothing.
   if [ "$keep" -eq 1 ] || { [ "$rc" -ne 0 ] && [ "$rc" -ne 2 ]; }; then say "work directory kept: $work"; else rm -rf "$work"; fi
@@ -128,7 +129,7 @@ vitq=$repo/.build/release/vitq
 if [ "$check_only" -eq 0 ]; then
   [ -x "$vitq" ] || { say "building vitq (bash Deploy/setup.sh)"; bash Deploy/setup.sh; }
   for cmd in keygen coordinator worker quantize; do
-    "$vitq" "$cmd" --help 2>&1 | grep -q "USAGE: vitq $cmd" ||
+    [[ $("$vitq" "$cmd" --help 2>&1) == *"USAGE: vitq $cmd"* ]] ||
       die "$vitq has no '$cmd' command: rebuild it (bash Deploy/setup.sh)"
   done
   for f in "$model" "$data"; do [ -r "$f" ] || die "cannot read $f (set VITQ_FIXTURES or pass --model/--data)"; done
@@ -220,6 +221,7 @@ show_logs() {
     [ -e "$f" ] && { echo "--- $(basename "$f") (last 20 lines)"; tail -n 20 "$f"; }
   done >&2
 }
+status_line() { tr -d '\n ' <"$1" | grep -oE '"(phase|ops_done|ops_total|eta_seconds)":("[^"]*"|[0-9]+)' | tr '\n' ' '; }
 alive() { local p; for p in "$@"; do kill -0 "$p" 2>/dev/null && return 0; done; return 1; }
 
 start=$SECONDS idle=0
@@ -231,7 +233,7 @@ while kill -0 "$coord_pid" 2>/dev/null; do
   if alive "${worker_pids[@]}"; then idle=0; else idle=$((idle + 1)); fi
   if [ "$idle" -ge 15 ]; then show_logs; die "every worker exited but the coordinator is still running"; fi
   if [ $((elapsed % 30)) -eq 0 ] && [ -s "$work/status.json" ]; then
-    say "${elapsed}s: $(tr -d '\n' <"$work/status.json" | cut -c1-160)"
+    say "${elapsed}s: $(status_line "$work/status.json")"
   fi
 done
 coord_rc=0; wait "$coord_pid" || coord_rc=$?
@@ -244,7 +246,13 @@ for ((i = 1; i <= workers; i++)); do
   rc=0; wait "$pid" || rc=$?
   [ "$rc" -eq 0 ] || { show_logs; die "worker $i exited with status $rc (log: $work/worker$i.log)"; }
 done
-[ -s "$work/status.json" ] && say "status: $(tr -d '\n' <"$work/status.json" | cut -c1-300)"
+[ -s "$work/status.json" ] && say "status: $(status_line "$work/status.json")"
+# A shard is recipe.shard_images (8 for the built-in recipes) images; workers beyond the shard
+# count are spares.
+shards=$(grep -cE ' shard [0-9]+ → ' "$work/coordinator.log" || true)
+if [ "$shards" -lt "$workers" ]; then
+  say "note: $shards shard(s) for $workers workers, so $((workers - shards)) were spares; --calib $((8 * workers)) gives each a shard"
+fi
 
 # --- The same quantization in one process ---------------------------------------------
 say "in-process: vitq quantize (same model, data, recipe, calibration images)"

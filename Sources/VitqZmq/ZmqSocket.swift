@@ -71,7 +71,7 @@ public final class ZmqSocket: @unchecked Sendable {
 
     /// Sets a bytes option (routing id, CURVE keys as 40-character Z85 text).
     func set(_ option: Int32, bytes: [UInt8]) throws {
-        try bytes.withUnsafeBytes { b in
+        _ = try bytes.withUnsafeBytes { b in
             try check(zmq_setsockopt(try raw, option, b.baseAddress, b.count), "zmq_setsockopt", "option \(option)")
         }
     }

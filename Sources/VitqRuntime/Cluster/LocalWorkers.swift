@@ -29,11 +29,4 @@ public final class LocalWorkers {
         for p in processes where p.isRunning { p.terminate() }
         for p in processes { p.waitUntilExit() }
     }
-
-    /// CPU seconds (user + system) of the workers that have exited, from `getrusage(RUSAGE_CHILDREN)`.
-    public static var childCPUSeconds: Double {
-        var u = rusage()
-        getrusage(__rusage_who_t(RUSAGE_CHILDREN.rawValue), &u)
-        return Double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + Double(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6
-    }
 }
