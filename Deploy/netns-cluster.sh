@@ -17,7 +17,7 @@ cd "$(dirname "$0")/.."
 repo=$(pwd)
 
 fixtures=${VITQ_FIXTURES:-$repo/../shared/fixtures}
-workers=3 recipe=ptq4vit-fast calib=8 calib_offset=0 threads="" ship=inline
+workers=3 recipe=ptq4vit-fast calib="" calib_offset=0 threads="" ship=inline
 model=$fixtures/vit_tiny_patch16_224.augreg_in21k_ft_in1k.safetensors
 data=$fixtures/imagenet_sample/even500_images_u8_nhwc.npy
 labels=$fixtures/imagenet_sample/even500_labels.npy
@@ -50,6 +50,8 @@ need_int() {
   if ! [[ $2 =~ ^[0-9]+$ ]] || [ "$2" -lt "$3" ] || [ "$2" -gt "$4" ]; then die "$1 must be an integer in $3...$4"; fi
 }
 need_int --workers "$workers" 1 64
+# Default: one 8-image shard per worker, so that every worker host holds a shard.
+[ -n "$calib" ] || calib=$(( 8 * workers ))
 need_int --calib "$calib" 1 1000000
 need_int --calib-offset "$calib_offset" 0 1000000000
 need_int --timeout "$timeout_s" 1 1000000

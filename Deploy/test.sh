@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Sets everything up (Debian packages, release build) and runs all tests in release mode.
+# Sets everything up (Debian packages, release build) and runs all tests in release mode, then
+# the multi-host calibration in network namespaces (Deploy/netns-cluster.sh) where it can run.
 # Tests read the fixtures from ../shared/fixtures (or $VITQ_FIXTURES).
 # Usage: bash Deploy/test.sh
 set -euo pipefail
@@ -8,3 +9,15 @@ bash Deploy/setup.sh
 # One test opens a quantized file with Python's safetensors (the format must stay readable there).
 python3 -c "import safetensors, numpy" 2>/dev/null || python3 -m pip install -q safetensors numpy
 swift test -c release --disable-swift-testing
+# 3 worker hosts and a coordinator host, each its own network namespace: the output must equal
+# the in-process run's. Exit 2 from --check means namespaces cannot be made here (not root, no
+# CAP_NET_ADMIN); then the README says how to run it by hand.
+status=0
+bash Deploy/netns-cluster.sh --check || status=$?
+if [ "$status" -eq 0 ]; then
+  bash Deploy/netns-cluster.sh --workers 3
+elif [ "$status" -eq 2 ]; then
+  echo "netns-cluster: skipped, network namespaces cannot be made on this machine (see README: 'Several machines')"
+else
+  exit "$status"
+fi
