@@ -41,6 +41,7 @@ struct QuantizeCommand: ParsableCommand {
             if let s = calibration.spillDir { extra += ["--spill-dir", s] }
             let local = try LocalWorkers(count: workers, endpoint: options.endpoint, threads: threads, extraArguments: extra)
             defer { local.stop() }
+            options.watchdog = { local.failure }
             let (net, report) = try DistributedQuantization.run(model: fp, modelPath: calibration.model, overrides: calibration.modelOptions.overrides,
                                                                 dataset: ds, calib: calibRange, recipe: r, out: calibration.out,
                                                                 options: options, log: stderrLine("vitq coordinator"))

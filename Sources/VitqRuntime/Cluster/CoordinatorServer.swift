@@ -27,9 +27,12 @@ final class CoordinatorServer: @unchecked Sendable {
     private var failure: Error?
     private let done = DispatchSemaphore(value: 0)
 
+    private let watchdog: (@Sendable () -> String?)?
+
     init(socket: ZmqSocket, settings: CoordinatorSettings, journal: DecisionJournal, stats: ClusterStats,
-         log: @escaping @Sendable (String) -> Void) throws {
+         watchdog: (@Sendable () -> String?)? = nil, log: @escaping @Sendable (String) -> Void) throws {
         self.socket = socket
+        self.watchdog = watchdog
         self.journal = journal
         self.stats = stats
         self.log = log
@@ -101,6 +104,7 @@ final class CoordinatorServer: @unchecked Sendable {
                     nextTick = Date().timeIntervalSince1970 + tickEvery
                     carryOut(state.tick())
                     stats.writeStatus(state: state)
+                    if let why = watchdog?() { stop(ClusterError.aborted(why)) }
                 }
             } catch {
                 stop(error)

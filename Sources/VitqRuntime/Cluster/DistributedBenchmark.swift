@@ -31,6 +31,7 @@ public enum DistributedBenchmark {
             let cpu0 = cpuSeconds(RUSAGE_SELF) + cpuSeconds(RUSAGE_CHILDREN)
             let start = Date()
             let workers = try LocalWorkers(count: n, endpoint: options.endpoint, threads: 1)
+            options.watchdog = { workers.failure }
             let report: DistributedReport
             do {
                 report = try DistributedQuantization.run(model: model, modelPath: modelPath, overrides: ModelOverrides(), dataset: dataset,

@@ -26,6 +26,8 @@ public struct CoordinatorOptions: Sendable {
     public var liveness = 3
     /// Ops searched at once (each request goes to every shard; more in flight keeps workers busy).
     public var concurrency = 4
+    /// Checked on every timer tick: a non-nil reason aborts the run (e.g. every local worker exited).
+    public var watchdog: (@Sendable () -> String?)?
 
     public init(endpoint: String, expectedWorkers: Int, journalPath: String, imagesPath: String) {
         self.endpoint = endpoint; self.expectedWorkers = expectedWorkers
@@ -83,7 +85,8 @@ public enum DistributedQuantization {
 
         let settings = CoordinatorSettings(job: material.job, blobs: material.blobs, expectedWorkers: o.expectedWorkers, ops: ops)
         let stats = ClusterStats(opsTotal: ops.count, resumed: journal.decisions.count, statusPath: o.statusPath, progress: log)
-        let server = try CoordinatorServer(socket: socket, settings: settings, journal: journal, stats: stats, log: log)
+        let server = try CoordinatorServer(socket: socket, settings: settings, journal: journal, stats: stats,
+                                           watchdog: o.watchdog, log: log)
         server.start()
         let executor = CountingExecutor(DistributedExecutor(server: server, shardCount: settings.shardCount))
         let searchStart = Date()

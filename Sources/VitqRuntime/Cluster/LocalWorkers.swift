@@ -3,7 +3,7 @@ import Foundation
 /// `vitq quantize --workers N`: N `vitq worker --once` processes of this same executable on
 /// this machine, connected over ipc. They exit when the coordinator says BYE; ``stop()`` ends
 /// any that are left.
-public final class LocalWorkers {
+public final class LocalWorkers: @unchecked Sendable {
     private var processes: [Process] = []
 
     /// Starts `count` workers connecting to `endpoint`, each with `threads` threads.
@@ -17,6 +17,11 @@ public final class LocalWorkers {
             try p.run()
             processes.append(p)
         }
+    }
+
+    /// Why the run cannot go on: every worker process has exited. For ``CoordinatorOptions/watchdog``.
+    public var failure: String? {
+        processes.contains(where: \.isRunning) ? nil : "all \(processes.count) local workers exited (their errors are above)"
     }
 
     /// The workers' process ids.
