@@ -12,13 +12,6 @@ public final class ZmqContext: @unchecked Sendable {
 
     deinit { zmq_ctx_term(handle) }
 
-    /// libzmq's version as "major.minor.patch".
-    public static var libraryVersion: String {
-        var major: Int32 = 0, minor: Int32 = 0, patch: Int32 = 0
-        zmq_version(&major, &minor, &patch)
-        return "\(major).\(minor).\(patch)"
-    }
-
     /// Whether this libzmq was built with CURVE security.
     public static var hasCurve: Bool { zmq_has("curve") == 1 }
 }

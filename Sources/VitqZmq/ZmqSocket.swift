@@ -76,24 +76,6 @@ public final class ZmqSocket: @unchecked Sendable {
         }
     }
 
-    /// Reads an integer option.
-    func get(_ option: Int32) throws -> Int32 {
-        var v: Int32 = 0
-        var size = MemoryLayout<Int32>.size
-        try check(zmq_getsockopt(try raw, option, &v, &size), "zmq_getsockopt", "option \(option)")
-        return v
-    }
-
-    /// The socket's file descriptor, for polling beside other descriptors.
-    public var fileDescriptor: Int32 {
-        get throws {
-            var fd: Int32 = -1
-            var size = MemoryLayout<Int32>.size
-            try check(zmq_getsockopt(try raw, ZMQ_FD, &fd, &size), "zmq_getsockopt", "ZMQ_FD")
-            return fd
-        }
-    }
-
     /// Makes this socket a CURVE server with `secretKey` (Z85).
     public func makeCurveServer(secretKey: String) throws {
         try set(ZMQ_CURVE_SERVER, 1)

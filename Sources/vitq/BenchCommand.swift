@@ -188,15 +188,7 @@ extension BenchCommand {
     struct DistributedBench: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "distributed",
             abstract: "Distributed calibration with 1, 2 and 4 one-thread local workers: CPU seconds of all processes, search wall time, output sha256.")
-        @Argument(help: "Float model file (.safetensors).")
-        var model: String
-        @OptionGroup var dataset: DatasetOptions
-        @Option(name: .customLong("calib-offset"), help: "First calibration image.")
-        var calibOffset: Int = 0
-        @Option(help: "Number of calibration images.")
-        var calib: Int = 32
-        @Option(help: "A search recipe (built-in name or file).")
-        var recipe: String = "ptq4vit-fast"
+        @OptionGroup var inputs: CalibrationInputs
         @Option(help: "Worker counts, comma-separated (must include 1, 2 and 4 for the summary ratios).")
         var workers: String = "1,2,4"
         @Flag(help: "Print one JSON object.")
@@ -206,13 +198,10 @@ extension BenchCommand {
             try reportingErrors {
                 let counts = workers.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
                 guard !counts.isEmpty, counts.allSatisfy({ $0 >= 1 }) else { throw ValidationError("--workers takes positive counts, e.g. 1,2,4") }
-                let r = try Recipe.load(recipe)
-                let fp = try VisionTransformer(path: model)
-                let ds = try dataset.open(fp.spec.preprocess)
-                let range = try Inputs.range(count: ds.count, offset: calibOffset, limit: calib, name: dataset.data)
+                let (r, fp, ds, range) = try inputs.open()
                 let dir = NSTemporaryDirectory() + "vitq-bench-distributed-\(getpid())"
                 defer { try? FileManager.default.removeItem(atPath: dir) }
-                let rows = try DistributedBenchmark.run(model: fp, modelPath: model, dataset: ds, calib: range, recipe: r,
+                let rows = try DistributedBenchmark.run(model: fp, modelPath: inputs.model, overrides: inputs.modelOptions.overrides, dataset: ds, calib: range, recipe: r,
                                                         workerCounts: counts, directory: dir, log: { _ in })
                 func row(_ n: Int) -> DistributedBenchmark.Row? { rows.first { $0.workers == n } }
                 let cpu4 = row(4).flatMap { a in row(1).map { a.cpu_seconds / $0.cpu_seconds } }

@@ -6,9 +6,8 @@ import VitqModels
 import VitqQuant
 import VitqRuntime
 
-/// What every calibrating command shares (`quantize`, `coordinator`): the model, the images,
-/// the recipe, the output, the optional accuracy-protocol evaluation, and the report.
-struct CalibrationOptions: ParsableArguments {
+/// The model, images and recipe of a calibration (`quantize`, `coordinator`, `bench distributed`).
+struct CalibrationInputs: ParsableArguments {
     @Argument(help: "Float model file (.safetensors).")
     var model: String
     @OptionGroup var dataset: DatasetOptions
@@ -18,6 +17,30 @@ struct CalibrationOptions: ParsableArguments {
     var calib: Int = 32
     @Option(help: "A built-in recipe name (Config/recipes/NAME.yaml) or a recipe file path.")
     var recipe: String = "minmax-w8a8"
+    @OptionGroup var modelOptions: ModelOptions
+
+    func validate() throws {
+        if calib < 1 { throw ValidationError("--calib must be at least 1") }
+        if calibOffset < 0 { throw ValidationError("--calib-offset must be non-negative") }
+    }
+
+    /// Loads the recipe, the model and the dataset, and resolves the calibration range.
+    func open() throws -> (recipe: Recipe, model: VisionTransformer, dataset: ImageDataset, calib: Range<Int>) {
+        let r = try Recipe.load(recipe)
+        let fp = try VisionTransformer(path: model, overrides: modelOptions.overrides)
+        let ds = try dataset.open(fp.spec.preprocess)
+        let range = try Inputs.range(count: ds.count, offset: calibOffset, limit: calib, name: dataset.data)
+        return (r, fp, ds, range)
+    }
+}
+
+/// What every calibrating command shares (`quantize`, `coordinator`): the inputs, the output,
+/// the optional accuracy-protocol evaluation, and the report.
+struct CalibrationOptions: ParsableArguments {
+    @OptionGroup var inputs: CalibrationInputs
+    var model: String { inputs.model }
+    var dataset: DatasetOptions { inputs.dataset }
+    var modelOptions: ModelOptions { inputs.modelOptions }
     @Option(help: "Output file for the quantized model.")
     var out: String
     @Option(name: .customLong("eval-offset"), help: "After writing, evaluate FP32 and the quantized model from this image on (the accuracy protocol uses 32).")
@@ -32,12 +55,9 @@ struct CalibrationOptions: ParsableArguments {
     var spillDir: String?
     @Flag(help: "Print one JSON object instead of text.")
     var json = false
-    @OptionGroup var modelOptions: ModelOptions
     @OptionGroup var threadOptions: ThreadOptions
 
     func validate() throws {
-        if calib < 1 { throw ValidationError("--calib must be at least 1") }
-        if calibOffset < 0 { throw ValidationError("--calib-offset must be non-negative") }
         if batch < 1 { throw ValidationError("--batch must be at least 1") }
         if let m = memoryBudget, m < 0 { throw ValidationError("--memory-budget must be non-negative") }
     }
@@ -46,14 +66,10 @@ struct CalibrationOptions: ParsableArguments {
         StageOneStorage(memoryBudget: memoryBudget.map { $0 << 20 } ?? Int.max, spillDirectory: spillDir ?? NSTemporaryDirectory())
     }
 
-    /// Loads the recipe, the model and the dataset, and resolves the calibration range.
+    /// Applies `--threads`, then ``CalibrationInputs/open()``.
     func open() throws -> (recipe: Recipe, model: VisionTransformer, dataset: ImageDataset, calib: Range<Int>) {
         threadOptions.apply()
-        let r = try Recipe.load(recipe)
-        let fp = try VisionTransformer(path: model, overrides: modelOptions.overrides)
-        let ds = try dataset.open(fp.spec.preprocess)
-        let range = try Inputs.range(count: ds.count, offset: calibOffset, limit: calib, name: dataset.data)
-        return (r, fp, ds, range)
+        return try inputs.open()
     }
 
     /// Prints the run's report (and, with `--eval-offset`, the accuracy protocol's figures).

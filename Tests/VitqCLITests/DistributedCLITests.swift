@@ -109,7 +109,8 @@ final class DistributedCLITests: XCTestCase {
         try Fixtures.require()
         let ref = try reference()
         let ep = "ipc://\(dir)/c.ipc", out = dir + "/q.safetensors"
-        let c1 = try coordinator(out, endpoint: ep, workers: 2)
+        // Workers read the model and images from paths here (a shared file system), sha256-checked.
+        let c1 = try coordinator(out, endpoint: ep, workers: 2, extra: ["--ship", "path"])
         // Workers outlive the coordinator: they reconnect with backoff to the resumed one.
         let ws = try (1...2).map { try worker($0, endpoint: ep) }
         waitForOps(20)
@@ -123,7 +124,7 @@ final class DistributedCLITests: XCTestCase {
         let refused = try CLIRunner.run(["coordinator", Fixtures.vitTiny] + Self.calibration + ["--out", out, "--bind", ep])
         XCTAssertEqual(refused.status, 1)
         XCTAssertTrue(refused.stderr.contains("pass --resume"), refused.stderr)
-        let c2 = try coordinator(out, endpoint: ep, workers: 2, extra: ["--resume"])
+        let c2 = try coordinator(out, endpoint: ep, workers: 2, extra: ["--resume", "--ship", "path"])
         XCTAssertEqual(CLIRunner.wait(c2, seconds: 300), 0, log("coordinator.log"))
         XCTAssertTrue(log("coordinator.log").contains("resuming: \(journaled) of 74 ops"), log("coordinator.log"))
         XCTAssertEqual(try sha(out), ref)

@@ -18,7 +18,7 @@ public enum DistributedBenchmark {
         public var sha256: String
     }
 
-    public static func run(model: VisionTransformer, modelPath: String, dataset: ImageDataset, calib: Range<Int>, recipe: Recipe,
+    public static func run(model: VisionTransformer, modelPath: String, overrides: ModelOverrides, dataset: ImageDataset, calib: Range<Int>, recipe: Recipe,
                            workerCounts: [Int], directory: String, log: @escaping @Sendable (String) -> Void) throws -> [Row] {
         try workerCounts.map { n in
             let runDir = directory + "/workers-\(n)"
@@ -34,7 +34,7 @@ public enum DistributedBenchmark {
             options.watchdog = { workers.failure }
             let report: DistributedReport
             do {
-                report = try DistributedQuantization.run(model: model, modelPath: modelPath, overrides: ModelOverrides(), dataset: dataset,
+                report = try DistributedQuantization.run(model: model, modelPath: modelPath, overrides: overrides, dataset: dataset,
                                                          calib: calib, recipe: recipe, out: out, options: options, log: log).report
             } catch {
                 workers.stop(waiting: 0)
