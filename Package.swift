@@ -31,7 +31,7 @@ let package = Package(
         .target(name: "VitqTensor", dependencies: ["CVitqKernels", "COpenBLAS"]),
         .target(name: "VitqFormats", dependencies: ["VitqTensor"]),
         .target(name: "VitqModels", dependencies: ["VitqTensor", "VitqFormats"]),
-        .target(name: "VitqData", dependencies: ["VitqTensor", "VitqFormats", "CTurboJPEG", "CPNG"]),
+        .target(name: "VitqData", dependencies: ["VitqTensor", "VitqFormats", "VitqModels", "CTurboJPEG", "CPNG"]),
         .target(name: "VitqQuant", dependencies: ["VitqTensor", "VitqFormats", "VitqModels", "CVitqKernels", "COpenBLAS",
                                                   .product(name: "Yams", package: "Yams")]),
         .target(name: "VitqZmq", dependencies: ["CZmq"]),
@@ -50,7 +50,7 @@ let package = Package(
         .testTarget(name: "VitqModelsTests", dependencies: ["VitqModels", "VitqFormats", "VitqTestSupport"]),
         .testTarget(name: "VitqDataTests", dependencies: ["VitqData", "VitqModels", "VitqFormats", "VitqTestSupport"]),
         .testTarget(name: "VitqQuantTests", dependencies: ["VitqQuant", "VitqModels", "VitqFormats", "VitqTensor", "CVitqKernels", "VitqTestSupport"]),
-        .testTarget(name: "VitqDistributedTests", dependencies: ["VitqDistributed", "VitqQuant", "VitqZmq"]),
+        .testTarget(name: "VitqDistributedTests", dependencies: ["VitqDistributed", "VitqQuant"]),
         .testTarget(name: "VitqCLITests", dependencies: ["VitqRuntime", "VitqTestSupport", "VitqZmq", "VitqDistributed"]),
     ],
     swiftLanguageModes: [.v5]
