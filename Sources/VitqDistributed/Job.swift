@@ -48,6 +48,9 @@ public struct Job: Equatable, Sendable, Codable {
     public var arch: String?
     /// The number of attention heads, overriding the model's config (`--heads`).
     public var heads: Int?
+    /// The recipe's `smooth_alpha` input maxima per op, measured once by the coordinator
+    /// (`SearchCalibration.smoothingMaxima`); workers smooth the model with them.
+    public var smoothing: [String: [Float]]?
     /// The recipe text (`Recipe.parse`).
     public var recipe: String
     /// The fixed shards, ascending and non-overlapping (`SearchCalibration.shards`).
@@ -58,8 +61,9 @@ public struct Job: Equatable, Sendable, Codable {
     public var liveness: Int
 
     public init(model: Delivery, images: Delivery, imageOffset: Int = 0, arch: String? = nil, heads: Int? = nil,
-                recipe: String, shards: [ShardRange], heartbeat: Double = 1, liveness: Int = 3) {
+                smoothing: [String: [Float]]? = nil, recipe: String, shards: [ShardRange], heartbeat: Double = 1, liveness: Int = 3) {
         self.model = model; self.images = images; self.imageOffset = imageOffset; self.arch = arch; self.heads = heads
+        self.smoothing = smoothing
         self.recipe = recipe; self.shards = shards
         self.heartbeat = heartbeat; self.liveness = liveness
     }

@@ -37,6 +37,15 @@ struct MessageValidator {
         guard j.imageOffset >= 0 else { throw fail("imageOffset", "\(j.imageOffset) is negative") }
         if let a = j.arch { try text(a, field: "arch", max: 256) }
         if let h = j.heads, !(1...4096).contains(h) { throw fail("heads", "\(h), expected 1...4096") }
+        if let sm = j.smoothing {
+            guard sm.count <= 4096 else { throw fail("smoothing", "\(sm.count) ops, expected at most 4096") }
+            for (op, v) in sm {
+                try text(op, field: "smoothing", max: 256)
+                guard (1...65536).contains(v.count), v.allSatisfy({ $0.isFinite && $0 >= 0 }) else {
+                    throw fail("smoothing", "\(op): expected 1...65536 finite non-negative maxima")
+                }
+            }
+        }
         var previous = j.imageOffset
         for (i, s) in j.shards.enumerated() {
             guard s.lower >= previous, s.lower < s.upper else { throw fail("shards", "shard \(i) [\(s.lower), \(s.upper)) is empty, overlapping or out of order") }

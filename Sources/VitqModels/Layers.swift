@@ -82,6 +82,8 @@ public struct LayerNorm: @unchecked Sendable {
     public let bias: Tensor
     public let eps: Float
 
+    public init(weight: Tensor, bias: Tensor, eps: Float) { self.weight = weight; self.bias = bias; self.eps = eps }
+
     public init(_ loader: StrictTensorLoader, _ prefix: String, dim: Int, eps: Float) throws {
         weight = try loader.load("\(prefix).weight", [dim])
         bias = try loader.load("\(prefix).bias", [dim])

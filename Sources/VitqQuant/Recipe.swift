@@ -40,6 +40,8 @@ public struct Recipe: Equatable, Sendable {
     /// `search`: images per calibration shard. Shards are fixed by this alone, so the result does
     /// not depend on how many workers share them.
     public var shardImages = 8
+    /// `search`: SmoothQuant's migration strength α for the LayerNorm outputs (``ChannelSmoothing``); 0 = off.
+    public var smoothAlpha: Float = 0
 
     public init() {}
 
@@ -49,6 +51,7 @@ public struct Recipe: Equatable, Sendable {
         "activation_range", "matmul_granularity", "softmax_signed", "quantize_patch_embed", "quantize_head",
         "keep_float", "metric", "search_alpha", "search_beta", "search_candidates", "search_rounds", "bias_correction",
         "twin", "gradient", "gradient_samples", "gradient_seed", "shard_images", "ranking_weight", "ranking_margin",
+        "smooth_alpha",
     ]
 
     public var weightScheme: QuantScheme { QuantScheme(bits: weightBits, signed: true, narrow: weightNarrow) }
@@ -159,6 +162,7 @@ public struct Recipe: Equatable, Sendable {
         if let n = try int("shard_images", 1...100_000) { r.shardImages = n }
         if let w = try float("ranking_weight", 0...1000) { r.search.rankingWeight = w }
         if let m = try float("ranking_margin", 0...1000) { r.search.rankingMargin = m }
+        if let a = try float("smooth_alpha", 0...1) { r.smoothAlpha = a }
         if r.method == "search" && r.matmulGranularity != .perHead {
             throw RecipeError(source, "key 'matmul_granularity' must be per_head with method 'search' (heads are searched independently)")
         }
@@ -190,6 +194,7 @@ public struct Recipe: Equatable, Sendable {
             obj["bias_correction"] = search.biasCorrection; obj["twin"] = search.twin; obj["gradient"] = gradient
             obj["gradient_samples"] = gradientSamples; obj["gradient_seed"] = gradientSeed; obj["shard_images"] = shardImages
             obj["ranking_weight"] = Double(search.rankingWeight); obj["ranking_margin"] = Double(search.rankingMargin)
+            if smoothAlpha > 0 { obj["smooth_alpha"] = Double(smoothAlpha) }
         }
         let data = try! JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys])
         return String(decoding: data, as: UTF8.self)

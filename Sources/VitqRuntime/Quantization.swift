@@ -40,6 +40,8 @@ public enum Quantization {
         let net: QuantizedNetwork
         let load: (Range<Int>) throws -> Tensor = { try dataset.batch(Array($0), size: model.config.imgSize) }
         if recipe.method == "search" {
+            let maxima = try SearchCalibration.smoothingMaxima(model, recipe: recipe, calib: calib, load: load)
+            let model = SearchCalibration.searchModel(model, recipe: recipe, maxima: maxima)
             let collectBar = ProgressBar("stage 1 collect", total: calib.count)
             let scorers = try SearchCalibration.shards(calib, recipe: recipe).map { shard in
                 try SearchCalibration.collect(model: model, recipe: recipe, shard: shard, memoryBudget: storage.memoryBudget,

@@ -59,6 +59,24 @@ final class DistributedCLITests: XCTestCase {
         }
     }
 
+    /// With `smooth_alpha` the coordinator measures the input maxima once and ships them in the
+    /// JOB; the workers' smoothed model must be the in-process one, bit for bit.
+    func testChannelSmoothingGivesTheSameBytesWithWorkers() throws {
+        try Fixtures.require()
+        let recipe = dir + "/smooth.yaml"
+        try "name: smooth\nbase: ptq4vit-fast\nshard_images: 4\nsmooth_alpha: 0.5\n".write(toFile: recipe, atomically: true, encoding: .utf8)
+        var shas: [String] = []
+        for workers in [0, 2] {
+            let out = dir + "/s\(workers).safetensors"
+            let r = try CLIRunner.run(["quantize", Fixtures.vitTiny, "--data", Fixtures.even500Images, "--calib", "8", "--recipe", recipe,
+                                       "--out", out, "--workers", "\(workers)"])
+            XCTAssertEqual(r.status, 0, r.stderr)
+            shas.append(try sha(out))
+        }
+        XCTAssertEqual(shas[0], shas[1])
+        XCTAssertNotEqual(shas[0], try reference(), "smoothing changes the model")
+    }
+
     // MARK: processes by hand
 
     func coordinator(_ out: String, endpoint: String, workers: Int, extra: [String] = []) throws -> Process {

@@ -22,6 +22,21 @@ public enum SearchCalibration {
         return ops
     }
 
+    /// The input maxima ``ChannelSmoothing`` needs when the recipe has `smooth_alpha` (nil
+    /// otherwise), over the calibration images taken shard by shard, so that they are the same
+    /// bits in any process.
+    public static func smoothingMaxima(_ model: VisionTransformer, recipe: Recipe, calib: Range<Int>,
+                                       load: (Range<Int>) throws -> Tensor) throws -> [String: [Float]]? {
+        guard recipe.smoothAlpha > 0 else { return nil }
+        return try ChannelSmoothing.inputMaxima(model, images: calib, batch: recipe.shardImages, load: load)
+    }
+
+    /// The model the search runs on: `model`, smoothed when `maxima` are given.
+    public static func searchModel(_ model: VisionTransformer, recipe: Recipe, maxima: [String: [Float]]?) -> VisionTransformer {
+        guard let maxima, recipe.smoothAlpha > 0 else { return model }
+        return ChannelSmoothing.apply(model, maxima: maxima, alpha: recipe.smoothAlpha)
+    }
+
     /// The fixed shards of `images`: consecutive runs of `recipe.shardImages`.
     public static func shards(_ images: Range<Int>, recipe: Recipe) -> [Range<Int>] {
         stride(from: images.lowerBound, to: images.upperBound, by: recipe.shardImages).map {

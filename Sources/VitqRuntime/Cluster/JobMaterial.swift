@@ -46,8 +46,14 @@ public struct JobMaterial {
             imagesDelivery = .path(path: (imagesPath as NSString).standardizingPath, sha256: imagesSHA)
         }
         let shards = SearchCalibration.shards(calib, recipe: recipe).map(ShardRange.init)
+        let per = images.count / max(1, images.shape[0])
+        let maxima = try SearchCalibration.smoothingMaxima(model, recipe: recipe, calib: calib) { r in
+            let t = Tensor(zeros: [r.count] + Array(images.shape[1...]))
+            t.data.update(from: images.data + (r.lowerBound - calib.lowerBound) * per, count: r.count * per)
+            return t
+        }
         let job = Job(model: modelDelivery, images: imagesDelivery, imageOffset: calib.lowerBound,
-                      arch: overrides.arch, heads: overrides.numHeads, recipe: recipe.canonicalJSON,
+                      arch: overrides.arch, heads: overrides.numHeads, smoothing: maxima, recipe: recipe.canonicalJSON,
                       shards: shards, heartbeat: heartbeat, liveness: liveness)
         var h = SHA256()
         h.update(Data("\(modelSHA)\n\(imagesSHA)\n\(calib.lowerBound)\n\(recipe.canonicalJSON)\n\(shards.map { "\($0.lower)-\($0.upper)" })".utf8))
@@ -87,11 +93,11 @@ final class JobInputs: @unchecked Sendable {
             defer { try? FileManager.default.removeItem(atPath: path) }
             return try body(path)
         }
-        model = try staged(modelBytes, "model.safetensors") {
+        let float = try staged(modelBytes, "model.safetensors") {
             try VisionTransformer(path: $0, overrides: ModelOverrides(arch: job.arch, numHeads: job.heads))
         }
         let npy = try staged(imageBytes, "images.npy") { try NpyArray(path: $0, expect: .float32) }
-        let s = model.config.imgSize
+        let s = float.config.imgSize
         guard npy.shape.count == 4, Array(npy.shape[1...]) == [3, s, s] else {
             throw ClusterError.job("images have shape \(npy.shape), expected [N, 3, \(s), \(s)]")
         }
@@ -102,6 +108,8 @@ final class JobInputs: @unchecked Sendable {
             throw ClusterError.job("the shards reach past the \(npy.shape[0]) images")
         }
         do { recipe = try Recipe.parse(job.recipe, source: "the job's recipe") } catch { throw ClusterError.job("\(error)") }
+        guard (job.smoothing != nil) == (recipe.smoothAlpha > 0) else { throw ClusterError.job("smoothing maxima and the recipe's smooth_alpha disagree") }
+        model = SearchCalibration.searchModel(float, recipe: recipe, maxima: job.smoothing)
         ops = Set(SearchCalibration.ops(model: model, recipe: recipe))
     }
 

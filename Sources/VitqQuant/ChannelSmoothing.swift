@@ -1,0 +1,84 @@
+import Foundation
+import VitqModels
+import VitqTensor
+
+/// SmoothQuant-style channel smoothing of the LayerNorm outputs (Xiao et al. 2023; RepQ-ViT's
+/// reparameterisation of post-LayerNorm activations): the linear op after a LayerNorm computes
+/// the same function with its input channel c divided by s_c and its weight column c multiplied
+/// by s_c, and the division folds into the LayerNorm's γ and β. With
+/// s_c = max|X_c|^α / max|W_c|^(1−α), outlier channels of the activation hand part of their range
+/// to the weights, so a per-tensor activation scale fits every channel better. The model stays
+/// a float model; quantization then runs on it unchanged.
+///
+/// Pairs: blocks.i.norm1 → blocks.i.attn.qkv, blocks.i.norm2 → blocks.i.mlp.fc1, and
+/// norm → head (ViT without a distillation head).
+public enum ChannelSmoothing {
+    /// The linear ops whose inputs are smoothed.
+    public static func ops(_ model: VisionTransformer) -> [String] {
+        var ops = (0..<model.config.depth).flatMap { ["blocks.\($0).attn.qkv", "blocks.\($0).mlp.fc1"] }
+        if model.headDist == nil { ops.append("head") }
+        return ops
+    }
+
+    /// max |x_c| per input channel of each smoothed op over `images`, taken in batches of `batch`.
+    public static func inputMaxima(_ model: VisionTransformer, images: Range<Int>, batch: Int,
+                                   load: (Range<Int>) throws -> Tensor) throws -> [String: [Float]] {
+        let observer = ChannelMaxObserver(names: Set(ops(model).map { $0 + ".input" }))
+        var lo = images.lowerBound
+        while lo < images.upperBound {
+            let hi = min(lo + batch, images.upperBound)
+            _ = model.forward(try load(lo..<hi), observer: observer)
+            lo = hi
+        }
+        return Dictionary(uniqueKeysWithValues: observer.maxima.map { (String($0.key.dropLast(".input".count)), $0.value) })
+    }
+
+    /// The smoothing factors s_c of `op` for input maxima `xmax`.
+    static func factors(_ lin: Linear, xmax: [Float], alpha: Float) -> [Float] {
+        let n = lin.outFeatures, k = lin.inFeatures, w = lin.weight.data
+        return (0..<k).map { c in
+            var wmax: Float = 0
+            for j in 0..<n { wmax = max(wmax, abs(w[j * k + c])) }
+            guard xmax[c] > 0, wmax > 0 else { return 1 }
+            let s = Float(pow(Double(xmax[c]), Double(alpha)) / pow(Double(wmax), Double(1 - alpha)))
+            return s.isFinite && s > 0 ? s : 1
+        }
+    }
+
+    /// `model` with every smoothed op's input divided by its factors (folded into the LayerNorm
+    /// before it) and its weight columns multiplied by them. Other tensors are shared, not copied.
+    public static func apply(_ model: VisionTransformer, maxima: [String: [Float]], alpha: Float) -> VisionTransformer {
+        func smooth(_ norm: LayerNorm, _ op: any LinearOp, _ name: String) -> (LayerNorm, any LinearOp) {
+            guard let lin = op as? Linear, let xmax = maxima[name], xmax.count == lin.inFeatures else { return (norm, op) }
+            let s = factors(lin, xmax: xmax, alpha: alpha)
+            let k = lin.inFeatures
+            let gamma = Tensor(shape: [k], values: (0..<k).map { norm.weight.data[$0] / s[$0] })
+            let beta = Tensor(shape: [k], values: (0..<k).map { norm.bias.data[$0] / s[$0] })
+            let w = Tensor(zeros: lin.weight.shape)
+            for j in 0..<lin.outFeatures { for c in 0..<k { w.data[j * k + c] = lin.weight.data[j * k + c] * s[c] } }
+            return (LayerNorm(weight: gamma, bias: beta, eps: norm.eps), Linear(weight: w, bias: lin.bias))
+        }
+        let blocks = model.blocks.enumerated().map { i, b -> ViTBlock in
+            let (n1, qkv) = smooth(b.norm1, b.qkv, "blocks.\(i).attn.qkv")
+            let (n2, fc1) = smooth(b.norm2, b.fc1, "blocks.\(i).mlp.fc1")
+            return ViTBlock(norm1: n1, qkv: qkv, attention: b.attention, proj: b.proj, norm2: n2, fc1: fc1, fc2: b.fc2)
+        }
+        let (norm, head) = model.headDist == nil ? smooth(model.norm, model.head, "head") : (model.norm, model.head)
+        return VisionTransformer(spec: model.spec, patchEmbed: model.patchEmbed, clsToken: model.clsToken, distToken: model.distToken,
+                                 posEmbed: model.posEmbed, blocks: blocks, norm: norm, head: head, headDist: model.headDist)
+    }
+}
+
+/// Running max |x| per channel (the last dimension) of the tapped activations.
+private final class ChannelMaxObserver: ForwardObserver {
+    let names: Set<String>
+    var maxima: [String: [Float]] = [:]
+    init(names: Set<String>) { self.names = names }
+    func wants(_ name: String) -> Bool { names.contains(name) }
+    func observe(_ name: String, _ values: UnsafeBufferPointer<Float>, shape: [Int]) {
+        let c = shape.last!
+        var m = maxima[name] ?? [Float](repeating: 0, count: c)
+        for i in 0..<values.count { m[i % c] = max(m[i % c], abs(values[i])) }
+        maxima[name] = m
+    }
+}

@@ -1,0 +1,43 @@
+import VitqFormats
+import VitqModels
+import VitqQuant
+import VitqTensor
+import VitqTestSupport
+import XCTest
+
+/// Channel smoothing is a reparameterisation: the smoothed float model computes the same
+/// logits, its smoothed inputs have the ranges the formula says, and the factors balance the
+/// activation and weight maxima as SmoothQuant's s_c = max|X_c|^α / max|W_c|^(1−α).
+final class ChannelSmoothingTests: XCTestCase {
+    func testSmoothedModelIsTheSameFunctionWithFlatterInputs() throws {
+        try Fixtures.require()
+        let vit = try VisionTransformer(path: Fixtures.vitTiny)
+        let images = try NpyArray(path: Fixtures.even500Images, expect: .uint8)
+        // Two real images, normalised the simple way (the transform does not care how).
+        let s = vit.config.imgSize, plane = s * s
+        let x = Tensor(zeros: [2, 3, s, s])
+        let raw = images.bytes.bindMemory(to: UInt8.self)
+        for i in 0..<2 { for p in 0..<plane { for c in 0..<3 { x.data[(i * 3 + c) * plane + p] = (Float(raw[(i * plane + p) * 3 + c]) / 255 - 0.5) / 0.5 } } }
+        let maxima = try ChannelSmoothing.inputMaxima(vit, images: 0..<2, batch: 1) { r in
+            let t = Tensor(zeros: [r.count, 3, s, s])
+            t.data.update(from: x.data + r.lowerBound * 3 * plane, count: r.count * 3 * plane)
+            return t
+        }
+        XCTAssertEqual(Set(maxima.keys), Set(ChannelSmoothing.ops(vit)))
+        let smooth = ChannelSmoothing.apply(vit, maxima: maxima, alpha: 0.5)
+        let a = vit.forward(x).array, b = smooth.forward(x).array
+        XCTAssertLessThan(relativeError(b, a), 1e-4, "the same function")
+        // After smoothing, the spread of the per-channel input maxima of blocks.0 qkv shrinks,
+        // and each channel's input max equals sqrt(max|X_c| · max|W_c|) at α = ½.
+        let after = try ChannelSmoothing.inputMaxima(smooth, images: 0..<2, batch: 2) { _ in x }
+        let op = "blocks.0.attn.qkv"
+        func spread(_ v: [Float]) -> Float { v.max()! / max(v.filter { $0 > 0 }.min()!, 1e-12) }
+        XCTAssertLessThan(spread(after[op]!), spread(maxima[op]!))
+        let w = (vit.blocks[0].qkv as! Linear).weight, k = w.shape[1]
+        for c in [0, 7, 100] {
+            var wmax: Float = 0
+            for j in 0..<w.shape[0] { wmax = max(wmax, abs(w.data[j * k + c])) }
+            XCTAssertEqual(after[op]![c], (maxima[op]![c] * wmax).squareRoot(), accuracy: 1e-3 * after[op]![c])
+        }
+    }
+}
