@@ -79,3 +79,24 @@ final class GoldenForwardTests: XCTestCase {
         }
     }
 }
+
+/// The Swin forward against timm's goldens for the random micro Swin (shifted windows,
+/// relative position bias, patch merging, a last stage whose single window disables the shift).
+final class SwinGoldenTests: XCTestCase {
+    func testMicroSwinMatchesTimm() throws {
+        try Fixtures.require()
+        let model = try SwinTransformer(path: Fixtures.path("arch/swin_micro_patch4_window7_224_random.safetensors"))
+        XCTAssertEqual(model.config.numHeads, [1, 2, 4, 8])
+        XCTAssertEqual((0..<4).map { model.config.shift($0, block: 1) }, [3, 3, 3, 0])
+        let golden = try SafeTensorsFile(path: Fixtures.path("arch/swin_micro_patch4_window7_224_random.golden.safetensors"))
+        let taps = TapCollector()
+        let logits = model.forward(try golden.floatTensor("input_nchw"), observer: taps)
+        func check(_ ours: [Float], _ key: String) throws {
+            XCTAssertLessThan(relativeError(ours, try golden.floatTensor(key).array), GoldenForwardTests.tolerance, key)
+        }
+        try check(taps.taps["patch_embed"]!, "patch_embed.out")
+        for s in 0..<4 { try check(taps.taps["layers.\(s)"]!, "layers.\(s).out") }
+        try check(taps.taps["norm"]!, "norm.out")
+        try check(logits.array, "logits")
+    }
+}

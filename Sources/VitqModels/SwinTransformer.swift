@@ -1,0 +1,244 @@
+import Foundation
+import VitqFormats
+import VitqTensor
+
+/// One Swin block: x += proj(window-attention(norm1(x))) over (shifted) windows;
+/// x += fc2(gelu(fc1(norm2(x)))).
+public struct SwinBlock: @unchecked Sendable {
+    public let norm1: LayerNorm                 // layers.s.blocks.b.norm1
+    public let qkv: Linear                      // …attn.qkv [3C, C], output laid out (3, heads, head_dim)
+    public let relativePositionBias: Tensor     // …attn.relative_position_bias_table [(2w−1)², heads]
+    public let proj: Linear                     // …attn.proj [C, C]
+    public let norm2: LayerNorm                 // …norm2
+    public let fc1: Linear                      // …mlp.fc1 [hidden, C]
+    public let fc2: Linear                      // …mlp.fc2 [C, hidden]
+}
+
+/// Patch merging at the start of stages 1…3: 2×2 neighbours concatenated, normed, reduced.
+public struct SwinMerge: @unchecked Sendable {
+    public let norm: LayerNorm                  // layers.s.downsample.norm [4C]
+    public let reduction: Linear                // layers.s.downsample.reduction [2C, 4C], no bias
+}
+
+/// A timm `SwinTransformer` (Liu et al. 2021) in fp32. Activations are NHWC token grids,
+/// rows (image, y, x); taps: `patch_embed`, `layers.s` and `norm` (all NHWC), as timm's.
+public final class SwinTransformer: @unchecked Sendable {
+    public let config: SwinConfig
+    public let patchEmbed: Linear               // patch_embed.proj as a GEMM over (c, ky, kx) patch rows
+    public let patchNorm: LayerNorm             // patch_embed.norm
+    public let merges: [SwinMerge?]             // per stage; nil for stage 0
+    public let stages: [[SwinBlock]]
+    public let norm: LayerNorm                  // norm
+    public let head: Linear                     // head.fc
+
+    /// Loads a timm state dict strictly, with `config`.
+    public init(file: SafeTensorsFile, config c: SwinConfig) throws {
+        config = c
+        let l = StrictTensorLoader(file)
+        let e = c.embedDim, p = c.patchSize, eps = c.layerNormEps
+        let pw = try l.load("patch_embed.proj.weight", [e, c.inChans, p, p])
+        patchEmbed = Linear(weight: Tensor(shape: [e, c.inChans * p * p], values: pw.array), bias: try l.load("patch_embed.proj.bias", [e]))
+        patchNorm = try LayerNorm(l, "patch_embed.norm", dim: e, eps: eps)
+        merges = try (0..<c.stages).map { s in
+            guard s > 0 else { return nil }
+            let d = c.dim(s - 1)
+            return SwinMerge(norm: try LayerNorm(l, "layers.\(s).downsample.norm", dim: 4 * d, eps: eps),
+                             reduction: Linear(weight: try l.load("layers.\(s).downsample.reduction.weight", [2 * d, 4 * d]), bias: nil))
+        }
+        stages = try (0..<c.stages).map { s in
+            let d = c.dim(s), w = c.window(s), hidden = Int(Double(d) * c.mlpRatio)
+            return try (0..<c.depths[s]).map { b in
+                let pre = "layers.\(s).blocks.\(b)"
+                return SwinBlock(norm1: try LayerNorm(l, "\(pre).norm1", dim: d, eps: eps),
+                                 qkv: try Linear(l, "\(pre).attn.qkv", out: 3 * d, in: d),
+                                 relativePositionBias: try l.load("\(pre).attn.relative_position_bias_table", [(2 * w - 1) * (2 * w - 1), c.numHeads[s]]),
+                                 proj: try Linear(l, "\(pre).attn.proj", out: d, in: d),
+                                 norm2: try LayerNorm(l, "\(pre).norm2", dim: d, eps: eps),
+                                 fc1: try Linear(l, "\(pre).mlp.fc1", out: hidden, in: d),
+                                 fc2: try Linear(l, "\(pre).mlp.fc2", out: d, in: hidden))
+            }
+        }
+        let last = c.dim(c.stages - 1)
+        norm = try LayerNorm(l, "norm", dim: last, eps: eps)
+        head = try Linear(l, "head.fc", out: c.numClasses, in: last)
+        try l.finish()
+    }
+
+    /// Opens `path` with its config from the JSON beside it (`model.json`: `timm_class`
+    /// SwinTransformer and `config`, timm's constructor arguments).
+    public convenience init(path: String) throws {
+        let sidecar = (path.hasSuffix(".safetensors") ? String(path.dropLast(".safetensors".count)) : path) + ".json"
+        guard let data = FileManager.default.contents(atPath: sidecar),
+              let root = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw ModelError.unknownArchitecture(path: path, detail: "a Swin model needs its config in \(sidecar)")
+        }
+        guard root["timm_class"] as? String == "SwinTransformer" else {
+            throw ModelError.badConfig(source: sidecar, key: "timm_class", detail: "expected SwinTransformer")
+        }
+        let config = try SwinConfig(timmConfig: root["config"] as? [String: Any] ?? [:], source: sidecar)
+        try self.init(file: try SafeTensorsFile(path: path), config: config)
+    }
+
+    // MARK: forward
+
+    /// Logits [B, classes] for normalised images [B, C, H, W].
+    public func forward(_ images: Tensor, observer: ForwardObserver? = nil) -> Tensor {
+        let c = config
+        precondition(images.shape == [images.shape[0], c.inChans, c.imgSize, c.imgSize], "input shape \(images.shape) does not match the model")
+        let b = images.shape[0]
+        func tap(_ name: String, _ t: Tensor, _ shape: [Int]) {
+            if let o = observer, o.wants(name) { o.observe(name, UnsafeBufferPointer(start: t.data, count: t.count), shape: shape) }
+        }
+        var r = c.resolution(0)
+        var x = Tensor(zeros: [b * r * r, c.embedDim])
+        let cols = Tensor(zeros: [b * r * r, c.inChans * c.patchSize * c.patchSize])
+        Self.patchRows(images, patch: c.patchSize, into: cols)
+        patchEmbed.forward(cols.data, rows: cols.shape[0], into: x.data)
+        patchNorm.forward(x.data, rows: x.shape[0], into: x.data)
+        tap("patch_embed", x, [b, r, r, c.embedDim])
+        for s in 0..<c.stages {
+            if let m = merges[s] {
+                x = merge(x, m, batch: b, resolution: r, dim: c.dim(s - 1))
+                r /= 2
+            }
+            for (i, blk) in stages[s].enumerated() {
+                block(blk, x: x, batch: b, resolution: r, dim: c.dim(s), heads: c.numHeads[s], window: c.window(s), shift: c.shift(s, block: i))
+            }
+            tap("layers.\(s)", x, [b, r, r, c.dim(s)])
+        }
+        let d = c.dim(c.stages - 1)
+        norm.forward(x.data, rows: x.shape[0], into: x.data)
+        tap("norm", x, [b, r, r, d])
+        // Global average pool over the token grid, then the head.
+        let pooled = Tensor(zeros: [b, d])
+        for i in 0..<b {
+            for t in 0..<(r * r) { for j in 0..<d { pooled.data[i * d + j] += x.data[(i * r * r + t) * d + j] } }
+            for j in 0..<d { pooled.data[i * d + j] /= Float(r * r) }
+        }
+        let logits = Tensor(zeros: [b, c.numClasses])
+        head.forward(pooled.data, rows: b, into: logits.data)
+        return logits
+    }
+
+    /// [B, C, H, W] → patch rows [B·(H/p)·(W/p), C·p·p] in (c, ky, kx) order, rows (image, y, x).
+    static func patchRows(_ images: Tensor, patch p: Int, into cols: Tensor) {
+        let b = images.shape[0], ch = images.shape[1], hw = images.shape[2], g = hw / p
+        Parallel.forEach(b * g) { bg in
+            let bi = bg / g, py = bg % g
+            for px in 0..<g {
+                var dst = cols.data + ((bi * g + py) * g + px) * ch * p * p
+                for c in 0..<ch {
+                    for ky in 0..<p {
+                        dst.update(from: images.data + ((bi * ch + c) * hw + py * p + ky) * hw + px * p, count: p)
+                        dst += p
+                    }
+                }
+            }
+        }
+    }
+
+    /// Patch merging: rows of the half-resolution grid hold x[2i,2j], x[2i+1,2j], x[2i,2j+1],
+    /// x[2i+1,2j+1] (timm's reshape/permute order), then LayerNorm and the reduction.
+    func merge(_ x: Tensor, _ m: SwinMerge, batch b: Int, resolution r: Int, dim d: Int) -> Tensor {
+        let h = r / 2
+        let cat = Tensor(zeros: [b * h * h, 4 * d])
+        for i in 0..<b { for y in 0..<h { for xx in 0..<h {
+            let dst = cat.data + ((i * h + y) * h + xx) * 4 * d
+            for (k, (dy, dx)) in [(0, 0), (1, 0), (0, 1), (1, 1)].enumerated() {
+                (dst + k * d).update(from: x.data + ((i * r + 2 * y + dy) * r + 2 * xx + dx) * d, count: d)
+            }
+        } } }
+        m.norm.forward(cat.data, rows: cat.shape[0], into: cat.data)
+        let out = Tensor(zeros: [b * h * h, 2 * d])
+        m.reduction.forward(cat.data, rows: cat.shape[0], into: out.data)
+        return out
+    }
+
+    /// One block in place on x [B·R·R, C].
+    func block(_ blk: SwinBlock, x: Tensor, batch b: Int, resolution r: Int, dim d: Int, heads: Int, window w: Int, shift sh: Int) {
+        let rows = x.shape[0], n = w * w, side = r / w, nW = side * side, hd = d / heads
+        // norm1, then gather the cyclically shifted windows: window row (image, wy, wx, iy, ix)
+        // reads grid position ((wy·w + iy + shift) mod R, (wx·w + ix + shift) mod R).
+        let h = Tensor(zeros: [rows, d])
+        blk.norm1.forward(x.data, rows: rows, into: h.data)
+        let source = SwinWindows.sourceRows(batch: b, resolution: r, window: w, shift: sh)
+        let win = Tensor(zeros: [rows, d])
+        Parallel.forEach(rows) { i in (win.data + i * d).update(from: h.data + source[i] * d, count: d) }
+        let qkv = Tensor(zeros: [rows, 3 * d])
+        blk.qkv.forward(win.data, rows: rows, into: qkv.data)
+        let bias = SwinWindows.relativeBias(blk.relativePositionBias, window: w, heads: heads)
+        let mask = sh > 0 ? SwinWindows.shiftMask(resolution: r, window: w, shift: sh) : nil
+        let ctx = Tensor(zeros: [rows, d])
+        let scale = 1 / Float(hd).squareRoot()
+        Parallel.forEach(b * nW * heads) { task in
+            let bw = task / heads, head = task % heads, widx = bw % nW
+            let base = qkv.data + bw * n * 3 * d + head * hd
+            var s = [Float](repeating: 0, count: n * n)
+            s.withUnsafeMutableBufferPointer { sp in
+                let sp = sp.baseAddress!
+                Gemm.sgemm(m: n, n: n, k: hd, alpha: scale, a: base, lda: 3 * d, b: base + d, ldb: 3 * d, transB: true, c: sp, ldc: n)
+                let bh = bias + head * n * n
+                for k in 0..<(n * n) { sp[k] += bh[k] }
+                if let mask { let mw = mask + widx * n * n; for k in 0..<(n * n) { sp[k] += mw[k] } }
+                Ops.softmaxSerial(sp, rows: n, n: n)
+                Gemm.sgemm(m: n, n: hd, k: n, a: sp, lda: n, b: base + 2 * d, ldb: 3 * d, transB: false,
+                           c: ctx.data + bw * n * d + head * hd, ldc: d)
+            }
+        }
+        bias.deallocate()
+        mask?.deallocate()
+        let attn = Tensor(zeros: [rows, d])
+        blk.proj.forward(ctx.data, rows: rows, into: attn.data)
+        // Scatter back (the reverse shift) into the residual stream.
+        Parallel.forEach(rows) { i in Ops.add(x.data + source[i] * d, attn.data + i * d, count: d) }
+        blk.norm2.forward(x.data, rows: rows, into: h.data)
+        let f = Tensor(zeros: [rows, blk.fc1.outFeatures])
+        blk.fc1.forward(h.data, rows: rows, into: f.data)
+        Ops.gelu(f.data, f.data, count: f.count)
+        blk.fc2.forward(f.data, rows: rows, into: h.data)
+        Ops.add(x.data, h.data, count: x.count)
+    }
+}
+
+/// Window geometry of Swin's attention, built as timm builds it.
+enum SwinWindows {
+    /// For each window row (image, wy, wx, iy, ix), the grid row it reads (and writes back).
+    static func sourceRows(batch b: Int, resolution r: Int, window w: Int, shift sh: Int) -> [Int] {
+        let side = r / w
+        var rows = [Int](repeating: 0, count: b * r * r)
+        var k = 0
+        for i in 0..<b { for wy in 0..<side { for wx in 0..<side { for iy in 0..<w { for ix in 0..<w {
+            let y = (wy * w + iy + sh) % r, x = (wx * w + ix + sh) % r
+            rows[k] = (i * r + y) * r + x
+            k += 1
+        } } } } }
+        return rows
+    }
+
+    /// bias[head][i][j] = table[((y_i − y_j + w − 1)(2w − 1) + x_i − x_j + w − 1), head]
+    /// (timm's relative_position_index). The caller deallocates it.
+    static func relativeBias(_ table: Tensor, window w: Int, heads: Int) -> UnsafeMutablePointer<Float> {
+        let n = w * w
+        let out = UnsafeMutablePointer<Float>.allocate(capacity: heads * n * n)
+        for i in 0..<n { for j in 0..<n {
+            let idx = (i / w - j / w + w - 1) * (2 * w - 1) + (i % w - j % w + w - 1)
+            for h in 0..<heads { out[(h * n + i) * n + j] = table.data[idx * heads + h] }
+        } }
+        return out
+    }
+
+    /// mask[window][i][j]: 0 when tokens i and j came from the same region of the shifted grid,
+    /// else −100 (timm's attn_mask). Regions split each axis at R − w and R − shift. The caller
+    /// deallocates it.
+    static func shiftMask(resolution r: Int, window w: Int, shift sh: Int) -> UnsafeMutablePointer<Float> {
+        let side = r / w, n = w * w
+        func region(_ v: Int) -> Int { v < r - w ? 0 : v < r - sh ? 1 : 2 }
+        let out = UnsafeMutablePointer<Float>.allocate(capacity: side * side * n * n)
+        for wy in 0..<side { for wx in 0..<side {
+            let ids = (0..<n).map { region(wy * w + $0 / w) * 3 + region(wx * w + $0 % w) }
+            let m = out + (wy * side + wx) * n * n
+            for i in 0..<n { for j in 0..<n { m[i * n + j] = ids[i] == ids[j] ? 0 : -100 } }
+        } }
+        return out
+    }
+}
