@@ -10,6 +10,15 @@ extension VisionTransformer {
     }
 }
 
+extension SwinTransformer {
+    /// The logits of the float forward with `hook(name, values, shape)` free to change each op
+    /// output in place; names are the gradient taps' without `.grad`.
+    @_spi(Testing) public func logits(_ images: Tensor,
+                                      perturbing hook: @escaping (String, UnsafeMutablePointer<Float>, [Int]) -> Void) -> Tensor {
+        tracedForward(images, observer: nil, hook: hook, keep: false).logits
+    }
+}
+
 extension TaskLoss {
     /// The per-image target distributions t_i of the cross-entropy losses (dL/dz_i = softmax(z_i) − t_i).
     @_spi(Testing) public func targets(logits: Tensor, firstImageIndex: Int = 0) -> [[Double]] {

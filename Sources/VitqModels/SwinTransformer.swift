@@ -83,30 +83,47 @@ public final class SwinTransformer: @unchecked Sendable {
 
     /// Logits [B, classes] for normalised images [B, C, H, W].
     public func forward(_ images: Tensor, observer: ForwardObserver? = nil) -> Tensor {
+        tracedForward(images, observer: observer, hook: nil, keep: false).logits
+    }
+
+    /// A hook that may change an op's output in place (gradient checks); names as the gradient taps' without `.grad`.
+    typealias Hook = (String, UnsafeMutablePointer<Float>, [Int]) -> Void
+
+    /// The forward pass; with `keep`, the activations the backward pass needs.
+    func tracedForward(_ images: Tensor, observer: ForwardObserver?, hook: Hook?, keep: Bool) -> (logits: Tensor, trace: SwinTrace?) {
         let c = config
         precondition(images.shape == [images.shape[0], c.inChans, c.imgSize, c.imgSize], "input shape \(images.shape) does not match the model")
         let b = images.shape[0]
         func tap(_ name: String, _ t: Tensor, _ shape: [Int]) {
             if let o = observer, o.wants(name) { o.observe(name, UnsafeBufferPointer(start: t.data, count: t.count), shape: shape) }
         }
+        let trace = keep ? SwinTrace() : nil
         var r = c.resolution(0)
         var x = Tensor(zeros: [b * r * r, c.embedDim])
         let cols = Tensor(zeros: [b * r * r, c.inChans * c.patchSize * c.patchSize])
         Self.patchRows(images, patch: c.patchSize, into: cols)
         patchEmbed.forward(cols.data, rows: cols.shape[0], into: x.data)
+        hook?("patch_embed", x.data, x.shape)
+        trace?.patch = keep ? x.copy() : nil
         patchNorm.forward(x.data, rows: x.shape[0], into: x.data)
         tap("patch_embed", x, [b, r, r, c.embedDim])
         for s in 0..<c.stages {
             if let m = merges[s] {
-                x = merge(x, m, batch: b, resolution: r, dim: c.dim(s - 1))
+                let mt = keep ? SwinMergeTrace() : nil
+                x = merge(x, m, batch: b, resolution: r, dim: c.dim(s - 1), name: "layers.\(s).downsample.reduction", hook: hook, trace: mt)
+                if let mt { trace?.merges[s] = mt }
                 r /= 2
             }
             for (i, blk) in stages[s].enumerated() {
-                block(blk, x: x, batch: b, resolution: r, dim: c.dim(s), heads: c.numHeads[s], window: c.window(s), shift: c.shift(s, block: i))
+                let bt = keep ? SwinBlockTrace() : nil
+                block(blk, x: x, batch: b, resolution: r, dim: c.dim(s), heads: c.numHeads[s], window: c.window(s),
+                      shift: c.shift(s, block: i), name: "layers.\(s).blocks.\(i)", hook: hook, trace: bt)
+                if let bt { trace?.blocks[[s, i]] = bt }
             }
             tap("layers.\(s)", x, [b, r, r, c.dim(s)])
         }
         let d = c.dim(c.stages - 1)
+        trace?.final = keep ? x.copy() : nil
         norm.forward(x.data, rows: x.shape[0], into: x.data)
         tap("norm", x, [b, r, r, d])
         // Global average pool over the token grid, then the head.
@@ -117,7 +134,8 @@ public final class SwinTransformer: @unchecked Sendable {
         }
         let logits = Tensor(zeros: [b, c.numClasses])
         head.forward(pooled.data, rows: b, into: logits.data)
-        return logits
+        hook?("head", logits.data, logits.shape)
+        return (logits, trace)
     }
 
     /// [B, C, H, W] → patch rows [B·(H/p)·(W/p), C·p·p] in (c, ky, kx) order, rows (image, y, x).
@@ -139,7 +157,8 @@ public final class SwinTransformer: @unchecked Sendable {
 
     /// Patch merging: rows of the half-resolution grid hold x[2i,2j], x[2i+1,2j], x[2i,2j+1],
     /// x[2i+1,2j+1] (timm's reshape/permute order), then LayerNorm and the reduction.
-    func merge(_ x: Tensor, _ m: SwinMerge, batch b: Int, resolution r: Int, dim d: Int) -> Tensor {
+    func merge(_ x: Tensor, _ m: SwinMerge, batch b: Int, resolution r: Int, dim d: Int,
+               name: String, hook: Hook?, trace: SwinMergeTrace?) -> Tensor {
         let h = r / 2
         let cat = Tensor(zeros: [b * h * h, 4 * d])
         for i in 0..<b { for y in 0..<h { for xx in 0..<h {
@@ -148,15 +167,19 @@ public final class SwinTransformer: @unchecked Sendable {
                 (dst + k * d).update(from: x.data + ((i * r + 2 * y + dy) * r + 2 * xx + dx) * d, count: d)
             }
         } } }
+        trace?.concatenated = trace == nil ? nil : cat.copy()
         m.norm.forward(cat.data, rows: cat.shape[0], into: cat.data)
         let out = Tensor(zeros: [b * h * h, 2 * d])
         m.reduction.forward(cat.data, rows: cat.shape[0], into: out.data)
+        hook?(name, out.data, out.shape)
         return out
     }
 
     /// One block in place on x [B·R·R, C].
-    func block(_ blk: SwinBlock, x: Tensor, batch b: Int, resolution r: Int, dim d: Int, heads: Int, window w: Int, shift sh: Int) {
+    func block(_ blk: SwinBlock, x: Tensor, batch b: Int, resolution r: Int, dim d: Int, heads: Int, window w: Int, shift sh: Int,
+               name p: String, hook: Hook?, trace: SwinBlockTrace?) {
         let rows = x.shape[0], n = w * w, side = r / w, nW = side * side, hd = d / heads
+        trace?.input = trace == nil ? nil : x.copy()
         // norm1, then gather the cyclically shifted windows: window row (image, wy, wx, iy, ix)
         // reads grid position ((wy·w + iy + shift) mod R, (wx·w + ix + shift) mod R).
         let h = Tensor(zeros: [rows, d])
@@ -166,38 +189,71 @@ public final class SwinTransformer: @unchecked Sendable {
         Parallel.forEach(rows) { i in (win.data + i * d).update(from: h.data + source[i] * d, count: d) }
         let qkv = Tensor(zeros: [rows, 3 * d])
         blk.qkv.forward(win.data, rows: rows, into: qkv.data)
+        hook?("\(p).attn.qkv", qkv.data, qkv.shape)
+        // Scores S = scale·Q·Kᵀ + bias (+ mask) per (window, head), then P = softmax(S), ctx = P·V.
         let bias = SwinWindows.relativeBias(blk.relativePositionBias, window: w, heads: heads)
         let mask = sh > 0 ? SwinWindows.shiftMask(resolution: r, window: w, shift: sh) : nil
-        let ctx = Tensor(zeros: [rows, d])
+        let probs = Tensor(zeros: [b * nW, heads, n, n])
         let scale = 1 / Float(hd).squareRoot()
         Parallel.forEach(b * nW * heads) { task in
-            let bw = task / heads, head = task % heads, widx = bw % nW
-            let base = qkv.data + bw * n * 3 * d + head * hd
-            var s = [Float](repeating: 0, count: n * n)
-            s.withUnsafeMutableBufferPointer { sp in
-                let sp = sp.baseAddress!
-                Gemm.sgemm(m: n, n: n, k: hd, alpha: scale, a: base, lda: 3 * d, b: base + d, ldb: 3 * d, transB: true, c: sp, ldc: n)
-                let bh = bias + head * n * n
-                for k in 0..<(n * n) { sp[k] += bh[k] }
-                if let mask { let mw = mask + widx * n * n; for k in 0..<(n * n) { sp[k] += mw[k] } }
-                Ops.softmaxSerial(sp, rows: n, n: n)
-                Gemm.sgemm(m: n, n: hd, k: n, a: sp, lda: n, b: base + 2 * d, ldb: 3 * d, transB: false,
-                           c: ctx.data + bw * n * d + head * hd, ldc: d)
-            }
+            let bw = task / heads, head = task % heads
+            let base = qkv.data + bw * n * 3 * d + head * hd, sp = probs.data + task * n * n
+            Gemm.sgemm(m: n, n: n, k: hd, alpha: scale, a: base, lda: 3 * d, b: base + d, ldb: 3 * d, transB: true, c: sp, ldc: n)
+            let bh = bias + head * n * n
+            for k in 0..<(n * n) { sp[k] += bh[k] }
+            if let mask { let mw = mask + (bw % nW) * n * n; for k in 0..<(n * n) { sp[k] += mw[k] } }
         }
         bias.deallocate()
         mask?.deallocate()
+        hook?("\(p).attn.matmul1", probs.data, probs.shape)
+        Parallel.forEach(b * nW * heads) { task in Ops.softmaxSerial(probs.data + task * n * n, rows: n, n: n) }
+        hook?("\(p).attn.softmax", probs.data, probs.shape)
+        let ctx = Tensor(zeros: [rows, d])
+        Parallel.forEach(b * nW * heads) { task in
+            let bw = task / heads, head = task % heads
+            Gemm.sgemm(m: n, n: hd, k: n, a: probs.data + task * n * n, lda: n, b: qkv.data + bw * n * 3 * d + 2 * d + head * hd,
+                       ldb: 3 * d, transB: false, c: ctx.data + bw * n * d + head * hd, ldc: d)
+        }
+        hook?("\(p).attn.matmul2", ctx.data, ctx.shape)
         let attn = Tensor(zeros: [rows, d])
         blk.proj.forward(ctx.data, rows: rows, into: attn.data)
+        hook?("\(p).attn.proj", attn.data, attn.shape)
         // Scatter back (the reverse shift) into the residual stream.
         Parallel.forEach(rows) { i in Ops.add(x.data + source[i] * d, attn.data + i * d, count: d) }
+        if let trace { trace.qkv = qkv; trace.probs = probs; trace.ctx = ctx; trace.mid = x.copy() }
         blk.norm2.forward(x.data, rows: rows, into: h.data)
         let f = Tensor(zeros: [rows, blk.fc1.outFeatures])
         blk.fc1.forward(h.data, rows: rows, into: f.data)
+        hook?("\(p).mlp.fc1", f.data, f.shape)
+        trace?.fc1 = trace == nil ? nil : f.copy()
         Ops.gelu(f.data, f.data, count: f.count)
+        hook?("\(p).mlp.act", f.data, f.shape)
         blk.fc2.forward(f.data, rows: rows, into: h.data)
+        hook?("\(p).mlp.fc2", h.data, h.shape)
         Ops.add(x.data, h.data, count: x.count)
     }
+}
+
+/// What the backward pass needs of one forward (kept only when asked).
+final class SwinTrace {
+    /// patch_embed.proj output (before patch_embed.norm).
+    var patch: Tensor?
+    var merges: [Int: SwinMergeTrace] = [:]
+    /// Keyed by [stage, block].
+    var blocks: [[Int]: SwinBlockTrace] = [:]
+    /// The input of the final norm.
+    var final: Tensor?
+}
+
+final class SwinMergeTrace {
+    /// The concatenated 2×2 neighbours, before the merge's LayerNorm.
+    var concatenated: Tensor?
+}
+
+final class SwinBlockTrace {
+    /// The block input (norm1's input), the window-ordered qkv output, the probabilities
+    /// [B·nW, heads, n, n], the window-ordered context, norm2's input and fc1's output (pre-GELU).
+    var input: Tensor?, qkv: Tensor?, probs: Tensor?, ctx: Tensor?, mid: Tensor?, fc1: Tensor?
 }
 
 /// Window geometry of Swin's attention, built as timm builds it.
