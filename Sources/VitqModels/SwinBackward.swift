@@ -27,7 +27,7 @@ extension SwinTransformer {
         let d = c.dim(c.stages - 1)
         // head and average pool: every token of image i gets dpooled_i / R².
         let dPooled = Tensor(zeros: [b, d])
-        LayerBackward.linear(dLogits.data, rows: b, head, into: dPooled.data)
+        LayerBackward.linear(dLogits.data, rows: b, Self.float(head), into: dPooled.data)
         let dNorm = Tensor(zeros: [b * r * r, d])
         for i in 0..<b { for t in 0..<(r * r) { for j in 0..<d { dNorm.data[(i * r * r + t) * d + j] = dPooled.data[i * d + j] / Float(r * r) } } }
         var dx = Tensor(zeros: dNorm.shape)
@@ -55,12 +55,12 @@ extension SwinTransformer {
         // MLP: x2 = x1 + fc2(gelu(fc1(norm2(x1)))).
         tap("\(p).mlp.fc2.grad", dx)
         let dAct = Tensor(zeros: [rows, hidden])
-        LayerBackward.linear(dx.data, rows: rows, blk.fc2, into: dAct.data)
+        LayerBackward.linear(dx.data, rows: rows, Self.float(blk.fc2), into: dAct.data)
         tap("\(p).mlp.act.grad", dAct)
         LayerBackward.gelu(dAct.data, f: t.fc1!.data, into: dAct.data, count: dAct.count)
         tap("\(p).mlp.fc1.grad", dAct)
         let dh = Tensor(zeros: [rows, d])
-        LayerBackward.linear(dAct.data, rows: rows, blk.fc1, into: dh.data)
+        LayerBackward.linear(dAct.data, rows: rows, Self.float(blk.fc1), into: dh.data)
         LayerBackward.layerNorm(dh.data, x: t.mid!.data, blk.norm2, rows: rows, accumulateInto: dx.data)
         // Attention: x1 = x0 + scatter(proj(attention(gather(norm1(x0))))).
         let source = SwinWindows.sourceRows(batch: b, resolution: r, window: w, shift: sh)
@@ -68,7 +68,7 @@ extension SwinTransformer {
         Parallel.forEach(rows) { i in (dProj.data + i * d).update(from: dx.data + source[i] * d, count: d) }
         tap("\(p).attn.proj.grad", dProj)
         let dCtx = Tensor(zeros: [rows, d])
-        LayerBackward.linear(dProj.data, rows: rows, blk.proj, into: dCtx.data)
+        LayerBackward.linear(dProj.data, rows: rows, Self.float(blk.proj), into: dCtx.data)
         tap("\(p).attn.matmul2.grad", dCtx)
         let qkv = t.qkv!, probs = t.probs!
         let dQKV = Tensor(zeros: [rows, 3 * d]), dS = Tensor(zeros: probs.shape)
@@ -89,17 +89,23 @@ extension SwinTransformer {
         }
         tap("\(p).attn.qkv.grad", dQKV)
         let dWin = Tensor(zeros: [rows, d])
-        LayerBackward.linear(dQKV.data, rows: rows, blk.qkv, into: dWin.data)
+        LayerBackward.linear(dQKV.data, rows: rows, Self.float(blk.qkv), into: dWin.data)
         let dh1 = Tensor(zeros: [rows, d])
         Parallel.forEach(rows) { i in (dh1.data + source[i] * d).update(from: dWin.data + i * d, count: d) }
         LayerBackward.layerNorm(dh1.data, x: t.input!.data, blk.norm1, rows: rows, accumulateInto: dx.data)
+    }
+
+    /// The fp32 layer behind `op` (the backward pass runs on the float model).
+    static func float(_ op: any LinearOp) -> Linear {
+        guard let l = op as? Linear else { preconditionFailure("the Swin backward pass runs on the float model") }
+        return l
     }
 
     /// dL/d(merge input) [B·R·R, C] from dL/d(merge output) [B·(R/2)², 2C].
     func mergeBackward(_ m: SwinMerge, trace: SwinMergeTrace, dOut: Tensor, batch b: Int, resolution r: Int, dim d: Int) -> Tensor {
         let h = r / 2, rows = b * h * h
         let dNormed = Tensor(zeros: [rows, 4 * d]), dCat = Tensor(zeros: [rows, 4 * d])
-        LayerBackward.linear(dOut.data, rows: rows, m.reduction, into: dNormed.data)
+        LayerBackward.linear(dOut.data, rows: rows, Self.float(m.reduction), into: dNormed.data)
         LayerBackward.layerNorm(dNormed.data, x: trace.concatenated!.data, m.norm, rows: rows, accumulateInto: dCat.data)
         let dx = Tensor(zeros: [b * r * r, d])
         for i in 0..<b { for y in 0..<h { for xx in 0..<h {

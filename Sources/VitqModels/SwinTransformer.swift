@@ -3,33 +3,41 @@ import VitqFormats
 import VitqTensor
 
 /// One Swin block: x += proj(window-attention(norm1(x))) over (shifted) windows;
-/// x += fc2(gelu(fc1(norm2(x)))).
+/// x += fc2(gelu(fc1(norm2(x)))). The products are ``LinearOp`` and ``AttentionKernel`` values,
+/// fp32 when loaded from a float file, as in ``ViTBlock``.
 public struct SwinBlock: @unchecked Sendable {
     public let norm1: LayerNorm                 // layers.s.blocks.b.norm1
-    public let qkv: Linear                      // …attn.qkv [3C, C], output laid out (3, heads, head_dim)
+    public let qkv: any LinearOp                // …attn.qkv [3C, C], output laid out (3, heads, head_dim)
+    public let attention: any AttentionKernel   // per window and head, with the bias and mask added to the scores
     public let relativePositionBias: Tensor     // …attn.relative_position_bias_table [(2w−1)², heads]
-    public let proj: Linear                     // …attn.proj [C, C]
+    public let proj: any LinearOp               // …attn.proj [C, C]
     public let norm2: LayerNorm                 // …norm2
-    public let fc1: Linear                      // …mlp.fc1 [hidden, C]
-    public let fc2: Linear                      // …mlp.fc2 [C, hidden]
+    public let fc1: any LinearOp                // …mlp.fc1 [hidden, C]
+    public let fc2: any LinearOp                // …mlp.fc2 [C, hidden]
+
+    public init(norm1: LayerNorm, qkv: any LinearOp, attention: any AttentionKernel, relativePositionBias: Tensor,
+                proj: any LinearOp, norm2: LayerNorm, fc1: any LinearOp, fc2: any LinearOp) {
+        self.norm1 = norm1; self.qkv = qkv; self.attention = attention; self.relativePositionBias = relativePositionBias
+        self.proj = proj; self.norm2 = norm2; self.fc1 = fc1; self.fc2 = fc2
+    }
 }
 
 /// Patch merging at the start of stages 1…3: 2×2 neighbours concatenated, normed, reduced.
 public struct SwinMerge: @unchecked Sendable {
     public let norm: LayerNorm                  // layers.s.downsample.norm [4C]
-    public let reduction: Linear                // layers.s.downsample.reduction [2C, 4C], no bias
+    public let reduction: any LinearOp          // layers.s.downsample.reduction [2C, 4C], no bias
 }
 
 /// A timm `SwinTransformer` (Liu et al. 2021) in fp32. Activations are NHWC token grids,
 /// rows (image, y, x); taps: `patch_embed`, `layers.s` and `norm` (all NHWC), as timm's.
 public final class SwinTransformer: @unchecked Sendable {
     public let config: SwinConfig
-    public let patchEmbed: Linear               // patch_embed.proj as a GEMM over (c, ky, kx) patch rows
+    public let patchEmbed: any LinearOp         // patch_embed.proj as a GEMM over (c, ky, kx) patch rows
     public let patchNorm: LayerNorm             // patch_embed.norm
     public let merges: [SwinMerge?]             // per stage; nil for stage 0
     public let stages: [[SwinBlock]]
     public let norm: LayerNorm                  // norm
-    public let head: Linear                     // head.fc
+    public let head: any LinearOp               // head.fc
 
     /// Loads a timm state dict strictly, with `config`.
     public init(file: SafeTensorsFile, config c: SwinConfig) throws {
@@ -51,6 +59,7 @@ public final class SwinTransformer: @unchecked Sendable {
                 let pre = "layers.\(s).blocks.\(b)"
                 return SwinBlock(norm1: try LayerNorm(l, "\(pre).norm1", dim: d, eps: eps),
                                  qkv: try Linear(l, "\(pre).attn.qkv", out: 3 * d, in: d),
+                                 attention: FloatAttention(),
                                  relativePositionBias: try l.load("\(pre).attn.relative_position_bias_table", [(2 * w - 1) * (2 * w - 1), c.numHeads[s]]),
                                  proj: try Linear(l, "\(pre).attn.proj", out: d, in: d),
                                  norm2: try LayerNorm(l, "\(pre).norm2", dim: d, eps: eps),
@@ -194,33 +203,67 @@ public final class SwinTransformer: @unchecked Sendable {
         let bias = SwinWindows.relativeBias(blk.relativePositionBias, window: w, heads: heads)
         let mask = sh > 0 ? SwinWindows.shiftMask(resolution: r, window: w, shift: sh) : nil
         let probs = Tensor(zeros: [b * nW, heads, n, n])
+        let ctx = Tensor(zeros: [rows, d])
         let scale = 1 / Float(hd).squareRoot()
+        /// scores of task (window·heads + head) += bias[head] + mask[window].
+        func addBias(_ scores: UnsafeMutablePointer<Float>, task: Int) {
+            let bh = bias + (task % heads) * n * n
+            for k in 0..<(n * n) { scores[k] += bh[k] }
+            if let mask { let mw = mask + (task / heads % nW) * n * n; for k in 0..<(n * n) { scores[k] += mw[k] } }
+        }
+        if hook == nil && trace == nil {
+            // Inference: the block's attention kernel (fp32, int8 or fake-quant) per window and head,
+            // with bias[head] + mask[window] added to its scores.
+            Parallel.forChunks(b * nW * heads) { range in
+                let scratch = blk.attention.makeScratch(tokens: n, headDim: hd)
+                let sb = UnsafeMutablePointer<Float>.allocate(capacity: n * n)
+                defer { sb.deallocate() }
+                for task in range {
+                    let bw = task / heads, head = task % heads, base = qkv.data + bw * n * 3 * d + head * hd
+                    sb.update(repeating: 0, count: n * n)
+                    addBias(sb, task: task)
+                    blk.attention.attend(head: head, q: base, k: base + d, v: base + 2 * d, ld: 3 * d, tokens: n, headDim: hd, scale: scale,
+                                         scoreBias: sb, probs: probs.data + task * n * n, ctx: ctx.data + bw * n * d + head * hd, ldc: d,
+                                         scratch: scratch)
+                }
+            }
+            bias.deallocate()
+            mask?.deallocate()
+            finish(blk, x: x, ctx: ctx, source: source, name: p, hook: nil, trace: nil)
+            return
+        }
+        // Traced or hooked (stage 1, gradient checks): fp32, each intermediate in the open.
         Parallel.forEach(b * nW * heads) { task in
             let bw = task / heads, head = task % heads
             let base = qkv.data + bw * n * 3 * d + head * hd, sp = probs.data + task * n * n
             Gemm.sgemm(m: n, n: n, k: hd, alpha: scale, a: base, lda: 3 * d, b: base + d, ldb: 3 * d, transB: true, c: sp, ldc: n)
-            let bh = bias + head * n * n
-            for k in 0..<(n * n) { sp[k] += bh[k] }
-            if let mask { let mw = mask + (bw % nW) * n * n; for k in 0..<(n * n) { sp[k] += mw[k] } }
+            addBias(sp, task: task)
         }
         bias.deallocate()
         mask?.deallocate()
         hook?("\(p).attn.matmul1", probs.data, probs.shape)
         Parallel.forEach(b * nW * heads) { task in Ops.softmaxSerial(probs.data + task * n * n, rows: n, n: n) }
         hook?("\(p).attn.softmax", probs.data, probs.shape)
-        let ctx = Tensor(zeros: [rows, d])
         Parallel.forEach(b * nW * heads) { task in
             let bw = task / heads, head = task % heads
             Gemm.sgemm(m: n, n: hd, k: n, a: probs.data + task * n * n, lda: n, b: qkv.data + bw * n * 3 * d + 2 * d + head * hd,
                        ldb: 3 * d, transB: false, c: ctx.data + bw * n * d + head * hd, ldc: d)
         }
         hook?("\(p).attn.matmul2", ctx.data, ctx.shape)
+        if let trace { trace.qkv = qkv; trace.probs = probs; trace.ctx = ctx }
+        finish(blk, x: x, ctx: ctx, source: source, name: p, hook: hook, trace: trace)
+    }
+
+    /// The rest of a block after attention: proj, the scatter back into x, and the MLP.
+    private func finish(_ blk: SwinBlock, x: Tensor, ctx: Tensor, source: [Int], name p: String, hook: Hook?, trace: SwinBlockTrace?) {
+        let rows = x.shape[0], d = x.shape[1]
+        let h = Tensor(zeros: [rows, d])
         let attn = Tensor(zeros: [rows, d])
         blk.proj.forward(ctx.data, rows: rows, into: attn.data)
         hook?("\(p).attn.proj", attn.data, attn.shape)
         // Scatter back (the reverse shift) into the residual stream.
         Parallel.forEach(rows) { i in Ops.add(x.data + source[i] * d, attn.data + i * d, count: d) }
-        if let trace { trace.qkv = qkv; trace.probs = probs; trace.ctx = ctx; trace.mid = x.copy() }
+        trace?.mid = trace == nil ? nil : x.copy()
         blk.norm2.forward(x.data, rows: rows, into: h.data)
         let f = Tensor(zeros: [rows, blk.fc1.outFeatures])
         blk.fc1.forward(h.data, rows: rows, into: f.data)

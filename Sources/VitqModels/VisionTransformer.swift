@@ -241,7 +241,7 @@ public final class VisionTransformer: @unchecked Sendable {
                 let bi = i / heads, h = i % heads
                 let base = w.qkv.data + bi * t * 3 * e + h * hd
                 blk.attention.attend(head: h, q: base, k: base + e, v: base + 2 * e, ld: 3 * e, tokens: t, headDim: hd,
-                                     scale: scale, probs: w.attn.data + i * t * t,
+                                     scale: scale, scoreBias: nil, probs: w.attn.data + i * t * t,
                                      ctx: w.ctx.data + bi * t * e + h * hd, ldc: e, scratch: scratch)
             }
         }

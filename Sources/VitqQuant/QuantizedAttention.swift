@@ -39,7 +39,7 @@ public struct Int8Attention: AttentionKernel {
     public func makeScratch(tokens: Int, headDim: Int) -> AnyObject? { Scratch(t: tokens, hd: headDim) }
 
     public func attend(head: Int, q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, ld: Int,
-                       tokens t: Int, headDim hd: Int, scale: Float, probs: UnsafeMutablePointer<Float>,
+                       tokens t: Int, headDim hd: Int, scale: Float, scoreBias: UnsafePointer<Float>?, probs: UnsafeMutablePointer<Float>,
                        ctx: UnsafeMutablePointer<Float>, ldc: Int, scratch: AnyObject?) {
         let s = scratch as! Scratch
         let qq = quant.q, kq = quant.k, pq = quant.probs, vq = quant.v
@@ -54,6 +54,7 @@ public struct Int8Attention: AttentionKernel {
         var out = vitq_qgemm_output()
         out.f = probs; out.ldf = Int64(t); out.col_scale = UnsafePointer(cs)
         vitq_qgemm(s.qa.pointer(Int32.self), s.kb.pointer(Int16.self), Int64(t), Int64(t), Int64(hd), &out)
+        Ops.addScoreBias(probs, scoreBias, tokens: t)
         Ops.softmaxSerial(probs, rows: t, n: t)
 
         // ctx = (Δp·Δv) · (p̂ − zp)(v̂ − zv), with V packed from its transpose.
@@ -90,7 +91,7 @@ public struct FakeQuantAttention: AttentionKernel {
     public func makeScratch(tokens: Int, headDim: Int) -> AnyObject? { Scratch(t: tokens, hd: headDim) }
 
     public func attend(head: Int, q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, ld: Int,
-                       tokens t: Int, headDim hd: Int, scale: Float, probs: UnsafeMutablePointer<Float>,
+                       tokens t: Int, headDim hd: Int, scale: Float, scoreBias: UnsafePointer<Float>?, probs: UnsafeMutablePointer<Float>,
                        ctx: UnsafeMutablePointer<Float>, ldc: Int, scratch: AnyObject?) {
         let s = scratch as! Scratch
         let iq = AttentionQuant.index(quant.q, head), ik = AttentionQuant.index(quant.k, head)
@@ -99,6 +100,7 @@ public struct FakeQuantAttention: AttentionKernel {
         IntegerReference.quantize(k, rows: t, cols: hd, ld: ld, .uniform(quant.k), index: ik, into: s.b)
         let sqk = quant.q.scales[iq] * quant.k.scales[ik] * scale
         IntegerReference.product(s.a, s.b, m: t, n: t, k: hd, colScale: { _ in sqk }, bias: nil, into: probs, ldy: t)
+        Ops.addScoreBias(probs, scoreBias, tokens: t)
         Ops.softmaxSerial(probs, rows: t, n: t)
         IntegerReference.quantize(probs, rows: t, cols: t, ld: t, quant.probs, index: ip, into: s.a)
         // V [t, hd] as B [hd, t]: its transpose.
