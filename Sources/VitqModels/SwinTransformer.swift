@@ -73,19 +73,30 @@ public final class SwinTransformer: @unchecked Sendable {
         try l.finish()
     }
 
-    /// Opens `path` with its config from the JSON beside it (`model.json`: `timm_class`
-    /// SwinTransformer and `config`, timm's constructor arguments).
+    /// Opens `path` with its config from the file's `timm_class` / `timm_config` metadata, or
+    /// else from the JSON beside it (`model.json`: `timm_class` SwinTransformer and `config`,
+    /// timm's constructor arguments).
     public convenience init(path: String) throws {
+        let file = try SafeTensorsFile(path: path)
         let sidecar = (path.hasSuffix(".safetensors") ? String(path.dropLast(".safetensors".count)) : path) + ".json"
-        guard let data = FileManager.default.contents(atPath: sidecar),
-              let root = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-            throw ModelError.unknownArchitecture(path: path, detail: "a Swin model needs its config in \(sidecar)")
+        let source: String, timmClass: String?, config: [String: Any]?
+        if let text = file.metadata["timm_config"] {
+            source = "\(path) metadata"
+            timmClass = file.metadata["timm_class"]
+            config = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]
+        } else if let data = FileManager.default.contents(atPath: sidecar),
+                  let root = try? JSONSerialization.jsonObject(with: data) as? [String: Any] {
+            source = sidecar
+            timmClass = root["timm_class"] as? String
+            config = root["config"] as? [String: Any]
+        } else {
+            throw ModelError.unknownArchitecture(path: path, detail: "a Swin model needs timm_config metadata or its config in \(sidecar)")
         }
-        guard root["timm_class"] as? String == "SwinTransformer" else {
-            throw ModelError.badConfig(source: sidecar, key: "timm_class", detail: "expected SwinTransformer")
+        guard timmClass == "SwinTransformer" else {
+            throw ModelError.badConfig(source: source, key: "timm_class", detail: "expected SwinTransformer, got \(timmClass ?? "none")")
         }
-        let config = try SwinConfig(timmConfig: root["config"] as? [String: Any] ?? [:], source: sidecar)
-        try self.init(file: try SafeTensorsFile(path: path), config: config)
+        guard let config else { throw ModelError.badConfig(source: source, key: "config", detail: "not a JSON object") }
+        try self.init(file: file, config: try SwinConfig(timmConfig: config, source: source))
     }
 
     // MARK: forward

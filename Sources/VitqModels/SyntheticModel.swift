@@ -50,3 +50,57 @@ public enum SyntheticModel {
         return w
     }
 }
+
+extension SyntheticModel {
+    /// The `vitq synth` Swin sizes (timm's swin_tiny/small_patch4_window7_224).
+    public static let swinAliases: [String: SwinConfig] = {
+        var tiny = SwinConfig()
+        tiny.embedDim = 96; tiny.depths = [2, 2, 6, 2]; tiny.numHeads = [3, 6, 12, 24]
+        var small = tiny
+        small.depths = [2, 2, 18, 2]
+        return ["swin-tiny": tiny, "swin-small": small]
+    }()
+
+    /// The safetensors bytes-to-be of a random Swin with timm's state-dict layout and
+    /// `timm_class` / `timm_config` metadata, so it loads without a sidecar.
+    public static func swin(_ c: SwinConfig, name: String, seed: UInt64 = 0) -> SafeTensorsWriter {
+        var rng = SeededRandom(seed: seed)
+        var w = SafeTensorsWriter()
+        func tensor(_ key: String, _ shape: [Int], std: Double, mean: Double = 0) {
+            w.add(key, shape: shape, floats: (0..<shape.reduce(1, *)).map { _ in Float(mean + std * rng.normal()) })
+        }
+        func norm(_ key: String, _ dim: Int) { tensor("\(key).weight", [dim], std: 0.05, mean: 1); tensor("\(key).bias", [dim], std: 0.02) }
+        func linear(_ key: String, out: Int, in inF: Int, bias: Bool = true) {
+            tensor("\(key).weight", [out, inF], std: 0.02)
+            if bias { tensor("\(key).bias", [out], std: 0.01) }
+        }
+        let e = c.embedDim, p = c.patchSize
+        tensor("patch_embed.proj.weight", [e, c.inChans, p, p], std: 0.02); tensor("patch_embed.proj.bias", [e], std: 0.01)
+        norm("patch_embed.norm", e)
+        for s in 0..<c.stages {
+            let d = c.dim(s), win = c.window(s), hidden = Int(Double(d) * c.mlpRatio)
+            if s > 0 {
+                norm("layers.\(s).downsample.norm", 4 * c.dim(s - 1))
+                linear("layers.\(s).downsample.reduction", out: d, in: 4 * c.dim(s - 1), bias: false)
+            }
+            for b in 0..<c.depths[s] {
+                let pre = "layers.\(s).blocks.\(b)"
+                norm("\(pre).norm1", d)
+                tensor("\(pre).attn.relative_position_bias_table", [(2 * win - 1) * (2 * win - 1), c.numHeads[s]], std: 0.02)
+                linear("\(pre).attn.qkv", out: 3 * d, in: d); linear("\(pre).attn.proj", out: d, in: d)
+                norm("\(pre).norm2", d)
+                linear("\(pre).mlp.fc1", out: hidden, in: d); linear("\(pre).mlp.fc2", out: d, in: hidden)
+            }
+        }
+        norm("norm", c.dim(c.stages - 1))
+        linear("head.fc", out: c.numClasses, in: c.dim(c.stages - 1))
+        w.metadata = [
+            "timm_class": "SwinTransformer",
+            "timm_config": "{\"img_size\": \(c.imgSize), \"patch_size\": \(p), \"window_size\": \(c.windowSize), \"embed_dim\": \(e), "
+                + "\"depths\": \(c.depths), \"num_heads\": \(c.numHeads), \"mlp_ratio\": \(c.mlpRatio), \"num_classes\": \(c.numClasses)}",
+            "architecture": name,
+            "vitq_synthetic_seed": "\(seed)",
+        ]
+        return w
+    }
+}

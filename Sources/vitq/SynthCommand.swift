@@ -3,9 +3,9 @@ import VitqModels
 
 /// `vitq synth`: a random-weight model of a standard size, for benchmarks.
 struct SynthCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "synth", abstract: "Write a random-weight ViT/DeiT of a standard size.")
+    static let configuration = CommandConfiguration(commandName: "synth", abstract: "Write a random-weight ViT/DeiT/Swin of a standard size.")
 
-    @Option(help: "vit-tiny, vit-small, vit-base, deit-tiny, deit-small or deit-base (or a timm name).")
+    @Option(help: "vit-tiny, vit-small, vit-base, deit-tiny, deit-small, deit-base, swin-tiny or swin-small (or a timm ViT name).")
     var arch: String
     @Option(help: "Output .safetensors file.")
     var out: String
@@ -14,7 +14,11 @@ struct SynthCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            try SyntheticModel.vit(arch: arch, seed: seed).write(to: out)
+            if let swin = SyntheticModel.swinAliases[arch] {
+                try SyntheticModel.swin(swin, name: arch, seed: seed).write(to: out)
+            } else {
+                try SyntheticModel.vit(arch: arch, seed: seed).write(to: out)
+            }
             print("wrote \(out)")
         }
     }

@@ -88,3 +88,31 @@ final class SwinBackwardTests: XCTestCase {
         }
     }
 }
+
+/// `vitq synth`'s Swin writer against timm's state-dict layout (the micro fixture's key list),
+/// and a synthetic swin-tiny loading from its metadata and running.
+final class SwinSynthTests: XCTestCase {
+    func testSyntheticSwinHasTimmsKeysAndRuns() throws {
+        try Fixtures.require()
+        let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath:
+            Fixtures.path("arch/swin_micro_patch4_window7_224_random.json")))) as? [String: Any])
+        let timmKeys = try XCTUnwrap(json["state_dict_keys"] as? [String: [Int]])
+        let micro = try SwinConfig(timmConfig: try XCTUnwrap(json["config"] as? [String: Any]), source: "fixture")
+        let dir = makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/micro.safetensors"
+        try SyntheticModel.swin(micro, name: "micro").write(to: path)
+        let file = try SafeTensorsFile(path: path)
+        XCTAssertEqual(Dictionary(uniqueKeysWithValues: file.names.map { ($0, file.tensors[$0]!.shape) }), timmKeys)
+
+        let tiny = dir + "/swin-tiny.safetensors"
+        try SyntheticModel.swin(SyntheticModel.swinAliases["swin-tiny"]!, name: "swin-tiny").write(to: tiny)
+        let model = try SwinTransformer(path: tiny)
+        XCTAssertEqual(model.config.depths, [2, 2, 6, 2])
+        XCTAssertEqual(model.config.numHeads, [3, 6, 12, 24])
+        var rng = SeededRandom(seed: 1)
+        let logits = model.forward(Tensor(shape: [1, 3, 224, 224], values: (0..<(3 * 224 * 224)).map { _ in Float(rng.normal()) }))
+        XCTAssertEqual(logits.shape, [1, 1000])
+        XCTAssertTrue(logits.array.allSatisfy(\.isFinite))
+    }
+}
