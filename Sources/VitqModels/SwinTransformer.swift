@@ -26,6 +26,7 @@ public struct SwinBlock: @unchecked Sendable {
 public struct SwinMerge: @unchecked Sendable {
     public let norm: LayerNorm                  // layers.s.downsample.norm [4C]
     public let reduction: any LinearOp          // layers.s.downsample.reduction [2C, 4C], no bias
+    public init(norm: LayerNorm, reduction: any LinearOp) { self.norm = norm; self.reduction = reduction }
 }
 
 /// A timm `SwinTransformer` (Liu et al. 2021) in fp32. Activations are NHWC token grids,
@@ -38,6 +39,13 @@ public final class SwinTransformer: @unchecked Sendable {
     public let stages: [[SwinBlock]]
     public let norm: LayerNorm                  // norm
     public let head: any LinearOp               // head.fc
+
+    /// A model from its parts (a quantized Swin shares the float one's norms and biases).
+    public init(config: SwinConfig, patchEmbed: any LinearOp, patchNorm: LayerNorm, merges: [SwinMerge?], stages: [[SwinBlock]],
+                norm: LayerNorm, head: any LinearOp) {
+        self.config = config; self.patchEmbed = patchEmbed; self.patchNorm = patchNorm; self.merges = merges
+        self.stages = stages; self.norm = norm; self.head = head
+    }
 
     /// Loads a timm state dict strictly, with `config`.
     public init(file: SafeTensorsFile, config c: SwinConfig) throws {
@@ -73,29 +81,31 @@ public final class SwinTransformer: @unchecked Sendable {
         try l.finish()
     }
 
-    /// Opens `path` with its config from the file's `timm_class` / `timm_config` metadata, or
-    /// else from the JSON beside it (`model.json`: `timm_class` SwinTransformer and `config`,
-    /// timm's constructor arguments).
+    /// Opens `path`. The config comes from the file's `timm_config` metadata or else the JSON
+    /// beside it (`model.json`: `config`, timm's constructor arguments); the class, which must
+    /// be SwinTransformer, from `timm_class` in either, or from the config's Swin-only keys.
     public convenience init(path: String) throws {
         let file = try SafeTensorsFile(path: path)
-        let sidecar = (path.hasSuffix(".safetensors") ? String(path.dropLast(".safetensors".count)) : path) + ".json"
-        let source: String, timmClass: String?, config: [String: Any]?
+        let sidecarPath = (path.hasSuffix(".safetensors") ? String(path.dropLast(".safetensors".count)) : path) + ".json"
+        let sidecar = FileManager.default.contents(atPath: sidecarPath).flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }
+        let source: String, config: [String: Any]
         if let text = file.metadata["timm_config"] {
             source = "\(path) metadata"
-            timmClass = file.metadata["timm_class"]
-            config = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]
-        } else if let data = FileManager.default.contents(atPath: sidecar),
-                  let root = try? JSONSerialization.jsonObject(with: data) as? [String: Any] {
-            source = sidecar
-            timmClass = root["timm_class"] as? String
-            config = root["config"] as? [String: Any]
+            guard let c = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else {
+                throw ModelError.badConfig(source: source, key: "timm_config", detail: "not a JSON object")
+            }
+            config = c
+        } else if let c = sidecar?["config"] as? [String: Any] {
+            source = sidecarPath
+            config = c
         } else {
-            throw ModelError.unknownArchitecture(path: path, detail: "a Swin model needs timm_config metadata or its config in \(sidecar)")
+            throw ModelError.unknownArchitecture(path: path, detail: "a Swin model needs timm_config metadata or its config in \(sidecarPath)")
         }
+        let timmClass = file.metadata["timm_class"] ?? sidecar?["timm_class"] as? String
+            ?? (config["window_size"] != nil && config["depths"] != nil ? "SwinTransformer" : nil)
         guard timmClass == "SwinTransformer" else {
             throw ModelError.badConfig(source: source, key: "timm_class", detail: "expected SwinTransformer, got \(timmClass ?? "none")")
         }
-        guard let config else { throw ModelError.badConfig(source: source, key: "config", detail: "not a JSON object") }
         try self.init(file: file, config: try SwinConfig(timmConfig: config, source: source))
     }
 
@@ -106,6 +116,9 @@ public final class SwinTransformer: @unchecked Sendable {
         tracedForward(images, observer: observer, hook: nil, keep: false).logits
     }
 
+    /// Reports an activation to the observer: name, values, shape.
+    typealias Tap = (String, UnsafePointer<Float>, [Int]) -> Void
+
     /// A hook that may change an op's output in place (gradient checks); names as the gradient taps' without `.grad`.
     typealias Hook = (String, UnsafeMutablePointer<Float>, [Int]) -> Void
 
@@ -114,44 +127,46 @@ public final class SwinTransformer: @unchecked Sendable {
         let c = config
         precondition(images.shape == [images.shape[0], c.inChans, c.imgSize, c.imgSize], "input shape \(images.shape) does not match the model")
         let b = images.shape[0]
-        func tap(_ name: String, _ t: Tensor, _ shape: [Int]) {
-            if let o = observer, o.wants(name) { o.observe(name, UnsafeBufferPointer(start: t.data, count: t.count), shape: shape) }
+        let tap: Tap = { name, p, shape in
+            if let o = observer, o.wants(name) { o.observe(name, UnsafeBufferPointer(start: p, count: shape.reduce(1, *)), shape: shape) }
         }
         let trace = keep ? SwinTrace() : nil
         var r = c.resolution(0)
         var x = Tensor(zeros: [b * r * r, c.embedDim])
         let cols = Tensor(zeros: [b * r * r, c.inChans * c.patchSize * c.patchSize])
         Self.patchRows(images, patch: c.patchSize, into: cols)
+        tap("patch_embed.proj.input", cols.data, cols.shape)
         patchEmbed.forward(cols.data, rows: cols.shape[0], into: x.data)
         hook?("patch_embed", x.data, x.shape)
         trace?.patch = keep ? x.copy() : nil
         patchNorm.forward(x.data, rows: x.shape[0], into: x.data)
-        tap("patch_embed", x, [b, r, r, c.embedDim])
+        tap("patch_embed", x.data, [b, r, r, c.embedDim])
         for s in 0..<c.stages {
             if let m = merges[s] {
                 let mt = keep ? SwinMergeTrace() : nil
-                x = merge(x, m, batch: b, resolution: r, dim: c.dim(s - 1), name: "layers.\(s).downsample.reduction", hook: hook, trace: mt)
+                x = merge(x, m, batch: b, resolution: r, dim: c.dim(s - 1), name: "layers.\(s).downsample.reduction", tap: tap, hook: hook, trace: mt)
                 if let mt { trace?.merges[s] = mt }
                 r /= 2
             }
             for (i, blk) in stages[s].enumerated() {
                 let bt = keep ? SwinBlockTrace() : nil
                 block(blk, x: x, batch: b, resolution: r, dim: c.dim(s), heads: c.numHeads[s], window: c.window(s),
-                      shift: c.shift(s, block: i), name: "layers.\(s).blocks.\(i)", hook: hook, trace: bt)
+                      shift: c.shift(s, block: i), name: "layers.\(s).blocks.\(i)", tap: tap, hook: hook, trace: bt)
                 if let bt { trace?.blocks[[s, i]] = bt }
             }
-            tap("layers.\(s)", x, [b, r, r, c.dim(s)])
+            tap("layers.\(s)", x.data, [b, r, r, c.dim(s)])
         }
         let d = c.dim(c.stages - 1)
         trace?.final = keep ? x.copy() : nil
         norm.forward(x.data, rows: x.shape[0], into: x.data)
-        tap("norm", x, [b, r, r, d])
+        tap("norm", x.data, [b, r, r, d])
         // Global average pool over the token grid, then the head.
         let pooled = Tensor(zeros: [b, d])
         for i in 0..<b {
             for t in 0..<(r * r) { for j in 0..<d { pooled.data[i * d + j] += x.data[(i * r * r + t) * d + j] } }
             for j in 0..<d { pooled.data[i * d + j] /= Float(r * r) }
         }
+        tap("head.fc.input", pooled.data, pooled.shape)
         let logits = Tensor(zeros: [b, c.numClasses])
         head.forward(pooled.data, rows: b, into: logits.data)
         hook?("head", logits.data, logits.shape)
@@ -178,7 +193,7 @@ public final class SwinTransformer: @unchecked Sendable {
     /// Patch merging: rows of the half-resolution grid hold x[2i,2j], x[2i+1,2j], x[2i,2j+1],
     /// x[2i+1,2j+1] (timm's reshape/permute order), then LayerNorm and the reduction.
     func merge(_ x: Tensor, _ m: SwinMerge, batch b: Int, resolution r: Int, dim d: Int,
-               name: String, hook: Hook?, trace: SwinMergeTrace?) -> Tensor {
+               name: String, tap: Tap, hook: Hook?, trace: SwinMergeTrace?) -> Tensor {
         let h = r / 2
         let cat = Tensor(zeros: [b * h * h, 4 * d])
         for i in 0..<b { for y in 0..<h { for xx in 0..<h {
@@ -189,6 +204,7 @@ public final class SwinTransformer: @unchecked Sendable {
         } } }
         trace?.concatenated = trace == nil ? nil : cat.copy()
         m.norm.forward(cat.data, rows: cat.shape[0], into: cat.data)
+        tap("\(name).input", cat.data, cat.shape)
         let out = Tensor(zeros: [b * h * h, 2 * d])
         m.reduction.forward(cat.data, rows: cat.shape[0], into: out.data)
         hook?(name, out.data, out.shape)
@@ -197,7 +213,7 @@ public final class SwinTransformer: @unchecked Sendable {
 
     /// One block in place on x [B·R·R, C].
     func block(_ blk: SwinBlock, x: Tensor, batch b: Int, resolution r: Int, dim d: Int, heads: Int, window w: Int, shift sh: Int,
-               name p: String, hook: Hook?, trace: SwinBlockTrace?) {
+               name p: String, tap: Tap, hook: Hook?, trace: SwinBlockTrace?) {
         let rows = x.shape[0], n = w * w, side = r / w, nW = side * side, hd = d / heads
         trace?.input = trace == nil ? nil : x.copy()
         // norm1, then gather the cyclically shifted windows: window row (image, wy, wx, iy, ix)
@@ -207,9 +223,11 @@ public final class SwinTransformer: @unchecked Sendable {
         let source = SwinWindows.sourceRows(batch: b, resolution: r, window: w, shift: sh)
         let win = Tensor(zeros: [rows, d])
         Parallel.forEach(rows) { i in (win.data + i * d).update(from: h.data + source[i] * d, count: d) }
+        tap("\(p).attn.qkv.input", win.data, win.shape)
         let qkv = Tensor(zeros: [rows, 3 * d])
         blk.qkv.forward(win.data, rows: rows, into: qkv.data)
         hook?("\(p).attn.qkv", qkv.data, qkv.shape)
+        tap("\(p).attn.qkv", qkv.data, qkv.shape)
         // Scores S = scale·Q·Kᵀ + bias (+ mask) per (window, head), then P = softmax(S), ctx = P·V.
         let bias = SwinWindows.relativeBias(blk.relativePositionBias, window: w, heads: heads)
         let mask = sh > 0 ? SwinWindows.shiftMask(resolution: r, window: w, shift: sh) : nil
@@ -240,7 +258,8 @@ public final class SwinTransformer: @unchecked Sendable {
             }
             bias.deallocate()
             mask?.deallocate()
-            finish(blk, x: x, ctx: ctx, source: source, name: p, hook: nil, trace: nil)
+            tap("\(p).attn.softmax", probs.data, probs.shape)
+            finish(blk, x: x, ctx: ctx, source: source, name: p, tap: tap, hook: nil, trace: nil)
             return
         }
         // Traced or hooked (stage 1, gradient checks): fp32, each intermediate in the open.
@@ -255,6 +274,7 @@ public final class SwinTransformer: @unchecked Sendable {
         hook?("\(p).attn.matmul1", probs.data, probs.shape)
         Parallel.forEach(b * nW * heads) { task in Ops.softmaxSerial(probs.data + task * n * n, rows: n, n: n) }
         hook?("\(p).attn.softmax", probs.data, probs.shape)
+        tap("\(p).attn.softmax", probs.data, probs.shape)
         Parallel.forEach(b * nW * heads) { task in
             let bw = task / heads, head = task % heads
             Gemm.sgemm(m: n, n: hd, k: n, a: probs.data + task * n * n, lda: n, b: qkv.data + bw * n * 3 * d + 2 * d + head * hd,
@@ -262,26 +282,29 @@ public final class SwinTransformer: @unchecked Sendable {
         }
         hook?("\(p).attn.matmul2", ctx.data, ctx.shape)
         if let trace { trace.qkv = qkv; trace.probs = probs; trace.ctx = ctx }
-        finish(blk, x: x, ctx: ctx, source: source, name: p, hook: hook, trace: trace)
+        finish(blk, x: x, ctx: ctx, source: source, name: p, tap: tap, hook: hook, trace: trace)
     }
 
     /// The rest of a block after attention: proj, the scatter back into x, and the MLP.
-    private func finish(_ blk: SwinBlock, x: Tensor, ctx: Tensor, source: [Int], name p: String, hook: Hook?, trace: SwinBlockTrace?) {
+    private func finish(_ blk: SwinBlock, x: Tensor, ctx: Tensor, source: [Int], name p: String, tap: Tap, hook: Hook?, trace: SwinBlockTrace?) {
         let rows = x.shape[0], d = x.shape[1]
         let h = Tensor(zeros: [rows, d])
         let attn = Tensor(zeros: [rows, d])
+        tap("\(p).attn.proj.input", ctx.data, ctx.shape)
         blk.proj.forward(ctx.data, rows: rows, into: attn.data)
         hook?("\(p).attn.proj", attn.data, attn.shape)
         // Scatter back (the reverse shift) into the residual stream.
         Parallel.forEach(rows) { i in Ops.add(x.data + source[i] * d, attn.data + i * d, count: d) }
         trace?.mid = trace == nil ? nil : x.copy()
         blk.norm2.forward(x.data, rows: rows, into: h.data)
+        tap("\(p).mlp.fc1.input", h.data, h.shape)
         let f = Tensor(zeros: [rows, blk.fc1.outFeatures])
         blk.fc1.forward(h.data, rows: rows, into: f.data)
         hook?("\(p).mlp.fc1", f.data, f.shape)
         trace?.fc1 = trace == nil ? nil : f.copy()
         Ops.gelu(f.data, f.data, count: f.count)
         hook?("\(p).mlp.act", f.data, f.shape)
+        tap("\(p).mlp.fc2.input", f.data, f.shape)
         blk.fc2.forward(f.data, rows: rows, into: h.data)
         hook?("\(p).mlp.fc2", h.data, h.shape)
         Ops.add(x.data, h.data, count: x.count)
@@ -350,5 +373,40 @@ enum SwinWindows {
             for i in 0..<n { for j in 0..<n { m[i * n + j] = ids[i] == ids[j] ? 0 : -100 } }
         } }
         return out
+    }
+}
+
+extension SwinTransformer {
+    /// Every linear op with its timm name, in forward order.
+    public var linearOps: [(name: String, op: any LinearOp)] {
+        var ops: [(String, any LinearOp)] = [("patch_embed.proj", patchEmbed)]
+        for s in 0..<config.stages {
+            if let m = merges[s] { ops.append(("layers.\(s).downsample.reduction", m.reduction)) }
+            for (i, b) in stages[s].enumerated() {
+                let p = "layers.\(s).blocks.\(i)"
+                ops += [("\(p).attn.qkv", b.qkv), ("\(p).attn.proj", b.proj), ("\(p).mlp.fc1", b.fc1), ("\(p).mlp.fc2", b.fc2)]
+            }
+        }
+        ops.append(("head.fc", head))
+        return ops
+    }
+
+    /// This model with its products replaced: `linear(name, op)` for each linear op and
+    /// `attention(name, kernel)` for each block's attention (`layers.s.blocks.b.attn`).
+    public func replacing(linear: (String, any LinearOp) -> any LinearOp,
+                          attention: (String, any AttentionKernel) -> any AttentionKernel) -> SwinTransformer {
+        let newMerges = merges.enumerated().map { s, m in
+            m.map { SwinMerge(norm: $0.norm, reduction: linear("layers.\(s).downsample.reduction", $0.reduction)) }
+        }
+        let newStages = stages.enumerated().map { s, blocks in
+            blocks.enumerated().map { i, b -> SwinBlock in
+                let p = "layers.\(s).blocks.\(i)"
+                return SwinBlock(norm1: b.norm1, qkv: linear("\(p).attn.qkv", b.qkv), attention: attention("\(p).attn", b.attention),
+                                 relativePositionBias: b.relativePositionBias, proj: linear("\(p).attn.proj", b.proj), norm2: b.norm2,
+                                 fc1: linear("\(p).mlp.fc1", b.fc1), fc2: linear("\(p).mlp.fc2", b.fc2))
+            }
+        }
+        return SwinTransformer(config: config, patchEmbed: linear("patch_embed.proj", patchEmbed), patchNorm: patchNorm, merges: newMerges,
+                               stages: newStages, norm: norm, head: linear("head.fc", head))
     }
 }

@@ -36,16 +36,7 @@ public final class MinMaxCalibrator: ForwardObserver {
         let c = model.config, heads = c.numHeads
         if name.hasSuffix(".attn.qkv") {
             // [B, T, 3E] laid out (3, heads, head_dim): per head max of q, k and v.
-            let e = c.embedDim, hd = c.headDim
-            var m = [Float](repeating: 0, count: 3 * heads)
-            let rows = values.count / (3 * e)
-            for r in 0..<rows {
-                for part in 0..<3 {
-                    for h in 0..<heads {
-                        m[part * heads + h] = max(m[part * heads + h], Ops.maxAbs(values.baseAddress! + r * 3 * e + part * e + h * hd, cols: hd))
-                    }
-                }
-            }
+            let m = Self.qkvMaxima(values.baseAddress!, rows: values.count / (3 * c.embedDim), dim: c.embedDim, heads: heads)
             let base = String(name.dropLast(4))
             merge("\(base).q", Array(m[0..<heads])); merge("\(base).k", Array(m[heads..<2 * heads])); merge("\(base).v", Array(m[(2 * heads)...]))
         } else if name.hasSuffix(".attn.softmax") {
@@ -82,26 +73,51 @@ public final class MinMaxCalibrator: ForwardObserver {
         for (name, op) in model.linearOps {
             if name == "patch_embed.proj" && !recipe.quantizePatchEmbed { continue }
             if name.hasPrefix("head") && !recipe.quantizeHead { continue }
-            let lin = op as! Linear
-            let ws = recipe.weightScheme
-            let perRow = (0..<lin.outFeatures).map { Ops.maxAbs(lin.weight.data + $0 * lin.inFeatures, cols: lin.inFeatures) }
-            let scales = recipe.weightGranularity == .perChannel ? perRow.map { ws.symmetricScale(maxAbs: $0) }
-                                                                  : [ws.symmetricScale(maxAbs: perRow.max() ?? 0)]
-            weights[name] = TensorQuant(scheme: ws, granularity: recipe.weightGranularity, scales: scales)
-            let xs = recipe.activationScheme
-            inputs[name] = .uniform(TensorQuant(scheme: xs, granularity: .perTensor, scales: [xs.symmetricScale(maxAbs: maxAbs["\(name).input"]?[0] ?? 0)]))
+            weights[name] = Self.weightQuant(op as! Linear, recipe: recipe)
+            inputs[name] = Self.inputQuant(maxAbs: maxAbs["\(name).input"]?[0] ?? 0, recipe: recipe)
         }
         let attention: [AttentionQuant?] = (0..<c.depth).map { i in
-            let p = "blocks.\(i).attn"
-            func q(_ key: String, _ scheme: QuantScheme) -> TensorQuant {
-                let m = maxAbs["\(p).\(key)"] ?? [Float](repeating: 0, count: c.numHeads)
-                let perHead = recipe.matmulGranularity == .perHead
-                return TensorQuant(scheme: scheme, granularity: perHead ? .perHead : .perTensor,
-                                   scales: perHead ? m.map { scheme.symmetricScale(maxAbs: $0) } : [scheme.symmetricScale(maxAbs: m.max() ?? 0)])
-            }
-            let a = recipe.activationScheme
-            return AttentionQuant(q: q("q", a), k: q("k", a), probs: .uniform(q("probs", recipe.probsScheme)), v: q("v", a))
+            Self.attentionQuant(maxAbs: { maxAbs["blocks.\(i).attn.\($0)"] ?? [Float](repeating: 0, count: c.numHeads) }, recipe: recipe)
         }
         return (weights, inputs, attention)
+    }
+
+    // MARK: the max rules, shared with SwinMinMaxCalibrator
+
+    /// A weight's quantizer from its max |w| per output channel (or over the tensor).
+    static func weightQuant(_ lin: Linear, recipe: Recipe) -> TensorQuant {
+        let ws = recipe.weightScheme
+        let perRow = (0..<lin.outFeatures).map { Ops.maxAbs(lin.weight.data + $0 * lin.inFeatures, cols: lin.inFeatures) }
+        let scales = recipe.weightGranularity == .perChannel ? perRow.map { ws.symmetricScale(maxAbs: $0) }
+                                                              : [ws.symmetricScale(maxAbs: perRow.max() ?? 0)]
+        return TensorQuant(scheme: ws, granularity: recipe.weightGranularity, scales: scales)
+    }
+
+    /// A linear op's per-tensor input quantizer from the largest |x| seen.
+    static func inputQuant(maxAbs: Float, recipe: Recipe) -> OperandQuant {
+        let xs = recipe.activationScheme
+        return .uniform(TensorQuant(scheme: xs, granularity: .perTensor, scales: [xs.symmetricScale(maxAbs: maxAbs)]))
+    }
+
+    /// The attention products' quantizers from per-head maxima of `q`, `k`, `v` and `probs`.
+    static func attentionQuant(maxAbs: (String) -> [Float], recipe: Recipe) -> AttentionQuant {
+        func q(_ key: String, _ scheme: QuantScheme) -> TensorQuant {
+            let m = maxAbs(key)
+            let perHead = recipe.matmulGranularity == .perHead
+            return TensorQuant(scheme: scheme, granularity: perHead ? .perHead : .perTensor,
+                               scales: perHead ? m.map { scheme.symmetricScale(maxAbs: $0) } : [scheme.symmetricScale(maxAbs: m.max() ?? 0)])
+        }
+        let a = recipe.activationScheme
+        return AttentionQuant(q: q("q", a), k: q("k", a), probs: .uniform(q("probs", recipe.probsScheme)), v: q("v", a))
+    }
+
+    /// Per-head max |q|, |k|, |v| of a qkv output [rows, 3·dim] laid out (3, heads, head_dim).
+    static func qkvMaxima(_ values: UnsafePointer<Float>, rows: Int, dim e: Int, heads: Int) -> [Float] {
+        let hd = e / heads
+        var m = [Float](repeating: 0, count: 3 * heads)
+        for r in 0..<rows { for part in 0..<3 { for h in 0..<heads {
+            m[part * heads + h] = max(m[part * heads + h], Ops.maxAbs(values + r * 3 * e + part * e + h * hd, cols: hd))
+        } } }
+        return m
     }
 }
