@@ -65,33 +65,33 @@ extension SwinTransformer {
         // Attention: x1 = x0 + scatter(proj(attention(gather(norm1(x0))))).
         let source = SwinWindows.sourceRows(batch: b, resolution: r, window: w, shift: sh)
         let dProj = Tensor(zeros: [rows, d])
-        Parallel.forEach(rows) { i in (dProj.data + i * d).update(from: dx.data + source[i] * d, count: d) }
+        Parallel.forChunks(rows) { chunk in for i in chunk { (dProj.data + i * d).update(from: dx.data + source[i] * d, count: d) } }
         tap("\(p).attn.proj.grad", dProj)
         let dCtx = Tensor(zeros: [rows, d])
         LayerBackward.linear(dProj.data, rows: rows, Self.float(blk.proj), into: dCtx.data)
         tap("\(p).attn.matmul2.grad", dCtx)
         let qkv = t.qkv!, probs = t.probs!
         let dQKV = Tensor(zeros: [rows, 3 * d]), dS = Tensor(zeros: probs.shape)
-        Parallel.forEach(b * nW * heads) { task in
+        Parallel.forChunks(b * nW * heads) { chunk in for task in chunk {
             let bw = task / heads, head = task % heads, off = bw * n * 3 * d + head * hd
             LayerBackward.attentionContext(p: probs.data + task * n * n, dc: dCtx.data + bw * n * d + head * hd, ldc: d,
                                            v: qkv.data + off + 2 * d, dv: dQKV.data + off + 2 * d, ld: 3 * d,
                                            tokens: n, headDim: hd, dp: dS.data + task * n * n)
-        }
+        } }
         tap("\(p).attn.softmax.grad", dS)
-        Parallel.forEach(b * nW * heads) { task in LayerBackward.softmax(p: probs.data + task * n * n, dS.data + task * n * n, rows: n, n: n) }
+        Parallel.forChunks(b * nW * heads) { chunk in for task in chunk { LayerBackward.softmax(p: probs.data + task * n * n, dS.data + task * n * n, rows: n, n: n) } }
         tap("\(p).attn.matmul1.grad", dS)
         let scale = 1 / Float(hd).squareRoot()
-        Parallel.forEach(b * nW * heads) { task in
+        Parallel.forChunks(b * nW * heads) { chunk in for task in chunk {
             let bw = task / heads, head = task % heads, off = bw * n * 3 * d + head * hd
             LayerBackward.attentionScores(ds: dS.data + task * n * n, q: qkv.data + off, k: qkv.data + off + d,
                                           dq: dQKV.data + off, dk: dQKV.data + off + d, ld: 3 * d, tokens: n, headDim: hd, scale: scale)
-        }
+        } }
         tap("\(p).attn.qkv.grad", dQKV)
         let dWin = Tensor(zeros: [rows, d])
         LayerBackward.linear(dQKV.data, rows: rows, Self.float(blk.qkv), into: dWin.data)
         let dh1 = Tensor(zeros: [rows, d])
-        Parallel.forEach(rows) { i in (dh1.data + source[i] * d).update(from: dWin.data + i * d, count: d) }
+        Parallel.forChunks(rows) { chunk in for i in chunk { (dh1.data + source[i] * d).update(from: dWin.data + i * d, count: d) } }
         LayerBackward.layerNorm(dh1.data, x: t.input!.data, blk.norm1, rows: rows, accumulateInto: dx.data)
     }
 

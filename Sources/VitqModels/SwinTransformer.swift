@@ -151,7 +151,7 @@ public final class SwinTransformer: @unchecked Sendable {
             for (i, blk) in stages[s].enumerated() {
                 let bt = keep ? SwinBlockTrace() : nil
                 block(blk, x: x, batch: b, resolution: r, dim: c.dim(s), heads: c.numHeads[s], window: c.window(s),
-                      shift: c.shift(s, block: i), name: "layers.\(s).blocks.\(i)", tap: tap, hook: hook, trace: bt)
+                      shift: c.shift(s, block: i), name: "layers.\(s).blocks.\(i)", observing: observer != nil, tap: tap, hook: hook, trace: bt)
                 if let bt { trace?.blocks[[s, i]] = bt }
             }
             tap("layers.\(s)", x.data, [b, r, r, c.dim(s)])
@@ -176,7 +176,7 @@ public final class SwinTransformer: @unchecked Sendable {
     /// [B, C, H, W] → patch rows [B·(H/p)·(W/p), C·p·p] in (c, ky, kx) order, rows (image, y, x).
     static func patchRows(_ images: Tensor, patch p: Int, into cols: Tensor) {
         let b = images.shape[0], ch = images.shape[1], hw = images.shape[2], g = hw / p
-        Parallel.forEach(b * g) { bg in
+        Parallel.forChunks(b * g) { chunk in for bg in chunk {
             let bi = bg / g, py = bg % g
             for px in 0..<g {
                 var dst = cols.data + ((bi * g + py) * g + px) * ch * p * p
@@ -187,7 +187,7 @@ public final class SwinTransformer: @unchecked Sendable {
                     }
                 }
             }
-        }
+        } }
     }
 
     /// Patch merging: rows of the half-resolution grid hold x[2i,2j], x[2i+1,2j], x[2i,2j+1],
@@ -213,7 +213,7 @@ public final class SwinTransformer: @unchecked Sendable {
 
     /// One block in place on x [B·R·R, C].
     func block(_ blk: SwinBlock, x: Tensor, batch b: Int, resolution r: Int, dim d: Int, heads: Int, window w: Int, shift sh: Int,
-               name p: String, tap: Tap, hook: Hook?, trace: SwinBlockTrace?) {
+               name p: String, observing: Bool, tap: Tap, hook: Hook?, trace: SwinBlockTrace?) {
         let rows = x.shape[0], n = w * w, side = r / w, nW = side * side, hd = d / heads
         trace?.input = trace == nil ? nil : x.copy()
         // norm1, then gather the cyclically shifted windows: window row (image, wy, wx, iy, ix)
@@ -222,7 +222,7 @@ public final class SwinTransformer: @unchecked Sendable {
         blk.norm1.forward(x.data, rows: rows, into: h.data)
         let source = SwinWindows.sourceRows(batch: b, resolution: r, window: w, shift: sh)
         let win = Tensor(zeros: [rows, d])
-        Parallel.forEach(rows) { i in (win.data + i * d).update(from: h.data + source[i] * d, count: d) }
+        Parallel.forChunks(rows) { chunk in for i in chunk { (win.data + i * d).update(from: h.data + source[i] * d, count: d) } }
         tap("\(p).attn.qkv.input", win.data, win.shape)
         let qkv = Tensor(zeros: [rows, 3 * d])
         blk.qkv.forward(win.data, rows: rows, into: qkv.data)
@@ -231,7 +231,8 @@ public final class SwinTransformer: @unchecked Sendable {
         // Scores S = scale·Q·Kᵀ + bias (+ mask) per (window, head), then P = softmax(S), ctx = P·V.
         let bias = SwinWindows.relativeBias(blk.relativePositionBias, window: w, heads: heads)
         let mask = sh > 0 ? SwinWindows.shiftMask(resolution: r, window: w, shift: sh) : nil
-        let probs = Tensor(zeros: [b * nW, heads, n, n])
+        // All probabilities are kept for the backward pass and observers; plain inference keeps one window's.
+        let probs = Tensor(zeros: hook == nil && trace == nil && !observing ? [0] : [b * nW, heads, n, n])
         let ctx = Tensor(zeros: [rows, d])
         let scale = 1 / Float(hd).squareRoot()
         /// scores of task (window·heads + head) += bias[head] + mask[window].
@@ -246,40 +247,41 @@ public final class SwinTransformer: @unchecked Sendable {
             Parallel.forChunks(b * nW * heads) { range in
                 let scratch = blk.attention.makeScratch(tokens: n, headDim: hd)
                 let sb = UnsafeMutablePointer<Float>.allocate(capacity: n * n)
-                defer { sb.deallocate() }
+                let own = observing ? nil : UnsafeMutablePointer<Float>.allocate(capacity: n * n)
+                defer { sb.deallocate(); own?.deallocate() }
                 for task in range {
                     let bw = task / heads, head = task % heads, base = qkv.data + bw * n * 3 * d + head * hd
                     sb.update(repeating: 0, count: n * n)
                     addBias(sb, task: task)
                     blk.attention.attend(head: head, q: base, k: base + d, v: base + 2 * d, ld: 3 * d, tokens: n, headDim: hd, scale: scale,
-                                         scoreBias: sb, probs: probs.data + task * n * n, ctx: ctx.data + bw * n * d + head * hd, ldc: d,
+                                         scoreBias: sb, probs: own ?? probs.data + task * n * n, ctx: ctx.data + bw * n * d + head * hd, ldc: d,
                                          scratch: scratch)
                 }
             }
             bias.deallocate()
             mask?.deallocate()
-            tap("\(p).attn.softmax", probs.data, probs.shape)
+            if observing { tap("\(p).attn.softmax", probs.data, probs.shape) }
             finish(blk, x: x, ctx: ctx, source: source, name: p, tap: tap, hook: nil, trace: nil)
             return
         }
         // Traced or hooked (stage 1, gradient checks): fp32, each intermediate in the open.
-        Parallel.forEach(b * nW * heads) { task in
+        Parallel.forChunks(b * nW * heads) { chunk in for task in chunk {
             let bw = task / heads, head = task % heads
             let base = qkv.data + bw * n * 3 * d + head * hd, sp = probs.data + task * n * n
             Gemm.sgemm(m: n, n: n, k: hd, alpha: scale, a: base, lda: 3 * d, b: base + d, ldb: 3 * d, transB: true, c: sp, ldc: n)
             addBias(sp, task: task)
-        }
+        } }
         bias.deallocate()
         mask?.deallocate()
         hook?("\(p).attn.matmul1", probs.data, probs.shape)
-        Parallel.forEach(b * nW * heads) { task in Ops.softmaxSerial(probs.data + task * n * n, rows: n, n: n) }
+        Parallel.forChunks(b * nW * heads) { chunk in for task in chunk { Ops.softmaxSerial(probs.data + task * n * n, rows: n, n: n) } }
         hook?("\(p).attn.softmax", probs.data, probs.shape)
         tap("\(p).attn.softmax", probs.data, probs.shape)
-        Parallel.forEach(b * nW * heads) { task in
+        Parallel.forChunks(b * nW * heads) { chunk in for task in chunk {
             let bw = task / heads, head = task % heads
             Gemm.sgemm(m: n, n: hd, k: n, a: probs.data + task * n * n, lda: n, b: qkv.data + bw * n * 3 * d + 2 * d + head * hd,
                        ldb: 3 * d, transB: false, c: ctx.data + bw * n * d + head * hd, ldc: d)
-        }
+        } }
         hook?("\(p).attn.matmul2", ctx.data, ctx.shape)
         if let trace { trace.qkv = qkv; trace.probs = probs; trace.ctx = ctx }
         finish(blk, x: x, ctx: ctx, source: source, name: p, tap: tap, hook: hook, trace: trace)
@@ -294,7 +296,7 @@ public final class SwinTransformer: @unchecked Sendable {
         blk.proj.forward(ctx.data, rows: rows, into: attn.data)
         hook?("\(p).attn.proj", attn.data, attn.shape)
         // Scatter back (the reverse shift) into the residual stream.
-        Parallel.forEach(rows) { i in Ops.add(x.data + source[i] * d, attn.data + i * d, count: d) }
+        Parallel.forChunks(rows) { chunk in for i in chunk { Ops.add(x.data + source[i] * d, attn.data + i * d, count: d) } }
         trace?.mid = trace == nil ? nil : x.copy()
         blk.norm2.forward(x.data, rows: rows, into: h.data)
         tap("\(p).mlp.fc1.input", h.data, h.shape)

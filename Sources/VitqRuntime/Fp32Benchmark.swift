@@ -35,7 +35,12 @@ public enum Fp32Benchmark {
 
     /// A batch of `count` images of uniform noise in [−1, 1), seeded: benchmark inputs.
     static func noiseImages(_ c: ViTConfig, count: Int, seed: UInt64) -> Tensor {
-        let input = Tensor(zeros: [count, c.inChans, c.imgSize, c.imgSize])
+        noiseImages(size: c.imgSize, count: count, seed: seed)
+    }
+
+    /// Uniform [−1, 1) RGB images [count, 3, size, size].
+    static func noiseImages(size: Int, count: Int, seed: UInt64) -> Tensor {
+        let input = Tensor(zeros: [count, 3, size, size])
         var rng = SeededRandom(seed: seed)
         for i in 0..<input.count { input.data[i] = Float(rng.uniform() * 2 - 1) }
         return input

@@ -76,13 +76,25 @@ public enum Int8Benchmark {
 
     /// Times `fp32` and `int8` forward passes at each batch size on random inputs.
     public static func model(name: String, fp32: VisionTransformer, int8: VisionTransformer, batches: [Int], iterations: Int) -> [ModelRow] {
+        model(name: name, imageSize: fp32.config.imgSize, fp32: { fp32.forward($0) }, int8: { int8.forward($0) },
+              batches: batches, iterations: iterations)
+    }
+
+    /// Times `fp32` and `int8` Swin forward passes at each batch size on random inputs.
+    public static func model(name: String, fp32: SwinTransformer, int8: SwinTransformer, batches: [Int], iterations: Int) -> [ModelRow] {
+        model(name: name, imageSize: fp32.config.imgSize, fp32: { fp32.forward($0) }, int8: { int8.forward($0) },
+              batches: batches, iterations: iterations)
+    }
+
+    static func model(name: String, imageSize: Int, fp32: (Tensor) -> Tensor, int8: (Tensor) -> Tensor,
+                      batches: [Int], iterations: Int) -> [ModelRow] {
         batches.map { b in
-            let input = Fp32Benchmark.noiseImages(fp32.config, count: b, seed: 1)
-            _ = fp32.forward(input); _ = int8.forward(input)
+            let input = Fp32Benchmark.noiseImages(size: imageSize, count: b, seed: 1)
+            _ = fp32(input); _ = int8(input)
             var tf: [Double] = [], ti: [Double] = []
             for _ in 0..<iterations {
-                tf.append(Fp32Benchmark.time { _ = fp32.forward(input) })
-                ti.append(Fp32Benchmark.time { _ = int8.forward(input) })
+                tf.append(Fp32Benchmark.time { _ = fp32(input) })
+                ti.append(Fp32Benchmark.time { _ = int8(input) })
             }
             let f = Fp32Benchmark.median(tf), i = Fp32Benchmark.median(ti)
             return ModelRow(model: name, batch: b, fp32ImagesPerSecond: Double(b) / f, int8ImagesPerSecond: Double(b) / i, speedup: f / i)
@@ -100,5 +112,15 @@ public enum Int8Benchmark {
     }
 
     /// The median of the rows' speedups.
+    /// The same for a Swin: every linear op (patch merging and head included) and both window
+    /// attention products in integers.
+    public static func quantizeForTiming(_ fp32: SwinTransformer, images: Int = 2) -> SwinTransformer {
+        var recipe = Recipe()
+        recipe.keepFloat = 0
+        let cal = SwinMinMaxCalibrator(model: fp32, recipe: recipe)
+        cal.observe(Fp32Benchmark.noiseImages(size: fp32.config.imgSize, count: images, seed: 2))
+        return cal.model(.integer)
+    }
+
     public static func medianSpeedup(_ v: [Double]) -> Double { v.isEmpty ? 0 : Fp32Benchmark.median(v) }
 }

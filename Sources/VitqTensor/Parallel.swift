@@ -8,9 +8,12 @@ import Foundation
 public enum Parallel {
     nonisolated(unsafe) private static var configured = 0
 
+    /// The active cores, read once (Foundation reads cgroup and sysfs files on every query).
+    private static let cores = ProcessInfo.processInfo.activeProcessorCount
+
     /// The number of threads kernels use. Defaults to the number of active cores.
     public static var threads: Int {
-        get { configured > 0 ? configured : ProcessInfo.processInfo.activeProcessorCount }
+        get { configured > 0 ? configured : cores }
         set { configured = max(1, newValue) }
     }
 

@@ -1,3 +1,4 @@
+import CVitqKernels
 import Foundation
 
 /// A dense, row-major float tensor with 64-byte aligned storage that it owns.
@@ -13,8 +14,14 @@ public final class Tensor: @unchecked Sendable {
     /// The first element; `count` contiguous floats follow.
     public let data: UnsafeMutablePointer<Float>
 
+    /// glibc serves blocks above its mmap threshold (at most 32 MiB) with mmap and unmaps them
+    /// on free, so every large activation would cost fresh page faults. Serving them from the
+    /// heap, and keeping freed heap memory, lets the next forward pass reuse the pages.
+    static let reuseLargeBlocks: Void = vitq_reuse_large_blocks()
+
     /// A zero-filled tensor of the given shape.
     public init(zeros shape: [Int]) {
+        _ = Self.reuseLargeBlocks
         precondition(shape.allSatisfy { $0 >= 0 }, "negative dimension in \(shape)")
         self.shape = shape
         self.count = shape.reduce(1, *)

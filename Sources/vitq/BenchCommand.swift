@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import VitqFormats
 import VitqModels
 import VitqQuant
 import VitqRuntime
@@ -111,16 +112,20 @@ struct BenchCommand: ParsableCommand {
         func validate() throws {
             if batch.contains(where: { $0 < 1 }) { throw ValidationError("--batch must be at least 1") }
             if iterations < 1 { throw ValidationError("--iterations must be at least 1") }
-            if model.isEmpty && arch.isEmpty { throw ValidationError("give --model FILE or --arch NAME (e.g. vit-small)") }
+            if model.isEmpty && arch.isEmpty { throw ValidationError("give --model FILE or --arch NAME (e.g. vit-small, swin-tiny)") }
         }
 
         func run() throws {
             try reportingErrors {
                 threadOptions.apply()
                 var rows: [Int8Benchmark.ModelRow] = []
-                let models = try model.map { try benchModel(path: $0, arch: "") } + arch.map { try benchModel(path: nil, arch: $0) }
-                for (name, fp) in models {
-                    rows += Int8Benchmark.model(name: name, fp32: fp, int8: Int8Benchmark.quantizeForTiming(fp), batches: batch, iterations: iterations)
+                for m in model + arch.map({ "synthetic:" + $0 }) {
+                    if let (name, swin) = try benchSwin(m) {
+                        rows += Int8Benchmark.model(name: name, fp32: swin, int8: Int8Benchmark.quantizeForTiming(swin), batches: batch, iterations: iterations)
+                    } else {
+                        let (name, fp) = m.hasPrefix("synthetic:") ? try benchModel(path: nil, arch: String(m.dropFirst(10))) : try benchModel(path: m, arch: "")
+                        rows += Int8Benchmark.model(name: name, fp32: fp, int8: Int8Benchmark.quantizeForTiming(fp), batches: batch, iterations: iterations)
+                    }
                 }
                 let speedup = Int8Benchmark.medianSpeedup(rows.map(\.speedup))
                 if json {
@@ -238,6 +243,21 @@ func benchModel(path: String?, arch: String) throws -> (String, VisionTransforme
     try SyntheticModel.vit(arch: arch).write(to: tmp)
     defer { try? FileManager.default.removeItem(atPath: tmp) }
     return ("synthetic \(arch)", try VisionTransformer(path: tmp))
+}
+
+/// The Swin a benchmark runs, when `spec` names one: a file holding a Swin state dict, or
+/// `synthetic:swin-tiny|swin-small` (made through a temporary file, removed at once).
+func benchSwin(_ spec: String) throws -> (String, SwinTransformer)? {
+    if spec.hasPrefix("synthetic:") {
+        let arch = String(spec.dropFirst("synthetic:".count))
+        guard let config = SyntheticModel.swinAliases[arch] else { return nil }
+        let tmp = NSTemporaryDirectory() + "vitq-bench-\(getpid())-\(arch).safetensors"
+        try SyntheticModel.swin(config, name: arch).write(to: tmp)
+        defer { try? FileManager.default.removeItem(atPath: tmp) }
+        return ("synthetic \(arch)", try SwinTransformer(path: tmp))
+    }
+    guard try SafeTensorsFile(path: spec).tensors["layers.0.blocks.0.attn.relative_position_bias_table"] != nil else { return nil }
+    return (spec, try SwinTransformer(path: spec))
 }
 
 /// Prints `value` as one line of JSON with sorted keys.

@@ -232,6 +232,9 @@ void vitq_twin_quantize_pack_a_avx2(const float *a, int64_t lda, int64_t m, int6
 void vitq_twin_combine_avx2(const int32_t *c_lo, const int32_t *c_hi, int64_t ldc, int64_t m, int64_t n, int32_t shift,
                             const float *col_scale, const float *bias, float *f, int64_t ldf);
 
+/// glibc: large blocks from the heap and freed memory kept, for reuse across forward passes.
+void vitq_reuse_large_blocks(void);
+
 #ifdef __cplusplus
 }
 #endif
