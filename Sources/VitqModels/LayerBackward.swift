@@ -11,7 +11,7 @@ enum LayerBackward {
     /// backward: dx[rows, in] = dy[rows, out] · W[out, in]
     static func linear(_ dy: UnsafePointer<Float>, rows: Int, _ op: Linear, into dx: UnsafeMutablePointer<Float>) {
         let o = op.outFeatures, i = op.inFeatures, w = op.weight.data
-        Parallel.forBlocks(rows, block: Gemm.rowBlock(rows)) { r in
+        Gemm.splitRows(rows) { r in
             Gemm.sgemm(m: r.count, n: i, k: o, a: dy + r.lowerBound * o, lda: o, b: w, ldb: i, transB: false,
                        c: dx + r.lowerBound * i, ldc: i)
         }

@@ -41,7 +41,7 @@ public enum Gemm {
                               outFeatures: Int, inFeatures: Int, bias: UnsafePointer<Float>?,
                               into y: UnsafeMutablePointer<Float>) {
         recorder?.record(GemmShape(m: rows, n: outFeatures, k: inFeatures, transB: true, batch: 1))
-        Parallel.forBlocks(rows, block: rowBlock(rows)) { r in
+        splitRows(rows) { r in
             sgemm(m: r.count, n: outFeatures, k: inFeatures, a: x + r.lowerBound * inFeatures, lda: inFeatures,
                   b: weight, ldb: inFeatures, transB: true, c: y + r.lowerBound * outFeatures, ldc: outFeatures)
             if let bias {
@@ -50,12 +50,34 @@ public enum Gemm {
         }
     }
 
-    /// The rows per BLAS call when a product's `rows` are split across threads: about a
-    /// sixteenth of them, a multiple of 16, at least 32. It depends on `rows` alone, so each row
-    /// lands in the same place of the same call, and gets the same bits, on any number of
-    /// threads (OpenBLAS computes edge tiles with other kernels).
+    /// The rows per BLAS call in reproducible mode: about a sixteenth of them, a multiple of 16,
+    /// at least 32. It depends on `rows` alone, so each row lands in the same place of the same
+    /// call, and gets the same bits, on any number of threads (OpenBLAS computes edge tiles with
+    /// other kernels, and where they fall depends on how the rows are split).
     public static func rowBlock(_ rows: Int) -> Int {
         max(32, ((rows + 15) / 16 + 15) / 16 * 16)
+    }
+
+    nonisolated(unsafe) private static var reproducibleDepth = 0
+    private static let reproducibleLock = NSLock()
+
+    /// Runs `body` with products split into ``rowBlock(_:)`` blocks instead of one chunk per
+    /// thread: slower by a few percent, but the same bits on any thread count. Calibration
+    /// (stage 1, smoothing maxima) runs in it, since its tensors decide the quantized file;
+    /// inference does not need it.
+    public static func reproducible<T>(_ body: () throws -> T) rethrows -> T {
+        reproducibleLock.withLock { reproducibleDepth += 1 }
+        defer { reproducibleLock.withLock { reproducibleDepth -= 1 } }
+        return try body()
+    }
+
+    /// Splits `rows` across threads: fixed blocks in reproducible mode, else one chunk per thread.
+    public static func splitRows(_ rows: Int, _ body: (Range<Int>) -> Void) {
+        if reproducibleLock.withLock({ reproducibleDepth > 0 }) {
+            Parallel.forBlocks(rows, block: rowBlock(rows), body)
+        } else {
+            Parallel.forChunks(rows, minChunk: 16, body)
+        }
     }
 
     /// Declares `shape.batch` independent single-threaded products that the caller runs in a
@@ -70,7 +92,7 @@ public enum Gemm {
     public static func replay(_ shapes: [GemmShape], scratch: GemmScratch) {
         for s in shapes {
             if s.batch == 1 {
-                Parallel.forBlocks(s.m, block: rowBlock(s.m)) { r in
+                Parallel.forChunks(s.m, minChunk: 16) { r in
                     sgemm(m: r.count, n: s.n, k: s.k, a: scratch.a + r.lowerBound * s.k, lda: s.k,
                           b: scratch.b, ldb: s.transB ? s.k : s.n, transB: s.transB,
                           c: scratch.c + r.lowerBound * s.n, ldc: s.n)

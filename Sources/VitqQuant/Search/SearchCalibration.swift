@@ -28,7 +28,7 @@ public enum SearchCalibration {
     public static func smoothingMaxima(_ model: VisionTransformer, recipe: Recipe, calib: Range<Int>,
                                        load: (Range<Int>) throws -> Tensor) throws -> [String: [Float]]? {
         guard recipe.smoothAlpha > 0 else { return nil }
-        return try ChannelSmoothing.inputMaxima(model, images: calib, batch: recipe.shardImages, load: load)
+        return try Gemm.reproducible { try ChannelSmoothing.inputMaxima(model, images: calib, batch: recipe.shardImages, load: load) }
     }
 
     /// The model the search runs on: `model`, smoothed when `maxima` are given.
@@ -57,7 +57,7 @@ public enum SearchCalibration {
                                load: (Range<Int>) throws -> Tensor, progress: ((Int) -> Void)? = nil) throws -> CandidateScorer {
         let store = CalibrationStore(images: shard, memoryBudget: memoryBudget, spillDirectory: spillDirectory)
         let collector = CalibrationCollector(store: store, ops: ops(model: model, recipe: recipe))
-        try collector.collect(model: model, loss: loss(recipe), batch: max(1, shard.count), load: load, progress: progress)
+        try Gemm.reproducible { try collector.collect(model: model, loss: loss(recipe), batch: max(1, shard.count), load: load, progress: progress) }
         return CandidateScorer(model: model, store: store)
     }
 
