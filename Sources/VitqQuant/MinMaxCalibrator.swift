@@ -12,8 +12,7 @@ public final class MinMaxCalibrator: ForwardObserver {
     public let model: VisionTransformer
     public let recipe: Recipe
     /// Largest |x| per tap name (per head for the "q/k/v/probs" taps).
-    private var maxAbs: [String: [Float]] = [:]
-    private let lock = NSLock()
+    private let maxAbs = ActivationMaxima()
 
     public init(model: VisionTransformer, recipe: Recipe) {
         self.model = model; self.recipe = recipe
@@ -28,32 +27,10 @@ public final class MinMaxCalibrator: ForwardObserver {
         if recipe.keepFloat > 0 { batches.append(images) }
     }
 
-    public func wants(_ name: String) -> Bool {
-        name.hasSuffix(".input") || name.hasSuffix(".attn.qkv") || name.hasSuffix(".attn.softmax")
-    }
+    public func wants(_ name: String) -> Bool { ActivationMaxima.wants(name) }
 
     public func observe(_ name: String, _ values: UnsafeBufferPointer<Float>, shape: [Int]) {
-        let c = model.config, heads = c.numHeads
-        if name.hasSuffix(".attn.qkv") {
-            // [B, T, 3E] laid out (3, heads, head_dim): per head max of q, k and v.
-            let m = Self.qkvMaxima(values.baseAddress!, rows: values.count / (3 * c.embedDim), dim: c.embedDim, heads: heads)
-            let base = String(name.dropLast(4))
-            merge("\(base).q", Array(m[0..<heads])); merge("\(base).k", Array(m[heads..<2 * heads])); merge("\(base).v", Array(m[(2 * heads)...]))
-        } else if name.hasSuffix(".attn.softmax") {
-            // [B, heads, T, T]
-            let per = shape[2] * shape[3]
-            var m = [Float](repeating: 0, count: heads)
-            for i in 0..<(shape[0] * heads) { m[i % heads] = max(m[i % heads], Ops.maxAbs(values.baseAddress! + i * per, cols: per)) }
-            merge("\(name.dropLast(8)).probs", m)
-        } else {
-            merge(name, [Ops.maxAbs(values.baseAddress!, cols: values.count)])
-        }
-    }
-
-    private func merge(_ key: String, _ m: [Float]) {
-        lock.withLock {
-            if let old = maxAbs[key] { maxAbs[key] = zip(old, m).map { max($0, $1) } } else { maxAbs[key] = m }
-        }
+        maxAbs.record(name, values, shape: shape, heads: model.config.numHeads, dim: model.config.embedDim)
     }
 
     /// The quantized network from the ranges seen so far. With the recipe's `keep_float: k`,
@@ -111,13 +88,4 @@ public final class MinMaxCalibrator: ForwardObserver {
         return AttentionQuant(q: q("q", a), k: q("k", a), probs: .uniform(q("probs", recipe.probsScheme)), v: q("v", a))
     }
 
-    /// Per-head max |q|, |k|, |v| of a qkv output [rows, 3·dim] laid out (3, heads, head_dim).
-    static func qkvMaxima(_ values: UnsafePointer<Float>, rows: Int, dim e: Int, heads: Int) -> [Float] {
-        let hd = e / heads
-        var m = [Float](repeating: 0, count: 3 * heads)
-        for r in 0..<rows { for part in 0..<3 { for h in 0..<heads {
-            m[part * heads + h] = max(m[part * heads + h], Ops.maxAbs(values + r * 3 * e + part * e + h * hd, cols: hd))
-        } } }
-        return m
-    }
 }

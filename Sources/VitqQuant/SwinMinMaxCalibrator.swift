@@ -10,42 +10,21 @@ import VitqTensor
 public final class SwinMinMaxCalibrator: ForwardObserver {
     public let model: SwinTransformer
     public let recipe: Recipe
-    private var maxAbs: [String: [Float]] = [:]
-    private let lock = NSLock()
+    private let maxAbs = ActivationMaxima()
 
     public init(model: SwinTransformer, recipe: Recipe) { self.model = model; self.recipe = recipe }
 
     /// Runs the float model on one batch of normalised images, recording ranges.
     public func observe(_ images: Tensor) { _ = model.forward(images, observer: self) }
 
-    public func wants(_ name: String) -> Bool {
-        name.hasSuffix(".input") || name.hasSuffix(".attn.qkv") || name.hasSuffix(".attn.softmax")
-    }
+    public func wants(_ name: String) -> Bool { ActivationMaxima.wants(name) }
 
     /// The stage of a `layers.s.…` tap.
     private func stage(_ name: String) -> Int { Int(name.split(separator: ".")[1])! }
 
     public func observe(_ name: String, _ values: UnsafeBufferPointer<Float>, shape: [Int]) {
-        if name.hasSuffix(".attn.qkv") {
-            let s = stage(name), d = model.config.dim(s), heads = model.config.numHeads[s]
-            let m = MinMaxCalibrator.qkvMaxima(values.baseAddress!, rows: values.count / (3 * d), dim: d, heads: heads)
-            let base = String(name.dropLast(4))
-            merge("\(base).q", Array(m[0..<heads])); merge("\(base).k", Array(m[heads..<2 * heads])); merge("\(base).v", Array(m[(2 * heads)...]))
-        } else if name.hasSuffix(".attn.softmax") {
-            // [windows, heads, n, n]
-            let heads = shape[1], per = shape[2] * shape[3]
-            var m = [Float](repeating: 0, count: heads)
-            for i in 0..<(shape[0] * heads) { m[i % heads] = max(m[i % heads], Ops.maxAbs(values.baseAddress! + i * per, cols: per)) }
-            merge("\(name.dropLast(8)).probs", m)
-        } else {
-            merge(name, [Ops.maxAbs(values.baseAddress!, cols: values.count)])
-        }
-    }
-
-    private func merge(_ key: String, _ m: [Float]) {
-        lock.withLock {
-            if let old = maxAbs[key] { maxAbs[key] = zip(old, m).map { max($0, $1) } } else { maxAbs[key] = m }
-        }
+        let s = name.hasPrefix("layers.") ? stage(name) : 0
+        maxAbs.record(name, values, shape: shape, heads: model.config.numHeads[s], dim: model.config.dim(s))
     }
 
     /// The quantized model from the ranges seen so far.
