@@ -50,10 +50,7 @@ public struct MessageCodec: Sendable {
     }
 
     private func json<T: Encodable>(_ value: T, _ type: MessageType) throws -> Data {
-        let e = JSONEncoder()
-        e.outputFormatting = [.sortedKeys]
-        e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        do { return try e.encode(value) } catch { throw ProtocolError.unencodable(type: type.name, detail: "\(error)") }
+        do { return try ProtocolJSON.encoder().encode(value) } catch { throw ProtocolError.unencodable(type: type.name, detail: "\(error)") }
     }
 
     // MARK: decode

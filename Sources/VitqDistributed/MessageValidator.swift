@@ -14,9 +14,7 @@ struct MessageValidator {
     /// Frame 1 as a `T`, from a JSON object.
     func body<T: Decodable>(_: T.Type, _ data: Data) throws -> T {
         guard data.first == UInt8(ascii: "{") else { throw ProtocolError.undecodableBody(type: type.name, detail: "not a JSON object") }
-        let d = JSONDecoder()
-        d.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        do { return try d.decode(T.self, from: data) } catch {
+        do { return try ProtocolJSON.decoder().decode(T.self, from: data) } catch {
             throw ProtocolError.undecodableBody(type: type.name, detail: String(describing: error).prefix(300).description)
         }
     }

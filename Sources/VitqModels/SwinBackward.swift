@@ -35,7 +35,7 @@ extension SwinTransformer {
         for s in (0..<c.stages).reversed() {
             for i in (0..<c.depths[s]).reversed() {
                 blockBackward(stages[s][i], trace: trace.blocks[[s, i]]!, dx: dx, batch: b, resolution: r, dim: c.dim(s),
-                              heads: c.numHeads[s], window: c.window(s), shift: c.shift(s, block: i), name: "layers.\(s).blocks.\(i)", tap: tap)
+                              heads: c.numHeads[s], window: c.window(s), name: "layers.\(s).blocks.\(i)", tap: tap)
             }
             if let m = merges[s] {
                 tap("layers.\(s).downsample.reduction.grad", dx)
@@ -50,7 +50,7 @@ extension SwinTransformer {
 
     /// dx: dL/d(block output) in, dL/d(block input) out.
     func blockBackward(_ blk: SwinBlock, trace t: SwinBlockTrace, dx: Tensor, batch b: Int, resolution r: Int, dim d: Int,
-                       heads: Int, window w: Int, shift sh: Int, name p: String, tap: (String, Tensor) -> Void) {
+                       heads: Int, window w: Int, name p: String, tap: (String, Tensor) -> Void) {
         let rows = dx.shape[0], n = w * w, nW = (r / w) * (r / w), hd = d / heads, hidden = blk.fc1.outFeatures
         // MLP: x2 = x1 + fc2(gelu(fc1(norm2(x1)))).
         tap("\(p).mlp.fc2.grad", dx)
@@ -63,7 +63,7 @@ extension SwinTransformer {
         LayerBackward.linear(dAct.data, rows: rows, Self.float(blk.fc1), into: dh.data)
         LayerBackward.layerNorm(dh.data, x: t.mid!.data, blk.norm2, rows: rows, accumulateInto: dx.data)
         // Attention: x1 = x0 + scatter(proj(attention(gather(norm1(x0))))).
-        let source = SwinWindows.sourceRows(batch: b, resolution: r, window: w, shift: sh)
+        let source = t.source
         let dProj = Tensor(zeros: [rows, d])
         Parallel.forChunks(rows) { chunk in for i in chunk { (dProj.data + i * d).update(from: dx.data + source[i] * d, count: d) } }
         tap("\(p).attn.proj.grad", dProj)

@@ -134,7 +134,7 @@ public final class SwinTransformer: @unchecked Sendable {
         var r = c.resolution(0)
         var x = Tensor(zeros: [b * r * r, c.embedDim])
         let cols = Tensor(zeros: [b * r * r, c.inChans * c.patchSize * c.patchSize])
-        Self.patchRows(images, patch: c.patchSize, into: cols)
+        Ops.im2col(images, patch: c.patchSize, into: cols)
         tap("patch_embed.proj.input", cols.data, cols.shape)
         patchEmbed.forward(cols.data, rows: cols.shape[0], into: x.data)
         hook?("patch_embed", x.data, x.shape)
@@ -171,23 +171,6 @@ public final class SwinTransformer: @unchecked Sendable {
         head.forward(pooled.data, rows: b, into: logits.data)
         hook?("head", logits.data, logits.shape)
         return (logits, trace)
-    }
-
-    /// [B, C, H, W] → patch rows [B·(H/p)·(W/p), C·p·p] in (c, ky, kx) order, rows (image, y, x).
-    static func patchRows(_ images: Tensor, patch p: Int, into cols: Tensor) {
-        let b = images.shape[0], ch = images.shape[1], hw = images.shape[2], g = hw / p
-        Parallel.forChunks(b * g) { chunk in for bg in chunk {
-            let bi = bg / g, py = bg % g
-            for px in 0..<g {
-                var dst = cols.data + ((bi * g + py) * g + px) * ch * p * p
-                for c in 0..<ch {
-                    for ky in 0..<p {
-                        dst.update(from: images.data + ((bi * ch + c) * hw + py * p + ky) * hw + px * p, count: p)
-                        dst += p
-                    }
-                }
-            }
-        } }
     }
 
     /// Patch merging: rows of the half-resolution grid hold x[2i,2j], x[2i+1,2j], x[2i,2j+1],
@@ -283,7 +266,7 @@ public final class SwinTransformer: @unchecked Sendable {
                        ldb: 3 * d, transB: false, c: ctx.data + bw * n * d + head * hd, ldc: d)
         } }
         hook?("\(p).attn.matmul2", ctx.data, ctx.shape)
-        if let trace { trace.qkv = qkv; trace.probs = probs; trace.ctx = ctx }
+        if let trace { trace.source = source; trace.qkv = qkv; trace.probs = probs; trace.ctx = ctx }
         finish(blk, x: x, ctx: ctx, source: source, name: p, tap: tap, hook: hook, trace: trace)
     }
 
@@ -333,6 +316,8 @@ final class SwinBlockTrace {
     /// The block input (norm1's input), the window-ordered qkv output, the probabilities
     /// [B·nW, heads, n, n], the window-ordered context, norm2's input and fc1's output (pre-GELU).
     var input: Tensor?, qkv: Tensor?, probs: Tensor?, ctx: Tensor?, mid: Tensor?, fc1: Tensor?
+    /// The grid row each window row was gathered from (``SwinWindows/sourceRows``).
+    var source: [Int] = []
 }
 
 /// Window geometry of Swin's attention, built as timm builds it.

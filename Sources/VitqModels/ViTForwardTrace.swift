@@ -84,7 +84,7 @@ extension VisionTransformer {
 
         // patch_embed: im2col, GEMM, prefix tokens, position embedding.
         let cols = Tensor(zeros: [b * np, c.inChans * c.patchSize * c.patchSize])
-        im2col(images, into: cols)
+        Ops.im2col(images, patch: c.patchSize, into: cols)
         tap("patch_embed.proj.input", cols.data, cols.shape)
         let patches = Tensor(zeros: [b * np, e])
         patchEmbed.forward(cols.data, rows: b * np, into: patches.data)

@@ -122,7 +122,7 @@ public final class VisionTransformer: @unchecked Sendable {
         // patch_embed: im2col then GEMM; then prefix tokens and position embedding.
         let np = c.numPatches
         let cols = Tensor(zeros: [b * np, c.inChans * c.patchSize * c.patchSize])
-        im2col(images, into: cols)
+        Ops.im2col(images, patch: c.patchSize, into: cols)
         tap("patch_embed.proj.input", cols.data, cols.shape)
         let patches = Tensor(zeros: [b * np, e])
         patchEmbed.forward(cols.data, rows: b * np, into: patches.data)
@@ -169,27 +169,6 @@ public final class VisionTransformer: @unchecked Sendable {
             Ops.add(xi, posEmbed.data, count: t * e)
         }
         return x
-    }
-
-    /// Rearranges [B, C, H, W] into patch rows [B·N, C·P·P] in (c, ky, kx) order.
-    func im2col(_ images: Tensor, into cols: Tensor) {
-        let c = config, p = c.patchSize, g = c.imgSize / p, hw = c.imgSize
-        let rowLen = c.inChans * p * p
-        Parallel.forChunks(images.shape[0] * g, minChunk: 4) { range in
-            for bg in range {
-                let bi = bg / g, py = bg % g
-                for px in 0..<g {
-                    var dst = cols.data + ((bi * g + py) * g + px) * rowLen
-                    for ch in 0..<c.inChans {
-                        for ky in 0..<p {
-                            let src = images.data + ((bi * c.inChans + ch) * hw + py * p + ky) * hw + px * p
-                            dst.update(from: src, count: p)
-                            dst += p
-                        }
-                    }
-                }
-            }
-        }
     }
 
     private let workspaceLock = NSLock()

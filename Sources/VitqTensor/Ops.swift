@@ -45,4 +45,24 @@ public enum Ops {
     public static func addBias(_ y: UnsafeMutablePointer<Float>, _ bias: UnsafePointer<Float>, rows: Int, n: Int) {
         vitq_add_bias_f32(y, bias, Int64(rows), Int64(n), Int64(n))
     }
+
+    /// Rearranges images [B, C, H, W] (square) into patch rows [B·(H/p)², C·p·p] in (c, ky, kx)
+    /// order, rows (image, y, x): the patch embedding as a GEMM (ViT and Swin).
+    public static func im2col(_ images: Tensor, patch p: Int, into cols: Tensor) {
+        let b = images.shape[0], ch = images.shape[1], hw = images.shape[2], g = hw / p
+        Parallel.forChunks(b * g, minChunk: 4) { range in
+            for bg in range {
+                let bi = bg / g, py = bg % g
+                for px in 0..<g {
+                    var dst = cols.data + ((bi * g + py) * g + px) * ch * p * p
+                    for c in 0..<ch {
+                        for ky in 0..<p {
+                            dst.update(from: images.data + ((bi * ch + c) * hw + py * p + ky) * hw + px * p, count: p)
+                            dst += p
+                        }
+                    }
+                }
+            }
+        }
+    }
 }

@@ -42,6 +42,15 @@ public final class Tensor: @unchecked Sendable {
     /// The elements as a Swift array (a copy).
     public var array: [Float] { Array(UnsafeBufferPointer(start: data, count: count)) }
 
+    /// A copy of entries `range` of the outermost dimension (e.g. images of a batch).
+    public func slice(_ range: Range<Int>) -> Tensor {
+        precondition(range.lowerBound >= 0 && range.upperBound <= shape[0], "slice \(range) of \(shape[0])")
+        let per = shape.dropFirst().reduce(1, *)
+        let t = Tensor(zeros: [range.count] + shape.dropFirst())
+        t.data.update(from: data + range.lowerBound * per, count: range.count * per)
+        return t
+    }
+
     /// A deep copy.
     public func copy() -> Tensor {
         let t = Tensor(zeros: shape)

@@ -32,19 +32,14 @@ struct QuantizeCommand: ParsableCommand {
             let dir = NSTemporaryDirectory() + "vitq-\(getpid())-\(UUID().uuidString.prefix(8))"
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(atPath: dir) }
-            var options = CoordinatorOptions(endpoint: "ipc://\(dir)/coordinator.ipc", expectedWorkers: workers,
-                                             journalPath: dir + "/journal", imagesPath: dir + "/calibration.npy")
-            options.concurrency = max(2, workers)
             let threads = max(1, ProcessInfo.processInfo.activeProcessorCount / workers)
             var extra: [String] = []
             if let m = calibration.memoryBudget { extra += ["--memory-budget", "\(m)"] }
             if let s = calibration.spillDir { extra += ["--spill-dir", s] }
-            let local = try LocalWorkers(count: workers, endpoint: options.endpoint, threads: threads, extraArguments: extra)
-            defer { local.stop() }
-            options.watchdog = { local.failure }
-            let (net, report) = try DistributedQuantization.run(model: fp, modelPath: calibration.model, overrides: calibration.modelOptions.overrides,
-                                                                dataset: ds, calib: calibRange, recipe: r, out: calibration.out,
-                                                                options: options, log: stderrLine("vitq coordinator"))
+            let (net, report) = try DistributedQuantization.runWithLocalWorkers(
+                count: workers, threads: threads, workerArguments: extra, directory: dir, model: fp, modelPath: calibration.model,
+                overrides: calibration.modelOptions.overrides, dataset: ds, calib: calibRange, recipe: r, out: calibration.out,
+                log: stderrLine("vitq coordinator"))
             try calibration.report(recipe: r, model: fp, dataset: ds, calib: calibRange, network: net, timings: report.timings,
                                    seconds: Date().timeIntervalSince(start), extra: report.jsonFields(workers: workers),
                                    extraLines: report.lines(workers: workers))

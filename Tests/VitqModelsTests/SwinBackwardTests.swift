@@ -73,17 +73,13 @@ final class SwinBackwardTests: XCTestCase {
                 scaleOfOp = (values.reduce(0) { $0 + $1 * $1 } / Double(max(1, values.count))).squareRoot()
             }
             let step = 1e-2 * max(scaleOfOp, 1e-2)
-            func loss(_ delta: Double) -> Double {
+            let (analytic, numeric, rel) = GradientCheck.compare(grad: grad, direction: direction, step: step) { delta in
                 let z = model.logits(images) { name, p, _ in
                     guard name == op else { return }
                     for j in 0..<direction.count { p[j] += Float(delta * direction[j]) }
                 }
                 return TaskLoss.crossEntropy(logits: z, targets: targets)
             }
-            func central(_ h: Double) -> Double { (loss(h) - loss(-h)) / (2 * h) }
-            let numeric = (4 * central(step / 2) - central(step)) / 3
-            let analytic = zip(grad, direction).reduce(0) { $0 + Double($1.0) * $1.1 }
-            let rel = abs(numeric - analytic) / max(abs(analytic), 1e-12)
             XCTAssertLessThan(rel, 5e-3, "\(op): analytic \(analytic), numeric \(numeric)")
         }
     }

@@ -15,12 +15,12 @@ final class ClusterStats: @unchecked Sendable {
         var bytesOut = 0
         var dropped: String?
     }
-    struct OpTraffic { var bytesOut = 0; var bytesIn = 0; var requests = 0 }
+    struct OpTraffic { var bytesOut = 0; var bytesIn = 0 }
 
     private let lock = NSLock()
     private var peers: [PeerID: Peer] = [:]
     private var requestOp: [RequestID: String] = [:]
-    private(set) var opTraffic: [String: OpTraffic] = [:]
+    private var opTraffic: [String: OpTraffic] = [:]
     private var opsDone: Int
     private let opsTotal: Int
     private let resumedOps: Int
@@ -58,7 +58,7 @@ final class ClusterStats: @unchecked Sendable {
         }
     }
     func submitted(_ request: RequestID, op: String) {
-        lock.withLock { requestOp[request] = op; opTraffic[op, default: OpTraffic()].requests += 1 }
+        lock.withLock { requestOp[request] = op }
     }
     func taskSent(_ request: RequestID, bytes: Int) {
         lock.withLock { if let op = requestOp[request] { opTraffic[op, default: OpTraffic()].bytesOut += bytes } }
@@ -75,17 +75,21 @@ final class ClusterStats: @unchecked Sendable {
         let line: String = lock.withLock {
             opsDone += 1
             let elapsed = Date().timeIntervalSince(start)
-            let fresh = opsDone - resumedOps, left = opsTotal - opsDone
-            let eta = fresh > 0 ? elapsed / Double(fresh) * Double(left) : 0
             let t = opTraffic[op] ?? OpTraffic()
             let workers = live.map { p in String(format: "%@ %.1f results/s", p.name, Double(p.results) / max(elapsed, 1e-3)) }
             return String(format: "[%d/%d] %@  %@ on the wire  ETA %@  |  %@", opsDone, opsTotal, op,
-                          Self.bytes(t.bytesOut + t.bytesIn), Self.duration(eta), workers.joined(separator: ", "))
+                          Self.bytes(t.bytesOut + t.bytesIn), Self.duration(eta(elapsed) ?? 0), workers.joined(separator: ", "))
         }
         progress(line)
     }
 
     // MARK: queries
+
+    /// Seconds left at the rate of the ops decided in this run (nil before the first). Call under the lock.
+    private func eta(_ elapsed: Double) -> Double? {
+        let fresh = opsDone - resumedOps
+        return fresh > 0 ? elapsed / Double(fresh) * Double(opsTotal - opsDone) : nil
+    }
 
     func routingID(_ peer: PeerID) -> Data? { lock.withLock { peers[peer]?.routingID } }
     func name(_ peer: PeerID) -> String {
@@ -94,7 +98,8 @@ final class ClusterStats: @unchecked Sendable {
     private var live: [Peer] { peers.values.filter { $0.joined != nil && $0.dropped == nil }.sorted { $0.joined! < $1.joined! } }
 
     /// Bytes on the wire per op (TASKs out, RESULTs in).
-    var wireBytesPerOp: [String: Int] { lock.withLock { opTraffic.mapValues { $0.bytesIn + $0.bytesOut } } }
+    var wireBytesPerOp: [String: Int] { lock.withLock { wirePerOp } }
+    private var wirePerOp: [String: Int] { opTraffic.mapValues { $0.bytesIn + $0.bytesOut } }
     /// All bytes on the wire, both ways, including JOB messages.
     var totalWireBytes: Int { lock.withLock { peers.values.reduce(0) { $0 + $1.bytesIn + $1.bytesOut } } }
 
@@ -102,24 +107,27 @@ final class ClusterStats: @unchecked Sendable {
     func writeStatus(state: CoordinatorState, force: Bool = false) {
         guard let statusPath else { return }
         let now = Date()
+        // At most twice a second (the I/O thread ticks four times a second), and at the end.
+        let due: Bool = lock.withLock {
+            guard force || state.phase == .finished || now.timeIntervalSince(lastStatusWrite) >= 0.5 else { return false }
+            lastStatusWrite = now
+            return true
+        }
+        guard due else { return }
         let obj: [String: Any] = lock.withLock {
             let elapsed = now.timeIntervalSince(start)
-            let fresh = opsDone - resumedOps
             return [
                 "phase": "\(state.phase)", "ops_done": opsDone, "ops_total": opsTotal, "elapsed_seconds": elapsed,
-                "eta_seconds": fresh > 0 ? elapsed / Double(fresh) * Double(opsTotal - opsDone) : NSNull(),
+                "eta_seconds": eta(elapsed).map { $0 as Any } ?? NSNull(),
                 "outstanding_requests": state.outstanding.count,
                 "workers": peers.filter { $0.value.joined != nil }.sorted { $0.value.joined! < $1.value.joined! }.map { id, p -> [String: Any] in
                     ["peer": id.id, "name": p.name, "shards": p.shards.sorted(), "results": p.results,
                      "results_per_second": Double(p.results) / max(elapsed, 1e-3), "bytes_in": p.bytesIn, "bytes_out": p.bytesOut,
                      "state": p.dropped.map { "dropped: \($0)" } ?? "live"]
                 },
-                "wire_bytes_per_op": opTraffic.mapValues { $0.bytesIn + $0.bytesOut },
+                "wire_bytes_per_op": wirePerOp,
             ]
         }
-        let lastWrite = lock.withLock { lastStatusWrite }
-        guard force || state.phase == .finished || now.timeIntervalSince(lastWrite) >= 0.5 else { return }
-        lock.withLock { lastStatusWrite = now }
         if let data = try? JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys, .prettyPrinted]) {
             try? data.write(to: URL(fileURLWithPath: statusPath), options: .atomic)
         }

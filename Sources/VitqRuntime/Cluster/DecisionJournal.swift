@@ -1,4 +1,5 @@
 import Foundation
+import VitqDistributed
 import VitqQuant
 
 /// The coordinator's journal (Docs/PROTOCOL.md §5): a header line naming the run, then one
@@ -30,8 +31,7 @@ final class DecisionJournal {
             guard header.run == fingerprint else {
                 throw ClusterError.journal(path: path, detail: "belongs to another run (model, images, recipe or shards differ)")
             }
-            let decoder = JSONDecoder()
-            decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+            let decoder = ProtocolJSON.decoder()
             for (i, line) in lines.dropFirst().enumerated() {
                 guard let d = try? decoder.decode(OpDecision.self, from: Data(line)) else {
                     throw ClusterError.journal(path: path, detail: "line \(i + 2) is not a decision")
@@ -61,10 +61,7 @@ final class DecisionJournal {
 
     /// Appends `decision` and fsyncs.
     func append(_ decision: OpDecision) throws {
-        let e = JSONEncoder()
-        e.outputFormatting = [.sortedKeys]
-        e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        var line = try e.encode(decision)
+        var line = try ProtocolJSON.encoder().encode(decision)
         line.append(UInt8(ascii: "\n"))
         do {
             try handle.write(contentsOf: line)

@@ -24,23 +24,12 @@ public enum DistributedBenchmark {
             let runDir = directory + "/workers-\(n)"
             try FileManager.default.createDirectory(atPath: runDir, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(atPath: runDir) }
-            var options = CoordinatorOptions(endpoint: "ipc://\(runDir)/c.ipc", expectedWorkers: n,
-                                             journalPath: runDir + "/journal", imagesPath: runDir + "/calibration.npy")
-            options.concurrency = max(2, n)
             let out = runDir + "/q.safetensors"
             let cpu0 = cpuSeconds(RUSAGE_SELF) + cpuSeconds(RUSAGE_CHILDREN)
             let start = Date()
-            let workers = try LocalWorkers(count: n, endpoint: options.endpoint, threads: 1)
-            options.watchdog = { workers.failure }
-            let report: DistributedReport
-            do {
-                report = try DistributedQuantization.run(model: model, modelPath: modelPath, overrides: overrides, dataset: dataset,
-                                                         calib: calib, recipe: recipe, out: out, options: options, log: log).report
-            } catch {
-                workers.stop(waiting: 0)
-                throw error
-            }
-            workers.stop()
+            let report = try DistributedQuantization.runWithLocalWorkers(
+                count: n, threads: 1, directory: runDir, model: model, modelPath: modelPath, overrides: overrides,
+                dataset: dataset, calib: calib, recipe: recipe, out: out, log: log).report
             let wall = Date().timeIntervalSince(start)
             let cpu = cpuSeconds(RUSAGE_SELF) + cpuSeconds(RUSAGE_CHILDREN) - cpu0
             return Row(workers: n, wall_seconds: wall, search_seconds: report.timings.search, cpu_seconds: cpu,

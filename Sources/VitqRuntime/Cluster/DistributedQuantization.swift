@@ -117,6 +117,31 @@ public enum DistributedQuantization {
     }
 }
 
+extension DistributedQuantization {
+    /// ``run(model:modelPath:overrides:dataset:calib:recipe:out:options:log:)`` with `count` local
+    /// worker processes of `threads` threads over ipc in `directory` (which holds the endpoint, the
+    /// journal and the images file). The workers have exited or been stopped when it returns.
+    public static func runWithLocalWorkers(count: Int, threads: Int, workerArguments: [String] = [], directory: String,
+                                           model: VisionTransformer, modelPath: String, overrides: ModelOverrides,
+                                           dataset: ImageDataset, calib: Range<Int>, recipe: Recipe, out: String,
+                                           log: @escaping @Sendable (String) -> Void) throws -> (network: QuantizedNetwork, report: DistributedReport) {
+        var options = CoordinatorOptions(endpoint: "ipc://\(directory)/coordinator.ipc", expectedWorkers: count,
+                                         journalPath: directory + "/journal", imagesPath: directory + "/calibration.npy")
+        options.concurrency = max(2, count)
+        let workers = try LocalWorkers(count: count, endpoint: options.endpoint, threads: threads, extraArguments: workerArguments)
+        options.watchdog = { workers.failure }
+        do {
+            let result = try run(model: model, modelPath: modelPath, overrides: overrides, dataset: dataset, calib: calib,
+                                 recipe: recipe, out: out, options: options, log: log)
+            workers.stop()
+            return result
+        } catch {
+            workers.stop(waiting: 0)
+            throw error
+        }
+    }
+}
+
 extension DistributedReport {
     /// The report's fields for `--json`.
     public func jsonFields(workers: Int) -> [String: Any] {

@@ -46,11 +46,8 @@ public struct JobMaterial {
             imagesDelivery = .path(path: (imagesPath as NSString).standardizingPath, sha256: imagesSHA)
         }
         let shards = SearchCalibration.shards(calib, recipe: recipe).map(ShardRange.init)
-        let per = images.count / max(1, images.shape[0])
-        let maxima = try SearchCalibration.smoothingMaxima(model, recipe: recipe, calib: calib) { r in
-            let t = Tensor(zeros: [r.count] + Array(images.shape[1...]))
-            t.data.update(from: images.data + (r.lowerBound - calib.lowerBound) * per, count: r.count * per)
-            return t
+        let maxima = try SearchCalibration.smoothingMaxima(model, recipe: recipe, calib: calib) {
+            images.slice(($0.lowerBound - calib.lowerBound)..<($0.upperBound - calib.lowerBound))
         }
         let job = Job(model: modelDelivery, images: imagesDelivery, imageOffset: calib.lowerBound,
                       arch: overrides.arch, heads: overrides.numHeads, smoothing: maxima, recipe: recipe.canonicalJSON,
@@ -115,9 +112,6 @@ final class JobInputs: @unchecked Sendable {
 
     /// Images `range` (absolute indices) as a [B, 3, S, S] tensor.
     func load(_ range: Range<Int>) -> Tensor {
-        let per = images.count / images.shape[0]
-        let t = Tensor(zeros: [range.count] + Array(images.shape[1...]))
-        t.data.update(from: images.data + (range.lowerBound - imageOffset) * per, count: range.count * per)
-        return t
+        images.slice((range.lowerBound - imageOffset)..<(range.upperBound - imageOffset))
     }
 }

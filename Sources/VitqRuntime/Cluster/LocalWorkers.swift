@@ -24,9 +24,6 @@ public final class LocalWorkers: @unchecked Sendable {
         processes.contains(where: \.isRunning) ? nil : "all \(processes.count) local workers exited (their errors are above)"
     }
 
-    /// The workers' process ids.
-    public var pids: [Int32] { processes.map(\.processIdentifier) }
-
     /// Waits up to `seconds` for the workers to exit, then terminates the rest.
     public func stop(waiting seconds: Double = 5) {
         let deadline = Date().addingTimeInterval(seconds)
