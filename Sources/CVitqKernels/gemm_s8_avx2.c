@@ -1,6 +1,7 @@
 // Integer GEMM, AVX2: a 6-row × 16-column micro-tile of vpmaddwd on int16 pairs (exact: pair sums
 // of int16 products go straight to int32, no saturation), with the fp32 epilogue fused.
 #include "vitq_kernels.h"
+#include <string.h>
 
 #define MR VITQ_QGEMM_MR
 #define NR VITQ_QGEMM_NR
@@ -8,9 +9,7 @@
 #define NC_PANELS 4
 
 #if defined(__x86_64__)
-#include <immintrin.h>
-
-#define VITQ_AVX2 __attribute__((target("avx2,fma")))
+#include "avx2_inline.h"
 
 #define ROW_STEP(r, lo, hi) do { \
         const __m256i av = _mm256_set1_epi32(a[r]); \
@@ -38,10 +37,57 @@ VITQ_AVX2 static void vitq_micro_6x16(const int32_t *a, const int16_t *b, int64_
     acc[3][0] = c30; acc[3][1] = c31; acc[4][0] = c40; acc[4][1] = c41; acc[5][0] = c50; acc[5][1] = c51;
 }
 
+/// The fused epilogue for GELU and packed-A outputs: the float tile v = acc·scale + bias (columns
+/// past nr are zero), GELU when asked, then the float rows (f) and/or the next GEMM's packed A (pa).
+VITQ_AVX2 static void vitq_store_tile_fused(__m256i acc[MR][2], int64_t i0, int mr, int64_t j0, int nr, int64_t n,
+                                            const vitq_qgemm_output *o) {
+    float scale[NR] = {0}, bias[NR] = {0};
+    const float *sp = o->col_scale + j0, *bp = o->bias ? o->bias + j0 : bias;
+    if (nr < NR) {
+        for (int j = 0; j < nr; j++) { scale[j] = sp[j]; bias[j] = o->bias ? bp[j] : 0.0f; }
+        sp = scale; bp = bias;
+    }
+    const __m256 s0 = _mm256_loadu_ps(sp), s1 = _mm256_loadu_ps(sp + 8);
+    const __m256 z0 = _mm256_loadu_ps(bp), z1 = _mm256_loadu_ps(bp + 8);
+    const int64_t kpOut = (n + 1) / 2, pairs = (nr + 1) / 2;
+    int32_t *panel = o->pa ? o->pa + (i0 / MR) * kpOut * MR : 0;
+    const __m256 inv = _mm256_set1_ps(1.0f / o->pa_scale), zq = _mm256_set1_ps((float)o->pa_zero);
+    const __m256 lo = _mm256_set1_ps((float)o->pa_qmin), hi = _mm256_set1_ps((float)o->pa_qmax);
+    int32_t words[MR][8];
+    for (int r = 0; r < mr; r++) {
+        float v[NR];
+        __m256 v0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[r][0]), s0, z0);
+        __m256 v1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[r][1]), s1, z1);
+        if (o->gelu) { v0 = vitq_gelu256(v0); v1 = vitq_gelu256(v1); }
+        _mm256_storeu_ps(v, v0);
+        _mm256_storeu_ps(v + 8, v1);
+        if (o->f) {
+            float *dst = o->f + (i0 + r) * o->ldf + j0;
+            for (int j = 0; j < nr; j++) dst[j] = o->accumulate ? dst[j] + v[j] : v[j];
+        }
+        if (panel) {
+            for (int j = nr; j < NR; j++) v[j] = 0.0f;
+            // Columns past nr quantize to the zero point, i.e. centred 0, so an odd n's last pair has hi = 0.
+            _mm256_storeu_si256((__m256i *)words[r], vitq_centered16(v, inv, zq, lo, hi));
+        }
+    }
+    if (panel) {
+        // Pair word w of rows 0..MR-1 is contiguous in the packed A; rows past mr are padding (zero).
+        for (int r = mr; r < MR; r++) memset(words[r], 0, sizeof words[r]);
+        int32_t *d = panel + (j0 / 2) * MR;
+        for (int w = 0; w < pairs; w++)
+            for (int r = 0; r < MR; r++) d[w * MR + r] = words[r][w];
+    }
+}
+
 /// Writes rows [0, mr) × columns [j0, j0 + nr) of the tile through the epilogue.
-VITQ_AVX2 static void vitq_store_tile(__m256i acc[MR][2], int64_t i0, int mr, int64_t j0, int nr,
+VITQ_AVX2 static void vitq_store_tile(__m256i acc[MR][2], int64_t i0, int mr, int64_t j0, int nr, int64_t n,
                                       const vitq_qgemm_output *o) {
-    if (o->f && nr == NR) {
+    if (!o->c && (o->gelu || o->pa) && !o->q) {
+        vitq_store_tile_fused(acc, i0, mr, j0, nr, n, o);
+        return;
+    }
+    if (o->f && !o->q && nr == NR) {
         const __m256 s0 = _mm256_loadu_ps(o->col_scale + j0), s1 = _mm256_loadu_ps(o->col_scale + j0 + 8);
         const __m256 z0 = o->bias ? _mm256_loadu_ps(o->bias + j0) : _mm256_setzero_ps();
         const __m256 z1 = o->bias ? _mm256_loadu_ps(o->bias + j0 + 8) : _mm256_setzero_ps();
@@ -62,7 +108,7 @@ VITQ_AVX2 static void vitq_store_tile(__m256i acc[MR][2], int64_t i0, int mr, in
     for (int r = 0; r < mr; r++) {
         _mm256_storeu_si256((__m256i *)tmp, acc[r][0]);
         _mm256_storeu_si256((__m256i *)(tmp + 8), acc[r][1]);
-        vitq_qgemm_store_row_ref(tmp, i0 + r, j0, nr, o);
+        vitq_qgemm_store_row_ref(tmp, i0 + r, j0, nr, n, o);
     }
 }
 
@@ -78,10 +124,11 @@ VITQ_AVX2 void vitq_qgemm_avx2(const int32_t *pa, const int16_t *pb, int64_t m, 
             for (int64_t jb = jc; jb < jend; jb++) {
                 const int nr = (int)(n - jb * NR < NR ? n - jb * NR : NR);
                 vitq_micro_6x16(ap, pb + jb * kp * NR * 2, kp, acc);
-                vitq_store_tile(acc, i, mr, jb * NR, nr, out);
+                vitq_store_tile(acc, i, mr, jb * NR, nr, n, out);
             }
         }
     }
+    vitq_qgemm_zero_pa_padding(out, m, n);
 }
 #else
 void vitq_qgemm_avx2(const int32_t *pa, const int16_t *pb, int64_t m, int64_t n, int64_t k,

@@ -2,6 +2,7 @@
 // kernel on packed operands.
 #include "vitq_kernels.h"
 #include <math.h>
+#include <stdlib.h>
 
 #define MR VITQ_QGEMM_MR
 #define NR VITQ_QGEMM_NR
@@ -106,23 +107,63 @@ void vitq_qgemm_quantize_pack_b_ref(const float *b, int64_t ldb, int64_t n, int6
         vitq_qgemm_quantize_pack_b_block(b, ldb, n, k, transposed, scale, zero, qmin, qmax, packed, jb, 0, kp);
 }
 
-void vitq_qgemm_store_row_ref(const int32_t *acc, int64_t row, int64_t j0, int64_t len, const vitq_qgemm_output *o) {
+void vitq_qgemm_store_row_ref(const int32_t *acc, int64_t row, int64_t j0, int64_t len, int64_t n, const vitq_qgemm_output *o) {
     if (o->c) {
         for (int64_t j = 0; j < len; j++) o->c[row * o->ldc + j0 + j] = acc[j];
         return;
     }
+    float v[NR];
+    for (int64_t j = 0; j < len; j++) v[j] = fmaf((float)acc[j], o->col_scale[j0 + j], o->bias ? o->bias[j0 + j] : 0.0f);
+    if (o->gelu) vitq_gelu_f32_ref(v, v, len);
     for (int64_t j = 0; j < len; j++) {
         const int64_t col = j0 + j;
-        const float v = fmaf((float)acc[j], o->col_scale[col], o->bias ? o->bias[col] : 0.0f);
         if (o->f) {
             float *dst = o->f + row * o->ldf + col;
-            *dst = o->accumulate ? *dst + v : v;
-        } else {
-            float t = nearbyintf(v * (1.0f / o->out_scale[col]));
+            *dst = o->accumulate ? *dst + v[j] : v[j];
+        }
+        if (o->q) {
+            float t = nearbyintf(v[j] * (1.0f / o->out_scale[col]));
             t = t < (float)o->qmin ? (float)o->qmin : (t > (float)o->qmax ? (float)o->qmax : t);
             o->q[row * o->ldq + col] = (int8_t)(int32_t)t;
         }
     }
+    if (o->pa) {
+        // j0 is even (a multiple of NR), so the pairs of this segment are whole; an odd n's last pair has hi = 0.
+        int32_t *dst = o->pa + (row / MR) * ((n + 1) / 2) * MR + row % MR;
+        for (int64_t j = 0; j < len; j += 2) {
+            const int16_t lo = vitq_quantize_centered(v[j], o->pa_scale, o->pa_zero, o->pa_qmin, o->pa_qmax);
+            const int16_t hi = j + 1 < len ? vitq_quantize_centered(v[j + 1], o->pa_scale, o->pa_zero, o->pa_qmin, o->pa_qmax) : 0;
+            dst[((j0 + j) / 2) * MR] = vitq_pair(lo, hi);
+        }
+    }
+}
+
+void vitq_qgemm_zero_pa_padding(const vitq_qgemm_output *o, int64_t m, int64_t n) {
+    if (!o->pa) return;
+    const int64_t kp = (n + 1) / 2;
+    for (int64_t i = m; i % MR != 0; i++) {
+        int32_t *dst = o->pa + (i / MR) * kp * MR + i % MR;
+        for (int64_t p = 0; p < kp; p++) dst[p * MR] = 0;
+    }
+}
+
+void vitq_layernorm_quantize_pack_a_ref(const float *x, const float *gamma, const float *beta, int64_t m, int64_t dim, float eps,
+                                        float scale, int32_t zero, int32_t qmin, int32_t qmax, int32_t *packed) {
+    float *row = malloc((size_t)dim * sizeof(float));
+    const int64_t kp = (dim + 1) / 2;
+    for (int64_t i = 0; i < m; i++) {
+        vitq_layernorm_f32_ref(x + i * dim, row, gamma, beta, 1, dim, eps);
+        int32_t *dst = packed + (i / MR) * kp * MR + i % MR;
+        for (int64_t p = 0; p < kp; p++) {
+            const int16_t lo = vitq_quantize_centered(row[2 * p], scale, zero, qmin, qmax);
+            const int16_t hi = 2 * p + 1 < dim ? vitq_quantize_centered(row[2 * p + 1], scale, zero, qmin, qmax) : 0;
+            dst[p * MR] = vitq_pair(lo, hi);
+        }
+    }
+    free(row);
+    vitq_qgemm_output pad = {0};
+    pad.pa = packed;
+    vitq_qgemm_zero_pa_padding(&pad, m, dim);
 }
 
 void vitq_qgemm_scalar(const int32_t *pa, const int16_t *pb, int64_t m, int64_t n, int64_t k, const vitq_qgemm_output *out) {
@@ -142,7 +183,8 @@ void vitq_qgemm_scalar(const int32_t *pa, const int16_t *pb, int64_t m, int64_t 
                 }
                 acc[jj] = s;
             }
-            vitq_qgemm_store_row_ref(acc, i, jb * NR, len, out);
+            vitq_qgemm_store_row_ref(acc, i, jb * NR, len, n, out);
         }
     }
+    vitq_qgemm_zero_pa_padding(out, m, n);
 }

@@ -3,6 +3,7 @@
 // and clamp-before-convert order, so they equal the references bit for bit.
 #include "vitq_kernels.h"
 #include <math.h>
+#include <stdlib.h>
 
 static inline float vitq_qclamp(float x, float scale, int32_t zero, int32_t qmin, int32_t qmax) {
     float t = nearbyintf(x * (1.0f / scale)) + (float)zero;
@@ -22,16 +23,7 @@ void vitq_fake_quantize_f32_ref(const float *x, float *y, int64_t n, float scale
 }
 
 #if defined(__x86_64__)
-#include <immintrin.h>
-#define VITQ_AVX2 __attribute__((target("avx2,fma")))
-
-/// Eight clamped quantized values, still as floats.
-/// `inv` is 1/scale, rounded to float.
-VITQ_AVX2 static inline __m256 vitq_qclamp8(__m256 x, __m256 inv, __m256 zero, __m256 lo, __m256 hi) {
-    __m256 t = _mm256_round_ps(_mm256_mul_ps(x, inv), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    t = _mm256_add_ps(t, zero);
-    return _mm256_min_ps(_mm256_max_ps(t, lo), hi);
-}
+#include "avx2_inline.h"
 
 VITQ_AVX2 void vitq_quantize_s8_avx2(const float *x, int8_t *q, int64_t n, float scale, int32_t zero, int32_t qmin, int32_t qmax) {
     const __m256 s = _mm256_set1_ps(1.0f / scale), z = _mm256_set1_ps((float)zero);
@@ -69,45 +61,49 @@ VITQ_AVX2 void vitq_fake_quantize_f32_avx2(const float *x, float *y, int64_t n, 
     }
     vitq_fake_quantize_f32_ref(x + i, y + i, n - i, scale, zero, qmin, qmax);
 }
-/// Quantizes and packs A: per row, 16 floats at a time become 8 int32 words of (q - zero) pairs,
-/// stored at the panel stride MR; the odd tail and padding rows go through the reference.
-VITQ_AVX2 void vitq_qgemm_quantize_pack_a_avx2(const float *a, int64_t lda, int64_t m, int64_t k,
-                                               float scale, int32_t zero, int32_t qmin, int32_t qmax, int32_t *packed) {
+/// Quantizes row i of A (k floats) into its place in the packed A: 16 floats at a time become 8
+/// int32 words of (q − zero) pairs at the panel stride MR; the odd tail goes through the reference.
+VITQ_AVX2 static void vitq_pack_a_row_avx2(const float *row, int64_t i, int64_t k, float scale, int32_t zero,
+                                           int32_t qmin, int32_t qmax, int32_t *packed) {
     const int64_t kp = (k + 1) / 2, full = k / 16;
     const __m256 s = _mm256_set1_ps(1.0f / scale), z = _mm256_set1_ps((float)zero);
     const __m256 lo = _mm256_set1_ps((float)qmin), hi = _mm256_set1_ps((float)qmax);
-    for (int64_t i = 0; i < m; i++) {
-        const float *row = a + i * lda;
-        int32_t *dst = packed + (i / VITQ_QGEMM_MR) * kp * VITQ_QGEMM_MR + i % VITQ_QGEMM_MR;
-        for (int64_t c = 0; c < full; c++) {
-            const __m256i q0 = _mm256_cvtps_epi32(_mm256_sub_ps(vitq_qclamp8(_mm256_loadu_ps(row + 16 * c), s, z, lo, hi), z));
-            const __m256i q1 = _mm256_cvtps_epi32(_mm256_sub_ps(vitq_qclamp8(_mm256_loadu_ps(row + 16 * c + 8), s, z, lo, hi), z));
-            int32_t words[8];
-            _mm256_storeu_si256((__m256i *)words, _mm256_permute4x64_epi64(_mm256_packs_epi32(q0, q1), 0xD8));
-            int32_t *d = dst + 8 * c * VITQ_QGEMM_MR;
-            for (int w = 0; w < 8; w++) d[w * VITQ_QGEMM_MR] = words[w];
-        }
-        if (16 * full < k) {
-            // The tail: quantize-pack the remaining columns as a one-row A into a scratch panel.
-            const int64_t rest = k - 16 * full, rp = (rest + 1) / 2;
-            int32_t tmp[8 * VITQ_QGEMM_MR];
-            vitq_qgemm_quantize_pack_a_ref(row + 16 * full, lda, 1, rest, scale, zero, qmin, qmax, tmp);
-            for (int64_t w = 0; w < rp; w++) dst[(8 * full + w) * VITQ_QGEMM_MR] = tmp[w * VITQ_QGEMM_MR];
-        }
+    int32_t *dst = packed + (i / VITQ_QGEMM_MR) * kp * VITQ_QGEMM_MR + i % VITQ_QGEMM_MR;
+    for (int64_t c = 0; c < full; c++) {
+        int32_t words[8];
+        _mm256_storeu_si256((__m256i *)words, vitq_centered16(row + 16 * c, s, z, lo, hi));
+        int32_t *d = dst + 8 * c * VITQ_QGEMM_MR;
+        for (int w = 0; w < 8; w++) d[w * VITQ_QGEMM_MR] = words[w];
     }
-    // Padding rows of the last panel.
-    for (int64_t i = m; i % VITQ_QGEMM_MR != 0; i++) {
-        int32_t *dst = packed + (i / VITQ_QGEMM_MR) * kp * VITQ_QGEMM_MR + i % VITQ_QGEMM_MR;
-        for (int64_t p = 0; p < kp; p++) dst[p * VITQ_QGEMM_MR] = 0;
+    if (16 * full < k) {
+        // The tail: quantize-pack the remaining columns as a one-row A into a scratch panel.
+        const int64_t rest = k - 16 * full, rp = (rest + 1) / 2;
+        int32_t tmp[8 * VITQ_QGEMM_MR];
+        vitq_qgemm_quantize_pack_a_ref(row + 16 * full, k, 1, rest, scale, zero, qmin, qmax, tmp);
+        for (int64_t w = 0; w < rp; w++) dst[(8 * full + w) * VITQ_QGEMM_MR] = tmp[w * VITQ_QGEMM_MR];
     }
-}
-/// 16 floats → 16 int16 (q − zero), in order.
-VITQ_AVX2 static inline __m256i vitq_centered16(const float *x, __m256 inv, __m256 z, __m256 lo, __m256 hi) {
-    const __m256i q0 = _mm256_cvtps_epi32(_mm256_sub_ps(vitq_qclamp8(_mm256_loadu_ps(x), inv, z, lo, hi), z));
-    const __m256i q1 = _mm256_cvtps_epi32(_mm256_sub_ps(vitq_qclamp8(_mm256_loadu_ps(x + 8), inv, z, lo, hi), z));
-    return _mm256_permute4x64_epi64(_mm256_packs_epi32(q0, q1), 0xD8);
 }
 
+VITQ_AVX2 void vitq_qgemm_quantize_pack_a_avx2(const float *a, int64_t lda, int64_t m, int64_t k,
+                                               float scale, int32_t zero, int32_t qmin, int32_t qmax, int32_t *packed) {
+    for (int64_t i = 0; i < m; i++) vitq_pack_a_row_avx2(a + i * lda, i, k, scale, zero, qmin, qmax, packed);
+    vitq_qgemm_output pad = {0};
+    pad.pa = packed;
+    vitq_qgemm_zero_pa_padding(&pad, m, k);
+}
+
+VITQ_AVX2 void vitq_layernorm_quantize_pack_a_avx2(const float *x, const float *gamma, const float *beta, int64_t m, int64_t dim,
+                                                   float eps, float scale, int32_t zero, int32_t qmin, int32_t qmax, int32_t *packed) {
+    float *row = malloc((size_t)dim * sizeof(float));
+    for (int64_t i = 0; i < m; i++) {
+        vitq_layernorm_f32_avx2(x + i * dim, row, gamma, beta, 1, dim, eps);
+        vitq_pack_a_row_avx2(row, i, dim, scale, zero, qmin, qmax, packed);
+    }
+    free(row);
+    vitq_qgemm_output pad = {0};
+    pad.pa = packed;
+    vitq_qgemm_zero_pa_padding(&pad, m, dim);
+}
 /// Quantizes and packs B. Full 16-column blocks are vectorised (non-transposed: 16 k values of
 /// one column → 8 pair words at the block stride; transposed: two k rows of 16 columns are
 /// interleaved into one 64-byte block row); the last partial block and odd tails use the scalar unit.
@@ -150,6 +146,8 @@ void vitq_qgemm_quantize_pack_b_avx2(const float *b, int64_t ldb, int64_t n, int
                                      float scale, int32_t zero, int32_t qmin, int32_t qmax, int16_t *packed) { vitq_qgemm_quantize_pack_b_ref(b, ldb, n, k, transposed, scale, zero, qmin, qmax, packed); }
 void vitq_qgemm_quantize_pack_a_avx2(const float *a, int64_t lda, int64_t m, int64_t k,
                                      float scale, int32_t zero, int32_t qmin, int32_t qmax, int32_t *packed) { vitq_qgemm_quantize_pack_a_ref(a, lda, m, k, scale, zero, qmin, qmax, packed); }
+void vitq_layernorm_quantize_pack_a_avx2(const float *x, const float *gamma, const float *beta, int64_t m, int64_t dim, float eps,
+                                         float scale, int32_t zero, int32_t qmin, int32_t qmax, int32_t *packed) { vitq_layernorm_quantize_pack_a_ref(x, gamma, beta, m, dim, eps, scale, zero, qmin, qmax, packed); }
 void vitq_quantize_s8_avx2(const float *x, int8_t *q, int64_t n, float scale, int32_t zero, int32_t qmin, int32_t qmax) { vitq_quantize_s8_ref(x, q, n, scale, zero, qmin, qmax); }
 void vitq_dequantize_s8_avx2(const int8_t *q, float *x, int64_t n, float scale, int32_t zero) { vitq_dequantize_s8_ref(q, x, n, scale, zero); }
 void vitq_fake_quantize_f32_avx2(const float *x, float *y, int64_t n, float scale, int32_t zero, int32_t qmin, int32_t qmax) { vitq_fake_quantize_f32_ref(x, y, n, scale, zero, qmin, qmax); }

@@ -98,8 +98,7 @@ void vitq_twin_combine_ref(const int32_t *c_lo, const int32_t *c_hi, int64_t ldc
 }
 
 #if defined(__x86_64__)
-#include <immintrin.h>
-#define VITQ_AVX2 __attribute__((target("avx2,fma")))
+#include "avx2_inline.h"
 
 typedef struct vitq_twin_consts8 { __m256 d1, d2, inv1, inv2, qmax, halfF; int gelu; } vitq_twin_consts8;
 

@@ -9,6 +9,32 @@ public protocol LinearOp: Sendable {
     var parameterCount: Int { get }
     /// y[rows, out] = x[rows, in]·Wᵀ + b. Threaded across ``Parallel/threads``.
     func forward(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>)
+    /// y[rows, out] += x[rows, in]·Wᵀ + b (a residual add): the sum of y and exactly what
+    /// ``forward(_:rows:into:)`` gives, so fusing it never changes a bit.
+    func forward(_ x: UnsafePointer<Float>, rows: Int, addingInto y: UnsafeMutablePointer<Float>)
+}
+
+extension LinearOp {
+    /// The unfused residual add: ``forward(_:rows:into:)`` into scratch, then y += scratch.
+    public func forward(_ x: UnsafePointer<Float>, rows: Int, addingInto y: UnsafeMutablePointer<Float>) {
+        ScratchPool.shared.with(bytes: rows * outFeatures * 4) { buf in
+            forward(x, rows: rows, into: buf.pointer(Float.self))
+            Ops.add(y, buf.pointer(Float.self), count: rows * outFeatures)
+        }
+    }
+}
+
+/// A linear op that can take the LayerNorm before it, and the GELU after it, into its own passes
+/// (the integer engine quantizes normalised rows straight into its packed operand and hands
+/// GELU(fc1) to fc2 already packed). The model uses it only when no activation is observed, since
+/// the fused ops never write the intermediate float rows.
+public protocol NormFusingLinearOp: LinearOp {
+    /// y = LayerNorm(x)·Wᵀ + b.
+    func forward(normalizing x: UnsafePointer<Float>, with norm: LayerNorm, rows: Int, into y: UnsafeMutablePointer<Float>)
+    /// y += next(GELU(LayerNorm(x)·Wᵀ + b)) when `next` can take the hand-off; false (nothing
+    /// written) when it cannot, and the caller runs the ops one by one.
+    func forwardMLP(normalizing x: UnsafePointer<Float>, with norm: LayerNorm, rows: Int, next: any LinearOp,
+                    addingInto y: UnsafeMutablePointer<Float>) -> Bool
 }
 
 /// One attention head of one image: ctx = softmax(scale · q·kᵀ)·v, in float or quantized.

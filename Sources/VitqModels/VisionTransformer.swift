@@ -132,7 +132,7 @@ public final class VisionTransformer: @unchecked Sendable {
 
         let work = workspace(batch: b)
         for (i, blk) in blocks.enumerated() {
-            blockForward(blk, x: x, work: work, index: i, tap: tap)
+            blockForward(blk, x: x, work: work, index: i, fuse: observer == nil, tap: tap)
             tap("blocks.\(i)", x.data, [b, t, e])
         }
         returnWorkspace(work)
@@ -200,16 +200,22 @@ public final class VisionTransformer: @unchecked Sendable {
         }
     }
 
-    func blockForward(_ blk: ViTBlock, x: Tensor, work w: BlockWorkspace, index: Int,
+    /// Block `index` in place on x. With `fuse`, ops that offer it (``NormFusingLinearOp``) take
+    /// their LayerNorm and GELU into their own passes, so the taps of those inputs are not produced.
+    func blockForward(_ blk: ViTBlock, x: Tensor, work w: BlockWorkspace, index: Int, fuse: Bool,
                       tap: (String, UnsafePointer<Float>, [Int]) -> Void) {
         let c = config, b = x.shape[0] / c.tokens, t = c.tokens, e = c.embedDim
         let heads = c.numHeads, hd = c.headDim, rows = b * t
         let scale = 1 / Float(hd).squareRoot()
         let p = "blocks.\(index)"
 
-        blk.norm1.forward(x.data, rows: rows, into: w.h.data)
-        tap("\(p).attn.qkv.input", w.h.data, [b, t, e])
-        blk.qkv.forward(w.h.data, rows: rows, into: w.qkv.data)
+        if fuse, let qkv = blk.qkv as? any NormFusingLinearOp {
+            qkv.forward(normalizing: x.data, with: blk.norm1, rows: rows, into: w.qkv.data)
+        } else {
+            blk.norm1.forward(x.data, rows: rows, into: w.h.data)
+            tap("\(p).attn.qkv.input", w.h.data, [b, t, e])
+            blk.qkv.forward(w.h.data, rows: rows, into: w.qkv.data)
+        }
         tap("\(p).attn.qkv", w.qkv.data, [b, t, 3 * e])
         // Per (image, head): S = (q·scale)·kᵀ [t, t]; softmax rows; ctx[:, head] = S·v.
         Gemm.recordBatched(GemmShape(m: t, n: t, k: hd, transB: true, batch: b * heads))
@@ -226,15 +232,17 @@ public final class VisionTransformer: @unchecked Sendable {
         }
         tap("\(p).attn.softmax", w.attn.data, [b, heads, t, t])
         tap("\(p).attn.proj.input", w.ctx.data, [b, t, e])
-        blk.proj.forward(w.ctx.data, rows: rows, into: w.h.data)
-        Ops.add(x.data, w.h.data, count: rows * e)
+        blk.proj.forward(w.ctx.data, rows: rows, addingInto: x.data)
 
-        blk.norm2.forward(x.data, rows: rows, into: w.h.data)
-        tap("\(p).mlp.fc1.input", w.h.data, [b, t, e])
-        blk.fc1.forward(w.h.data, rows: rows, into: w.hidden.data)
-        Ops.gelu(w.hidden.data, w.hidden.data, count: rows * c.mlpHidden)
-        tap("\(p).mlp.fc2.input", w.hidden.data, [b, t, c.mlpHidden])
-        blk.fc2.forward(w.hidden.data, rows: rows, into: w.h.data)
-        Ops.add(x.data, w.h.data, count: rows * e)
+        if fuse, let fc1 = blk.fc1 as? any NormFusingLinearOp,
+           fc1.forwardMLP(normalizing: x.data, with: blk.norm2, rows: rows, next: blk.fc2, addingInto: x.data) {
+        } else {
+            blk.norm2.forward(x.data, rows: rows, into: w.h.data)
+            tap("\(p).mlp.fc1.input", w.h.data, [b, t, e])
+            blk.fc1.forward(w.h.data, rows: rows, into: w.hidden.data)
+            Ops.gelu(w.hidden.data, w.hidden.data, count: rows * c.mlpHidden)
+            tap("\(p).mlp.fc2.input", w.hidden.data, [b, t, c.mlpHidden])
+            blk.fc2.forward(w.hidden.data, rows: rows, addingInto: x.data)
+        }
     }
 }

@@ -1,4 +1,5 @@
 import CVitqKernels
+import VitqModels
 import VitqTensor
 
 /// A weight packed once for the integer GEMM (``vitq_qgemm``): int16 pairs in 16-column blocks.
@@ -35,15 +36,50 @@ public enum Int8Gemm {
         }
     }
 
+    /// Quantizes LayerNorm(x) [m, dim] with `quant` and packs it, threaded, without writing the
+    /// normalised rows: the same words as `norm.forward` followed by ``quantizePackA``.
+    public static func layerNormQuantizePackA(_ x: UnsafePointer<Float>, norm: LayerNorm, m: Int, quant: TensorQuant,
+                                              into packed: UnsafeMutablePointer<Int32>) {
+        let dim = norm.weight.count, panels = (m + mr - 1) / mr, kp = (dim + 1) / 2
+        let s = quant.scales[0], z = quant.zeroPoints[0], lo = quant.scheme.qmin, hi = quant.scheme.qmax
+        Parallel.forChunks(panels, minChunk: 8) { r in
+            let r0 = r.lowerBound * mr, rows = min(r.upperBound * mr, m) - r0
+            vitq_layernorm_quantize_pack_a(x + r0 * dim, norm.weight.data, norm.bias.data, Int64(rows), Int64(dim), norm.eps,
+                                           s, z, lo, hi, packed + r.lowerBound * kp * mr)
+        }
+    }
+
+    /// Where the epilogue writes: float rows, or GELU of them quantized straight into the packed A
+    /// of the next GEMM (whose input quantizer is `quant`, per tensor).
+    public enum Output {
+        /// y = v, or y += v with `accumulate`.
+        case float(UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool)
+        case geluPacked(UnsafeMutablePointer<Int32>, quant: TensorQuant)
+    }
+
     /// y[m, n] (row stride ldy) = A·Bᵀ·colScale + bias for a packed A and B, threaded over row panels.
     public static func run(packedA: UnsafePointer<Int32>, m: Int, weight: PackedWeight, colScale: UnsafePointer<Float>,
                            bias: UnsafePointer<Float>?, into y: UnsafeMutablePointer<Float>, ldy: Int) {
-        let panels = (m + mr - 1) / mr, kp = (weight.k + 1) / 2
+        run(packedA: packedA, m: m, weight: weight, colScale: colScale, bias: bias, output: .float(y, ldy: ldy, accumulate: false))
+    }
+
+    /// A·Bᵀ·colScale + bias through `output`, threaded over row panels.
+    public static func run(packedA: UnsafePointer<Int32>, m: Int, weight: PackedWeight, colScale: UnsafePointer<Float>,
+                           bias: UnsafePointer<Float>?, output: Output) {
+        let panels = (m + mr - 1) / mr, kp = (weight.k + 1) / 2, kpOut = (weight.n + 1) / 2
         Parallel.forChunks(panels, minChunk: 4) { r in
             let r0 = r.lowerBound * mr, rows = min(r.upperBound * mr, m) - r0
             var out = vitq_qgemm_output()
-            out.f = y + r0 * ldy; out.ldf = Int64(ldy)
             out.col_scale = colScale; out.bias = bias
+            switch output {
+            case let .float(y, ldy, accumulate):
+                out.f = y + r0 * ldy; out.ldf = Int64(ldy); out.accumulate = accumulate ? 1 : 0
+            case let .geluPacked(pa, quant):
+                out.gelu = 1
+                out.pa = pa + r.lowerBound * kpOut * mr
+                out.pa_scale = quant.scales[0]; out.pa_zero = quant.zeroPoints[0]
+                out.pa_qmin = quant.scheme.qmin; out.pa_qmax = quant.scheme.qmax
+            }
             vitq_qgemm(packedA + r.lowerBound * kp * mr, weight.pointer, Int64(rows), Int64(weight.n), Int64(weight.k), &out)
         }
     }

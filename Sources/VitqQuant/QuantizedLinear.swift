@@ -5,7 +5,7 @@ import VitqTensor
 /// weight (packed once) is multiplied exactly in int32, and the epilogue applies
 /// Δx·Δw[j] and the float bias. A twin-quantized input (PTQ4ViT, after GELU) runs as two
 /// integer GEMMs combined with a shift (``TwinGemm``).
-public final class Int8Linear: LinearOp, @unchecked Sendable {
+public final class Int8Linear: NormFusingLinearOp, @unchecked Sendable {
     public let weight: QuantizedWeight
     public let input: OperandQuant
     let packed: PackedWeight
@@ -36,10 +36,63 @@ public final class Int8Linear: LinearOp, @unchecked Sendable {
         ScratchPool.shared.with(bytes: Int8Gemm.packedASize(m: rows, k: k) * 4) { buf in
             let pa = buf.pointer(Int32.self)
             Int8Gemm.quantizePackA(x, lda: k, m: rows, k: k, quant: input.uniform, into: pa)
-            colScale.withUnsafeBufferPointer { cs in
-                Int8Gemm.run(packedA: pa, m: rows, weight: packed, colScale: cs.baseAddress!,
-                             bias: weight.bias.map { UnsafePointer($0.data) }, into: y, ldy: outFeatures)
+            run(packedA: pa, rows: rows, output: .float(y, ldy: outFeatures, accumulate: false))
+        }
+    }
+
+    /// y += x·Wᵀ + b through the epilogue (the sum is the same float add as the unfused path).
+    public func forward(_ x: UnsafePointer<Float>, rows: Int, addingInto y: UnsafeMutablePointer<Float>) {
+        guard case let .uniform(q) = input else {
+            ScratchPool.shared.with(bytes: rows * outFeatures * 4) { buf in
+                forward(x, rows: rows, into: buf.pointer(Float.self))
+                Ops.add(y, buf.pointer(Float.self), count: rows * outFeatures)
             }
+            return
+        }
+        ScratchPool.shared.with(bytes: Int8Gemm.packedASize(m: rows, k: inFeatures) * 4) { buf in
+            let pa = buf.pointer(Int32.self)
+            Int8Gemm.quantizePackA(x, lda: inFeatures, m: rows, k: inFeatures, quant: q, into: pa)
+            run(packedA: pa, rows: rows, output: .float(y, ldy: outFeatures, accumulate: true))
+        }
+    }
+
+    /// y = LayerNorm(x)·Wᵀ + b with the normalised rows quantized straight into the packed A.
+    public func forward(normalizing x: UnsafePointer<Float>, with norm: LayerNorm, rows: Int, into y: UnsafeMutablePointer<Float>) {
+        guard case let .uniform(q) = input else {
+            ScratchPool.shared.with(bytes: rows * inFeatures * 4) { buf in
+                norm.forward(x, rows: rows, into: buf.pointer(Float.self))
+                forward(buf.pointer(Float.self), rows: rows, into: y)
+            }
+            return
+        }
+        ScratchPool.shared.with(bytes: Int8Gemm.packedASize(m: rows, k: inFeatures) * 4) { buf in
+            let pa = buf.pointer(Int32.self)
+            Int8Gemm.layerNormQuantizePackA(x, norm: norm, m: rows, quant: q, into: pa)
+            run(packedA: pa, rows: rows, output: .float(y, ldy: outFeatures, accumulate: false))
+        }
+    }
+
+    /// y += next(GELU(LayerNorm(x)·Wᵀ + b)) in two integer GEMMs when `next` is an ``Int8Linear``
+    /// with a per-tensor uniform input: this GEMM's epilogue applies GELU and quantizes into
+    /// next's packed A. A twin-quantized input on either side declines (returns false).
+    public func forwardMLP(normalizing x: UnsafePointer<Float>, with norm: LayerNorm, rows: Int, next: any LinearOp,
+                           addingInto y: UnsafeMutablePointer<Float>) -> Bool {
+        guard case let .uniform(q) = input, let next = next as? Int8Linear, case let .uniform(nq) = next.input,
+              next.inFeatures == outFeatures else { return false }
+        let sizeA = Int8Gemm.packedASize(m: rows, k: inFeatures), sizeB = Int8Gemm.packedASize(m: rows, k: outFeatures)
+        ScratchPool.shared.with(bytes: (sizeA + sizeB) * 4) { buf in
+            let pa = buf.pointer(Int32.self), pHidden = pa + sizeA
+            Int8Gemm.layerNormQuantizePackA(x, norm: norm, m: rows, quant: q, into: pa)
+            run(packedA: pa, rows: rows, output: .geluPacked(pHidden, quant: nq))
+            next.run(packedA: pHidden, rows: rows, output: .float(y, ldy: next.outFeatures, accumulate: true))
+        }
+        return true
+    }
+
+    func run(packedA: UnsafePointer<Int32>, rows: Int, output: Int8Gemm.Output) {
+        colScale.withUnsafeBufferPointer { cs in
+            Int8Gemm.run(packedA: packedA, m: rows, weight: packed, colScale: cs.baseAddress!,
+                         bias: weight.bias.map { UnsafePointer($0.data) }, output: output)
         }
     }
 }

@@ -133,4 +133,71 @@ final class Int8GemmTests: XCTestCase {
             }
         }
     }
+
+    /// The fused epilogue (GELU, then quantize into the next GEMM's packed A) writes the same words
+    /// as the separate passes it replaces: float epilogue, vitq_gelu_f32, vitq_qgemm_quantize_pack_a.
+    /// Each dispatch variant is compared with the separate passes of the same variant.
+    func testGeluPackedEpilogueEqualsTheSeparatePasses() {
+        var rng = SeededRandom(seed: 21)
+        typealias Pack = (UnsafePointer<Float>, Int64, Int64, Int64, Float, Int32, Int32, Int32, UnsafeMutablePointer<Int32>) -> Void
+        for (m, n, k) in [(13, 37, 100), (6, 16, 64), (25, 48, 384), (1, 5, 3), (197, 768, 192), (8, 33, 17)] {
+            let a = (0..<(m * k)).map { _ in draw(&rng) }, b = (0..<(n * k)).map { _ in draw(&rng) }
+            let p = pack(a, b, m: m, n: n, k: k)
+            let colScale = Tensor(shape: [n], values: (0..<n).map { _ in Float(1e-4 * (1 + rng.uniform())) })
+            let bias = Tensor(shape: [n], values: (0..<n).map { _ in Float(rng.normal()) })
+            for (scale, zero, lo, hi) in [(Float(0.01), Int32(0), Int32(-127), Int32(127)), (0.02, 9, 0, 255)] {
+                let variants: [(Kernel, (UnsafePointer<Float>?, UnsafeMutablePointer<Float>?, Int64) -> Void, Pack)] = [
+                    (vitq_qgemm_avx2, vitq_gelu_f32_avx2, vitq_qgemm_quantize_pack_a_avx2),
+                    (vitq_qgemm_scalar, vitq_gelu_f32_ref, vitq_qgemm_quantize_pack_a_ref)]
+                for (kernel, gelu, packA) in variants {
+                    let size = Int(vitq_qgemm_packed_a_size(Int64(m), Int64(n)))
+                    var fused = [Int32](repeating: 7, count: size), separate = fused
+                    var f = [Float](repeating: 0, count: m * n)
+                    fused.withUnsafeMutableBufferPointer { fp in
+                        var out = vitq_qgemm_output()
+                        out.gelu = 1; out.pa = fp.baseAddress
+                        out.pa_scale = scale; out.pa_zero = zero; out.pa_qmin = lo; out.pa_qmax = hi
+                        out.col_scale = UnsafePointer(colScale.data); out.bias = UnsafePointer(bias.data)
+                        kernel(p.a, p.b, Int64(m), Int64(n), Int64(k), &out)
+                    }
+                    f.withUnsafeMutableBufferPointer { fp in
+                        var out = vitq_qgemm_output()
+                        out.f = fp.baseAddress; out.ldf = Int64(n)
+                        out.col_scale = UnsafePointer(colScale.data); out.bias = UnsafePointer(bias.data)
+                        kernel(p.a, p.b, Int64(m), Int64(n), Int64(k), &out)
+                        gelu(fp.baseAddress, fp.baseAddress, Int64(m * n))
+                        packA(fp.baseAddress!, Int64(n), Int64(m), Int64(n), scale, zero, lo, hi, &separate)
+                    }
+                    XCTAssertEqual(fused, separate, "GELU + pack epilogue \(m)×\(n)×\(k) zero \(zero)")
+                }
+            }
+        }
+    }
+
+    /// LayerNorm fused into quantize-and-pack equals LayerNorm then quantize-and-pack, per variant.
+    func testLayerNormPackEqualsTheSeparatePasses() {
+        var rng = SeededRandom(seed: 22)
+        for (rows, dim) in [(1, 8), (7, 33), (197, 192), (13, 768), (5, 17)] {
+            let x: [Float] = (0..<(rows * dim)).map { _ in Float(rng.normal() * 3) }
+            let gamma: [Float] = (0..<dim).map { _ in Float(1 + rng.normal() * 0.2) }
+            let beta: [Float] = (0..<dim).map { _ in Float(rng.normal() * 0.1) }
+            for (scale, zero, lo, hi) in [(Float(0.03), Int32(0), Int32(-127), Int32(127)), (0.02, 5, 0, 255)] {
+                let size = Int(vitq_qgemm_packed_a_size(Int64(rows), Int64(dim)))
+                for avx2 in [true, false] {
+                    var fused = [Int32](repeating: 7, count: size), separate = fused
+                    var y = [Float](repeating: 0, count: rows * dim)
+                    if avx2 {
+                        vitq_layernorm_quantize_pack_a_avx2(x, gamma, beta, Int64(rows), Int64(dim), 1e-6, scale, zero, lo, hi, &fused)
+                        vitq_layernorm_f32_avx2(x, &y, gamma, beta, Int64(rows), Int64(dim), 1e-6)
+                        vitq_qgemm_quantize_pack_a_avx2(y, Int64(dim), Int64(rows), Int64(dim), scale, zero, lo, hi, &separate)
+                    } else {
+                        vitq_layernorm_quantize_pack_a_ref(x, gamma, beta, Int64(rows), Int64(dim), 1e-6, scale, zero, lo, hi, &fused)
+                        vitq_layernorm_f32_ref(x, &y, gamma, beta, Int64(rows), Int64(dim), 1e-6)
+                        vitq_qgemm_quantize_pack_a_ref(y, Int64(dim), Int64(rows), Int64(dim), scale, zero, lo, hi, &separate)
+                    }
+                    XCTAssertEqual(fused, separate, "LayerNorm + pack \(rows)×\(dim) avx2 \(avx2)")
+                }
+            }
+        }
+    }
 }

@@ -147,13 +147,21 @@ void vitq_qgemm_quantize_pack_b_block(const float *b, int64_t ldb, int64_t n, in
                                       float scale, int32_t zero, int32_t qmin, int32_t qmax, int16_t *packed,
                                       int64_t jb, int64_t p0, int64_t p1);
 
-/// Where and how the int32 accumulators are written. Exactly one of c, f, q is non-NULL.
-/// f: f[i,j] (+)= fmaf(acc, col_scale[j], bias[j]) (bias 0 when NULL; += when accumulate).
-/// q: q[i,j] = quantize(fmaf(acc, col_scale[j], bias[j])) with scale out_scale[j] and zero point 0 (requantisation).
+/// Where and how the int32 accumulators are written: to c, or through the float epilogue
+/// v = fmaf(acc, col_scale[j], bias[j]) (bias 0 when NULL), then v = GELU(v) when gelu is set
+/// (the same lane-wise GELU as vitq_gelu_f32), to any of:
+/// f: f[i,j] (+)= v (+= when accumulate);
+/// q: q[i,j] = quantize(v) with scale out_scale[j] and zero point 0 (requantisation);
+/// pa: the next GEMM's packed A (k = this GEMM's n) holding quantize(v) − pa_zero with scale
+///     pa_scale, exactly what vitq_qgemm_quantize_pack_a writes from the float v; padding rows
+///     of the last panel are zeroed. Like f, pa points at the first row's panel.
+/// When c is non-NULL it is the only output.
 typedef struct vitq_qgemm_output {
     int32_t *c; int64_t ldc;
     float *f; int64_t ldf; int accumulate;
     int8_t *q; int64_t ldq; const float *out_scale; int32_t qmin, qmax;
+    int32_t *pa; float pa_scale; int32_t pa_zero, pa_qmin, pa_qmax;
+    int gelu;
     const float *col_scale;
     const float *bias;
 } vitq_qgemm_output;
@@ -166,8 +174,20 @@ void vitq_qgemm_avx2(const int32_t *pa, const int16_t *pb, int64_t m, int64_t n,
 /// The reference: plain loops over unpacked int8 operands, int32 out.
 void vitq_gemm_s8s8s32_ref(const int8_t *a, int64_t lda, const int8_t *b, int64_t ldb,
                            int64_t m, int64_t n, int64_t k, int32_t *c, int64_t ldc);
-/// The epilogue of one accumulator row of `len` columns starting at column j0 (shared by both kernels).
-void vitq_qgemm_store_row_ref(const int32_t *acc, int64_t row, int64_t j0, int64_t len, const vitq_qgemm_output *out);
+/// The epilogue of one accumulator row of `len` columns starting at column j0 of an n-column GEMM
+/// (shared by both kernels).
+void vitq_qgemm_store_row_ref(const int32_t *acc, int64_t row, int64_t j0, int64_t len, int64_t n, const vitq_qgemm_output *out);
+/// Zeroes the padding rows [m, next panel boundary) of out->pa for an n-column GEMM (no-op without pa).
+void vitq_qgemm_zero_pa_padding(const vitq_qgemm_output *out, int64_t m, int64_t n);
+
+/// LayerNorm of x [m, dim] (as vitq_layernorm_f32) quantized and packed as vitq_qgemm_quantize_pack_a
+/// packs it, without writing the normalised rows (dispatched). `packed` points at row 0's panel.
+void vitq_layernorm_quantize_pack_a(const float *x, const float *gamma, const float *beta, int64_t m, int64_t dim, float eps,
+                                    float scale, int32_t zero, int32_t qmin, int32_t qmax, int32_t *packed);
+void vitq_layernorm_quantize_pack_a_ref(const float *x, const float *gamma, const float *beta, int64_t m, int64_t dim, float eps,
+                                        float scale, int32_t zero, int32_t qmin, int32_t qmax, int32_t *packed);
+void vitq_layernorm_quantize_pack_a_avx2(const float *x, const float *gamma, const float *beta, int64_t m, int64_t dim, float eps,
+                                         float scale, int32_t zero, int32_t qmin, int32_t qmax, int32_t *packed);
 
 #ifdef __cplusplus
 }
