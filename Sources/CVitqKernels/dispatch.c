@@ -60,6 +60,14 @@ void vitq_add_bias_f32(float *y, const float *bias, int64_t rows, int64_t n, int
     vitq_add_bias_f32_ref(y, bias, rows, n, ld);
 }
 
+void vitq_softmax_quantize_pack_a(float *x, int64_t m, int64_t n, int64_t ld, float scale, int32_t zero,
+                                  int32_t qmin, int32_t qmax, int32_t *packed) {
+#if defined(__x86_64__)
+    if (vitq_kernels_use_avx2()) { vitq_softmax_quantize_pack_a_avx2(x, m, n, ld, scale, zero, qmin, qmax, packed); return; }
+#endif
+    vitq_softmax_quantize_pack_a_ref(x, m, n, ld, scale, zero, qmin, qmax, packed);
+}
+
 void vitq_layernorm_quantize_pack_a(const float *x, const float *gamma, const float *beta, int64_t m, int64_t dim, float eps,
                                     float scale, int32_t zero, int32_t qmin, int32_t qmax, int32_t *packed) {
 #if defined(__x86_64__)

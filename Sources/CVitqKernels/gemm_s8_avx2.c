@@ -37,7 +37,7 @@ VITQ_AVX2 static void vitq_micro_6x16(const int32_t *a, const int16_t *b, int64_
     acc[3][0] = c30; acc[3][1] = c31; acc[4][0] = c40; acc[4][1] = c41; acc[5][0] = c50; acc[5][1] = c51;
 }
 
-/// The fused epilogue for GELU and packed-A outputs: the float tile v = acc·scale + bias (columns
+/// The float epilogue for GELU, packed-A outputs and partial tiles: the float tile v = acc·scale + bias (columns
 /// past nr are zero), GELU when asked, then the float rows (f) and/or the next GEMM's packed A (pa).
 VITQ_AVX2 static void vitq_store_tile_fused(__m256i acc[MR][2], int64_t i0, int mr, int64_t j0, int nr, int64_t n,
                                             const vitq_qgemm_output *o) {
@@ -83,7 +83,7 @@ VITQ_AVX2 static void vitq_store_tile_fused(__m256i acc[MR][2], int64_t i0, int 
 /// Writes rows [0, mr) × columns [j0, j0 + nr) of the tile through the epilogue.
 VITQ_AVX2 static void vitq_store_tile(__m256i acc[MR][2], int64_t i0, int mr, int64_t j0, int nr, int64_t n,
                                       const vitq_qgemm_output *o) {
-    if (!o->c && (o->gelu || o->pa) && !o->q) {
+    if (!o->c && !o->q && (o->gelu || o->pa || nr < NR)) {
         vitq_store_tile_fused(acc, i0, mr, j0, nr, n, o);
         return;
     }

@@ -147,6 +147,12 @@ void vitq_qgemm_zero_pa_padding(const vitq_qgemm_output *o, int64_t m, int64_t n
     }
 }
 
+void vitq_softmax_quantize_pack_a_ref(float *x, int64_t m, int64_t n, int64_t ld, float scale, int32_t zero,
+                                      int32_t qmin, int32_t qmax, int32_t *packed) {
+    for (int64_t i = 0; i < m; i++) vitq_softmax_f32_ref(x + i * ld, 1, n, ld);
+    vitq_qgemm_quantize_pack_a_ref(x, ld, m, n, scale, zero, qmin, qmax, packed);
+}
+
 void vitq_layernorm_quantize_pack_a_ref(const float *x, const float *gamma, const float *beta, int64_t m, int64_t dim, float eps,
                                         float scale, int32_t zero, int32_t qmin, int32_t qmax, int32_t *packed) {
     float *row = malloc((size_t)dim * sizeof(float));

@@ -62,7 +62,7 @@ VITQ_AVX2 void vitq_fake_quantize_f32_avx2(const float *x, float *y, int64_t n, 
     vitq_fake_quantize_f32_ref(x + i, y + i, n - i, scale, zero, qmin, qmax);
 }
 /// Quantizes row i of A (k floats) into its place in the packed A: 16 floats at a time become 8
-/// int32 words of (q − zero) pairs at the panel stride MR; the odd tail goes through the reference.
+/// int32 words of (q − zero) pairs at the panel stride MR.
 VITQ_AVX2 static void vitq_pack_a_row_avx2(const float *row, int64_t i, int64_t k, float scale, int32_t zero,
                                            int32_t qmin, int32_t qmax, int32_t *packed) {
     const int64_t kp = (k + 1) / 2, full = k / 16;
@@ -76,11 +76,14 @@ VITQ_AVX2 static void vitq_pack_a_row_avx2(const float *row, int64_t i, int64_t 
         for (int w = 0; w < 8; w++) d[w * VITQ_QGEMM_MR] = words[w];
     }
     if (16 * full < k) {
-        // The tail: quantize-pack the remaining columns as a one-row A into a scratch panel.
+        // The tail, zero-padded to 16: a zero quantizes to the zero point, i.e. centred 0, which is
+        // what the packed layout holds past k.
         const int64_t rest = k - 16 * full, rp = (rest + 1) / 2;
-        int32_t tmp[8 * VITQ_QGEMM_MR];
-        vitq_qgemm_quantize_pack_a_ref(row + 16 * full, k, 1, rest, scale, zero, qmin, qmax, tmp);
-        for (int64_t w = 0; w < rp; w++) dst[(8 * full + w) * VITQ_QGEMM_MR] = tmp[w * VITQ_QGEMM_MR];
+        float tail[16] = {0};
+        for (int64_t c = 0; c < rest; c++) tail[c] = row[16 * full + c];
+        int32_t words[8];
+        _mm256_storeu_si256((__m256i *)words, vitq_centered16(tail, s, z, lo, hi));
+        for (int64_t w = 0; w < rp; w++) dst[(8 * full + w) * VITQ_QGEMM_MR] = words[w];
     }
 }
 
@@ -90,6 +93,17 @@ VITQ_AVX2 void vitq_qgemm_quantize_pack_a_avx2(const float *a, int64_t lda, int6
     vitq_qgemm_output pad = {0};
     pad.pa = packed;
     vitq_qgemm_zero_pa_padding(&pad, m, k);
+}
+
+VITQ_AVX2 void vitq_softmax_quantize_pack_a_avx2(float *x, int64_t m, int64_t n, int64_t ld, float scale, int32_t zero,
+                                                 int32_t qmin, int32_t qmax, int32_t *packed) {
+    for (int64_t i = 0; i < m; i++) {
+        vitq_softmax_f32_avx2(x + i * ld, 1, n, ld);
+        vitq_pack_a_row_avx2(x + i * ld, i, n, scale, zero, qmin, qmax, packed);
+    }
+    vitq_qgemm_output pad = {0};
+    pad.pa = packed;
+    vitq_qgemm_zero_pa_padding(&pad, m, n);
 }
 
 VITQ_AVX2 void vitq_layernorm_quantize_pack_a_avx2(const float *x, const float *gamma, const float *beta, int64_t m, int64_t dim,
@@ -146,6 +160,8 @@ void vitq_qgemm_quantize_pack_b_avx2(const float *b, int64_t ldb, int64_t n, int
                                      float scale, int32_t zero, int32_t qmin, int32_t qmax, int16_t *packed) { vitq_qgemm_quantize_pack_b_ref(b, ldb, n, k, transposed, scale, zero, qmin, qmax, packed); }
 void vitq_qgemm_quantize_pack_a_avx2(const float *a, int64_t lda, int64_t m, int64_t k,
                                      float scale, int32_t zero, int32_t qmin, int32_t qmax, int32_t *packed) { vitq_qgemm_quantize_pack_a_ref(a, lda, m, k, scale, zero, qmin, qmax, packed); }
+void vitq_softmax_quantize_pack_a_avx2(float *x, int64_t m, int64_t n, int64_t ld, float scale, int32_t zero,
+                                       int32_t qmin, int32_t qmax, int32_t *packed) { vitq_softmax_quantize_pack_a_ref(x, m, n, ld, scale, zero, qmin, qmax, packed); }
 void vitq_layernorm_quantize_pack_a_avx2(const float *x, const float *gamma, const float *beta, int64_t m, int64_t dim, float eps,
                                          float scale, int32_t zero, int32_t qmin, int32_t qmax, int32_t *packed) { vitq_layernorm_quantize_pack_a_ref(x, gamma, beta, m, dim, eps, scale, zero, qmin, qmax, packed); }
 void vitq_quantize_s8_avx2(const float *x, int8_t *q, int64_t n, float scale, int32_t zero, int32_t qmin, int32_t qmax) { vitq_quantize_s8_ref(x, q, n, scale, zero, qmin, qmax); }

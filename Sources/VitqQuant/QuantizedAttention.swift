@@ -55,12 +55,12 @@ public struct Int8Attention: AttentionKernel {
         out.f = probs; out.ldf = Int64(t); out.col_scale = UnsafePointer(cs)
         vitq_qgemm(s.qa.pointer(Int32.self), s.kb.pointer(Int16.self), Int64(t), Int64(t), Int64(hd), &out)
         Ops.addScoreBias(probs, scoreBias, tokens: t)
-        Ops.softmaxSerial(probs, rows: t, n: t)
 
         // ctx = (Δp·Δv) · (p̂ − zp)(v̂ − zv), with V packed from its transpose.
         vitq_qgemm_quantize_pack_b(v, Int64(ld), Int64(hd), Int64(t), 1, vq.scales[iv], vq.zeroPoints[iv], vq.scheme.qmin, vq.scheme.qmax, s.vb.pointer(Int16.self))
         cs.update(repeating: pq.step(ip) * vq.scales[iv], count: hd)
         if case let .twin(tq) = pq {
+            Ops.softmaxSerial(probs, rows: t, n: t)
             let acc = s.acc.pointer(Int32.self)
             TwinGemm.runPacked(probs, lda: t, m: t, k: t, quant: tq[ip], packedB: s.vb.pointer(Int16.self), n: hd,
                                packedLo: s.pa.pointer(Int32.self), packedHi: s.pa2.pointer(Int32.self), accLo: acc, accHi: acc + t * hd,
@@ -68,7 +68,7 @@ public struct Int8Attention: AttentionKernel {
             return
         }
         let pu = pq.uniform
-        vitq_qgemm_quantize_pack_a(probs, Int64(t), Int64(t), Int64(t), pu.scales[ip], pu.zeroPoints[ip], pu.scheme.qmin, pu.scheme.qmax, s.pa.pointer(Int32.self))
+        vitq_softmax_quantize_pack_a(probs, Int64(t), Int64(t), Int64(t), pu.scales[ip], pu.zeroPoints[ip], pu.scheme.qmin, pu.scheme.qmax, s.pa.pointer(Int32.self))
         out = vitq_qgemm_output()
         out.f = ctx; out.ldf = Int64(ldc); out.col_scale = UnsafePointer(cs)
         vitq_qgemm(s.pa.pointer(Int32.self), s.vb.pointer(Int16.self), Int64(t), Int64(hd), Int64(t), &out)

@@ -200,4 +200,28 @@ final class Int8GemmTests: XCTestCase {
             }
         }
     }
+
+    /// Softmax fused with the quantize-and-pack of the probabilities equals softmax then pack, per variant.
+    func testSoftmaxPackEqualsTheSeparatePasses() {
+        var rng = SeededRandom(seed: 23)
+        for (rows, n) in [(1, 5), (49, 49), (197, 197), (7, 33)] {
+            let x: [Float] = (0..<(rows * n)).map { _ in Float(rng.normal() * 4) }
+            let size = Int(vitq_qgemm_packed_a_size(Int64(rows), Int64(n)))
+            for avx2 in [true, false] {
+                var fused = [Int32](repeating: 7, count: size), separate = fused
+                var p1 = x, p2 = x
+                if avx2 {
+                    vitq_softmax_quantize_pack_a_avx2(&p1, Int64(rows), Int64(n), Int64(n), 1 / 255, 0, 0, 255, &fused)
+                    vitq_softmax_f32_avx2(&p2, Int64(rows), Int64(n), Int64(n))
+                    vitq_qgemm_quantize_pack_a_avx2(p2, Int64(n), Int64(rows), Int64(n), 1 / 255, 0, 0, 255, &separate)
+                } else {
+                    vitq_softmax_quantize_pack_a_ref(&p1, Int64(rows), Int64(n), Int64(n), 1 / 255, 0, 0, 255, &fused)
+                    vitq_softmax_f32_ref(&p2, Int64(rows), Int64(n), Int64(n))
+                    vitq_qgemm_quantize_pack_a_ref(p2, Int64(n), Int64(rows), Int64(n), 1 / 255, 0, 0, 255, &separate)
+                }
+                XCTAssertEqual(p1.map(\.bitPattern), p2.map(\.bitPattern), "softmax \(rows)×\(n) avx2 \(avx2)")
+                XCTAssertEqual(fused, separate, "softmax + pack \(rows)×\(n) avx2 \(avx2)")
+            }
+        }
+    }
 }

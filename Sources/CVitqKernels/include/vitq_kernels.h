@@ -180,6 +180,15 @@ void vitq_qgemm_store_row_ref(const int32_t *acc, int64_t row, int64_t j0, int64
 /// Zeroes the padding rows [m, next panel boundary) of out->pa for an n-column GEMM (no-op without pa).
 void vitq_qgemm_zero_pa_padding(const vitq_qgemm_output *out, int64_t m, int64_t n);
 
+/// Row softmax of x [m, n] (row stride ld) in place, as vitq_softmax_f32, and the probabilities
+/// quantized and packed as vitq_qgemm_quantize_pack_a packs them, each row while it is in cache (dispatched).
+void vitq_softmax_quantize_pack_a(float *x, int64_t m, int64_t n, int64_t ld, float scale, int32_t zero,
+                                  int32_t qmin, int32_t qmax, int32_t *packed);
+void vitq_softmax_quantize_pack_a_ref(float *x, int64_t m, int64_t n, int64_t ld, float scale, int32_t zero,
+                                      int32_t qmin, int32_t qmax, int32_t *packed);
+void vitq_softmax_quantize_pack_a_avx2(float *x, int64_t m, int64_t n, int64_t ld, float scale, int32_t zero,
+                                       int32_t qmin, int32_t qmax, int32_t *packed);
+
 /// LayerNorm of x [m, dim] (as vitq_layernorm_f32) quantized and packed as vitq_qgemm_quantize_pack_a
 /// packs it, without writing the normalised rows (dispatched). `packed` points at row 0's panel.
 void vitq_layernorm_quantize_pack_a(const float *x, const float *gamma, const float *beta, int64_t m, int64_t dim, float eps,
