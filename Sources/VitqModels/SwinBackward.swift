@@ -2,9 +2,10 @@ import Foundation
 import VitqTensor
 
 /// The input-gradient backward of ``SwinTransformer``, reporting dL/d(output) of every
-/// quantizable op as `<op>.grad`: `patch_embed`, `layers.s.downsample.reduction`, and per block
-/// `attn.qkv`, `attn.matmul1` (the scores, bias and mask added), `attn.softmax`, `attn.matmul2`,
-/// `attn.proj`, `mlp.fc1`, `mlp.act` (the GELU output), `mlp.fc2`; and `head`. Attention
+/// quantizable op as `<op>.grad`: `patch_embed` (the projection, before its norm),
+/// `layers.s.downsample.reduction`, and per block `attn.qkv`, `attn.matmul1` (the scores; the
+/// bias and mask added after them do not change it), `attn.softmax`, `attn.matmul2` (head-major),
+/// `attn.proj`, `mlp.fc1`, `mlp.act` (the GELU output), `mlp.fc2`; and `head.fc`. Attention
 /// gradients are in window order ([B·nW, heads, n, n] and window rows), as the forward runs them.
 extension SwinTransformer {
     /// The logits of `images`; with an observer, also the gradient taps of `loss`.
@@ -22,7 +23,7 @@ extension SwinTransformer {
         func tap(_ name: String, _ t: Tensor) {
             if o.wants(name) { o.observe(name, UnsafeBufferPointer(start: t.data, count: t.count), shape: t.shape) }
         }
-        tap("head.grad", dLogits)
+        tap("head.fc.grad", dLogits)
         var r = c.resolution(c.stages - 1)
         let d = c.dim(c.stages - 1)
         // head and average pool: every token of image i gets dpooled_i / R².
@@ -69,7 +70,9 @@ extension SwinTransformer {
         tap("\(p).attn.proj.grad", dProj)
         let dCtx = Tensor(zeros: [rows, d])
         LayerBackward.linear(dProj.data, rows: rows, Self.float(blk.proj), into: dCtx.data)
-        tap("\(p).attn.matmul2.grad", dCtx)
+        let dHeadMajor = Tensor(zeros: [b * nW, heads, n, hd])
+        HeadLayout.toHeadMajor(dCtx.data, dHeadMajor.data, batch: b * nW, tokens: n, heads: heads, headDim: hd)
+        tap("\(p).attn.matmul2.grad", dHeadMajor)
         let qkv = t.qkv!, probs = t.probs!
         let dQKV = Tensor(zeros: [rows, 3 * d]), dS = Tensor(zeros: probs.shape)
         Parallel.forChunks(b * nW * heads) { chunk in for task in chunk {

@@ -29,6 +29,13 @@ public struct SwinConfig: Codable, Equatable, Sendable {
     /// The cyclic shift of block b of stage s: half a window on odd blocks, none when one
     /// window covers the grid (timm's `_calc_window_shift`).
     public func shift(_ s: Int, block b: Int) -> Int { b % 2 == 1 && resolution(s) > windowSize ? windowSize / 2 : 0 }
+    /// The MLP width of stage s.
+    public func mlpHidden(_ s: Int) -> Int { Int(Double(dim(s)) * mlpRatio) }
+
+    /// The stored shape of linear op `name`'s weight: the patch projection keeps its conv shape.
+    public func weightShape(_ name: String, out: Int, in inF: Int) -> [Int] {
+        name == "patch_embed.proj" ? [embedDim, inChans, patchSize, patchSize] : [out, inF]
+    }
 
     /// The keys of timm's SwinTransformer constructor that vitq understands.
     static let keys: Set<String> = ["img_size", "patch_size", "in_chans", "window_size", "embed_dim", "depths", "num_heads",

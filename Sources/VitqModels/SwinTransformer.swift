@@ -30,7 +30,12 @@ public struct SwinMerge: @unchecked Sendable {
 }
 
 /// A timm `SwinTransformer` (Liu et al. 2021) in fp32. Activations are NHWC token grids,
-/// rows (image, y, x); taps: `patch_embed`, `layers.s` and `norm` (all NHWC), as timm's.
+/// rows (image, y, x); taps: `patch_embed` (after its norm), `layers.s` and `norm` (all NHWC), as
+/// timm's; every linear op's `<op>.input`; `…attn.qkv` and `…attn.softmax` in window order. The
+/// traced forward (stage 1) adds each quantizable op's output under its name: `patch_embed.proj`
+/// (before the norm), `layers.s.downsample.reduction`, `…attn.matmul1` (scale·Q·Kᵀ, before the
+/// bias and mask), `…attn.matmul2` (head-major [B·nW, heads, n, hd]), `…attn.proj`, `…mlp.fc1`,
+/// `…mlp.fc2` and `head.fc`.
 public final class SwinTransformer: @unchecked Sendable {
     public let config: SwinConfig
     public let patchEmbed: any LinearOp         // patch_embed.proj as a GEMM over (c, ky, kx) patch rows
@@ -39,46 +44,59 @@ public final class SwinTransformer: @unchecked Sendable {
     public let stages: [[SwinBlock]]
     public let norm: LayerNorm                  // norm
     public let head: any LinearOp               // head.fc
+    /// The eval transform (mean/std from the file's metadata or its JSON; ImageNet's by default).
+    public let preprocess: PreprocessConfig
 
     /// A model from its parts (a quantized Swin shares the float one's norms and biases).
-    public init(config: SwinConfig, patchEmbed: any LinearOp, patchNorm: LayerNorm, merges: [SwinMerge?], stages: [[SwinBlock]],
-                norm: LayerNorm, head: any LinearOp) {
-        self.config = config; self.patchEmbed = patchEmbed; self.patchNorm = patchNorm; self.merges = merges
-        self.stages = stages; self.norm = norm; self.head = head
+    public init(config: SwinConfig, preprocess: PreprocessConfig = .imagenet, patchEmbed: any LinearOp, patchNorm: LayerNorm,
+                merges: [SwinMerge?], stages: [[SwinBlock]], norm: LayerNorm, head: any LinearOp) {
+        self.config = config; self.preprocess = preprocess; self.patchEmbed = patchEmbed; self.patchNorm = patchNorm
+        self.merges = merges; self.stages = stages; self.norm = norm; self.head = head
     }
 
     /// Loads a timm state dict strictly, with `config`.
-    public init(file: SafeTensorsFile, config c: SwinConfig) throws {
-        config = c
+    public convenience init(file: SafeTensorsFile, config c: SwinConfig, preprocess: PreprocessConfig = .imagenet) throws {
         let l = StrictTensorLoader(file)
-        let e = c.embedDim, p = c.patchSize, eps = c.layerNormEps
-        let pw = try l.load("patch_embed.proj.weight", [e, c.inChans, p, p])
-        patchEmbed = Linear(weight: Tensor(shape: [e, c.inChans * p * p], values: pw.array), bias: try l.load("patch_embed.proj.bias", [e]))
+        try self.init(loader: l, config: c, preprocess: preprocess) { name, out, inF in
+            let bias = name.hasSuffix("downsample.reduction") ? nil : try l.load("\(name).bias", [out])
+            let w = try l.load("\(name).weight", c.weightShape(name, out: out, in: inF))
+            return Linear(weight: Tensor(shape: [out, inF], values: w.array), bias: bias)
+        }
+        try l.finish()
+    }
+
+    /// Loads the float tensors (norms, relative position bias tables) from `l` and each linear op
+    /// from `linear(name, out, in)`; the caller finishes the loader.
+    public init(loader l: StrictTensorLoader, config c: SwinConfig, preprocess: PreprocessConfig,
+                linear: (String, Int, Int) throws -> any LinearOp) throws {
+        config = c
+        self.preprocess = preprocess
+        let e = c.embedDim, eps = c.layerNormEps
+        patchEmbed = try linear("patch_embed.proj", e, c.inChans * c.patchSize * c.patchSize)
         patchNorm = try LayerNorm(l, "patch_embed.norm", dim: e, eps: eps)
         merges = try (0..<c.stages).map { s in
             guard s > 0 else { return nil }
             let d = c.dim(s - 1)
             return SwinMerge(norm: try LayerNorm(l, "layers.\(s).downsample.norm", dim: 4 * d, eps: eps),
-                             reduction: Linear(weight: try l.load("layers.\(s).downsample.reduction.weight", [2 * d, 4 * d]), bias: nil))
+                             reduction: try linear("layers.\(s).downsample.reduction", 2 * d, 4 * d))
         }
         stages = try (0..<c.stages).map { s in
-            let d = c.dim(s), w = c.window(s), hidden = Int(Double(d) * c.mlpRatio)
+            let d = c.dim(s), w = c.window(s), hidden = c.mlpHidden(s)
             return try (0..<c.depths[s]).map { b in
                 let pre = "layers.\(s).blocks.\(b)"
                 return SwinBlock(norm1: try LayerNorm(l, "\(pre).norm1", dim: d, eps: eps),
-                                 qkv: try Linear(l, "\(pre).attn.qkv", out: 3 * d, in: d),
+                                 qkv: try linear("\(pre).attn.qkv", 3 * d, d),
                                  attention: FloatAttention(),
                                  relativePositionBias: try l.load("\(pre).attn.relative_position_bias_table", [(2 * w - 1) * (2 * w - 1), c.numHeads[s]]),
-                                 proj: try Linear(l, "\(pre).attn.proj", out: d, in: d),
+                                 proj: try linear("\(pre).attn.proj", d, d),
                                  norm2: try LayerNorm(l, "\(pre).norm2", dim: d, eps: eps),
-                                 fc1: try Linear(l, "\(pre).mlp.fc1", out: hidden, in: d),
-                                 fc2: try Linear(l, "\(pre).mlp.fc2", out: d, in: hidden))
+                                 fc1: try linear("\(pre).mlp.fc1", hidden, d),
+                                 fc2: try linear("\(pre).mlp.fc2", d, hidden))
             }
         }
         let last = c.dim(c.stages - 1)
         norm = try LayerNorm(l, "norm", dim: last, eps: eps)
-        head = try Linear(l, "head.fc", out: c.numClasses, in: last)
-        try l.finish()
+        head = try linear("head.fc", c.numClasses, last)
     }
 
     /// Opens `path`. The config comes from the file's `timm_config` metadata or else the JSON
@@ -106,7 +124,33 @@ public final class SwinTransformer: @unchecked Sendable {
         guard timmClass == "SwinTransformer" else {
             throw ModelError.badConfig(source: source, key: "timm_class", detail: "expected SwinTransformer, got \(timmClass ?? "none")")
         }
-        try self.init(file: file, config: try SwinConfig(timmConfig: config, source: source))
+        var pre = PreprocessConfig.imagenet
+        pre.inputSize = (config["img_size"] as? Int) ?? pre.inputSize
+        pre.cropPct = 0.9   // timm's Swin default
+        func floats(_ key: String) throws -> [Float]? {
+            let raw: Any
+            if let text = file.metadata[key] {
+                guard let v = try? JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed]) else {
+                    throw ModelError.badConfig(source: "\(path) metadata", key: key, detail: "not JSON")
+                }
+                raw = v
+            } else if let v = sidecar?[key] {
+                raw = v
+            } else {
+                return nil
+            }
+            guard let a = raw as? [Double], a.count == 3, a.allSatisfy({ $0.isFinite }) else {
+                throw ModelError.badConfig(source: source, key: key, detail: "expected 3 numbers")
+            }
+            return a.map(Float.init)
+        }
+        if let m = try floats("mean") { pre.mean = m }
+        if let s = try floats("std") {
+            guard s.allSatisfy({ $0 > 0 }) else { throw ModelError.badConfig(source: source, key: "std", detail: "expected positive numbers") }
+            pre.std = s
+        }
+        if let cp = file.metadata["crop_pct"].flatMap(Double.init) ?? sidecar?["crop_pct"] as? Double { pre.cropPct = cp }
+        try self.init(file: file, config: try SwinConfig(timmConfig: config, source: source), preprocess: pre)
     }
 
     // MARK: forward
@@ -122,6 +166,9 @@ public final class SwinTransformer: @unchecked Sendable {
     /// A hook that may change an op's output in place (gradient checks); names as the gradient taps' without `.grad`.
     typealias Hook = (String, UnsafeMutablePointer<Float>, [Int]) -> Void
 
+    /// An op's output: offered to the hook (which may change it), then tapped.
+    typealias Output = (String, UnsafeMutablePointer<Float>, [Int]) -> Void
+
     /// The forward pass; with `keep`, the activations the backward pass needs.
     func tracedForward(_ images: Tensor, observer: ForwardObserver?, hook: Hook?, keep: Bool) -> (logits: Tensor, trace: SwinTrace?) {
         let c = config
@@ -129,6 +176,11 @@ public final class SwinTransformer: @unchecked Sendable {
         let b = images.shape[0]
         let tap: Tap = { name, p, shape in
             if let o = observer, o.wants(name) { o.observe(name, UnsafeBufferPointer(start: p, count: shape.reduce(1, *)), shape: shape) }
+        }
+        /// An op output: the hook may change it, then the observer sees it.
+        let output: Output = { name, p, shape in
+            hook?(name, p, shape)
+            tap(name, p, shape)
         }
         let trace = keep ? SwinTrace() : nil
         var r = c.resolution(0)
@@ -138,20 +190,22 @@ public final class SwinTransformer: @unchecked Sendable {
         tap("patch_embed.proj.input", cols.data, cols.shape)
         patchEmbed.forward(cols.data, rows: cols.shape[0], into: x.data)
         hook?("patch_embed", x.data, x.shape)
+        tap("patch_embed.proj", x.data, x.shape)
         trace?.patch = keep ? x.copy() : nil
         patchNorm.forward(x.data, rows: x.shape[0], into: x.data)
         tap("patch_embed", x.data, [b, r, r, c.embedDim])
         for s in 0..<c.stages {
             if let m = merges[s] {
                 let mt = keep ? SwinMergeTrace() : nil
-                x = merge(x, m, batch: b, resolution: r, dim: c.dim(s - 1), name: "layers.\(s).downsample.reduction", tap: tap, hook: hook, trace: mt)
+                x = merge(x, m, batch: b, resolution: r, dim: c.dim(s - 1), name: "layers.\(s).downsample.reduction", tap: tap, output: output, trace: mt)
                 if let mt { trace?.merges[s] = mt }
                 r /= 2
             }
             for (i, blk) in stages[s].enumerated() {
                 let bt = keep ? SwinBlockTrace() : nil
                 block(blk, x: x, batch: b, resolution: r, dim: c.dim(s), heads: c.numHeads[s], window: c.window(s),
-                      shift: c.shift(s, block: i), name: "layers.\(s).blocks.\(i)", observing: observer != nil, tap: tap, hook: hook, trace: bt)
+                      shift: c.shift(s, block: i), name: "layers.\(s).blocks.\(i)", observing: observer != nil, tap: tap, output: output,
+                      traced: hook != nil || bt != nil, trace: bt)
                 if let bt { trace?.blocks[[s, i]] = bt }
             }
             tap("layers.\(s)", x.data, [b, r, r, c.dim(s)])
@@ -169,14 +223,14 @@ public final class SwinTransformer: @unchecked Sendable {
         tap("head.fc.input", pooled.data, pooled.shape)
         let logits = Tensor(zeros: [b, c.numClasses])
         head.forward(pooled.data, rows: b, into: logits.data)
-        hook?("head", logits.data, logits.shape)
+        output("head.fc", logits.data, logits.shape)
         return (logits, trace)
     }
 
     /// Patch merging: rows of the half-resolution grid hold x[2i,2j], x[2i+1,2j], x[2i,2j+1],
     /// x[2i+1,2j+1] (timm's reshape/permute order), then LayerNorm and the reduction.
     func merge(_ x: Tensor, _ m: SwinMerge, batch b: Int, resolution r: Int, dim d: Int,
-               name: String, tap: Tap, hook: Hook?, trace: SwinMergeTrace?) -> Tensor {
+               name: String, tap: Tap, output: Output, trace: SwinMergeTrace?) -> Tensor {
         let h = r / 2
         let cat = Tensor(zeros: [b * h * h, 4 * d])
         for i in 0..<b { for y in 0..<h { for xx in 0..<h {
@@ -190,13 +244,14 @@ public final class SwinTransformer: @unchecked Sendable {
         tap("\(name).input", cat.data, cat.shape)
         let out = Tensor(zeros: [b * h * h, 2 * d])
         m.reduction.forward(cat.data, rows: cat.shape[0], into: out.data)
-        hook?(name, out.data, out.shape)
+        output(name, out.data, out.shape)
         return out
     }
 
-    /// One block in place on x [B·R·R, C].
+    /// One block in place on x [B·R·R, C]. `traced` (stage 1, gradient checks) runs fp32 with every
+    /// intermediate in the open; otherwise the block's attention kernel runs.
     func block(_ blk: SwinBlock, x: Tensor, batch b: Int, resolution r: Int, dim d: Int, heads: Int, window w: Int, shift sh: Int,
-               name p: String, observing: Bool, tap: Tap, hook: Hook?, trace: SwinBlockTrace?) {
+               name p: String, observing: Bool, tap: Tap, output: Output, traced: Bool, trace: SwinBlockTrace?) {
         let rows = x.shape[0], n = w * w, side = r / w, nW = side * side, hd = d / heads
         trace?.input = trace == nil ? nil : x.copy()
         // norm1, then gather the cyclically shifted windows: window row (image, wy, wx, iy, ix)
@@ -209,13 +264,12 @@ public final class SwinTransformer: @unchecked Sendable {
         tap("\(p).attn.qkv.input", win.data, win.shape)
         let qkv = Tensor(zeros: [rows, 3 * d])
         blk.qkv.forward(win.data, rows: rows, into: qkv.data)
-        hook?("\(p).attn.qkv", qkv.data, qkv.shape)
-        tap("\(p).attn.qkv", qkv.data, qkv.shape)
+        output("\(p).attn.qkv", qkv.data, qkv.shape)
         // Scores S = scale·Q·Kᵀ + bias (+ mask) per (window, head), then P = softmax(S), ctx = P·V.
         let bias = SwinWindows.relativeBias(blk.relativePositionBias, window: w, heads: heads)
         let mask = sh > 0 ? SwinWindows.shiftMask(resolution: r, window: w, shift: sh) : nil
         // All probabilities are kept for the backward pass and observers; plain inference keeps one window's.
-        let probs = Tensor(zeros: hook == nil && trace == nil && !observing ? [0] : [b * nW, heads, n, n])
+        let probs = Tensor(zeros: !traced && !observing ? [0] : [b * nW, heads, n, n])
         let ctx = Tensor(zeros: [rows, d])
         let scale = 1 / Float(hd).squareRoot()
         /// scores of task (window·heads + head) += bias[head] + mask[window].
@@ -224,7 +278,7 @@ public final class SwinTransformer: @unchecked Sendable {
             for k in 0..<(n * n) { scores[k] += bh[k] }
             if let mask { let mw = mask + (task / heads % nW) * n * n; for k in 0..<(n * n) { scores[k] += mw[k] } }
         }
-        if hook == nil && trace == nil {
+        if !traced {
             // Inference: the block's attention kernel (fp32, int8 or fake-quant) per window and head,
             // with bias[head] + mask[window] added to its scores.
             Parallel.forChunks(b * nW * heads) { range in
@@ -244,40 +298,44 @@ public final class SwinTransformer: @unchecked Sendable {
             bias.deallocate()
             mask?.deallocate()
             if observing { tap("\(p).attn.softmax", probs.data, probs.shape) }
-            finish(blk, x: x, ctx: ctx, source: source, name: p, tap: tap, hook: nil, trace: nil)
+            finish(blk, x: x, ctx: ctx, source: source, name: p, tap: tap, output: output, trace: nil)
             return
         }
-        // Traced or hooked (stage 1, gradient checks): fp32, each intermediate in the open.
+        // Traced: fp32, each intermediate in the open. matmul1 is the product scale·Q·Kᵀ, before
+        // the bias and mask (what the quantized product computes; its gradient is the same).
         Parallel.forChunks(b * nW * heads) { chunk in for task in chunk {
             let bw = task / heads, head = task % heads
             let base = qkv.data + bw * n * 3 * d + head * hd, sp = probs.data + task * n * n
             Gemm.sgemm(m: n, n: n, k: hd, alpha: scale, a: base, lda: 3 * d, b: base + d, ldb: 3 * d, transB: true, c: sp, ldc: n)
-            addBias(sp, task: task)
         } }
+        output("\(p).attn.matmul1", probs.data, probs.shape)
+        Parallel.forChunks(b * nW * heads) { chunk in for task in chunk { addBias(probs.data + task * n * n, task: task) } }
         bias.deallocate()
         mask?.deallocate()
-        hook?("\(p).attn.matmul1", probs.data, probs.shape)
         Parallel.forChunks(b * nW * heads) { chunk in for task in chunk { Ops.softmaxSerial(probs.data + task * n * n, rows: n, n: n) } }
-        hook?("\(p).attn.softmax", probs.data, probs.shape)
-        tap("\(p).attn.softmax", probs.data, probs.shape)
+        output("\(p).attn.softmax", probs.data, probs.shape)
         Parallel.forChunks(b * nW * heads) { chunk in for task in chunk {
             let bw = task / heads, head = task % heads
             Gemm.sgemm(m: n, n: hd, k: n, a: probs.data + task * n * n, lda: n, b: qkv.data + bw * n * 3 * d + 2 * d + head * hd,
                        ldb: 3 * d, transB: false, c: ctx.data + bw * n * d + head * hd, ldc: d)
         } }
-        hook?("\(p).attn.matmul2", ctx.data, ctx.shape)
+        // matmul2 is seen head-major, [B·nW, heads, n, hd], as ViT's.
+        let hm = Tensor(zeros: [b * nW, heads, n, hd])
+        HeadLayout.toHeadMajor(ctx.data, hm.data, batch: b * nW, tokens: n, heads: heads, headDim: hd)
+        output("\(p).attn.matmul2", hm.data, hm.shape)
+        HeadLayout.fromHeadMajor(hm.data, ctx.data, batch: b * nW, tokens: n, heads: heads, headDim: hd)
         if let trace { trace.source = source; trace.qkv = qkv; trace.probs = probs; trace.ctx = ctx }
-        finish(blk, x: x, ctx: ctx, source: source, name: p, tap: tap, hook: hook, trace: trace)
+        finish(blk, x: x, ctx: ctx, source: source, name: p, tap: tap, output: output, trace: trace)
     }
 
     /// The rest of a block after attention: proj, the scatter back into x, and the MLP.
-    private func finish(_ blk: SwinBlock, x: Tensor, ctx: Tensor, source: [Int], name p: String, tap: Tap, hook: Hook?, trace: SwinBlockTrace?) {
+    private func finish(_ blk: SwinBlock, x: Tensor, ctx: Tensor, source: [Int], name p: String, tap: Tap, output: Output, trace: SwinBlockTrace?) {
         let rows = x.shape[0], d = x.shape[1]
         let h = Tensor(zeros: [rows, d])
         let attn = Tensor(zeros: [rows, d])
         tap("\(p).attn.proj.input", ctx.data, ctx.shape)
         blk.proj.forward(ctx.data, rows: rows, into: attn.data)
-        hook?("\(p).attn.proj", attn.data, attn.shape)
+        output("\(p).attn.proj", attn.data, attn.shape)
         // Scatter back (the reverse shift) into the residual stream.
         Parallel.forChunks(rows) { chunk in for i in chunk { Ops.add(x.data + source[i] * d, attn.data + i * d, count: d) } }
         trace?.mid = trace == nil ? nil : x.copy()
@@ -285,13 +343,13 @@ public final class SwinTransformer: @unchecked Sendable {
         tap("\(p).mlp.fc1.input", h.data, h.shape)
         let f = Tensor(zeros: [rows, blk.fc1.outFeatures])
         blk.fc1.forward(h.data, rows: rows, into: f.data)
-        hook?("\(p).mlp.fc1", f.data, f.shape)
+        output("\(p).mlp.fc1", f.data, f.shape)
         trace?.fc1 = trace == nil ? nil : f.copy()
         Ops.gelu(f.data, f.data, count: f.count)
-        hook?("\(p).mlp.act", f.data, f.shape)
+        output("\(p).mlp.act", f.data, f.shape)
         tap("\(p).mlp.fc2.input", f.data, f.shape)
         blk.fc2.forward(f.data, rows: rows, into: h.data)
-        hook?("\(p).mlp.fc2", h.data, h.shape)
+        output("\(p).mlp.fc2", h.data, h.shape)
         Ops.add(x.data, h.data, count: x.count)
     }
 }
@@ -393,7 +451,7 @@ extension SwinTransformer {
                                  fc1: linear("\(p).mlp.fc1", b.fc1), fc2: linear("\(p).mlp.fc2", b.fc2))
             }
         }
-        return SwinTransformer(config: config, patchEmbed: linear("patch_embed.proj", patchEmbed), patchNorm: patchNorm, merges: newMerges,
+        return SwinTransformer(config: config, preprocess: preprocess, patchEmbed: linear("patch_embed.proj", patchEmbed), patchNorm: patchNorm, merges: newMerges,
                                stages: newStages, norm: norm, head: linear("head.fc", head))
     }
 }

@@ -89,6 +89,7 @@ extension VisionTransformer {
         let patches = Tensor(zeros: [b * np, e])
         patchEmbed.forward(cols.data, rows: b * np, into: patches.data)
         output("patch_embed", patches.data, [b, np, e])
+        tap("patch_embed.proj", patches.data, [b, np, e])
         let x = embedTokens(patches, batch: b)
         tap("embed", x.data, [b, t, e])
 

@@ -5,9 +5,9 @@ import VitqTensor
 /// Stage 1 of the search (ALGORITHMS.md §3): the FP forward and the task-loss backward over a
 /// shard's images, keeping for every searched op its FP input, FP output and output gradient.
 ///
-/// Store names: linear op `X` → `X.input`, `X.output`, `X.grad`; block i's attention →
-/// `blocks.i.attn.qkv.output` (Q, K, V), `blocks.i.attn.softmax` (P) and
-/// `blocks.i.attn.matmul{1,2}.{output,grad}`.
+/// Store names (from the ``SearchableModel`` tap convention): linear op `X` → `X.input`,
+/// `X.output`, `X.grad`; attention block `B` (`blocks.i.attn`, `layers.s.blocks.b.attn`) →
+/// `B.qkv.output` (Q, K, V), `B.softmax` (P) and `B.matmul{1,2}.{output,grad}`.
 public final class CalibrationCollector: ForwardObserver {
     let store: CalibrationStore
     /// Store names to keep.
@@ -16,7 +16,7 @@ public final class CalibrationCollector: ForwardObserver {
     private var batchSize = 1
     private var failure: Error?
 
-    /// A collector for the ops in `ops` (linear op names and `blocks.i.attn.matmul1/2`).
+    /// A collector for the ops in `ops` (linear op names and `<block>.matmul1/2`).
     public init(store: CalibrationStore, ops: [String]) {
         self.store = store
         var n = Set<String>()
@@ -35,7 +35,7 @@ public final class CalibrationCollector: ForwardObserver {
 
     /// Runs stage 1 over the store's images in batches of `batch`, reading images with `load`
     /// (global indices → normalised [B, C, H, W]).
-    public func collect(model: VisionTransformer, loss: TaskLoss, batch: Int,
+    public func collect(model: any SearchableModel, loss: TaskLoss, batch: Int,
                         load: (Range<Int>) throws -> Tensor, progress: ((Int) -> Void)? = nil) throws {
         var lo = store.images.lowerBound
         while lo < store.images.upperBound {
@@ -53,7 +53,6 @@ public final class CalibrationCollector: ForwardObserver {
     /// The store name of a tap, or nil.
     static func storeName(_ tap: String) -> String {
         switch tap {
-        case "patch_embed": return "patch_embed.proj.output"
         case "patch_embed.grad": return "patch_embed.proj.grad"
         default:
             if tap.hasSuffix(".input") || tap.hasSuffix(".grad") || tap.hasSuffix(".attn.softmax") { return tap }
@@ -65,7 +64,7 @@ public final class CalibrationCollector: ForwardObserver {
 
     public func observe(_ name: String, _ values: UnsafeBufferPointer<Float>, shape: [Int]) {
         let b = batchSize
-        // Taps are [B, ...] except patch rows [B·N, features].
+        // Taps are [B, ...] or [B·k, ...] (patch and token rows, Swin's windows), image-major.
         let imageShape = shape[0] == b ? Array(shape.dropFirst()) : [shape[0] / b] + shape.dropFirst()
         do {
             let t = try store.tensor(Self.storeName(name), imageShape: imageShape)

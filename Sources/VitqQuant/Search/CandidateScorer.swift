@@ -9,13 +9,13 @@ import VitqTensor
 /// output (and gradient) of each image. Images run in parallel; per-image statistics are added
 /// in image order, so the result does not depend on the thread count.
 public final class CandidateScorer: @unchecked Sendable {
-    public let model: VisionTransformer
+    public let model: any SearchableModel
     public let store: CalibrationStore
     let linears: [String: Linear]
     /// Integer kernels (the search), or float fake quantization for linear ops (benchmarks only).
     public var arithmetic = ScoringArithmetic.integer
 
-    public init(model: VisionTransformer, store: CalibrationStore) {
+    public init(model: any SearchableModel, store: CalibrationStore) {
         self.model = model; self.store = store
         var l: [String: Linear] = [:]
         for (name, op) in model.linearOps { if let lin = op as? Linear { l[name] = lin } }
@@ -92,28 +92,31 @@ public final class CandidateScorer: @unchecked Sendable {
     // MARK: attention products
 
     /// matmul1: S = scale·Q·Kᵀ per head (a = Q, b = K); matmul2: ctx = P·V per head (a = P, b = V).
+    /// Each attention unit (an image, or one of Swin's windows) and head is scored on its own and
+    /// the units' statistics are added in order.
     func scoreMatmul(_ task: SearchTask) -> ShardScores {
-        let c = model.config, t = c.tokens, hd = c.headDim, e = c.embedDim, heads = c.numHeads
         let isQK = task.op.hasSuffix(".matmul1")
         let block = String(task.op.dropLast(".matmul1".count))
+        let geo = model.attentionGeometry(block)!
+        let t = geo.tokens, hd = geo.headDim, e = geo.dim, heads = geo.heads, nW = geo.windows
         let qkv = store["\(block).qkv.output"], probs = isQK ? nil : store["\(block).softmax"]
         let o = store["\(task.op).output"], g = store["\(task.op).grad"]
-        let images = store.images.count, cands = task.candidates.count, groups = task.groups, gs = task.statsPerGroup
+        let units = store.images.count * nW, cands = task.candidates.count, groups = task.groups, gs = task.statsPerGroup
         precondition(groups == heads, "attention operands are searched per head")
         let n = isQK ? t : hd, kk = isQK ? hd : t
         let scale = 1 / Float(hd).squareRoot()
-        var perImage = [Double](repeating: 0, count: images * cands * groups * gs)
+        var perUnit = [Double](repeating: 0, count: units * cands * groups * gs)
 
-        perImage.withUnsafeMutableBufferPointer { acc in
+        perUnit.withUnsafeMutableBufferPointer { acc in
             let accBase = acc.baseAddress!
-            Parallel.forEach(images * heads) { ih in
-                let i = ih / heads, h = ih % heads
-                let base = qkv.image(i) + h * hd
+            Parallel.forEach(units * heads) { uh in
+                let u = uh / heads, h = uh % heads, i = u / nW, w = u % nW
+                let base = qkv.image(i) + w * t * 3 * e + h * hd
                 // A rows: Q [t, hd] at stride 3E, or P [t, t]; B: K [t, hd] at stride 3E, or V [t, hd] used transposed.
-                let aPtr = isQK ? UnsafePointer(base) : UnsafePointer(probs!.image(i) + h * t * t)
+                let aPtr = isQK ? UnsafePointer(base) : UnsafePointer(probs!.image(i) + (w * heads + h) * t * t)
                 let lda = isQK ? 3 * e : t
                 let bPtr = UnsafePointer(base + (isQK ? e : 2 * e))
-                let out = o.image(i) + h * t * n, grad = g.image(i) + h * t * n
+                let out = o.image(i) + (w * heads + h) * t * n, grad = g.image(i) + (w * heads + h) * t * n
                 Scratch.with { s in
                     let pb = s.int16(Int(vitq_qgemm_packed_b_size(Int64(n), Int64(kk))))
                     let ohat = s.floats(0, t * n), cs = s.floats(1, n)
@@ -134,7 +137,7 @@ public final class CandidateScorer: @unchecked Sendable {
                         cs.update(repeating: isQK ? aStep * bStep * scale : aStep * bStep, count: n)
                         QuantizedProduct.run(aPtr, lda: lda, rows: t, k: kk, a: aQ, aIndex: ia, packedB: pb, n: n,
                                              colScale: cs, bias: nil, into: ohat, ldo: n, scratch: s)
-                        let cell = accBase + ((i * cands + cand) * groups + h) * gs
+                        let cell = accBase + ((u * cands + cand) * groups + h) * gs
                         fold(ohat, out, grad, rows: t, n: n, groups: 1, metric: task.metric, into: cell, scratch: s)
                         if let order {
                             cell[task.metric.groupStats] += vitq_rank_loss_rows(ohat, order, Int64(t), Int64(n), task.rankingMargin)
@@ -143,7 +146,7 @@ public final class CandidateScorer: @unchecked Sendable {
                 }
             }
         }
-        return sumImages(perImage, images: images, candidates: cands, groups: groups, stats: gs)
+        return sumImages(perUnit, images: units, candidates: cands, groups: groups, stats: gs)
     }
 
     // MARK: ranges
@@ -156,18 +159,23 @@ public final class CandidateScorer: @unchecked Sendable {
             let x = store["\(op).input"]
             return [(0..<images).reduce(Float(0)) { max($0, Ops.maxAbs(x.image($1), cols: x.perImage)) }]
         }
-        let c = model.config, t = c.tokens, hd = c.headDim, e = c.embedDim, heads = c.numHeads
         let block = String(op.dropLast(".matmul1".count))
+        let geo = model.attentionGeometry(block)!
+        let t = geo.tokens, hd = geo.headDim, e = geo.dim, heads = geo.heads, nW = geo.windows
         let qkv = store["\(block).qkv.output"]
+        // Every unit's q/k/v rows are contiguous at stride 3E: nW·t rows per image.
+        let rows = nW * t
         var m = [Float](repeating: 0, count: 2 * heads)
         for i in 0..<images {
             for h in 0..<heads {
                 if op.hasSuffix(".matmul1") {
-                    m[h] = max(m[h], Ops.maxAbs(qkv.image(i) + h * hd, rows: t, cols: hd, ld: 3 * e))
-                    m[heads + h] = max(m[heads + h], Ops.maxAbs(qkv.image(i) + e + h * hd, rows: t, cols: hd, ld: 3 * e))
+                    m[h] = max(m[h], Ops.maxAbs(qkv.image(i) + h * hd, rows: rows, cols: hd, ld: 3 * e))
+                    m[heads + h] = max(m[heads + h], Ops.maxAbs(qkv.image(i) + e + h * hd, rows: rows, cols: hd, ld: 3 * e))
                 } else {
-                    m[h] = max(m[h], Ops.maxAbs(store["\(block).softmax"].image(i) + h * t * t, cols: t * t))
-                    m[heads + h] = max(m[heads + h], Ops.maxAbs(qkv.image(i) + 2 * e + h * hd, rows: t, cols: hd, ld: 3 * e))
+                    for w in 0..<nW {
+                        m[h] = max(m[h], Ops.maxAbs(store["\(block).softmax"].image(i) + (w * heads + h) * t * t, cols: t * t))
+                    }
+                    m[heads + h] = max(m[heads + h], Ops.maxAbs(qkv.image(i) + 2 * e + h * hd, rows: rows, cols: hd, ld: 3 * e))
                 }
             }
         }

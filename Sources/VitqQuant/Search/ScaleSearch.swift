@@ -44,15 +44,15 @@ public struct OpDecision: Equatable, Sendable, Codable {
 /// the second fixed, then the second with the first fixed, each group choosing its best
 /// candidate; then optionally correct the bias.
 public final class ScaleSearch {
-    public let model: VisionTransformer
+    public let model: any SearchableModel
     public let settings: SearchSettings
     public let executor: SearchExecutor
 
-    public init(model: VisionTransformer, settings: SearchSettings, executor: SearchExecutor) {
+    public init(model: any SearchableModel, settings: SearchSettings, executor: SearchExecutor) {
         self.model = model; self.settings = settings; self.executor = executor
     }
 
-    /// Searches `op` (a linear op name or `blocks.i.attn.matmul1/2`).
+    /// Searches `op` (a linear op name or `<attention block>.matmul1/2`).
     public func search(_ op: String) throws -> OpDecision {
         let maxima = try Self.maxReduce(executor.ranges(op))
         let (bases, groups) = initialQuantizers(op, maxima: maxima)
@@ -128,7 +128,7 @@ public final class ScaleSearch {
     func initialQuantizers(_ op: String, maxima: [Float]) -> (bases: [OperandQuant], groups: [Int]) {
         func step(_ m: Float, _ s: QuantScheme) -> Float { m > 0 && m.isFinite ? m / (Float(s.qmax) + 0.5) : 1 }
         if isMatmul(op) {
-            let heads = model.config.numHeads
+            let heads = model.attentionGeometry(String(op.dropLast(".matmul1".count)))!.heads
             let isQK = op.hasSuffix(".matmul1")
             let aScheme = isQK ? settings.activationScheme : settings.probsScheme
             let a: OperandQuant

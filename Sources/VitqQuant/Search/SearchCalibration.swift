@@ -8,7 +8,7 @@ import VitqTensor
 public enum SearchCalibration {
     /// The ops a recipe searches, in forward order: linear ops (patch embedding and heads when
     /// the recipe quantizes them) and each block's two attention products.
-    public static func ops(model: VisionTransformer, recipe: Recipe) -> [String] {
+    public static func ops(model: any SearchableModel, recipe: Recipe) -> [String] {
         var ops: [String] = []
         for (name, _) in model.linearOps {
             if name == "patch_embed.proj" && !recipe.quantizePatchEmbed { continue }
@@ -52,7 +52,7 @@ public enum SearchCalibration {
     /// Stage 1 for one shard: FP forward and backward of the whole shard as one batch. The
     /// shard, not a batch option, fixes every product's shape, so the collected tensors (and the
     /// model) are the same bits whichever process or thread count collects them.
-    public static func collect(model: VisionTransformer, recipe: Recipe, shard: Range<Int>,
+    public static func collect(model: any SearchableModel, recipe: Recipe, shard: Range<Int>,
                                memoryBudget: Int, spillDirectory: String,
                                load: (Range<Int>) throws -> Tensor, progress: ((Int) -> Void)? = nil) throws -> CandidateScorer {
         let store = CalibrationStore(images: shard, memoryBudget: memoryBudget, spillDirectory: spillDirectory)
@@ -67,7 +67,7 @@ public enum SearchCalibration {
     /// called for each new decision, from the thread that made it. With the recipe's
     /// `keep_float: k`, the k linear ops with the largest relative output error are left out
     /// (they stay in float: Wu et al.'s partial quantization).
-    public static func search(model: VisionTransformer, recipe: Recipe, executor: SearchExecutor, concurrency: Int = 1,
+    public static func search(model: any SearchableModel, recipe: Recipe, executor: SearchExecutor, concurrency: Int = 1,
                               done: [OpDecision] = [], onDecision: (@Sendable (OpDecision) -> Void)? = nil) throws -> [String: OpDecision] {
         let search = ScaleSearch(model: model, settings: recipe.search, executor: executor)
         let todo = ops(model: model, recipe: recipe).filter { op in !done.contains { $0.op == op } }
