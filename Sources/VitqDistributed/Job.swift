@@ -48,6 +48,9 @@ public struct Job: Equatable, Sendable, Codable {
     public var arch: String?
     /// The number of attention heads, overriding the model's config (`--heads`).
     public var heads: Int?
+    /// For a Swin model, its architecture as the coordinator resolved it (SwinConfig JSON); the
+    /// model file need not carry it.
+    public var swin: String?
     /// The recipe's `smooth_alpha` input maxima per op, measured once by the coordinator
     /// (`SearchCalibration.smoothingMaxima`); workers smooth the model with them.
     public var smoothing: [String: [Float]]?
@@ -60,9 +63,9 @@ public struct Job: Equatable, Sendable, Codable {
     /// Missed heartbeats before a peer is dead (default 3).
     public var liveness: Int
 
-    public init(model: Delivery, images: Delivery, imageOffset: Int = 0, arch: String? = nil, heads: Int? = nil,
+    public init(model: Delivery, images: Delivery, imageOffset: Int = 0, arch: String? = nil, heads: Int? = nil, swin: String? = nil,
                 smoothing: [String: [Float]]? = nil, recipe: String, shards: [ShardRange], heartbeat: Double = 1, liveness: Int = 3) {
-        self.model = model; self.images = images; self.imageOffset = imageOffset; self.arch = arch; self.heads = heads
+        self.model = model; self.images = images; self.imageOffset = imageOffset; self.arch = arch; self.heads = heads; self.swin = swin
         self.smoothing = smoothing
         self.recipe = recipe; self.shards = shards
         self.heartbeat = heartbeat; self.liveness = liveness

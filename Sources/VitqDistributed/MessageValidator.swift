@@ -35,6 +35,7 @@ struct MessageValidator {
         guard j.imageOffset >= 0 else { throw fail("imageOffset", "\(j.imageOffset) is negative") }
         if let a = j.arch { try text(a, field: "arch", max: 256) }
         if let h = j.heads, !(1...4096).contains(h) { throw fail("heads", "\(h), expected 1...4096") }
+        if let sw = j.swin { try text(sw, field: "swin", max: 4096) }
         if let sm = j.smoothing {
             guard sm.count <= 4096 else { throw fail("smoothing", "\(sm.count) ops, expected at most 4096") }
             for (op, v) in sm {

@@ -7,6 +7,10 @@ public protocol ImageClassifier: AnyObject, Sendable {
     var numClasses: Int { get }
     /// The eval transform the model expects.
     var preprocess: PreprocessConfig { get }
+    /// The model family, for reports ("ViT", "DeiT", "Swin", …).
+    var familyName: String { get }
+    /// Weights, biases and the other stored parameters.
+    var parameterCount: Int { get }
     /// Logits [B, classes] for normalised images [B, C, H, W]; the observer sees the named taps.
     func forward(_ images: Tensor, observer: ForwardObserver?) -> Tensor
 }
@@ -40,6 +44,7 @@ extension VisionTransformer: SearchableModel {
     public var imageSize: Int { config.imgSize }
     public var numClasses: Int { config.numClasses }
     public var preprocess: PreprocessConfig { spec.preprocess }
+    public var familyName: String { spec.family.rawValue }
 
     public func attentionGeometry(_ block: String) -> AttentionGeometry? {
         let parts = block.split(separator: ".")
@@ -51,6 +56,14 @@ extension VisionTransformer: SearchableModel {
 extension SwinTransformer: SearchableModel {
     public var imageSize: Int { config.imgSize }
     public var numClasses: Int { config.numClasses }
+    public var familyName: String { "Swin" }
+    public var parameterCount: Int {
+        func n(_ l: LayerNorm) -> Int { l.weight.count + l.bias.count }
+        var total = linearOps.reduce(0) { $0 + $1.op.parameterCount } + n(patchNorm) + n(norm)
+        for m in merges { if let m { total += n(m.norm) } }
+        for blk in stages.joined() { total += n(blk.norm1) + n(blk.norm2) + blk.relativePositionBias.count }
+        return total
+    }
 
     public func attentionGeometry(_ block: String) -> AttentionGeometry? {
         let parts = block.split(separator: ".")

@@ -70,13 +70,25 @@ public struct SwinConfig: Codable, Equatable, Sendable {
             guard let r = v as? Double, r > 0 else { throw ModelError.badConfig(source: source, key: "mlp_ratio", detail: "expected a positive number") }
             mlpRatio = r
         }
+        try validate(source: source)
+    }
+
+    /// Checks that the dimensions fit together (`source` names where they came from).
+    public func validate(source: String) throws {
+        for (k, v) in [("img_size", imgSize), ("patch_size", patchSize), ("in_chans", inChans), ("window_size", windowSize),
+                       ("embed_dim", embedDim), ("num_classes", numClasses)] where v <= 0 {
+            throw ModelError.badConfig(source: source, key: k, detail: "expected a positive integer")
+        }
+        guard !depths.isEmpty, depths.allSatisfy({ $0 > 0 }), numHeads.allSatisfy({ $0 > 0 }), mlpRatio > 0, layerNormEps > 0 else {
+            throw ModelError.badConfig(source: source, key: "depths", detail: "depths, num_heads, mlp_ratio and eps must be positive")
+        }
         guard depths.count == numHeads.count else {
             throw ModelError.badConfig(source: source, key: "num_heads", detail: "\(numHeads.count) entries for \(depths.count) stages")
         }
         for s in 0..<stages where dim(s) % numHeads[s] != 0 {
             throw ModelError.badConfig(source: source, key: "num_heads", detail: "stage \(s): \(dim(s)) channels do not split into \(numHeads[s]) heads")
         }
-        for s in 0..<stages where resolution(s) % window(s) != 0 || (resolution(s) << s) * patchSize != imgSize {
+        for s in 0..<stages where resolution(s) == 0 || resolution(s) % window(s) != 0 || (resolution(s) << s) * patchSize != imgSize {
             throw ModelError.badConfig(source: source, key: "window_size", detail: "stage \(s): a \(resolution(s))-token grid does not tile into \(window(s))-token windows")
         }
     }

@@ -12,7 +12,7 @@ import VitqTensor
 /// forward pass gives every op's input, so the ranking costs about two passes, not one per op.
 public enum PartialQuantization {
     /// Ops sorted by decreasing sensitivity (ties by name), with their relative errors.
-    public static func rank(model: VisionTransformer, weights: [String: TensorQuant], inputs: [String: OperandQuant],
+    public static func rank(model: any SearchableModel, weights: [String: TensorQuant], inputs: [String: OperandQuant],
                             batches: [Tensor]) -> [(name: String, error: Double)] {
         let observer = ErrorObserver(model: model, weights: weights, inputs: inputs)
         for b in batches { _ = model.forward(b, observer: observer) }
@@ -24,7 +24,7 @@ public enum PartialQuantization {
         let ops: [String: (float: Linear, quantized: Int8Linear)]
         var sums: [String: (num: Double, den: Double)] = [:]
 
-        init(model: VisionTransformer, weights: [String: TensorQuant], inputs: [String: OperandQuant]) {
+        init(model: any SearchableModel, weights: [String: TensorQuant], inputs: [String: OperandQuant]) {
             var ops: [String: (Linear, Int8Linear)] = [:]
             for (name, op) in model.linearOps {
                 guard let wq = weights[name], let iq = inputs[name], let lin = op as? Linear else { continue }

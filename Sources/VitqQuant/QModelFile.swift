@@ -29,7 +29,15 @@ public enum QModelFile {
 
     // MARK: writing
 
-    /// Writes `net` to `path` atomically; the same network and provenance always give the same bytes.
+    /// Writes `model` to `path` atomically; the same network and provenance always give the same bytes.
+    public static func write(_ model: QuantizedModel, provenance: QModelProvenance, to path: String) throws {
+        switch model {
+        case let .vit(net): try write(net, provenance: provenance, to: path)
+        case let .swin(net): try writeSwin(net, provenance: provenance, to: path)
+        }
+    }
+
+    /// Writes a ViT/DeiT network (no `architecture` metadata: ViT is the default).
     public static func write(_ net: QuantizedNetwork, provenance: QModelProvenance, to path: String) throws {
         var w = SafeTensorsWriter()
         w.add("cls_token", net.clsToken)
@@ -41,37 +49,51 @@ public enum QModelFile {
         addNorm(&w, "norm", net.norm)
         var ops: [String: Any] = [:]
         for name in net.spec.vit.linearOpNames {
-            let shape = weightShape(name, spec: net.spec)
-            switch net.linear[name]! {
-            case let .float(l):
-                w.add("\(name).weight", shape: shape, floats: l.weight.array)
-                if let b = l.bias { w.add("\(name).bias", b) }
-            case let .quantized(qw, input):
-                w.add("\(name).weight", dtype: .i8, shape: shape, bytes: qw.values.withUnsafeBufferPointer { Data(buffer: $0) })
-                if let b = qw.bias { w.add("\(name).bias", b) }
-                ops[name] = [
-                    "kind": "linear",
-                    "weight": addQuant(&w, "\(name).weight", qw.quant),
-                    "input": addOperand(&w, "\(name).input", input),
-                ] as [String: Any]
-            }
+            addLinear(&w, name, shape: weightShape(name, spec: net.spec), net.linear[name]!, ops: &ops)
         }
         for (i, a) in net.attention.enumerated() {
-            guard let a else { continue }
-            let p = "blocks.\(i).attn"
-            ops["\(p).matmul_qk"] = ["kind": "matmul", "a": addQuant(&w, "\(p).matmul_qk.a", a.q), "b": addQuant(&w, "\(p).matmul_qk.b", a.k)]
-            ops["\(p).matmul_pv"] = ["kind": "matmul", "a": addOperand(&w, "\(p).matmul_pv.a", a.probs), "b": addQuant(&w, "\(p).matmul_pv.b", a.v)]
+            if let a { addAttention(&w, "blocks.\(i).attn", a, ops: &ops) }
         }
-        w.metadata = [
+        w.metadata = try metadata(provenance, model: canonicalJSON(net.spec), ops: ops)
+        try w.write(to: path)
+    }
+
+    /// A linear op's weight (I8 when quantized, F32 otherwise), its bias and its `ops` entry.
+    static func addLinear(_ w: inout SafeTensorsWriter, _ name: String, shape: [Int], _ slot: LinearSlot, ops: inout [String: Any]) {
+        switch slot {
+        case let .float(l):
+            w.add("\(name).weight", shape: shape, floats: l.weight.array)
+            if let b = l.bias { w.add("\(name).bias", b) }
+        case let .quantized(qw, input):
+            w.add("\(name).weight", dtype: .i8, shape: shape, bytes: qw.values.withUnsafeBufferPointer { Data(buffer: $0) })
+            if let b = qw.bias { w.add("\(name).bias", b) }
+            ops[name] = [
+                "kind": "linear",
+                "weight": addQuant(&w, "\(name).weight", qw.quant),
+                "input": addOperand(&w, "\(name).input", input),
+            ] as [String: Any]
+        }
+    }
+
+    /// The `ops` entries `<block>.matmul_qk` and `<block>.matmul_pv` and their quantizer tensors.
+    static func addAttention(_ w: inout SafeTensorsWriter, _ p: String, _ a: AttentionQuant, ops: inout [String: Any]) {
+        ops["\(p).matmul_qk"] = ["kind": "matmul", "a": addQuant(&w, "\(p).matmul_qk.a", a.q), "b": addQuant(&w, "\(p).matmul_qk.b", a.k)]
+        ops["\(p).matmul_pv"] = ["kind": "matmul", "a": addOperand(&w, "\(p).matmul_pv.a", a.probs), "b": addQuant(&w, "\(p).matmul_pv.b", a.v)]
+    }
+
+    /// The metadata every quantized file has; `extra` adds keys (a Swin file's `architecture`).
+    static func metadata(_ provenance: QModelProvenance, model: String, ops: [String: Any], extra: [String: String] = [:]) throws -> [String: String] {
+        var m = [
             "format": formatName,
             "format_version": String(version),
             "source_sha256": provenance.sourceSHA256,
             "source_name": provenance.sourceName,
             "recipe": provenance.recipeJSON,
-            "model": try canonicalJSON(net.spec),
+            "model": model,
             "ops": String(decoding: try JSONSerialization.data(withJSONObject: ops, options: [.sortedKeys]), as: UTF8.self),
         ]
-        try w.write(to: path)
+        for (k, v) in extra { m[k] = v }
+        return m
     }
 
     static func addNorm(_ w: inout SafeTensorsWriter, _ p: String, _ n: LayerNorm) {
@@ -134,10 +156,10 @@ public enum QModelFile {
     /// Whether `file` is a vitq quantized model (by its `format` metadata).
     public static func isQuantized(_ file: SafeTensorsFile) -> Bool { file.metadata["format"] == formatName }
 
-    /// Reads and validates a quantized file: format and version, the model spec, every op's
-    /// quantizer entry and scale tensors (shape from the granularity, finite and positive,
-    /// zero points on the grid), and no tensor left unused.
-    public static func read(_ file: SafeTensorsFile) throws -> (network: QuantizedNetwork, provenance: QModelProvenance) {
+    /// Reads and validates a quantized file: format and version, the architecture and model
+    /// spec, every op's quantizer entry and scale tensors (shape from the granularity, finite and
+    /// positive, zero points on the grid), and no tensor left unused.
+    public static func read(_ file: SafeTensorsFile) throws -> (model: QuantizedModel, provenance: QModelProvenance) {
         let path = file.path
         let meta = file.metadata
         guard meta["format"] == formatName else { throw QModelError(path, "not a vitq quantized model (metadata 'format' is \(meta["format"].map { "'\($0)'" } ?? "missing"))") }
@@ -146,12 +168,22 @@ public enum QModelFile {
         for key in ["source_sha256", "source_name", "recipe", "model", "ops"] where meta[key] == nil {
             throw QModelError(path, "metadata '\(key)' is missing")
         }
-        let spec: ModelSpec
-        do { spec = try JSONDecoder().decode(ModelSpec.self, from: Data(meta["model"]!.utf8)) } catch {
-            throw QModelError(path, "metadata 'model' is not a valid model spec: \(error)")
-        }
         guard let ops = (try? JSONSerialization.jsonObject(with: Data(meta["ops"]!.utf8))) as? [String: Any] else {
             throw QModelError(path, "metadata 'ops' is not a JSON object")
+        }
+        let prov = QModelProvenance(sourceSHA256: meta["source_sha256"]!, sourceName: meta["source_name"]!, recipeJSON: meta["recipe"]!)
+        switch meta["architecture"] {
+        case nil, "vit": return (.vit(try readViT(file, ops: ops)), prov)
+        case "swin": return (.swin(try readSwin(file, ops: ops)), prov)
+        case let a?: throw QModelError(path, "metadata 'architecture': unknown architecture '\(a)' (vit or swin)")
+        }
+    }
+
+    static func readViT(_ file: SafeTensorsFile, ops: [String: Any]) throws -> QuantizedNetwork {
+        let path = file.path
+        let spec: ModelSpec
+        do { spec = try JSONDecoder().decode(ModelSpec.self, from: Data(file.metadata["model"]!.utf8)) } catch {
+            throw QModelError(path, "metadata 'model' is not a valid model spec: \(error)")
         }
         let c = spec.vit
         guard c.embedDim > 0, c.numHeads > 0, c.embedDim % c.numHeads == 0, c.depth > 0, c.patchSize > 0, c.imgSize % c.patchSize == 0 else {
@@ -166,43 +198,10 @@ public enum QModelFile {
         }
         for name in linearNames {
             let (out, inF) = dims(name, spec: spec)
-            let shape = weightShape(name, spec: spec)
             let biasOptional = name.hasSuffix("attn.qkv") && !c.qkvBias
-            let bias = biasOptional ? try l.loadIfPresent("\(name).bias", [out]) : try l.load("\(name).bias", [out])
-            if let entry = ops[name] {
-                guard let e = entry as? [String: Any], e["kind"] as? String == "linear" else { throw QModelError(path, "ops '\(name)': expected kind 'linear'") }
-                let wq = try quant(e["weight"], op: name, field: "weight", count: ["per_tensor": 1, "per_channel": out], l, path)
-                let iq = try operand(e["input"], op: name, field: "input", count: ["per_tensor": 1], l, path)
-                guard !wq.isAffine else { throw QModelError(path, "ops '\(name)': weight zero points are not supported (weights are symmetric)") }
-                guard wq.scheme.signed else { throw QModelError(path, "ops '\(name)': weights must be signed") }
-                let values = try l.loadInt8("\(name).weight", shape)
-                if let bad = values.firstIndex(where: { Int32($0) < wq.scheme.qmin || Int32($0) > wq.scheme.qmax }) {
-                    throw QModelError(path, "tensor '\(name).weight': value \(values[bad]) at \(bad) is outside the \(wq.scheme.bits)-bit grid")
-                }
-                slots[name] = .quantized(QuantizedWeight(values: values, outFeatures: out, inFeatures: inF, quant: wq, bias: bias), input: iq)
-            } else {
-                let wt = try l.load("\(name).weight", shape)
-                slots[name] = .float(Linear(weight: Tensor(shape: [out, inF], values: wt.array), bias: bias))
-            }
+            slots[name] = try readLinear(name, out: out, in: inF, shape: weightShape(name, spec: spec), biasOptional: biasOptional, ops: ops, l, path)
         }
-        var attention: [AttentionQuant?] = []
-        for i in 0..<c.depth {
-            let p = "blocks.\(i).attn"
-            switch (ops["\(p).matmul_qk"], ops["\(p).matmul_pv"]) {
-            case (nil, nil): attention.append(nil)
-            case let (qk?, pv?):
-                let counts = ["per_tensor": 1, "per_head": c.numHeads]
-                guard let qkE = qk as? [String: Any], qkE["kind"] as? String == "matmul" else { throw QModelError(path, "ops '\(p).matmul_qk': expected kind 'matmul'") }
-                guard let pvE = pv as? [String: Any], pvE["kind"] as? String == "matmul" else { throw QModelError(path, "ops '\(p).matmul_pv': expected kind 'matmul'") }
-                attention.append(AttentionQuant(
-                    q: try quant(qkE["a"], op: "\(p).matmul_qk", field: "a", count: counts, l, path),
-                    k: try quant(qkE["b"], op: "\(p).matmul_qk", field: "b", count: counts, l, path),
-                    probs: try operand(pvE["a"], op: "\(p).matmul_pv", field: "a", count: counts, l, path),
-                    v: try quant(pvE["b"], op: "\(p).matmul_pv", field: "b", count: counts, l, path)))
-            default:
-                throw QModelError(path, "ops: block \(i) quantizes only one of matmul_qk and matmul_pv")
-            }
-        }
+        let attention = try (0..<c.depth).map { i in try readAttention("blocks.\(i).attn", heads: c.numHeads, ops: ops, l, path) }
         let e = c.embedDim
         let net = QuantizedNetwork(
             spec: spec, clsToken: try l.load("cls_token", [1, 1, e]), distToken: c.distilled ? try l.load("dist_token", [1, 1, e]) : nil,
@@ -212,8 +211,45 @@ public enum QModelFile {
             },
             norm: try LayerNorm(l, "norm", dim: e, eps: c.layerNormEps), linear: slots, attention: attention)
         try l.finish()
-        let prov = QModelProvenance(sourceSHA256: meta["source_sha256"]!, sourceName: meta["source_name"]!, recipeJSON: meta["recipe"]!)
-        return (net, prov)
+        return net
+    }
+
+    /// Linear op `name` [out, in] (weight stored as `shape`): quantized when `ops` has its entry.
+    static func readLinear(_ name: String, out: Int, in inF: Int, shape: [Int], biasOptional: Bool, ops: [String: Any],
+                           _ l: StrictTensorLoader, _ path: String) throws -> LinearSlot {
+        let bias = biasOptional ? try l.loadIfPresent("\(name).bias", [out]) : try l.load("\(name).bias", [out])
+        guard let entry = ops[name] else {
+            let wt = try l.load("\(name).weight", shape)
+            return .float(Linear(weight: Tensor(shape: [out, inF], values: wt.array), bias: bias))
+        }
+        guard let e = entry as? [String: Any], e["kind"] as? String == "linear" else { throw QModelError(path, "ops '\(name)': expected kind 'linear'") }
+        let wq = try quant(e["weight"], op: name, field: "weight", count: ["per_tensor": 1, "per_channel": out], l, path)
+        let iq = try operand(e["input"], op: name, field: "input", count: ["per_tensor": 1], l, path)
+        guard !wq.isAffine else { throw QModelError(path, "ops '\(name)': weight zero points are not supported (weights are symmetric)") }
+        guard wq.scheme.signed else { throw QModelError(path, "ops '\(name)': weights must be signed") }
+        let values = try l.loadInt8("\(name).weight", shape)
+        if let bad = values.firstIndex(where: { Int32($0) < wq.scheme.qmin || Int32($0) > wq.scheme.qmax }) {
+            throw QModelError(path, "tensor '\(name).weight': value \(values[bad]) at \(bad) is outside the \(wq.scheme.bits)-bit grid")
+        }
+        return .quantized(QuantizedWeight(values: values, outFeatures: out, inFeatures: inF, quant: wq, bias: bias), input: iq)
+    }
+
+    /// The attention quantizers of block `p` (`heads` heads), nil when `ops` has neither product.
+    static func readAttention(_ p: String, heads: Int, ops: [String: Any], _ l: StrictTensorLoader, _ path: String) throws -> AttentionQuant? {
+        switch (ops["\(p).matmul_qk"], ops["\(p).matmul_pv"]) {
+        case (nil, nil): return nil
+        case let (qk?, pv?):
+            let counts = ["per_tensor": 1, "per_head": heads]
+            guard let qkE = qk as? [String: Any], qkE["kind"] as? String == "matmul" else { throw QModelError(path, "ops '\(p).matmul_qk': expected kind 'matmul'") }
+            guard let pvE = pv as? [String: Any], pvE["kind"] as? String == "matmul" else { throw QModelError(path, "ops '\(p).matmul_pv': expected kind 'matmul'") }
+            return AttentionQuant(
+                q: try quant(qkE["a"], op: "\(p).matmul_qk", field: "a", count: counts, l, path),
+                k: try quant(qkE["b"], op: "\(p).matmul_qk", field: "b", count: counts, l, path),
+                probs: try operand(pvE["a"], op: "\(p).matmul_pv", field: "a", count: counts, l, path),
+                v: try quant(pvE["b"], op: "\(p).matmul_pv", field: "b", count: counts, l, path))
+        default:
+            throw QModelError(path, "ops: \(p) quantizes only one of matmul_qk and matmul_pv")
+        }
     }
 
     /// Parses an activation quantizer entry: twin (`"kind": "twin"`) or uniform (``quant``).

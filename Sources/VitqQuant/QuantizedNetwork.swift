@@ -44,13 +44,7 @@ public final class QuantizedNetwork: @unchecked Sendable {
                             attention: [AttentionQuant?], biases: [String: [Float]] = [:]) {
         var slots: [String: LinearSlot] = [:]
         for (name, op) in vit.linearOps {
-            let lin = op as! Linear
-            if let wq = weights[name], let iq = inputs[name] {
-                let bias = biases[name].map { Tensor(shape: [lin.outFeatures], values: $0) } ?? lin.bias
-                slots[name] = .quantized(QuantizedWeight(weight: lin.weight, bias: bias, quant: wq), input: iq)
-            } else {
-                slots[name] = .float(lin)
-            }
+            slots[name] = LinearSlot.make(op as! Linear, weight: weights[name], input: inputs[name], bias: biases[name])
         }
         self.init(spec: vit.spec, clsToken: vit.clsToken, distToken: vit.distToken, posEmbed: vit.posEmbed,
                   norms: vit.blocks.map { ($0.norm1, $0.norm2) }, norm: vit.norm, linear: slots, attention: attention)
@@ -58,17 +52,8 @@ public final class QuantizedNetwork: @unchecked Sendable {
 
     /// The runnable model in `mode`.
     public func makeModel(_ mode: EngineMode) -> VisionTransformer {
-        func op(_ name: String) -> any LinearOp {
-            switch linear[name]! {
-            case let .float(l): return l
-            case let .quantized(w, input):
-                return mode == .integer ? Int8Linear(weight: w, input: input) : FakeQuantLinear(weight: w, input: input)
-            }
-        }
-        func attn(_ i: Int) -> any AttentionKernel {
-            guard let q = attention[i] else { return FloatAttention() }
-            return mode == .integer ? Int8Attention(quant: q) : FakeQuantAttention(quant: q)
-        }
+        func op(_ name: String) -> any LinearOp { linear[name]!.op(mode) }
+        func attn(_ i: Int) -> any AttentionKernel { attention[i]?.kernel(mode) ?? FloatAttention() }
         let blocks = (0..<spec.vit.depth).map { i in
             ViTBlock(norm1: norms[i].norm1, qkv: op("blocks.\(i).attn.qkv"), attention: attn(i), proj: op("blocks.\(i).attn.proj"),
                      norm2: norms[i].norm2, fc1: op("blocks.\(i).mlp.fc1"), fc2: op("blocks.\(i).mlp.fc2"))

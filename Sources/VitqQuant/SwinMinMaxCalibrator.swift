@@ -4,18 +4,23 @@ import VitqTensor
 
 /// Max calibration of a ``SwinTransformer`` with the same rules as ``MinMaxCalibrator``:
 /// weights per output channel (or tensor), each linear op's input per tensor, Q, K, V and the
-/// probabilities per head over all windows. ``model(_:)`` builds the integer engine (or its
-/// fake-quant reference): every linear op, the patch merging and head included, runs as an
+/// probabilities per head over all windows; the recipe's patch-embedding, head and `keep_float`
+/// settings apply as for ViT. Every quantized linear op, the patch merging included, runs as an
 /// integer GEMM, and both attention products per window and head.
 public final class SwinMinMaxCalibrator: ForwardObserver {
     public let model: SwinTransformer
     public let recipe: Recipe
     private let maxAbs = ActivationMaxima()
+    /// The calibration batches, kept for the partial-quantization pass.
+    private var batches: [Tensor] = []
 
     public init(model: SwinTransformer, recipe: Recipe) { self.model = model; self.recipe = recipe }
 
     /// Runs the float model on one batch of normalised images, recording ranges.
-    public func observe(_ images: Tensor) { _ = model.forward(images, observer: self) }
+    public func observe(_ images: Tensor) {
+        _ = model.forward(images, observer: self)
+        if recipe.keepFloat > 0 { batches.append(images) }
+    }
 
     public func wants(_ name: String) -> Bool { ActivationMaxima.wants(name) }
 
@@ -27,17 +32,27 @@ public final class SwinMinMaxCalibrator: ForwardObserver {
         maxAbs.record(name, values, shape: shape, heads: model.config.numHeads[s], dim: model.config.dim(s))
     }
 
-    /// The quantized model from the ranges seen so far.
-    public func model(_ mode: EngineMode) -> SwinTransformer {
-        model.replacing(linear: { name, op in
-            let w = QuantizedWeight(weight: (op as! Linear).weight, bias: (op as! Linear).bias,
-                                    quant: MinMaxCalibrator.weightQuant(op as! Linear, recipe: recipe))
-            let input = MinMaxCalibrator.inputQuant(maxAbs: maxAbs["\(name).input"]?[0] ?? 0, recipe: recipe)
-            return mode == .integer ? Int8Linear(weight: w, input: input) : FakeQuantLinear(weight: w, input: input)
-        }, attention: { name, _ in
-            let heads = model.config.numHeads[stage(name)]
-            let q = MinMaxCalibrator.attentionQuant(maxAbs: { maxAbs["\(name).\($0)"] ?? [Float](repeating: 0, count: heads) }, recipe: recipe)
-            return mode == .integer ? Int8Attention(quant: q) : FakeQuantAttention(quant: q)
-        })
+    /// The quantized network from the ranges seen so far.
+    public func finish() -> QuantizedSwinNetwork {
+        var weights: [String: TensorQuant] = [:], inputs: [String: OperandQuant] = [:]
+        for (name, op) in model.linearOps {
+            if name == "patch_embed.proj" && !recipe.quantizePatchEmbed { continue }
+            if name.hasPrefix("head") && !recipe.quantizeHead { continue }
+            weights[name] = MinMaxCalibrator.weightQuant(op as! Linear, recipe: recipe)
+            inputs[name] = MinMaxCalibrator.inputQuant(maxAbs: maxAbs["\(name).input"]?[0] ?? 0, recipe: recipe)
+        }
+        if recipe.keepFloat > 0 {
+            let ranked = PartialQuantization.rank(model: model, weights: weights, inputs: inputs, batches: batches)
+            for (name, _) in ranked.prefix(recipe.keepFloat) { weights[name] = nil; inputs[name] = nil }
+        }
+        var attention: [String: AttentionQuant] = [:]
+        for s in 0..<model.config.stages {
+            for b in 0..<model.config.depths[s] {
+                let name = "layers.\(s).blocks.\(b).attn", heads = model.config.numHeads[s]
+                attention[name] = MinMaxCalibrator.attentionQuant(maxAbs: { maxAbs["\(name).\($0)"] ?? [Float](repeating: 0, count: heads) },
+                                                                  recipe: recipe)
+            }
+        }
+        return QuantizedSwinNetwork(float: model, weights: weights, inputs: inputs, attention: attention)
     }
 }

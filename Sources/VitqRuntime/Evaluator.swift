@@ -23,9 +23,9 @@ public struct EvalResult: Sendable {
 /// Runs a model over a dataset in batches and scores top-1 / top-5.
 public enum Evaluator {
     /// Evaluates `model` on images `range` of `dataset`.
-    public static func run(model: VisionTransformer, dataset: ImageDataset, range: Range<Int>, batch: Int,
+    public static func run(model: any ImageClassifier, dataset: ImageDataset, range: Range<Int>, batch: Int,
                            progress: ProgressBar? = nil) throws -> EvalResult {
-        let size = model.config.imgSize, classes = model.config.numClasses
+        let size = model.imageSize, classes = model.numClasses
         var result = EvalResult(images: range.count, top1Correct: 0, top5Correct: 0, labelled: dataset.labels != nil,
                                 seconds: 0, logits: [], classes: classes)
         result.logits.reserveCapacity(range.count * classes)
@@ -34,7 +34,7 @@ public enum Evaluator {
         while lo < range.upperBound {
             let hi = min(lo + batch, range.upperBound)
             let input = try dataset.batch(Array(lo..<hi), size: size)
-            let logits = model.forward(input)
+            let logits = model.forward(input, observer: nil)
             for i in 0..<(hi - lo) {
                 let row = UnsafeBufferPointer(start: logits.data + i * classes, count: classes)
                 result.logits.append(contentsOf: row)

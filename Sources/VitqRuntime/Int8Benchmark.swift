@@ -119,7 +119,7 @@ public enum Int8Benchmark {
         recipe.keepFloat = 0
         let cal = SwinMinMaxCalibrator(model: fp32, recipe: recipe)
         cal.observe(Fp32Benchmark.noiseImages(size: fp32.config.imgSize, count: images, seed: 2))
-        return cal.model(.integer)
+        return cal.finish().makeModel(.integer)
     }
 
     public static func medianSpeedup(_ v: [Double]) -> Double { v.isEmpty ? 0 : Fp32Benchmark.median(v) }

@@ -32,16 +32,16 @@ public enum Quantization {
     /// Calibrates `model` (loaded from `modelPath`) on images `calib` of `dataset` and writes the
     /// quantized file to `out`. Returns the quantized network and the time per stage.
     @discardableResult
-    public static func run(model: VisionTransformer, modelPath: String, dataset: ImageDataset, calib: Range<Int>,
+    public static func run(model: any SearchableModel, modelPath: String, dataset: ImageDataset, calib: Range<Int>,
                            recipe: Recipe, batch: Int, out: String,
-                           storage: StageOneStorage = StageOneStorage()) throws -> (network: QuantizedNetwork, timings: QuantizationTimings) {
+                           storage: StageOneStorage = StageOneStorage()) throws -> (network: QuantizedModel, timings: QuantizationTimings) {
         let start = Date()
         var t = QuantizationTimings()
-        let net: QuantizedNetwork
-        let load: (Range<Int>) throws -> Tensor = { try dataset.batch(Array($0), size: model.config.imgSize) }
+        let net: QuantizedModel
+        let load: (Range<Int>) throws -> Tensor = { try dataset.batch(Array($0), size: model.imageSize) }
         if recipe.method == "search" {
             let maxima = try SearchCalibration.smoothingMaxima(model, recipe: recipe, calib: calib, load: load)
-            let model = SearchCalibration.searchModel(model, recipe: recipe, maxima: maxima)
+            let model = try SearchCalibration.searchModel(model, recipe: recipe, maxima: maxima)
             let collectBar = ProgressBar("stage 1 collect", total: calib.count)
             let scorers = try SearchCalibration.shards(calib, recipe: recipe).map { shard in
                 try SearchCalibration.collect(model: model, recipe: recipe, shard: shard, memoryBudget: storage.memoryBudget,
@@ -59,17 +59,27 @@ public enum Quantization {
             t.search = Date().timeIntervalSince(start) - t.collect
             t.candidateEvaluations = executor.candidateEvaluations
         } else {
-            let calibrator = MinMaxCalibrator(model: model, recipe: recipe)
+            let observe: (Tensor) -> Void, finish: () -> QuantizedModel
+            switch model {
+            case let vit as VisionTransformer:
+                let c = MinMaxCalibrator(model: vit, recipe: recipe)
+                observe = c.observe; finish = { .vit(c.finish()) }
+            case let swin as SwinTransformer:
+                let c = SwinMinMaxCalibrator(model: swin, recipe: recipe)
+                observe = c.observe; finish = { .swin(c.finish()) }
+            default:
+                preconditionFailure("no max calibrator for \(type(of: model))")
+            }
             let bar = ProgressBar("calibrate", total: calib.count)
             var lo = calib.lowerBound
             while lo < calib.upperBound {
                 let hi = min(lo + batch, calib.upperBound)
-                calibrator.observe(try load(lo..<hi))
+                observe(try load(lo..<hi))
                 bar.advance(hi - lo)
                 lo = hi
             }
             bar.finish()
-            net = calibrator.finish()
+            net = finish()
             t.collect = Date().timeIntervalSince(start)
         }
         let provenance = QModelProvenance(sourceSHA256: try SHA256.hex(ofFile: modelPath),
@@ -108,6 +118,22 @@ public struct AccuracyComparison: Sendable {
         var same = 0
         for i in 0..<n where Self.argmax(fp32.logits, i, c) == Self.argmax(quantized.logits, i, c) { same += 1 }
         return Double(same) / Double(n)
+    }
+
+    /// The mean over images of the cosine similarity of quantized and FP32 logits.
+    public var meanLogitCosine: Double {
+        let n = fp32.images, c = fp32.classes
+        guard n > 0 else { return 0 }
+        var total = 0.0
+        for i in 0..<n {
+            var dot = 0.0, a2 = 0.0, b2 = 0.0
+            for j in (i * c)..<((i + 1) * c) {
+                let a = Double(fp32.logits[j]), b = Double(quantized.logits[j])
+                dot += a * b; a2 += a * a; b2 += b * b
+            }
+            total += a2 > 0 && b2 > 0 ? dot / (a2.squareRoot() * b2.squareRoot()) : 0
+        }
+        return total / Double(n)
     }
 
     /// FP32 top-1 minus quantized top-1, in percentage points.

@@ -25,10 +25,10 @@ struct CalibrationInputs: ParsableArguments {
     }
 
     /// Loads the recipe, the model and the dataset, and resolves the calibration range.
-    func open() throws -> (recipe: Recipe, model: VisionTransformer, dataset: ImageDataset, calib: Range<Int>) {
+    func open() throws -> (recipe: Recipe, model: any SearchableModel, dataset: ImageDataset, calib: Range<Int>) {
         let r = try Recipe.load(recipe)
-        let fp = try VisionTransformer(path: model, overrides: modelOptions.overrides)
-        let ds = try dataset.open(fp.spec.preprocess)
+        let fp = try ModelLoader.loadFloat(path: model, overrides: modelOptions.overrides)
+        let ds = try dataset.open(fp.preprocess)
         let range = try Inputs.range(count: ds.count, offset: calibOffset, limit: calib, name: dataset.data)
         return (r, fp, ds, range)
     }
@@ -67,13 +67,13 @@ struct CalibrationOptions: ParsableArguments {
     }
 
     /// Applies `--threads`, then ``CalibrationInputs/open()``.
-    func open() throws -> (recipe: Recipe, model: VisionTransformer, dataset: ImageDataset, calib: Range<Int>) {
+    func open() throws -> (recipe: Recipe, model: any SearchableModel, dataset: ImageDataset, calib: Range<Int>) {
         threadOptions.apply()
         return try inputs.open()
     }
 
     /// Prints the run's report (and, with `--eval-offset`, the accuracy protocol's figures).
-    func report(recipe r: Recipe, model fp: VisionTransformer, dataset ds: ImageDataset, calib: Range<Int>, network: QuantizedNetwork,
+    func report(recipe r: Recipe, model fp: any ImageClassifier, dataset ds: ImageDataset, calib: Range<Int>, network: QuantizedModel,
                 timings: QuantizationTimings, seconds: Double, extra: [String: Any] = [:], extraLines: [String] = []) throws {
         let inSize = try FileManager.default.attributesOfItem(atPath: model)[.size] as? Int ?? 0
         let outSize = try FileManager.default.attributesOfItem(atPath: out)[.size] as? Int ?? 0
@@ -106,12 +106,14 @@ struct CalibrationOptions: ParsableArguments {
             obj["eval_images"] = range.count; obj["eval_offset"] = range.lowerBound
             obj["fp32_top1"] = fpResult.top1; obj["top1"] = qResult.top1
             obj["agreement"] = cmp.agreement; obj["drop_points"] = cmp.dropPoints
+            obj["mean_logit_cosine"] = cmp.meanLogitCosine
             obj["fp32_images_per_second"] = fpResult.imagesPerSecond; obj["int8_images_per_second"] = qResult.imagesPerSecond
             lines += [
                 "evaluated   images \(range.lowerBound)..<\(range.upperBound) (\(range.count))",
                 String(format: "fp32 top-1  %.4f (%d/%d)", fpResult.top1, fpResult.top1Correct, range.count),
                 String(format: "int8 top-1  %.4f (%d/%d)", qResult.top1, qResult.top1Correct, range.count),
                 String(format: "agreement   %.4f with FP32 top-1", cmp.agreement),
+                String(format: "cosine      %.5f mean of int8 and FP32 logits", cmp.meanLogitCosine),
                 String(format: "drop        %.2f points", cmp.dropPoints),
                 String(format: "speed       fp32 %.1f images/s, int8 %.1f images/s", fpResult.imagesPerSecond, qResult.imagesPerSecond),
             ]

@@ -38,7 +38,7 @@ struct EvalCommand: ParsableCommand {
         try reportingErrors {
             threadOptions.apply()
             let vit = try ModelLoader.load(path: model, overrides: modelOptions.overrides, mode: EngineMode(rawValue: engine)!)
-            let ds = try dataset.open(vit.spec.preprocess)
+            let ds = try dataset.open(vit.preprocess)
             let range = try Inputs.range(count: ds.count, offset: offset, limit: limit, name: dataset.data)
             let r = try Evaluator.run(model: vit, dataset: ds, range: range, batch: batch, progress: ProgressBar("eval", total: range.count))
             if let out = dumpLogits {
@@ -57,7 +57,7 @@ struct EvalCommand: ParsableCommand {
                 }
                 print(String(decoding: try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys]), as: UTF8.self))
             } else {
-                print("model   \(model) (\(vit.spec.family.rawValue), \(vit.parameterCount) parameters)")
+                print("model   \(model) (\(vit.familyName), \(vit.parameterCount) parameters)")
                 print("images  \(r.images) (rows \(range.lowerBound)..<\(range.upperBound) of \(dataset.data))")
                 if r.labelled {
                     print(String(format: "top-1   %.4f (%d/%d)", r.top1, r.top1Correct, r.images))

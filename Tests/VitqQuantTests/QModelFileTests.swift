@@ -38,7 +38,8 @@ final class QModelFileTests: XCTestCase {
 
     func testRoundTripIsExactAndDeterministic() throws {
         let (fp, net, path) = try quantizedMicro()
-        let (back, prov) = try QModelFile.read(try SafeTensorsFile(path: path))
+        let (read, prov) = try QModelFile.read(try SafeTensorsFile(path: path))
+        let back = try XCTUnwrap(read.vit)
         XCTAssertEqual(prov.sourceName, "micro")
         XCTAssertEqual(prov.sourceSHA256.count, 64)
         let x = randomImages(fp, count: 2, seed: 9)
@@ -84,7 +85,7 @@ final class QModelFileTests: XCTestCase {
         let (fp, net) = try twinMicro()
         let path = dir + "/twin.safetensors"
         try QModelFile.write(net, provenance: QModelProvenance(sourceSHA256: String(repeating: "0", count: 64), sourceName: "micro", recipeJSON: "{}"), to: path)
-        let (back, _) = try QModelFile.read(try SafeTensorsFile(path: path))
+        let back = try XCTUnwrap(QModelFile.read(try SafeTensorsFile(path: path)).model.vit)
         XCTAssertEqual(back.attention, net.attention)
         if case let .quantized(_, input) = back.linear["blocks.0.mlp.fc2"]!, case let .twin(t) = input {
             XCTAssertEqual(t[0].kind, .gelu)

@@ -14,9 +14,12 @@ final class SwinEngineTests: XCTestCase {
         let fp = try SwinTransformer(path: Fixtures.path("arch/swin_micro_patch4_window7_224_random.safetensors"))
         let golden = try SafeTensorsFile(path: Fixtures.path("arch/swin_micro_patch4_window7_224_random.golden.safetensors"))
         let images = try golden.floatTensor("input_nchw")
-        let cal = SwinMinMaxCalibrator(model: fp, recipe: try Recipe.load("minmax-w8a8"))
+        var recipe = try Recipe.load("minmax-w8a8")
+        recipe.keepFloat = 0
+        let cal = SwinMinMaxCalibrator(model: fp, recipe: recipe)
         cal.observe(images)
-        let int8 = cal.model(.integer), fake = cal.model(.fakeQuant)
+        let net = cal.finish()
+        let int8 = net.makeModel(.integer), fake = net.makeModel(.fakeQuant)
         XCTAssertTrue(int8.linearOps.allSatisfy { $0.op is Int8Linear }, "every linear op runs in integers")
         let a = int8.forward(images).array, b = fake.forward(images).array, f = fp.forward(images).array
         XCTAssertEqual(a, b, "the engine equals its fake-quant reference bit for bit")

@@ -25,16 +25,26 @@ public enum SearchCalibration {
     /// The input maxima ``ChannelSmoothing`` needs when the recipe has `smooth_alpha` (nil
     /// otherwise), over the calibration images taken shard by shard, so that they are the same
     /// bits in any process.
-    public static func smoothingMaxima(_ model: VisionTransformer, recipe: Recipe, calib: Range<Int>,
+    public static func smoothingMaxima(_ model: any SearchableModel, recipe: Recipe, calib: Range<Int>,
                                        load: (Range<Int>) throws -> Tensor) throws -> [String: [Float]]? {
         guard recipe.smoothAlpha > 0 else { return nil }
-        return try Gemm.reproducible { try ChannelSmoothing.inputMaxima(model, images: calib, batch: recipe.shardImages, load: load) }
+        let vit = try smoothable(model, recipe: recipe)
+        return try Gemm.reproducible { try ChannelSmoothing.inputMaxima(vit, images: calib, batch: recipe.shardImages, load: load) }
     }
 
     /// The model the search runs on: `model`, smoothed when `maxima` are given.
-    public static func searchModel(_ model: VisionTransformer, recipe: Recipe, maxima: [String: [Float]]?) -> VisionTransformer {
+    public static func searchModel(_ model: any SearchableModel, recipe: Recipe, maxima: [String: [Float]]?) throws -> any SearchableModel {
         guard let maxima, recipe.smoothAlpha > 0 else { return model }
-        return ChannelSmoothing.apply(model, maxima: maxima, alpha: recipe.smoothAlpha)
+        return ChannelSmoothing.apply(try smoothable(model, recipe: recipe), maxima: maxima, alpha: recipe.smoothAlpha)
+    }
+
+    /// Channel smoothing folds scales into ViT's LayerNorms and linear ops; Swin's windows and
+    /// patch merging are not covered.
+    static func smoothable(_ model: any SearchableModel, recipe: Recipe) throws -> VisionTransformer {
+        guard let vit = model as? VisionTransformer else {
+            throw RecipeError("recipe \(recipe.name)", "key 'smooth_alpha': channel smoothing is implemented for ViT/DeiT only, not \(model.familyName)")
+        }
+        return vit
     }
 
     /// The fixed shards of `images`: consecutive runs of `recipe.shardImages`.
@@ -100,7 +110,7 @@ public enum SearchCalibration {
     }
 
     /// The quantized network of a set of decisions (ops without one stay in float).
-    public static func network(model: VisionTransformer, recipe: Recipe, decisions: [String: OpDecision]) -> QuantizedNetwork {
+    public static func network(model: any SearchableModel, recipe: Recipe, decisions: [String: OpDecision]) -> QuantizedModel {
         var weights: [String: TensorQuant] = [:], inputs: [String: OperandQuant] = [:], biases: [String: [Float]] = [:]
         for (name, _) in model.linearOps {
             guard let d = decisions[name] else { continue }
@@ -108,12 +118,24 @@ public enum SearchCalibration {
             inputs[name] = d.quantizers[1]
             if let b = d.bias { biases[name] = b }
         }
-        let attention: [AttentionQuant?] = (0..<model.config.depth).map { i in
-            guard let qk = decisions["blocks.\(i).attn.matmul1"], let pv = decisions["blocks.\(i).attn.matmul2"] else { return nil }
-            return AttentionQuant(q: qk.quantizers[0].uniform, k: qk.quantizers[1].uniform,
-                                  probs: pv.quantizers[0], v: pv.quantizers[1].uniform)
+        /// Block `block`'s attention quantizers when both of its products were searched.
+        func attention(_ block: String) -> AttentionQuant? {
+            guard let qk = decisions["\(block).matmul1"], let pv = decisions["\(block).matmul2"] else { return nil }
+            return AttentionQuant(q: qk.quantizers[0].uniform, k: qk.quantizers[1].uniform, probs: pv.quantizers[0], v: pv.quantizers[1].uniform)
         }
-        return QuantizedNetwork(float: model, weights: weights, inputs: inputs, attention: attention, biases: biases)
+        switch model {
+        case let vit as VisionTransformer:
+            return .vit(QuantizedNetwork(float: vit, weights: weights, inputs: inputs,
+                                         attention: (0..<vit.config.depth).map { attention("blocks.\($0).attn") }, biases: biases))
+        case let swin as SwinTransformer:
+            var att: [String: AttentionQuant] = [:]
+            for s in 0..<swin.config.stages {
+                for b in 0..<swin.config.depths[s] { let p = "layers.\(s).blocks.\(b).attn"; att[p] = attention(p) }
+            }
+            return .swin(QuantizedSwinNetwork(float: swin, weights: weights, inputs: inputs, attention: att, biases: biases))
+        default:
+            preconditionFailure("no quantized network for \(type(of: model))")
+        }
     }
 }
 

@@ -18,7 +18,7 @@ public enum DistributedBenchmark {
         public var sha256: String
     }
 
-    public static func run(model: VisionTransformer, modelPath: String, overrides: ModelOverrides, dataset: ImageDataset, calib: Range<Int>, recipe: Recipe,
+    public static func run(model: any SearchableModel, modelPath: String, overrides: ModelOverrides, dataset: ImageDataset, calib: Range<Int>, recipe: Recipe,
                            workerCounts: [Int], directory: String, log: @escaping @Sendable (String) -> Void) throws -> [Row] {
         try workerCounts.map { n in
             let runDir = directory + "/workers-\(n)"

@@ -50,9 +50,9 @@ public struct DistributedReport: Sendable {
 /// stage 2 through ``SearchCalibration/search(model:recipe:executor:concurrency:done:onDecision:)``
 /// with workers as the executor, then the same network and file as ``Quantization/run``.
 public enum DistributedQuantization {
-    public static func run(model: VisionTransformer, modelPath: String, overrides: ModelOverrides, dataset: ImageDataset,
+    public static func run(model: any SearchableModel, modelPath: String, overrides: ModelOverrides, dataset: ImageDataset,
                            calib: Range<Int>, recipe: Recipe, out: String, options o: CoordinatorOptions,
-                           log: @escaping @Sendable (String) -> Void) throws -> (network: QuantizedNetwork, report: DistributedReport) {
+                           log: @escaping @Sendable (String) -> Void) throws -> (network: QuantizedModel, report: DistributedReport) {
         guard recipe.method == "search" else {
             throw ClusterError.job("recipe \(recipe.name) uses method \(recipe.method); distributed calibration runs the search method")
         }
@@ -62,7 +62,7 @@ public enum DistributedQuantization {
         let material = try JobMaterial.make(modelPath: modelPath, model: model, overrides: overrides, dataset: dataset, calib: calib,
                                             recipe: recipe, ship: o.ship, imagesPath: o.imagesPath,
                                             heartbeat: o.heartbeat, liveness: o.liveness)
-        let model = SearchCalibration.searchModel(model, recipe: recipe, maxima: material.job.smoothing)
+        let model = try SearchCalibration.searchModel(model, recipe: recipe, maxima: material.job.smoothing)
         let journal = try DecisionJournal(path: o.journalPath, fingerprint: material.fingerprint, resume: o.resume)
         defer { journal.close() }
         let ops = SearchCalibration.ops(model: model, recipe: recipe)
@@ -122,9 +122,9 @@ extension DistributedQuantization {
     /// worker processes of `threads` threads over ipc in `directory` (which holds the endpoint, the
     /// journal and the images file). The workers have exited or been stopped when it returns.
     public static func runWithLocalWorkers(count: Int, threads: Int, workerArguments: [String] = [], directory: String,
-                                           model: VisionTransformer, modelPath: String, overrides: ModelOverrides,
+                                           model: any SearchableModel, modelPath: String, overrides: ModelOverrides,
                                            dataset: ImageDataset, calib: Range<Int>, recipe: Recipe, out: String,
-                                           log: @escaping @Sendable (String) -> Void) throws -> (network: QuantizedNetwork, report: DistributedReport) {
+                                           log: @escaping @Sendable (String) -> Void) throws -> (network: QuantizedModel, report: DistributedReport) {
         var options = CoordinatorOptions(endpoint: "ipc://\(directory)/coordinator.ipc", expectedWorkers: count,
                                          journalPath: directory + "/journal", imagesPath: directory + "/calibration.npy")
         options.concurrency = max(2, count)

@@ -24,10 +24,10 @@ public struct JobMaterial {
     /// The job for calibrating `model` (from `modelPath`) on images `calib` of `dataset`. The
     /// calibration images are preprocessed here, once, into a float32 `.npy`; with `.path`
     /// it is written to `imagesPath` for workers to read.
-    public static func make(modelPath: String, model: VisionTransformer, overrides: ModelOverrides, dataset: ImageDataset,
+    public static func make(modelPath: String, model: any SearchableModel, overrides: ModelOverrides, dataset: ImageDataset,
                             calib: Range<Int>, recipe: Recipe, ship: ShipMode, imagesPath: String,
                             heartbeat: Double, liveness: Int) throws -> JobMaterial {
-        let size = model.config.imgSize
+        let size = model.imageSize
         let images = try dataset.batch(Array(calib), size: size)
         let npy = NpyWriter.serialize(dtype: .float32, shape: images.shape,
                                       bytes: Data(bytes: images.data, count: images.count * MemoryLayout<Float>.size))
@@ -49,18 +49,20 @@ public struct JobMaterial {
         let maxima = try SearchCalibration.smoothingMaxima(model, recipe: recipe, calib: calib) {
             images.slice(($0.lowerBound - calib.lowerBound)..<($0.upperBound - calib.lowerBound))
         }
+        let swinConfig = try (model as? SwinTransformer).map { String(decoding: try JSONEncoder().encode($0.config), as: UTF8.self) }
         let job = Job(model: modelDelivery, images: imagesDelivery, imageOffset: calib.lowerBound,
-                      arch: overrides.arch, heads: overrides.numHeads, smoothing: maxima, recipe: recipe.canonicalJSON,
+                      arch: overrides.arch, heads: overrides.numHeads, swin: swinConfig, smoothing: maxima, recipe: recipe.canonicalJSON,
                       shards: shards, heartbeat: heartbeat, liveness: liveness)
         var h = SHA256()
         h.update(Data("\(modelSHA)\n\(imagesSHA)\n\(calib.lowerBound)\n\(recipe.canonicalJSON)\n\(shards.map { "\($0.lower)-\($0.upper)" })".utf8))
+        if let swinConfig { h.update(Data("\n\(swinConfig)".utf8)) }
         return JobMaterial(job: job, blobs: blobs, fingerprint: h.finalizeHex())
     }
 }
 
 /// A worker's copy of a job: the model and the calibration images, checked against their sha256.
 final class JobInputs: @unchecked Sendable {
-    let model: VisionTransformer
+    let model: any SearchableModel
     let recipe: Recipe
     let images: Tensor
     let imageOffset: Int
@@ -90,11 +92,18 @@ final class JobInputs: @unchecked Sendable {
             defer { try? FileManager.default.removeItem(atPath: path) }
             return try body(path)
         }
-        let float = try staged(modelBytes, "model.safetensors") {
-            try VisionTransformer(path: $0, overrides: ModelOverrides(arch: job.arch, numHeads: job.heads))
+        let float: any SearchableModel = try staged(modelBytes, "model.safetensors") { path in
+            guard let text = job.swin else { return try VisionTransformer(path: path, overrides: ModelOverrides(arch: job.arch, numHeads: job.heads)) }
+            // A Swin: the coordinator's config (the file may carry none; its config may have come from a JSON beside it).
+            let config: SwinConfig
+            do {
+                config = try JSONDecoder().decode(SwinConfig.self, from: Data(text.utf8))
+                try config.validate(source: "the job's swin config")
+            } catch { throw ClusterError.job("swin: \(error)") }
+            return try SwinTransformer(file: try SafeTensorsFile(path: path), config: config)
         }
         let npy = try staged(imageBytes, "images.npy") { try NpyArray(path: $0, expect: .float32) }
-        let s = float.config.imgSize
+        let s = float.imageSize
         guard npy.shape.count == 4, Array(npy.shape[1...]) == [3, s, s] else {
             throw ClusterError.job("images have shape \(npy.shape), expected [N, 3, \(s), \(s)]")
         }
@@ -106,7 +115,7 @@ final class JobInputs: @unchecked Sendable {
         }
         do { recipe = try Recipe.parse(job.recipe, source: "the job's recipe") } catch { throw ClusterError.job("\(error)") }
         guard (job.smoothing != nil) == (recipe.smoothAlpha > 0) else { throw ClusterError.job("smoothing maxima and the recipe's smooth_alpha disagree") }
-        model = SearchCalibration.searchModel(float, recipe: recipe, maxima: job.smoothing)
+        do { model = try SearchCalibration.searchModel(float, recipe: recipe, maxima: job.smoothing) } catch { throw ClusterError.job("\(error)") }
         ops = Set(SearchCalibration.ops(model: model, recipe: recipe))
     }
 
