@@ -23,6 +23,7 @@ public enum Fixtures {
     public static var even500RefLogits: String { path("imagenet_sample/vit_tiny_ref_logits_even500_f32.npy") }
     public static var deitMicro: String { path("arch/deit_distilled_micro_patch16_224_random.safetensors") }
     public static var deitMicroGolden: String { path("arch/deit_distilled_micro_patch16_224_random.golden.safetensors") }
+    public static var swinMicro: String { path("arch/swin_micro_patch4_window7_224_random.safetensors") }
 
     /// Fails the test (never skips) when the fixtures are absent.
     public static func require(file: StaticString = #filePath, line: UInt = #line) throws {

@@ -1,0 +1,44 @@
+import Foundation
+import VitqFormats
+import VitqTestSupport
+import XCTest
+
+/// PTQ4ViT on the micro Swin fixture through the CLI, as issue 6 accepts it: `ptq4vit-w8a8`
+/// calibrated on images 0..31, the mean cosine of int8 and FP32 logits on the 64 images after
+/// them, and the same bytes with two workers as in one process.
+final class SwinCLITests: XCTestCase {
+    var dir = ""
+    override func setUp() { dir = makeTempDir() }
+    override func tearDown() { try? FileManager.default.removeItem(atPath: dir) }
+
+    func testPtq4vitW8A8OnMicroSwinTracksFloatAndIsTheSameWithTwoWorkers() throws {
+        try Fixtures.require()
+        let args = ["quantize", Fixtures.swinMicro, "--data", Fixtures.even500Images, "--labels", Fixtures.even500Labels,
+                    "--calib-offset", "0", "--calib", "32", "--recipe", "ptq4vit-w8a8", "--json"]
+        let inProcess = dir + "/in-process.safetensors"
+        let r = try CLIRunner.run(args + ["--out", inProcess, "--eval-offset", "32", "--eval-limit", "64"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let j = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], r.stdout + r.stderr)
+        XCTAssertEqual(j["eval_images"] as? Int, 64)
+        let cosine = try XCTUnwrap(j["mean_logit_cosine"] as? Double)
+        XCTAssertGreaterThanOrEqual(cosine, 0.99, "mean cosine of int8 and FP32 logits on 64 images")
+        XCTAssertLessThan(cosine, 1, "quantization changes the logits")
+
+        let twoWorkers = dir + "/two-workers.safetensors"
+        let w = try CLIRunner.run(args + ["--out", twoWorkers, "--workers", "2"])
+        XCTAssertEqual(w.status, 0, w.stderr)
+        XCTAssertEqual(try SHA256.hex(ofFile: twoWorkers), try SHA256.hex(ofFile: inProcess), "2 workers write the in-process bytes")
+    }
+
+    func testChannelSmoothingIsRefusedForSwinInOneLine() throws {
+        try Fixtures.require()
+        let recipe = dir + "/smooth.yaml"
+        try "name: smooth\nbase: ptq4vit-fast\nsmooth_alpha: 0.5\n".write(toFile: recipe, atomically: true, encoding: .utf8)
+        let out = dir + "/never.safetensors"
+        let r = try CLIRunner.run(["quantize", Fixtures.swinMicro, "--data", Fixtures.even500Images, "--calib", "8", "--recipe", recipe, "--out", out])
+        XCTAssertEqual(r.status, 1)
+        XCTAssertTrue(r.stderr.contains("smooth_alpha") && r.stderr.contains("Swin"), r.stderr)
+        XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, r.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out), "no partial output")
+    }
+}
