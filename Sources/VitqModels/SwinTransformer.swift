@@ -256,14 +256,22 @@ public final class SwinTransformer: @unchecked Sendable {
         trace?.input = trace == nil ? nil : x.copy()
         // norm1, then gather the cyclically shifted windows: window row (image, wy, wx, iy, ix)
         // reads grid position ((wy·w + iy + shift) mod R, (wx·w + ix + shift) mod R).
-        let h = Tensor(zeros: [rows, d])
-        blk.norm1.forward(x.data, rows: rows, into: h.data)
+        // With nothing observed, an op that offers it takes norm1 into its own pass; the rows are
+        // gathered first (LayerNorm is per row, so the order of the two does not change a bit).
+        let fuse = !traced && !observing
         let source = SwinWindows.sourceRows(batch: b, resolution: r, window: w, shift: sh)
         let win = Tensor(zeros: [rows, d])
-        Parallel.forChunks(rows) { chunk in for i in chunk { (win.data + i * d).update(from: h.data + source[i] * d, count: d) } }
-        tap("\(p).attn.qkv.input", win.data, win.shape)
         let qkv = Tensor(zeros: [rows, 3 * d])
-        blk.qkv.forward(win.data, rows: rows, into: qkv.data)
+        if fuse, let fused = blk.qkv as? any NormFusingLinearOp {
+            Parallel.forChunks(rows) { chunk in for i in chunk { (win.data + i * d).update(from: x.data + source[i] * d, count: d) } }
+            fused.forward(normalizing: win.data, with: blk.norm1, rows: rows, into: qkv.data)
+        } else {
+            let h = Tensor(zeros: [rows, d])
+            blk.norm1.forward(x.data, rows: rows, into: h.data)
+            Parallel.forChunks(rows) { chunk in for i in chunk { (win.data + i * d).update(from: h.data + source[i] * d, count: d) } }
+            tap("\(p).attn.qkv.input", win.data, win.shape)
+            blk.qkv.forward(win.data, rows: rows, into: qkv.data)
+        }
         output("\(p).attn.qkv", qkv.data, qkv.shape)
         // Scores S = scale·Q·Kᵀ + bias (+ mask) per (window, head), then P = softmax(S), ctx = P·V.
         let bias = SwinWindows.relativeBias(blk.relativePositionBias, window: w, heads: heads)
@@ -298,7 +306,7 @@ public final class SwinTransformer: @unchecked Sendable {
             bias.deallocate()
             mask?.deallocate()
             if observing { tap("\(p).attn.softmax", probs.data, probs.shape) }
-            finish(blk, x: x, ctx: ctx, source: source, name: p, tap: tap, output: output, trace: nil)
+            finish(blk, x: x, ctx: ctx, source: source, name: p, tap: tap, output: output, fuse: fuse, trace: nil)
             return
         }
         // Traced: fp32, each intermediate in the open. matmul1 is the product scale·Q·Kᵀ, before
@@ -325,13 +333,14 @@ public final class SwinTransformer: @unchecked Sendable {
         output("\(p).attn.matmul2", hm.data, hm.shape)
         HeadLayout.fromHeadMajor(hm.data, ctx.data, batch: b * nW, tokens: n, heads: heads, headDim: hd)
         if let trace { trace.source = source; trace.qkv = qkv; trace.probs = probs; trace.ctx = ctx }
-        finish(blk, x: x, ctx: ctx, source: source, name: p, tap: tap, output: output, trace: trace)
+        finish(blk, x: x, ctx: ctx, source: source, name: p, tap: tap, output: output, fuse: false, trace: trace)
     }
 
     /// The rest of a block after attention: proj, the scatter back into x, and the MLP.
-    private func finish(_ blk: SwinBlock, x: Tensor, ctx: Tensor, source: [Int], name p: String, tap: Tap, output: Output, trace: SwinBlockTrace?) {
+    /// With `fuse`, an fc1 that offers it runs norm2, fc1, GELU and fc2 as one fused pair.
+    private func finish(_ blk: SwinBlock, x: Tensor, ctx: Tensor, source: [Int], name p: String, tap: Tap, output: Output, fuse: Bool,
+                        trace: SwinBlockTrace?) {
         let rows = x.shape[0], d = x.shape[1]
-        let h = Tensor(zeros: [rows, d])
         let attn = Tensor(zeros: [rows, d])
         tap("\(p).attn.proj.input", ctx.data, ctx.shape)
         blk.proj.forward(ctx.data, rows: rows, into: attn.data)
@@ -339,6 +348,9 @@ public final class SwinTransformer: @unchecked Sendable {
         // Scatter back (the reverse shift) into the residual stream.
         Parallel.forChunks(rows) { chunk in for i in chunk { Ops.add(x.data + source[i] * d, attn.data + i * d, count: d) } }
         trace?.mid = trace == nil ? nil : x.copy()
+        if fuse, let fc1 = blk.fc1 as? any NormFusingLinearOp,
+           fc1.forwardMLP(normalizing: x.data, with: blk.norm2, rows: rows, next: blk.fc2, addingInto: x.data) { return }
+        let h = Tensor(zeros: [rows, d])
         blk.norm2.forward(x.data, rows: rows, into: h.data)
         tap("\(p).mlp.fc1.input", h.data, h.shape)
         let f = Tensor(zeros: [rows, blk.fc1.outFeatures])
