@@ -36,27 +36,31 @@ public final class MinMaxCalibrator: ForwardObserver {
     /// The quantized network from the ranges seen so far. With the recipe's `keep_float: k`,
     /// the k linear ops with the largest output error (``PartialQuantization``) stay in float.
     public func finish() -> QuantizedNetwork {
-        var (weights, inputs, attention) = scales()
-        if recipe.keepFloat > 0 {
-            let ranked = PartialQuantization.rank(model: model, weights: weights, inputs: inputs, batches: batches)
-            for (name, _) in ranked.prefix(recipe.keepFloat) { weights[name] = nil; inputs[name] = nil }
+        let (weights, inputs) = Self.linearQuantizers(model, recipe: recipe, maxAbs: maxAbs, batches: batches)
+        let c = model.config
+        let attention: [AttentionQuant?] = (0..<c.depth).map { i in
+            Self.attentionQuant(maxAbs: { maxAbs["blocks.\(i).attn.\($0)"] ?? [Float](repeating: 0, count: c.numHeads) }, recipe: recipe)
         }
         return QuantizedNetwork(float: model, weights: weights, inputs: inputs, attention: attention)
     }
 
-    func scales() -> (weights: [String: TensorQuant], inputs: [String: OperandQuant], attention: [AttentionQuant?]) {
-        let c = model.config
+    /// The weight and input quantizers of every linear op the recipe quantizes (the patch
+    /// embedding and heads by its flags), less the `keep_float` ops ``PartialQuantization``
+    /// ranks worst on `batches`.
+    static func linearQuantizers(_ model: any SearchableModel, recipe: Recipe, maxAbs: ActivationMaxima,
+                                 batches: [Tensor]) -> (weights: [String: TensorQuant], inputs: [String: OperandQuant]) {
         var weights: [String: TensorQuant] = [:], inputs: [String: OperandQuant] = [:]
         for (name, op) in model.linearOps {
             if name == "patch_embed.proj" && !recipe.quantizePatchEmbed { continue }
             if name.hasPrefix("head") && !recipe.quantizeHead { continue }
-            weights[name] = Self.weightQuant(op as! Linear, recipe: recipe)
-            inputs[name] = Self.inputQuant(maxAbs: maxAbs["\(name).input"]?[0] ?? 0, recipe: recipe)
+            weights[name] = weightQuant(op as! Linear, recipe: recipe)
+            inputs[name] = inputQuant(maxAbs: maxAbs["\(name).input"]?[0] ?? 0, recipe: recipe)
         }
-        let attention: [AttentionQuant?] = (0..<c.depth).map { i in
-            Self.attentionQuant(maxAbs: { maxAbs["blocks.\(i).attn.\($0)"] ?? [Float](repeating: 0, count: c.numHeads) }, recipe: recipe)
+        if recipe.keepFloat > 0 {
+            let ranked = PartialQuantization.rank(model: model, weights: weights, inputs: inputs, batches: batches)
+            for (name, _) in ranked.prefix(recipe.keepFloat) { weights[name] = nil; inputs[name] = nil }
         }
-        return (weights, inputs, attention)
+        return (weights, inputs)
     }
 
     // MARK: the max rules, shared with SwinMinMaxCalibrator

@@ -34,17 +34,7 @@ public final class SwinMinMaxCalibrator: ForwardObserver {
 
     /// The quantized network from the ranges seen so far.
     public func finish() -> QuantizedSwinNetwork {
-        var weights: [String: TensorQuant] = [:], inputs: [String: OperandQuant] = [:]
-        for (name, op) in model.linearOps {
-            if name == "patch_embed.proj" && !recipe.quantizePatchEmbed { continue }
-            if name.hasPrefix("head") && !recipe.quantizeHead { continue }
-            weights[name] = MinMaxCalibrator.weightQuant(op as! Linear, recipe: recipe)
-            inputs[name] = MinMaxCalibrator.inputQuant(maxAbs: maxAbs["\(name).input"]?[0] ?? 0, recipe: recipe)
-        }
-        if recipe.keepFloat > 0 {
-            let ranked = PartialQuantization.rank(model: model, weights: weights, inputs: inputs, batches: batches)
-            for (name, _) in ranked.prefix(recipe.keepFloat) { weights[name] = nil; inputs[name] = nil }
-        }
+        let (weights, inputs) = MinMaxCalibrator.linearQuantizers(model, recipe: recipe, maxAbs: maxAbs, batches: batches)
         var attention: [String: AttentionQuant] = [:]
         for s in 0..<model.config.stages {
             for b in 0..<model.config.depths[s] {
