@@ -256,7 +256,7 @@ func benchSwin(_ spec: String) throws -> (String, SwinTransformer)? {
         defer { try? FileManager.default.removeItem(atPath: tmp) }
         return ("synthetic \(arch)", try SwinTransformer(path: tmp))
     }
-    guard try SafeTensorsFile(path: spec).tensors["layers.0.blocks.0.attn.relative_position_bias_table"] != nil else { return nil }
+    guard ModelLoader.isSwin(try SafeTensorsFile(path: spec)) else { return nil }
     return (spec, try SwinTransformer(path: spec))
 }
 
