@@ -15,8 +15,13 @@ public protocol LinearOp: Sendable {
 }
 
 extension LinearOp {
-    /// The unfused residual add: ``forward(_:rows:into:)`` into scratch, then y += scratch.
+    /// The unfused residual add, the default: ``forward(_:rows:into:)`` into scratch, then y += scratch.
     public func forward(_ x: UnsafePointer<Float>, rows: Int, addingInto y: UnsafeMutablePointer<Float>) {
+        forwardThenAdd(x, rows: rows, into: y)
+    }
+
+    /// ``forward(_:rows:into:)`` into scratch, then y += scratch.
+    public func forwardThenAdd(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>) {
         ScratchPool.shared.with(bytes: rows * outFeatures * 4) { buf in
             forward(x, rows: rows, into: buf.pointer(Float.self))
             Ops.add(y, buf.pointer(Float.self), count: rows * outFeatures)

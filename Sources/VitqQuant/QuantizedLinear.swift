@@ -33,26 +33,21 @@ public final class Int8Linear: NormFusingLinearOp, @unchecked Sendable {
             }
             return
         }
-        ScratchPool.shared.with(bytes: Int8Gemm.packedASize(m: rows, k: k) * 4) { buf in
-            let pa = buf.pointer(Int32.self)
-            Int8Gemm.quantizePackA(x, lda: k, m: rows, k: k, quant: input.uniform, into: pa)
-            run(packedA: pa, rows: rows, output: .float(y, ldy: outFeatures, accumulate: false))
-        }
+        quantizeAndRun(x, rows: rows, quant: input.uniform, output: .float(y, ldy: outFeatures, accumulate: false))
     }
 
     /// y += x·Wᵀ + b through the epilogue (the sum is the same float add as the unfused path).
     public func forward(_ x: UnsafePointer<Float>, rows: Int, addingInto y: UnsafeMutablePointer<Float>) {
-        guard case let .uniform(q) = input else {
-            ScratchPool.shared.with(bytes: rows * outFeatures * 4) { buf in
-                forward(x, rows: rows, into: buf.pointer(Float.self))
-                Ops.add(y, buf.pointer(Float.self), count: rows * outFeatures)
-            }
-            return
-        }
+        guard case let .uniform(q) = input else { forwardThenAdd(x, rows: rows, into: y); return }
+        quantizeAndRun(x, rows: rows, quant: q, output: .float(y, ldy: outFeatures, accumulate: true))
+    }
+
+    /// Quantizes and packs x [rows, in] with `quant`, then the GEMM through `output`.
+    func quantizeAndRun(_ x: UnsafePointer<Float>, rows: Int, quant: TensorQuant, output: Int8Gemm.Output) {
         ScratchPool.shared.with(bytes: Int8Gemm.packedASize(m: rows, k: inFeatures) * 4) { buf in
             let pa = buf.pointer(Int32.self)
-            Int8Gemm.quantizePackA(x, lda: inFeatures, m: rows, k: inFeatures, quant: q, into: pa)
-            run(packedA: pa, rows: rows, output: .float(y, ldy: outFeatures, accumulate: true))
+            Int8Gemm.quantizePackA(x, lda: inFeatures, m: rows, k: inFeatures, quant: quant, into: pa)
+            run(packedA: pa, rows: rows, output: output)
         }
     }
 
