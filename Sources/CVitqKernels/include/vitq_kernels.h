@@ -149,7 +149,7 @@ void vitq_qgemm_quantize_pack_b_block(const float *b, int64_t ldb, int64_t n, in
 
 /// Where and how the int32 accumulators are written: to c, or through the float epilogue
 /// v = fmaf(acc, col_scale[j], bias[j]) (bias 0 when NULL), then v = GELU(v) when gelu is set
-/// (the same lane-wise GELU as vitq_gelu_f32), to any of:
+/// (the same lane-wise GELU as vitq_gelu_f32; gelu is not combined with q), to any of:
 /// f: f[i,j] (+)= v (+= when accumulate);
 /// q: q[i,j] = quantize(v) with scale out_scale[j] and zero point 0 (requantisation);
 /// pa: the next GEMM's packed A (k = this GEMM's n) holding quantize(v) − pa_zero with scale
