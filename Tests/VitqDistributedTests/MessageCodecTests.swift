@@ -133,6 +133,12 @@ final class MessageCodecTests: XCTestCase {
         missing.model = .inline(frame: 2, sha256: Fx.sha)
         XCTAssertProtocolError(try codec.encode(.job(missing, blobs: [])))
         XCTAssertProtocolError(try codec.encode(.job(Fx.job(shards: 2), blobs: [Data([1])])))
+        // A Swin job carries its config as text, bounded.
+        var swin = Fx.job(shards: 2)
+        swin.swin = "{\"depths\":[2,2,6,2]}"
+        try roundTrip(.job(swin, blobs: []))
+        swin.swin = String(repeating: "x", count: 5000)
+        XCTAssertProtocolError(try codec.encode(.job(swin, blobs: [])))
     }
     func testTaskValidation() throws {
         XCTAssertProtocolError(try codec.encode(.task(WorkTask(request: 1, shard: 0, attempt: 0, unit: .ranges(op: "")))))
