@@ -41,4 +41,30 @@ final class SwinCLITests: XCTestCase {
         XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, r.stderr)
         XCTAssertFalse(FileManager.default.fileExists(atPath: out), "no partial output")
     }
+
+    /// A Swin whose config is only in the JSON beside it: workers get only the weights file, so
+    /// the JOB carries the coordinator's config; the output equals the in-process run's.
+    func testSwinWithASidecarConfigRunsOnWorkers() throws {
+        try Fixtures.require()
+        let src = try SafeTensorsFile(path: Fixtures.swinMicro)
+        var w = SafeTensorsWriter()
+        for name in src.names {
+            let info = try src.info(name)
+            w.add(name, dtype: info.dtype, shape: info.shape, bytes: Data(try src.rawBytes(name)))
+        }
+        let model = dir + "/swin_no_metadata.safetensors"
+        try w.write(to: model)
+        XCTAssertNil(try SafeTensorsFile(path: model).metadata["timm_config"])
+        let sidecar = Fixtures.swinMicro.replacingOccurrences(of: ".safetensors", with: ".json")
+        try FileManager.default.copyItem(atPath: sidecar, toPath: dir + "/swin_no_metadata.json")
+        var shas: [String] = []
+        for workers in [0, 1] {
+            let out = dir + "/w\(workers).safetensors"
+            let r = try CLIRunner.run(["quantize", model, "--data", Fixtures.even500Images, "--calib", "8", "--recipe", "ptq4vit-fast",
+                                       "--out", out, "--workers", "\(workers)"])
+            XCTAssertEqual(r.status, 0, r.stderr)
+            shas.append(try SHA256.hex(ofFile: out))
+        }
+        XCTAssertEqual(shas[0], shas[1])
+    }
 }
