@@ -155,21 +155,10 @@ void vitq_softmax_quantize_pack_a_ref(float *x, int64_t m, int64_t n, int64_t ld
 
 void vitq_layernorm_quantize_pack_a_ref(const float *x, const float *gamma, const float *beta, int64_t m, int64_t dim, float eps,
                                         float scale, int32_t zero, int32_t qmin, int32_t qmax, int32_t *packed) {
-    float *row = malloc((size_t)dim * sizeof(float));
-    const int64_t kp = (dim + 1) / 2;
-    for (int64_t i = 0; i < m; i++) {
-        vitq_layernorm_f32_ref(x + i * dim, row, gamma, beta, 1, dim, eps);
-        int32_t *dst = packed + (i / MR) * kp * MR + i % MR;
-        for (int64_t p = 0; p < kp; p++) {
-            const int16_t lo = vitq_quantize_centered(row[2 * p], scale, zero, qmin, qmax);
-            const int16_t hi = 2 * p + 1 < dim ? vitq_quantize_centered(row[2 * p + 1], scale, zero, qmin, qmax) : 0;
-            dst[p * MR] = vitq_pair(lo, hi);
-        }
-    }
-    free(row);
-    vitq_qgemm_output pad = {0};
-    pad.pa = packed;
-    vitq_qgemm_zero_pa_padding(&pad, m, dim);
+    float *y = malloc((size_t)(m * dim) * sizeof(float));
+    vitq_layernorm_f32_ref(x, y, gamma, beta, m, dim, eps);
+    vitq_qgemm_quantize_pack_a_ref(y, dim, m, dim, scale, zero, qmin, qmax, packed);
+    free(y);
 }
 
 void vitq_qgemm_scalar(const int32_t *pa, const int16_t *pb, int64_t m, int64_t n, int64_t k, const vitq_qgemm_output *out) {
