@@ -43,7 +43,7 @@ struct CalibrationOptions: ParsableArguments {
     var modelOptions: ModelOptions { inputs.modelOptions }
     @Option(help: "Output file for the quantized model.")
     var out: String
-    @Option(name: .customLong("eval-offset"), help: "After writing, evaluate FP32 and the quantized model from this image on (the accuracy protocol uses 32).")
+    @Option(name: .customLong("eval-offset"), help: "After writing, evaluate FP32 and the quantized model from this image on (the accuracy protocol uses 32): agreement and logit cosine, and with labels top-1 and the drop.")
     var evalOffset: Int?
     @Option(name: .customLong("eval-limit"), help: "Number of evaluation images (default: all after --eval-offset).")
     var evalLimit: Int?
@@ -97,26 +97,31 @@ struct CalibrationOptions: ParsableArguments {
             "sha256      \(sha)",
         ]
         if let off = evalOffset {
-            guard ds.labels != nil else { throw ValidationError("--eval-offset needs --labels (or an ImageFolder)") }
+            // Without labels the comparison with FP32 (agreement, logit cosine) still holds; top-1 and the drop do not.
             let range = try Inputs.range(count: ds.count, offset: off, limit: evalLimit, name: dataset.data)
             let fpResult = try Evaluator.run(model: fp, dataset: ds, range: range, batch: batch, progress: ProgressBar("eval fp32", total: range.count))
             let qResult = try Evaluator.run(model: network.makeModel(.integer), dataset: ds, range: range, batch: batch,
                                             progress: ProgressBar("eval int8", total: range.count))
             let cmp = AccuracyComparison(fp32: fpResult, quantized: qResult)
+            let labelled = ds.labels != nil
             obj["eval_images"] = range.count; obj["eval_offset"] = range.lowerBound
-            obj["fp32_top1"] = fpResult.top1; obj["top1"] = qResult.top1
-            obj["agreement"] = cmp.agreement; obj["drop_points"] = cmp.dropPoints
+            obj["fp32_top1"] = labelled ? fpResult.top1 : NSNull(); obj["top1"] = labelled ? qResult.top1 : NSNull()
+            obj["agreement"] = cmp.agreement; obj["drop_points"] = labelled ? cmp.dropPoints : NSNull()
             obj["mean_logit_cosine"] = cmp.meanLogitCosine
             obj["fp32_images_per_second"] = fpResult.imagesPerSecond; obj["int8_images_per_second"] = qResult.imagesPerSecond
+            lines.append("evaluated   images \(range.lowerBound)..<\(range.upperBound) (\(range.count))")
+            if labelled {
+                lines += [String(format: "fp32 top-1  %.4f (%d/%d)", fpResult.top1, fpResult.top1Correct, range.count),
+                          String(format: "int8 top-1  %.4f (%d/%d)", qResult.top1, qResult.top1Correct, range.count)]
+            } else {
+                lines.append("top-1       n/a (no labels)")
+            }
             lines += [
-                "evaluated   images \(range.lowerBound)..<\(range.upperBound) (\(range.count))",
-                String(format: "fp32 top-1  %.4f (%d/%d)", fpResult.top1, fpResult.top1Correct, range.count),
-                String(format: "int8 top-1  %.4f (%d/%d)", qResult.top1, qResult.top1Correct, range.count),
                 String(format: "agreement   %.4f with FP32 top-1", cmp.agreement),
                 String(format: "cosine      %.5f mean of int8 and FP32 logits", cmp.meanLogitCosine),
-                String(format: "drop        %.2f points", cmp.dropPoints),
-                String(format: "speed       fp32 %.1f images/s, int8 %.1f images/s", fpResult.imagesPerSecond, qResult.imagesPerSecond),
             ]
+            if labelled { lines.append(String(format: "drop        %.2f points", cmp.dropPoints)) }
+            lines.append(String(format: "speed       fp32 %.1f images/s, int8 %.1f images/s", fpResult.imagesPerSecond, qResult.imagesPerSecond))
         }
         if json {
             print(String(decoding: try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys]), as: UTF8.self))
