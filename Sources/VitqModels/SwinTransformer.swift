@@ -46,12 +46,15 @@ public final class SwinTransformer: @unchecked Sendable {
     public let head: any LinearOp               // head.fc
     /// The eval transform (mean/std from the file's metadata or its JSON; ImageNet's by default).
     public let preprocess: PreprocessConfig
+    /// Each block's expanded relative position bias and shift mask, built once ([stage][block]).
+    let scoreBiases: [[SwinScoreBias]]
 
     /// A model from its parts (a quantized Swin shares the float one's norms and biases).
     public init(config: SwinConfig, preprocess: PreprocessConfig = .imagenet, patchEmbed: any LinearOp, patchNorm: LayerNorm,
                 merges: [SwinMerge?], stages: [[SwinBlock]], norm: LayerNorm, head: any LinearOp) {
         self.config = config; self.preprocess = preprocess; self.patchEmbed = patchEmbed; self.patchNorm = patchNorm
         self.merges = merges; self.stages = stages; self.norm = norm; self.head = head
+        scoreBiases = SwinScoreBias.build(config, stages)
     }
 
     /// Loads a timm state dict strictly, with `config`.
@@ -97,6 +100,7 @@ public final class SwinTransformer: @unchecked Sendable {
         let last = c.dim(c.stages - 1)
         norm = try LayerNorm(l, "norm", dim: last, eps: eps)
         head = try linear("head.fc", c.numClasses, last)
+        scoreBiases = SwinScoreBias.build(c, stages)
     }
 
     /// Opens `path`. The config comes from the file's `timm_config` metadata or else the JSON
@@ -203,7 +207,7 @@ public final class SwinTransformer: @unchecked Sendable {
             }
             for (i, blk) in stages[s].enumerated() {
                 let bt = keep ? SwinBlockTrace() : nil
-                block(blk, x: x, batch: b, resolution: r, dim: c.dim(s), heads: c.numHeads[s], window: c.window(s),
+                block(blk, scoreBias: scoreBiases[s][i], x: x, batch: b, resolution: r, dim: c.dim(s), heads: c.numHeads[s], window: c.window(s),
                       shift: c.shift(s, block: i), name: "layers.\(s).blocks.\(i)", observing: observer != nil, tap: tap, output: output,
                       traced: hook != nil || bt != nil, trace: bt)
                 if let bt { trace?.blocks[[s, i]] = bt }
@@ -250,7 +254,7 @@ public final class SwinTransformer: @unchecked Sendable {
 
     /// One block in place on x [B·R·R, C]. `traced` (stage 1, gradient checks) runs fp32 with every
     /// intermediate in the open; otherwise the block's attention kernel runs.
-    func block(_ blk: SwinBlock, x: Tensor, batch b: Int, resolution r: Int, dim d: Int, heads: Int, window w: Int, shift sh: Int,
+    func block(_ blk: SwinBlock, scoreBias sbias: SwinScoreBias, x: Tensor, batch b: Int, resolution r: Int, dim d: Int, heads: Int, window w: Int, shift sh: Int,
                name p: String, observing: Bool, tap: Tap, output: Output, traced: Bool, trace: SwinBlockTrace?) {
         let rows = x.shape[0], n = w * w, side = r / w, nW = side * side, hd = d / heads
         trace?.input = trace == nil ? nil : x.copy()
@@ -274,8 +278,7 @@ public final class SwinTransformer: @unchecked Sendable {
         }
         output("\(p).attn.qkv", qkv.data, qkv.shape)
         // Scores S = scale·Q·Kᵀ + bias (+ mask) per (window, head), then P = softmax(S), ctx = P·V.
-        let bias = SwinWindows.relativeBias(blk.relativePositionBias, window: w, heads: heads)
-        let mask = sh > 0 ? SwinWindows.shiftMask(resolution: r, window: w, shift: sh) : nil
+        let bias = sbias.bias.data, mask = sbias.mask?.data
         // All probabilities are kept for the backward pass and observers; plain inference keeps one window's.
         let probs = Tensor(zeros: !traced && !observing ? [0] : [b * nW, heads, n, n])
         let ctx = Tensor(zeros: [rows, d])
@@ -288,23 +291,19 @@ public final class SwinTransformer: @unchecked Sendable {
         }
         if !traced {
             // Inference: the block's attention kernel (fp32, int8 or fake-quant) per window and head,
-            // with bias[head] + mask[window] added to its scores.
+            // with bias[head] + mask[window] (built once, ``SwinScoreBias``) added to its scores.
+            let combined = sbias.combined.data, combinedTasks = sbias.combined.shape[0] * heads
             Parallel.forChunks(b * nW * heads) { range in
                 let scratch = blk.attention.makeScratch(tokens: n, headDim: hd)
-                let sb = UnsafeMutablePointer<Float>.allocate(capacity: n * n)
                 let own = observing ? nil : UnsafeMutablePointer<Float>.allocate(capacity: n * n)
-                defer { sb.deallocate(); own?.deallocate() }
+                defer { own?.deallocate() }
                 for task in range {
                     let bw = task / heads, head = task % heads, base = qkv.data + bw * n * 3 * d + head * hd
-                    sb.update(repeating: 0, count: n * n)
-                    addBias(sb, task: task)
                     blk.attention.attend(head: head, q: base, k: base + d, v: base + 2 * d, ld: 3 * d, tokens: n, headDim: hd, scale: scale,
-                                         scoreBias: sb, probs: own ?? probs.data + task * n * n, ctx: ctx.data + bw * n * d + head * hd, ldc: d,
+                                         scoreBias: combined + (task % combinedTasks) * n * n, probs: own ?? probs.data + task * n * n, ctx: ctx.data + bw * n * d + head * hd, ldc: d,
                                          scratch: scratch)
                 }
             }
-            bias.deallocate()
-            mask?.deallocate()
             if observing { tap("\(p).attn.softmax", probs.data, probs.shape) }
             finish(blk, x: x, ctx: ctx, source: source, name: p, tap: tap, output: output, fuse: fuse, trace: nil)
             return
@@ -318,8 +317,6 @@ public final class SwinTransformer: @unchecked Sendable {
         } }
         output("\(p).attn.matmul1", probs.data, probs.shape)
         Parallel.forChunks(b * nW * heads) { chunk in for task in chunk { addBias(probs.data + task * n * n, task: task) } }
-        bias.deallocate()
-        mask?.deallocate()
         Parallel.forChunks(b * nW * heads) { chunk in for task in chunk { Ops.softmaxSerial(probs.data + task * n * n, rows: n, n: n) } }
         output("\(p).attn.softmax", probs.data, probs.shape)
         Parallel.forChunks(b * nW * heads) { chunk in for task in chunk {
@@ -406,30 +403,57 @@ enum SwinWindows {
     }
 
     /// bias[head][i][j] = table[((y_i − y_j + w − 1)(2w − 1) + x_i − x_j + w − 1), head]
-    /// (timm's relative_position_index). The caller deallocates it.
-    static func relativeBias(_ table: Tensor, window w: Int, heads: Int) -> UnsafeMutablePointer<Float> {
+    /// (timm's relative_position_index).
+    static func relativeBias(_ table: Tensor, window w: Int, heads: Int) -> Tensor {
         let n = w * w
-        let out = UnsafeMutablePointer<Float>.allocate(capacity: heads * n * n)
+        let t = Tensor(zeros: [heads, n, n]), out = t.data
         for i in 0..<n { for j in 0..<n {
             let idx = (i / w - j / w + w - 1) * (2 * w - 1) + (i % w - j % w + w - 1)
             for h in 0..<heads { out[(h * n + i) * n + j] = table.data[idx * heads + h] }
         } }
-        return out
+        return t
     }
 
     /// mask[window][i][j]: 0 when tokens i and j came from the same region of the shifted grid,
-    /// else −100 (timm's attn_mask). Regions split each axis at R − w and R − shift. The caller
-    /// deallocates it.
-    static func shiftMask(resolution r: Int, window w: Int, shift sh: Int) -> UnsafeMutablePointer<Float> {
+    /// else −100 (timm's attn_mask). Regions split each axis at R − w and R − shift.
+    static func shiftMask(resolution r: Int, window w: Int, shift sh: Int) -> Tensor {
         let side = r / w, n = w * w
         func region(_ v: Int) -> Int { v < r - w ? 0 : v < r - sh ? 1 : 2 }
-        let out = UnsafeMutablePointer<Float>.allocate(capacity: side * side * n * n)
+        let t = Tensor(zeros: [side * side, n, n]), out = t.data
         for wy in 0..<side { for wx in 0..<side {
             let ids = (0..<n).map { region(wy * w + $0 / w) * 3 + region(wx * w + $0 % w) }
             let m = out + (wy * side + wx) * n * n
             for i in 0..<n { for j in 0..<n { m[i * n + j] = ids[i] == ids[j] ? 0 : -100 } }
         } }
-        return out
+        return t
+    }
+}
+
+/// One block's additive attention-score terms, built once per model: the expanded relative
+/// position bias [heads, n, n], the shift mask [nW, n, n] (shifted blocks only) and their sum
+/// [nW or 1, heads, n, n] as the inference path adds it (0 + bias, then + mask). The traced path
+/// adds bias then mask to the scores in place, as before.
+final class SwinScoreBias: @unchecked Sendable {
+    let bias: Tensor, mask: Tensor?, combined: Tensor
+
+    init(table: Tensor, config c: SwinConfig, stage s: Int, block b: Int) {
+        let w = c.window(s), heads = c.numHeads[s], sh = c.shift(s, block: b), n = w * w
+        bias = SwinWindows.relativeBias(table, window: w, heads: heads)
+        mask = sh > 0 ? SwinWindows.shiftMask(resolution: c.resolution(s), window: w, shift: sh) : nil
+        let windows = mask?.shape[0] ?? 1
+        combined = Tensor(zeros: [windows, heads, n, n])
+        for win in 0..<windows { for h in 0..<heads {
+            let dst = combined.data + (win * heads + h) * n * n, bh = bias.data + h * n * n
+            for k in 0..<(n * n) { dst[k] += bh[k] }
+            if let mask { let mw = mask.data + win * n * n; for k in 0..<(n * n) { dst[k] += mw[k] } }
+        } }
+    }
+
+    /// Every block's terms, [stage][block].
+    static func build(_ c: SwinConfig, _ stages: [[SwinBlock]]) -> [[SwinScoreBias]] {
+        stages.enumerated().map { s, blocks in
+            blocks.enumerated().map { b, blk in SwinScoreBias(table: blk.relativePositionBias, config: c, stage: s, block: b) }
+        }
     }
 }
 
