@@ -14,7 +14,7 @@ extension VisionTransformer {
     /// head-major, `blocks.i.attn.proj`, `blocks.i.mlp.fc1` pre-GELU, `blocks.i.mlp.fc2`, `head`,
     /// `head_dist`). Gradient taps, dL/d(op output): `patch_embed.grad` [B,N,E], `blocks.i.attn.qkv.grad`,
     /// `…matmul1.grad`, `…softmax.grad`, `…matmul2.grad` (head-major), `…proj.grad`, `blocks.i.mlp.fc1.grad`,
-    /// `…act.grad` (post-GELU), `…fc2.grad`, `head.grad` and `head_dist.grad` (each half of dL/dlogits
+    /// `…act.grad` (fc2's input: post-GELU, times any hidden multiplier), `…fc2.grad`, `head.grad` and `head_dist.grad` (each half of dL/dlogits
     /// when distilled). The backward stops at the lowest block whose gradients the observer wants.
     public func forwardBackward(_ images: Tensor, loss: TaskLoss, firstImageIndex: Int = 0,
                                 observer: ForwardObserver?) -> Tensor {
@@ -96,6 +96,7 @@ extension VisionTransformer {
         tap("\(p).mlp.fc2.grad", dx.data, [b, t, e])
         LayerBackward.linear(dx.data, rows: rows, blk.fc2, into: w.dhidden.data)
         tap("\(p).mlp.act.grad", w.dhidden.data, [b, t, hidden])
+        if let m = blk.hiddenMultiplier { Ops.scaleColumns(w.dhidden.data, rows: rows, by: m.data, cols: hidden) }
         LayerBackward.gelu(w.dhidden.data, f: s.fc1.data, into: w.dhidden.data, count: rows * hidden)
         tap("\(p).mlp.fc1.grad", w.dhidden.data, [b, t, hidden])
         LayerBackward.linear(w.dhidden.data, rows: rows, blk.fc1, into: w.dh.data)

@@ -22,6 +22,7 @@ final class ForwardTrace {
 /// The fp32 layers of one block, as the backward pass needs them.
 struct FloatBlock {
     let norm1: LayerNorm, qkv: Linear, proj: Linear, norm2: LayerNorm, fc1: Linear, fc2: Linear
+    let hiddenMultiplier: Tensor?
 
     init(_ b: ViTBlock, index i: Int) {
         func linear(_ op: any LinearOp, _ name: String) -> Linear {
@@ -29,7 +30,7 @@ struct FloatBlock {
             return l
         }
         precondition(b.attention is FloatAttention, "blocks.\(i).attn is \(type(of: b.attention)), not FloatAttention")
-        norm1 = b.norm1; norm2 = b.norm2
+        norm1 = b.norm1; norm2 = b.norm2; hiddenMultiplier = b.hiddenMultiplier
         qkv = linear(b.qkv, "attn.qkv"); proj = linear(b.proj, "attn.proj")
         fc1 = linear(b.fc1, "mlp.fc1"); fc2 = linear(b.fc2, "mlp.fc2")
     }
@@ -62,7 +63,7 @@ extension VisionTransformer {
     /// The float forward pass of ``forward(_:observer:)`` (same ops, same values, same taps) that also
     /// reports every quantizable op's output (`blocks.i.attn.matmul1`, `…matmul2` head-major, `…proj`,
     /// `blocks.i.mlp.fc1`, `…fc2`, `head`, `head_dist`), lets `hook` change each op output in place
-    /// (names as the gradient taps without `.grad`, plus `blocks.i.mlp.act` for the GELU output), and,
+    /// (names as the gradient taps without `.grad`, plus `blocks.i.mlp.act` for fc2's input: the GELU output times any hidden multiplier), and,
     /// when `keep`, returns the activations the backward pass needs.
     func tracedForward(_ images: Tensor, observer: ForwardObserver?, hook: ActivationHook?,
                        keep: Bool) -> (logits: Tensor, trace: ForwardTrace?) {
@@ -144,6 +145,7 @@ extension VisionTransformer {
             blk.fc1.forward(h.data, rows: rows, into: f.data)
             output("\(p).mlp.fc1", f.data, [b, t, hidden])
             Ops.gelu(f.data, act.data, count: rows * hidden)
+            if let m = blk.hiddenMultiplier { Ops.scaleColumns(act.data, rows: rows, by: m.data, cols: hidden) }
             hook?("\(p).mlp.act", act.data, [b, t, hidden])
             tap("\(p).mlp.fc2.input", act.data, [b, t, hidden])
             blk.fc2.forward(act.data, rows: rows, into: h.data)

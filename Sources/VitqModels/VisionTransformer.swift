@@ -11,11 +11,14 @@ public struct ViTBlock: @unchecked Sendable {
     public let norm2: LayerNorm              // blocks.i.norm2
     public let fc1: any LinearOp             // blocks.i.mlp.fc1, [hidden, E]
     public let fc2: any LinearOp             // blocks.i.mlp.fc2, [E, hidden]
+    /// Per-channel factors m_c applied to the GELU output before fc2 (GELU smoothing folds
+    /// 1/m_c into fc2's weight columns); nil in a timm model.
+    public let hiddenMultiplier: Tensor?     // blocks.i.mlp.fc2.input_multiplier, [hidden]
 
     public init(norm1: LayerNorm, qkv: any LinearOp, attention: any AttentionKernel, proj: any LinearOp,
-                norm2: LayerNorm, fc1: any LinearOp, fc2: any LinearOp) {
+                norm2: LayerNorm, fc1: any LinearOp, fc2: any LinearOp, hiddenMultiplier: Tensor? = nil) {
         self.norm1 = norm1; self.qkv = qkv; self.attention = attention; self.proj = proj
-        self.norm2 = norm2; self.fc1 = fc1; self.fc2 = fc2
+        self.norm2 = norm2; self.fc1 = fc1; self.fc2 = fc2; self.hiddenMultiplier = hiddenMultiplier
     }
 }
 
@@ -100,7 +103,8 @@ public final class VisionTransformer: @unchecked Sendable {
         let newBlocks = try blocks.enumerated().map { i, b in
             ViTBlock(norm1: b.norm1, qkv: try linear("blocks.\(i).attn.qkv", b.qkv), attention: try attention(i),
                      proj: try linear("blocks.\(i).attn.proj", b.proj), norm2: b.norm2,
-                     fc1: try linear("blocks.\(i).mlp.fc1", b.fc1), fc2: try linear("blocks.\(i).mlp.fc2", b.fc2))
+                     fc1: try linear("blocks.\(i).mlp.fc1", b.fc1), fc2: try linear("blocks.\(i).mlp.fc2", b.fc2),
+                     hiddenMultiplier: b.hiddenMultiplier)
         }
         return VisionTransformer(spec: spec, patchEmbed: try linear("patch_embed.proj", patchEmbed), clsToken: clsToken,
                                  distToken: distToken, posEmbed: posEmbed, blocks: newBlocks, norm: norm,
@@ -234,13 +238,14 @@ public final class VisionTransformer: @unchecked Sendable {
         tap("\(p).attn.proj.input", w.ctx.data, [b, t, e])
         blk.proj.forward(w.ctx.data, rows: rows, addingInto: x.data)
 
-        if fuse, let fc1 = blk.fc1 as? any NormFusingLinearOp,
+        if fuse, blk.hiddenMultiplier == nil, let fc1 = blk.fc1 as? any NormFusingLinearOp,
            fc1.forwardMLP(normalizing: x.data, with: blk.norm2, rows: rows, next: blk.fc2, addingInto: x.data) {
         } else {
             blk.norm2.forward(x.data, rows: rows, into: w.h.data)
             tap("\(p).mlp.fc1.input", w.h.data, [b, t, e])
             blk.fc1.forward(w.h.data, rows: rows, into: w.hidden.data)
             Ops.gelu(w.hidden.data, w.hidden.data, count: rows * c.mlpHidden)
+            if let m = blk.hiddenMultiplier { Ops.scaleColumns(w.hidden.data, rows: rows, by: m.data, cols: c.mlpHidden) }
             tap("\(p).mlp.fc2.input", w.hidden.data, [b, t, c.mlpHidden])
             blk.fc2.forward(w.hidden.data, rows: rows, addingInto: x.data)
         }

@@ -2,28 +2,37 @@ import Foundation
 import VitqModels
 import VitqTensor
 
-/// SmoothQuant-style channel smoothing of the LayerNorm outputs (Xiao et al. 2023; RepQ-ViT's
-/// reparameterisation of post-LayerNorm activations): the linear op after a LayerNorm computes
-/// the same function with its input channel c divided by s_c and its weight column c multiplied
-/// by s_c, and the division folds into the LayerNorm's γ and β. With
+/// SmoothQuant-style channel smoothing (Xiao et al. 2023; RepQ-ViT's reparameterisation of
+/// post-LayerNorm activations): a linear op computes the same function with its input channel c
+/// divided by s_c and its weight column c multiplied by s_c. With
 /// s_c = max|X_c|^α / max|W_c|^(1−α), outlier channels of the activation hand part of their range
 /// to the weights, so a per-tensor activation scale fits every channel better. The model stays
 /// a float model; quantization then runs on it unchanged.
 ///
-/// Pairs: blocks.i.norm1 → blocks.i.attn.qkv, blocks.i.norm2 → blocks.i.mlp.fc1, and
-/// norm → head (ViT without a distillation head).
+/// - LayerNorm outputs (`smooth_alpha`): blocks.i.norm1 → blocks.i.attn.qkv, blocks.i.norm2 →
+///   blocks.i.mlp.fc1, and norm → head (ViT without a distillation head). The division folds
+///   into the LayerNorm's γ and β.
+/// - GELU outputs (`gelu_smooth_alpha`): blocks.i.mlp.fc2. GELU does not commute with a scale, so
+///   the division stays an op of its own, the block's ``ViTBlock/hiddenMultiplier`` m_c = 1/s_c,
+///   applied in float before fc2's input is quantized (and stored in the quantized file). The
+///   factors are divided by their minimum, so m_c ≤ 1: no channel's GELU minimum (−0.17) grows,
+///   and twin quantization's negative range still covers every channel.
 public enum ChannelSmoothing {
-    /// The linear ops whose inputs are smoothed.
-    public static func ops(_ model: VisionTransformer) -> [String] {
-        var ops = (0..<model.config.depth).flatMap { ["blocks.\($0).attn.qkv", "blocks.\($0).mlp.fc1"] }
-        if model.headDist == nil { ops.append("head") }
+    /// The linear ops whose inputs are smoothed: after LayerNorms when `layerNorm`, after GELUs when `gelu`.
+    public static func ops(_ model: VisionTransformer, layerNorm: Bool = true, gelu: Bool = false) -> [String] {
+        var ops: [String] = []
+        for i in 0..<model.config.depth {
+            if layerNorm { ops += ["blocks.\(i).attn.qkv", "blocks.\(i).mlp.fc1"] }
+            if gelu { ops.append("blocks.\(i).mlp.fc2") }
+        }
+        if layerNorm && model.headDist == nil { ops.append("head") }
         return ops
     }
 
-    /// max |x_c| per input channel of each smoothed op over `images`, taken in batches of `batch`.
-    public static func inputMaxima(_ model: VisionTransformer, images: Range<Int>, batch: Int,
+    /// max |x_c| per input channel of each of `ops` over `images`, taken in batches of `batch`.
+    public static func inputMaxima(_ model: VisionTransformer, ops: [String], images: Range<Int>, batch: Int,
                                    load: (Range<Int>) throws -> Tensor) throws -> [String: [Float]] {
-        let observer = ChannelMaxObserver(names: Set(ops(model).map { $0 + ".input" }))
+        let observer = ChannelMaxObserver(names: Set(ops.map { $0 + ".input" }))
         var lo = images.lowerBound
         while lo < images.upperBound {
             let hi = min(lo + batch, images.upperBound)
@@ -45,23 +54,41 @@ public enum ChannelSmoothing {
         }
     }
 
-    /// `model` with every smoothed op's input divided by its factors (folded into the LayerNorm
-    /// before it) and its weight columns multiplied by them. Other tensors are shared, not copied.
-    public static func apply(_ model: VisionTransformer, maxima: [String: [Float]], alpha: Float) -> VisionTransformer {
+    /// `lin` with weight column c multiplied by s[c].
+    static func scalingColumns(_ lin: Linear, by s: [Float]) -> Linear {
+        let k = lin.inFeatures
+        let w = Tensor(zeros: lin.weight.shape)
+        for j in 0..<lin.outFeatures { for c in 0..<k { w.data[j * k + c] = lin.weight.data[j * k + c] * s[c] } }
+        return Linear(weight: w, bias: lin.bias)
+    }
+
+    /// `model` with the smoothed ops' inputs divided by their factors (LayerNorm outputs with
+    /// strength `alpha`, folded into the LayerNorm; GELU outputs with `geluAlpha`, as the block's
+    /// hidden multiplier) and their weight columns multiplied by them. Ops without maxima, or
+    /// with a strength of 0, are unchanged. Other tensors are shared, not copied.
+    public static func apply(_ model: VisionTransformer, maxima: [String: [Float]], alpha: Float,
+                             geluAlpha: Float = 0) -> VisionTransformer {
         func smooth(_ norm: LayerNorm, _ op: any LinearOp, _ name: String) -> (LayerNorm, any LinearOp) {
-            guard let lin = op as? Linear, let xmax = maxima[name], xmax.count == lin.inFeatures else { return (norm, op) }
+            guard alpha > 0, let lin = op as? Linear, let xmax = maxima[name], xmax.count == lin.inFeatures else { return (norm, op) }
             let s = factors(lin, xmax: xmax, alpha: alpha)
             let k = lin.inFeatures
             let gamma = Tensor(shape: [k], values: (0..<k).map { norm.weight.data[$0] / s[$0] })
             let beta = Tensor(shape: [k], values: (0..<k).map { norm.bias.data[$0] / s[$0] })
-            let w = Tensor(zeros: lin.weight.shape)
-            for j in 0..<lin.outFeatures { for c in 0..<k { w.data[j * k + c] = lin.weight.data[j * k + c] * s[c] } }
-            return (LayerNorm(weight: gamma, bias: beta, eps: norm.eps), Linear(weight: w, bias: lin.bias))
+            return (LayerNorm(weight: gamma, bias: beta, eps: norm.eps), scalingColumns(lin, by: s))
+        }
+        func smoothGELU(_ op: any LinearOp, _ multiplier: Tensor?, _ name: String) -> (any LinearOp, Tensor?) {
+            guard geluAlpha > 0, multiplier == nil, let lin = op as? Linear, let xmax = maxima[name], xmax.count == lin.inFeatures
+            else { return (op, multiplier) }
+            let raw = factors(lin, xmax: xmax, alpha: geluAlpha)
+            let least = raw.min() ?? 1
+            let s = raw.map { $0 / least }
+            return (scalingColumns(lin, by: s), Tensor(shape: [s.count], values: s.map { 1 / $0 }))
         }
         let blocks = model.blocks.enumerated().map { i, b -> ViTBlock in
             let (n1, qkv) = smooth(b.norm1, b.qkv, "blocks.\(i).attn.qkv")
             let (n2, fc1) = smooth(b.norm2, b.fc1, "blocks.\(i).mlp.fc1")
-            return ViTBlock(norm1: n1, qkv: qkv, attention: b.attention, proj: b.proj, norm2: n2, fc1: fc1, fc2: b.fc2)
+            let (fc2, m) = smoothGELU(b.fc2, b.hiddenMultiplier, "blocks.\(i).mlp.fc2")
+            return ViTBlock(norm1: n1, qkv: qkv, attention: b.attention, proj: b.proj, norm2: n2, fc1: fc1, fc2: fc2, hiddenMultiplier: m)
         }
         let (norm, head) = model.headDist == nil ? smooth(model.norm, model.head, "head") : (model.norm, model.head)
         return VisionTransformer(spec: model.spec, patchEmbed: model.patchEmbed, clsToken: model.clsToken, distToken: model.distToken,

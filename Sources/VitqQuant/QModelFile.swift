@@ -45,6 +45,7 @@ public enum QModelFile {
         w.add("pos_embed", net.posEmbed)
         for (i, n) in net.norms.enumerated() {
             addNorm(&w, "blocks.\(i).norm1", n.norm1); addNorm(&w, "blocks.\(i).norm2", n.norm2)
+            if let m = net.hiddenMultipliers[i] { w.add("blocks.\(i).mlp.fc2.input_multiplier", m) }
         }
         addNorm(&w, "norm", net.norm)
         var ops: [String: Any] = [:]
@@ -209,9 +210,19 @@ public enum QModelFile {
             norms: try (0..<c.depth).map { i in
                 (try LayerNorm(l, "blocks.\(i).norm1", dim: e, eps: c.layerNormEps), try LayerNorm(l, "blocks.\(i).norm2", dim: e, eps: c.layerNormEps))
             },
+            hiddenMultipliers: try (0..<c.depth).map { i in try hiddenMultiplier(l, "blocks.\(i).mlp.fc2.input_multiplier", c.mlpHidden, path) },
             norm: try LayerNorm(l, "norm", dim: e, eps: c.layerNormEps), linear: slots, attention: attention)
         try l.finish()
         return net
+    }
+
+    /// GELU smoothing's optional per-channel multiplier `name` [hidden]: finite and positive.
+    static func hiddenMultiplier(_ l: StrictTensorLoader, _ name: String, _ hidden: Int, _ path: String) throws -> Tensor? {
+        guard let m = try l.loadIfPresent(name, [hidden]) else { return nil }
+        if let bad = (0..<hidden).first(where: { !(m.data[$0].isFinite && m.data[$0] > 0) }) {
+            throw QModelError(path, "tensor '\(name)': value \(m.data[bad]) at \(bad) is not a finite positive multiplier")
+        }
+        return m
     }
 
     /// Linear op `name` [out, in] (weight stored as `shape`): quantized when `ops` has its entry.

@@ -42,6 +42,11 @@ public struct Recipe: Equatable, Sendable {
     public var shardImages = 8
     /// `search`: SmoothQuant's migration strength α for the LayerNorm outputs (``ChannelSmoothing``); 0 = off.
     public var smoothAlpha: Float = 0
+    /// `search`: the same migration for the GELU outputs (fc2's inputs), through a per-channel
+    /// multiplier the model keeps before fc2 (``ChannelSmoothing``); 0 = off.
+    public var geluSmoothAlpha: Float = 0
+    /// Whether the recipe smooths any activation channels (and so needs their input maxima).
+    public var smoothsChannels: Bool { smoothAlpha > 0 || geluSmoothAlpha > 0 }
 
     public init() {}
 
@@ -51,7 +56,7 @@ public struct Recipe: Equatable, Sendable {
         "activation_range", "matmul_granularity", "softmax_signed", "quantize_patch_embed", "quantize_head",
         "keep_float", "metric", "search_alpha", "search_beta", "search_candidates", "search_rounds", "bias_correction",
         "twin", "gradient", "gradient_samples", "gradient_seed", "shard_images", "ranking_weight", "ranking_margin",
-        "smooth_alpha",
+        "smooth_alpha", "gelu_smooth_alpha",
     ]
 
     public var weightScheme: QuantScheme { QuantScheme(bits: weightBits, signed: true, narrow: weightNarrow) }
@@ -163,6 +168,7 @@ public struct Recipe: Equatable, Sendable {
         if let w = try float("ranking_weight", 0...1000) { r.search.rankingWeight = w }
         if let m = try float("ranking_margin", 0...1000) { r.search.rankingMargin = m }
         if let a = try float("smooth_alpha", 0...1) { r.smoothAlpha = a }
+        if let a = try float("gelu_smooth_alpha", 0...1) { r.geluSmoothAlpha = a }
         if r.method == "search" && r.matmulGranularity != .perHead {
             throw RecipeError(source, "key 'matmul_granularity' must be per_head with method 'search' (heads are searched independently)")
         }
@@ -195,6 +201,7 @@ public struct Recipe: Equatable, Sendable {
             obj["gradient_samples"] = gradientSamples; obj["gradient_seed"] = gradientSeed; obj["shard_images"] = shardImages
             obj["ranking_weight"] = Double(search.rankingWeight); obj["ranking_margin"] = Double(search.rankingMargin)
             if smoothAlpha > 0 { obj["smooth_alpha"] = Double(smoothAlpha) }
+            if geluSmoothAlpha > 0 { obj["gelu_smooth_alpha"] = Double(geluSmoothAlpha) }
         }
         let data = try! JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys])
         return String(decoding: data, as: UTF8.self)

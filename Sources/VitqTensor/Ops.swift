@@ -34,6 +34,16 @@ public enum Ops {
         }
     }
 
+    /// x[r, c] *= m[c] for each of `rows` contiguous rows of `cols` values.
+    public static func scaleColumns(_ x: UnsafeMutablePointer<Float>, rows: Int, by m: UnsafePointer<Float>, cols: Int) {
+        Parallel.forChunks(rows, minChunk: 64) { r in
+            for i in r {
+                let row = x + i * cols
+                for c in 0..<cols { row[c] *= m[c] }
+            }
+        }
+    }
+
     /// max |x| over `rows` rows of `cols` values at row stride `ld` (on the calling thread).
     public static func maxAbs(_ x: UnsafePointer<Float>, rows: Int = 1, cols: Int, ld: Int = 0) -> Float {
         var m: Float = 0

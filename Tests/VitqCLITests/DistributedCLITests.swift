@@ -59,12 +59,13 @@ final class DistributedCLITests: XCTestCase {
         }
     }
 
-    /// With `smooth_alpha` the coordinator measures the input maxima once and ships them in the
-    /// JOB; the workers' smoothed model must be the in-process one, bit for bit.
+    /// With `smooth_alpha` and `gelu_smooth_alpha` the coordinator measures the input maxima once
+    /// and ships them in the JOB; the workers' smoothed model must be the in-process one, bit for
+    /// bit, and the file carries GELU smoothing's multipliers.
     func testChannelSmoothingGivesTheSameBytesWithWorkers() throws {
         try Fixtures.require()
         let recipe = dir + "/smooth.yaml"
-        try "name: smooth\nbase: ptq4vit-fast\nshard_images: 4\nsmooth_alpha: 0.5\n".write(toFile: recipe, atomically: true, encoding: .utf8)
+        try "name: smooth\nbase: ptq4vit-fast\nshard_images: 4\nsmooth_alpha: 0.5\ngelu_smooth_alpha: 0.5\n".write(toFile: recipe, atomically: true, encoding: .utf8)
         var shas: [String] = []
         for workers in [0, 2] {
             let out = dir + "/s\(workers).safetensors"
@@ -75,6 +76,8 @@ final class DistributedCLITests: XCTestCase {
         }
         XCTAssertEqual(shas[0], shas[1])
         XCTAssertNotEqual(shas[0], try reference(), "smoothing changes the model")
+        let names = try SafeTensorsFile(path: dir + "/s0.safetensors").names
+        XCTAssertTrue(names.contains("blocks.11.mlp.fc2.input_multiplier"), "\(names.filter { $0.contains("fc2") })")
     }
 
     // MARK: processes by hand

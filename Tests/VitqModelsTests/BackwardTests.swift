@@ -54,8 +54,9 @@ final class BackwardTests: XCTestCase {
     // MARK: finite differences
 
     /// Every op output's gradient against a central difference of the loss along a random direction.
-    func checkDirectionalDerivatives(distilled: Bool) throws {
-        let model = try TinyRandomViT.make(in: dir, distilled: distilled)
+    func checkDirectionalDerivatives(distilled: Bool, multiplied: Bool = false) throws {
+        let tiny = try TinyRandomViT.make(in: dir, distilled: distilled)
+        let model = multiplied ? withHiddenMultipliers(tiny) : tiny
         let images = TinyRandomViT.images(2)
         let taps = FilteredTaps()
         let logits = model.forwardBackward(images, loss: .fisherArgmax, observer: taps)
@@ -86,6 +87,23 @@ final class BackwardTests: XCTestCase {
 
     func testDistilledGradientsMatchFiniteDifferences() throws { try checkDirectionalDerivatives(distilled: true) }
 
+    /// GELU smoothing's per-channel multiplier before fc2: `…mlp.act` is then fc2's (multiplied) input.
+    func testGradientsThroughHiddenMultipliersMatchFiniteDifferences() throws {
+        try checkDirectionalDerivatives(distilled: false, multiplied: true)
+    }
+
+    /// `model` with a random per-channel multiplier in (0.1, 2) on every block's GELU output.
+    func withHiddenMultipliers(_ model: VisionTransformer) -> VisionTransformer {
+        var rng = SeededRandom(seed: 17)
+        let hidden = model.config.mlpHidden
+        let blocks = model.blocks.map { b in
+            ViTBlock(norm1: b.norm1, qkv: b.qkv, attention: b.attention, proj: b.proj, norm2: b.norm2, fc1: b.fc1, fc2: b.fc2,
+                     hiddenMultiplier: Tensor(shape: [hidden], values: (0..<hidden).map { _ in Float(0.1 + 1.9 * rng.uniform()) }))
+        }
+        return VisionTransformer(spec: model.spec, patchEmbed: model.patchEmbed, clsToken: model.clsToken, distToken: model.distToken,
+                                 posEmbed: model.posEmbed, blocks: blocks, norm: model.norm, head: model.head, headDist: model.headDist)
+    }
+
     // MARK: forward taps
 
     func testForwardTapsEqualForward() throws {
@@ -95,6 +113,10 @@ final class BackwardTests: XCTestCase {
         let z = model.forward(images, observer: plain)
         let z2 = model.forwardBackward(images, loss: .fisherArgmax, observer: traced)
         XCTAssertEqual(z.array, z2.array)
+        let multiplied = withHiddenMultipliers(model)
+        let zm = multiplied.forward(images)
+        XCTAssertEqual(zm.array, multiplied.forwardBackward(images, loss: .fisherArgmax, observer: nil).array, "with hidden multipliers")
+        XCTAssertGreaterThan(relativeError(zm.array, z.array), 1e-3, "the multipliers are applied")
         for (name, v) in plain.values {
             XCTAssertEqual(traced.shapes[name], plain.shapes[name], name)
             XCTAssertEqual(traced.values[name], v, name)

@@ -18,18 +18,20 @@ final class ChannelSmoothingTests: XCTestCase {
         let x = Tensor(zeros: [2, 3, s, s])
         let raw = images.bytes.bindMemory(to: UInt8.self)
         for i in 0..<2 { for p in 0..<plane { for c in 0..<3 { x.data[(i * 3 + c) * plane + p] = (Float(raw[(i * plane + p) * 3 + c]) / 255 - 0.5) / 0.5 } } }
-        let maxima = try ChannelSmoothing.inputMaxima(vit, images: 0..<2, batch: 1) { r in
+        let ops = ChannelSmoothing.ops(vit, layerNorm: true, gelu: true)
+        let maxima = try ChannelSmoothing.inputMaxima(vit, ops: ops, images: 0..<2, batch: 1) { r in
             let t = Tensor(zeros: [r.count, 3, s, s])
             t.data.update(from: x.data + r.lowerBound * 3 * plane, count: r.count * 3 * plane)
             return t
         }
-        XCTAssertEqual(Set(maxima.keys), Set(ChannelSmoothing.ops(vit)))
-        let smooth = ChannelSmoothing.apply(vit, maxima: maxima, alpha: 0.5)
+        XCTAssertEqual(Set(maxima.keys), Set(ops))
+        XCTAssertTrue(ops.contains("blocks.7.mlp.fc2") && ops.contains("head"))
+        let smooth = ChannelSmoothing.apply(vit, maxima: maxima, alpha: 0.5, geluAlpha: 0.5)
         let a = vit.forward(x).array, b = smooth.forward(x).array
         XCTAssertLessThan(relativeError(b, a), 1e-4, "the same function")
         // After smoothing, the spread of the per-channel input maxima of blocks.0 qkv shrinks,
         // and each channel's input max equals sqrt(max|X_c| · max|W_c|) at α = ½.
-        let after = try ChannelSmoothing.inputMaxima(smooth, images: 0..<2, batch: 2) { _ in x }
+        let after = try ChannelSmoothing.inputMaxima(smooth, ops: ops, images: 0..<2, batch: 2) { _ in x }
         let op = "blocks.0.attn.qkv"
         func spread(_ v: [Float]) -> Float { v.max()! / max(v.filter { $0 > 0 }.min()!, 1e-12) }
         XCTAssertLessThan(spread(after[op]!), spread(maxima[op]!))
@@ -39,5 +41,13 @@ final class ChannelSmoothingTests: XCTestCase {
             for j in 0..<w.shape[0] { wmax = max(wmax, abs(w.data[j * k + c])) }
             XCTAssertEqual(after[op]![c], (maxima[op]![c] * wmax).squareRoot(), accuracy: 1e-3 * after[op]![c])
         }
+        // GELU outputs: the multiplier m_c = 1/s_c (factors divided by their minimum, so m_c ≤ 1)
+        // scales fc2's input channels; blocks.7.mlp.fc2's outlier channel is flattened.
+        let gelu = "blocks.7.mlp.fc2"
+        let m = try XCTUnwrap(smooth.blocks[7].hiddenMultiplier).array
+        XCTAssertEqual(m.max()!, 1, accuracy: 1e-6)
+        for c in 0..<m.count { XCTAssertEqual(after[gelu]![c], maxima[gelu]![c] * m[c], accuracy: 1e-4 * max(after[gelu]![c], 1e-3)) }
+        XCTAssertLessThan(spread(after[gelu]!), spread(maxima[gelu]!) / 4)
+        XCTAssertNil(ChannelSmoothing.apply(vit, maxima: maxima, alpha: 0.5).blocks[7].hiddenMultiplier, "gelu_smooth_alpha 0 leaves GELU outputs alone")
     }
 }

@@ -105,6 +105,39 @@ final class QModelFileTests: XCTestCase {
         assertReadFails(bad, mentions: ["blocks.0.mlp.fc2.input_shift", "0...20"])
     }
 
+    /// `net` with block 0's GELU output multiplied per channel (GELU smoothing's multiplier).
+    func withHiddenMultiplier(_ net: QuantizedNetwork) -> QuantizedNetwork {
+        let hidden = net.spec.vit.mlpHidden
+        var rng = SeededRandom(seed: 3)
+        var multipliers = net.hiddenMultipliers
+        multipliers[0] = Tensor(shape: [hidden], values: (0..<hidden).map { _ in Float(0.05 + 0.95 * rng.uniform()) })
+        return QuantizedNetwork(spec: net.spec, clsToken: net.clsToken, distToken: net.distToken, posEmbed: net.posEmbed,
+                                norms: net.norms, hiddenMultipliers: multipliers, norm: net.norm, linear: net.linear, attention: net.attention)
+    }
+
+    func testHiddenMultiplierRoundTripsAndRunsInIntegers() throws {
+        let (fp, uniform, _) = try quantizedMicro()
+        let x = randomImages(fp, count: 3, seed: 8)
+        for (label, plain) in [("uniform fc2 input", uniform), ("twin fc2 input", try twinMicro().net)] {
+            let net = withHiddenMultiplier(plain)
+            let path = dir + "/mult.safetensors"
+            try QModelFile.write(net, provenance: QModelProvenance(sourceSHA256: String(repeating: "0", count: 64), sourceName: "micro", recipeJSON: "{}"), to: path)
+            let back = try XCTUnwrap(QModelFile.read(try SafeTensorsFile(path: path)).model.vit)
+            XCTAssertEqual(back.hiddenMultipliers[0]?.array, net.hiddenMultipliers[0]?.array, label)
+            XCTAssertNil(back.hiddenMultipliers[1], label)
+            let a = back.makeModel(.integer).forward(x).array, b = back.makeModel(.fakeQuant).forward(x).array
+            XCTAssertEqual(a.map(\.bitPattern), b.map(\.bitPattern), "\(label): the engine equals the reference")
+            XCTAssertGreaterThan(relativeError(a, plain.makeModel(.integer).forward(x).array), 1e-3, "\(label): the multiplier is applied")
+            // A multiplier that is not finite and positive, or mis-shaped, is refused with the tensor named.
+            let name = "blocks.0.mlp.fc2.input_multiplier"
+            assertReadFails(try rewrite(path) { n, shape, d in
+                n == name ? (n, shape, [Float](repeating: -1, count: shape[0]).withUnsafeBufferPointer { Data(buffer: $0) }) : (n, shape, d)
+            }, mentions: [name, "finite positive"])
+            assertReadFails(try rewrite(path) { n, shape, d in n == name ? (n, [shape[0] - 1], d.prefix(d.count - 4)) : (n, shape, d) },
+                            mentions: [name])
+        }
+    }
+
     /// Copies `path` with the metadata and tensors edited.
     func rewrite(_ path: String, metadata: (inout [String: String]) -> Void = { _ in },
                  tensors: (String, [Int], Data) -> (String, [Int], Data)? = { ($0, $1, $2) }) throws -> String {

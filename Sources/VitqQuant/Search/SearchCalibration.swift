@@ -22,27 +22,30 @@ public enum SearchCalibration {
         return ops
     }
 
-    /// The input maxima ``ChannelSmoothing`` needs when the recipe has `smooth_alpha` (nil
+    /// The input maxima ``ChannelSmoothing`` needs when the recipe has `smooth_alpha` or `gelu_smooth_alpha` (nil
     /// otherwise), over the calibration images taken shard by shard, so that they are the same
     /// bits in any process.
     public static func smoothingMaxima(_ model: any SearchableModel, recipe: Recipe, calib: Range<Int>,
                                        load: (Range<Int>) throws -> Tensor) throws -> [String: [Float]]? {
-        guard recipe.smoothAlpha > 0 else { return nil }
+        guard recipe.smoothsChannels else { return nil }
         let vit = try smoothable(model, recipe: recipe)
-        return try Gemm.reproducible { try ChannelSmoothing.inputMaxima(vit, images: calib, batch: recipe.shardImages, load: load) }
+        let ops = ChannelSmoothing.ops(vit, layerNorm: recipe.smoothAlpha > 0, gelu: recipe.geluSmoothAlpha > 0)
+        return try Gemm.reproducible { try ChannelSmoothing.inputMaxima(vit, ops: ops, images: calib, batch: recipe.shardImages, load: load) }
     }
 
     /// The model the search runs on: `model`, smoothed when `maxima` are given.
     public static func searchModel(_ model: any SearchableModel, recipe: Recipe, maxima: [String: [Float]]?) throws -> any SearchableModel {
-        guard let maxima, recipe.smoothAlpha > 0 else { return model }
-        return ChannelSmoothing.apply(try smoothable(model, recipe: recipe), maxima: maxima, alpha: recipe.smoothAlpha)
+        guard let maxima, recipe.smoothsChannels else { return model }
+        return ChannelSmoothing.apply(try smoothable(model, recipe: recipe), maxima: maxima, alpha: recipe.smoothAlpha,
+                                      geluAlpha: recipe.geluSmoothAlpha)
     }
 
     /// Channel smoothing folds scales into ViT's LayerNorms and linear ops; Swin's windows and
     /// patch merging are not covered.
     static func smoothable(_ model: any SearchableModel, recipe: Recipe) throws -> VisionTransformer {
         guard let vit = model as? VisionTransformer else {
-            throw RecipeError("recipe \(recipe.name)", "key 'smooth_alpha': channel smoothing is implemented for ViT/DeiT only, not \(model.familyName)")
+            let key = recipe.smoothAlpha > 0 ? "smooth_alpha" : "gelu_smooth_alpha"
+            throw RecipeError("recipe \(recipe.name)", "key '\(key)': channel smoothing is implemented for ViT/DeiT only, not \(model.familyName)")
         }
         return vit
     }

@@ -114,7 +114,9 @@ final class JobInputs: @unchecked Sendable {
             throw ClusterError.job("the shards reach past the \(npy.shape[0]) images")
         }
         do { recipe = try Recipe.parse(job.recipe, source: "the job's recipe") } catch { throw ClusterError.job("\(error)") }
-        guard (job.smoothing != nil) == (recipe.smoothAlpha > 0) else { throw ClusterError.job("smoothing maxima and the recipe's smooth_alpha disagree") }
+        guard (job.smoothing != nil) == recipe.smoothsChannels else {
+            throw ClusterError.job("smoothing maxima and the recipe's smooth_alpha/gelu_smooth_alpha disagree")
+        }
         do { model = try SearchCalibration.searchModel(float, recipe: recipe, maxima: job.smoothing) } catch { throw ClusterError.job("\(error)") }
         ops = Set(SearchCalibration.ops(model: model, recipe: recipe))
     }
