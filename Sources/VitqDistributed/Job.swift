@@ -51,8 +51,9 @@ public struct Job: Equatable, Sendable, Codable {
     /// For a Swin model, its architecture as the coordinator resolved it (SwinConfig JSON); the
     /// model file need not carry it.
     public var swin: String?
-    /// The recipe's `smooth_alpha` input maxima per op, measured once by the coordinator
-    /// (`SearchCalibration.smoothingMaxima`); workers smooth the model with them.
+    /// With the recipe's `smooth_alpha` or `gelu_smooth_alpha`, each smoothed op's per-channel
+    /// input range (k minima, then k maxima), measured once by the coordinator
+    /// (`SearchCalibration.smoothingRanges`); workers smooth the model with them.
     public var smoothing: [String: [Float]]?
     /// The recipe text (`Recipe.parse`).
     public var recipe: String

@@ -40,8 +40,9 @@ struct MessageValidator {
             guard sm.count <= 4096 else { throw fail("smoothing", "\(sm.count) ops, expected at most 4096") }
             for (op, v) in sm {
                 try text(op, field: "smoothing", max: 256)
-                guard (1...65536).contains(v.count), v.allSatisfy({ $0.isFinite && $0 >= 0 }) else {
-                    throw fail("smoothing", "\(op): expected 1...65536 finite non-negative maxima")
+                let k = v.count / 2
+                guard (1...32768).contains(k), v.count == 2 * k, v.allSatisfy(\.isFinite), (0..<k).allSatisfy({ v[$0] <= v[k + $0] }) else {
+                    throw fail("smoothing", "\(op): expected k minima then k maxima (k in 1...32768), finite, each minimum at most its maximum")
                 }
             }
         }

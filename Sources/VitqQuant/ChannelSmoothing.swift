@@ -11,7 +11,10 @@ import VitqTensor
 ///
 /// - LayerNorm outputs (`smooth_alpha`): blocks.i.norm1 → blocks.i.attn.qkv, blocks.i.norm2 →
 ///   blocks.i.mlp.fc1, and norm → head (ViT without a distillation head). The division folds
-///   into the LayerNorm's γ and β.
+///   into the LayerNorm's γ and β. With `smooth_center` (RepQ-ViT's per-channel zero points,
+///   folded), channel c is first shifted by its centre o_c = (min_c + max_c)/2 over the
+///   calibration images, folded into β, and the op's bias gains W·o; s_c then balances the
+///   half-range (max_c − min_c)/2 instead of max|X_c|.
 /// - GELU outputs (`gelu_smooth_alpha`): blocks.i.mlp.fc2. GELU does not commute with a scale, so
 ///   the division stays an op of its own, the block's ``ViTBlock/hiddenMultiplier`` m_c = 1/s_c,
 ///   applied in float before fc2's input is quantized (and stored in the quantized file). The
@@ -29,17 +32,25 @@ public enum ChannelSmoothing {
         return ops
     }
 
-    /// max |x_c| per input channel of each of `ops` over `images`, taken in batches of `batch`.
-    public static func inputMaxima(_ model: VisionTransformer, ops: [String], images: Range<Int>, batch: Int,
+    /// The per-channel range of each of `ops`' input over `images`, taken in batches of
+    /// `batch`: for an op with k input channels, k minima followed by k maxima (the JOB's
+    /// `smoothing` entry).
+    public static func inputRanges(_ model: VisionTransformer, ops: [String], images: Range<Int>, batch: Int,
                                    load: (Range<Int>) throws -> Tensor) throws -> [String: [Float]] {
-        let observer = ChannelMaxObserver(names: Set(ops.map { $0 + ".input" }))
+        let observer = ChannelRangeObserver(names: Set(ops.map { $0 + ".input" }))
         var lo = images.lowerBound
         while lo < images.upperBound {
             let hi = min(lo + batch, images.upperBound)
             _ = model.forward(try load(lo..<hi), observer: observer)
             lo = hi
         }
-        return Dictionary(uniqueKeysWithValues: observer.maxima.map { (String($0.key.dropLast(".input".count)), $0.value) })
+        return Dictionary(uniqueKeysWithValues: observer.ranges.map { (String($0.key.dropLast(".input".count)), $0.value.min + $0.value.max) })
+    }
+
+    /// max |x_c| of a range entry (k minima, then k maxima).
+    static func maxAbs(_ range: [Float]) -> [Float] {
+        let k = range.count / 2
+        return (0..<k).map { max(-range[$0], range[k + $0]) }
     }
 
     /// The smoothing factors s_c of `op` for input maxima `xmax`.
@@ -63,23 +74,34 @@ public enum ChannelSmoothing {
     }
 
     /// `model` with the smoothed ops' inputs divided by their factors (LayerNorm outputs with
-    /// strength `alpha`, folded into the LayerNorm; GELU outputs with `geluAlpha`, as the block's
-    /// hidden multiplier) and their weight columns multiplied by them. Ops without maxima, or
-    /// with a strength of 0, are unchanged. Other tensors are shared, not copied.
-    public static func apply(_ model: VisionTransformer, maxima: [String: [Float]], alpha: Float,
-                             geluAlpha: Float = 0) -> VisionTransformer {
+    /// strength `alpha`, folded into the LayerNorm, and first centred when `center`; GELU
+    /// outputs with `geluAlpha`, as the block's hidden multiplier) and their weight columns
+    /// multiplied by them. `ranges` are ``inputRanges(_:ops:images:batch:load:)``'s. Ops without
+    /// a range, or with a strength of 0, are unchanged. Other tensors are shared, not copied.
+    public static func apply(_ model: VisionTransformer, ranges: [String: [Float]], alpha: Float,
+                             geluAlpha: Float = 0, center: Bool = false) -> VisionTransformer {
         func smooth(_ norm: LayerNorm, _ op: any LinearOp, _ name: String) -> (LayerNorm, any LinearOp) {
-            guard alpha > 0, let lin = op as? Linear, let xmax = maxima[name], xmax.count == lin.inFeatures else { return (norm, op) }
-            let s = factors(lin, xmax: xmax, alpha: alpha)
+            guard alpha > 0, let lin = op as? Linear, let range = ranges[name], range.count == 2 * lin.inFeatures else { return (norm, op) }
             let k = lin.inFeatures
+            let centre = (0..<k).map { center ? (range[$0] + range[k + $0]) / 2 : 0 }
+            let spread = center ? (0..<k).map { (range[k + $0] - range[$0]) / 2 } : maxAbs(range)
+            let s = factors(lin, xmax: spread, alpha: alpha)
             let gamma = Tensor(shape: [k], values: (0..<k).map { norm.weight.data[$0] / s[$0] })
-            let beta = Tensor(shape: [k], values: (0..<k).map { norm.bias.data[$0] / s[$0] })
-            return (LayerNorm(weight: gamma, bias: beta, eps: norm.eps), scalingColumns(lin, by: s))
+            let beta = Tensor(shape: [k], values: (0..<k).map { (norm.bias.data[$0] - centre[$0]) / s[$0] })
+            let scaled = scalingColumns(lin, by: s)
+            guard center else { return (LayerNorm(weight: gamma, bias: beta, eps: norm.eps), scaled) }
+            // y = W·x + b = (W·diag(s))·((x − o)/s) + (b + W·o).
+            let w = lin.weight.data
+            let bias = (0..<lin.outFeatures).map { j in
+                Float((0..<k).reduce(Double(lin.bias?.data[j] ?? 0)) { $0 + Double(w[j * k + $1]) * Double(centre[$1]) })
+            }
+            return (LayerNorm(weight: gamma, bias: beta, eps: norm.eps),
+                    Linear(weight: scaled.weight, bias: Tensor(shape: [lin.outFeatures], values: bias)))
         }
         func smoothGELU(_ op: any LinearOp, _ multiplier: Tensor?, _ name: String) -> (any LinearOp, Tensor?) {
-            guard geluAlpha > 0, multiplier == nil, let lin = op as? Linear, let xmax = maxima[name], xmax.count == lin.inFeatures
+            guard geluAlpha > 0, multiplier == nil, let lin = op as? Linear, let range = ranges[name], range.count == 2 * lin.inFeatures
             else { return (op, multiplier) }
-            let raw = factors(lin, xmax: xmax, alpha: geluAlpha)
+            let raw = factors(lin, xmax: maxAbs(range), alpha: geluAlpha)
             let least = raw.min() ?? 1
             let s = raw.map { $0 / least }
             return (scalingColumns(lin, by: s), Tensor(shape: [s.count], values: s.map { 1 / $0 }))
@@ -96,16 +118,19 @@ public enum ChannelSmoothing {
     }
 }
 
-/// Running max |x| per channel (the last dimension) of the tapped activations.
-private final class ChannelMaxObserver: ForwardObserver {
+/// Running per-channel minimum and maximum (over the last dimension) of the tapped activations.
+private final class ChannelRangeObserver: ForwardObserver {
     let names: Set<String>
-    var maxima: [String: [Float]] = [:]
+    var ranges: [String: (min: [Float], max: [Float])] = [:]
     init(names: Set<String>) { self.names = names }
     func wants(_ name: String) -> Bool { names.contains(name) }
     func observe(_ name: String, _ values: UnsafeBufferPointer<Float>, shape: [Int]) {
         let c = shape.last!
-        var m = maxima[name] ?? [Float](repeating: 0, count: c)
-        for i in 0..<values.count { m[i % c] = max(m[i % c], abs(values[i])) }
-        maxima[name] = m
+        var r = ranges[name] ?? ([Float](repeating: .infinity, count: c), [Float](repeating: -.infinity, count: c))
+        for i in 0..<values.count {
+            r.min[i % c] = min(r.min[i % c], values[i])
+            r.max[i % c] = max(r.max[i % c], values[i])
+        }
+        ranges[name] = r
     }
 }

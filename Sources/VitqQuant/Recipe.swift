@@ -45,6 +45,9 @@ public struct Recipe: Equatable, Sendable {
     /// `search`: the same migration for the GELU outputs (fc2's inputs), through a per-channel
     /// multiplier the model keeps before fc2 (``ChannelSmoothing``); 0 = off.
     public var geluSmoothAlpha: Float = 0
+    /// `search`: with `smooth_alpha`, centre each LayerNorm output channel on its calibration
+    /// range before scaling it (RepQ-ViT's per-channel zero points, folded; ``ChannelSmoothing``).
+    public var smoothCenter = false
     /// Whether the recipe smooths any activation channels (and so needs their input maxima).
     public var smoothsChannels: Bool { smoothAlpha > 0 || geluSmoothAlpha > 0 }
 
@@ -56,7 +59,7 @@ public struct Recipe: Equatable, Sendable {
         "activation_range", "matmul_granularity", "softmax_signed", "quantize_patch_embed", "quantize_head",
         "keep_float", "metric", "search_alpha", "search_beta", "search_candidates", "search_rounds", "bias_correction",
         "twin", "gradient", "gradient_samples", "gradient_seed", "shard_images", "ranking_weight", "ranking_margin",
-        "smooth_alpha", "gelu_smooth_alpha",
+        "smooth_alpha", "gelu_smooth_alpha", "smooth_center",
     ]
 
     public var weightScheme: QuantScheme { QuantScheme(bits: weightBits, signed: true, narrow: weightNarrow) }
@@ -169,6 +172,8 @@ public struct Recipe: Equatable, Sendable {
         if let m = try float("ranking_margin", 0...1000) { r.search.rankingMargin = m }
         if let a = try float("smooth_alpha", 0...1) { r.smoothAlpha = a }
         if let a = try float("gelu_smooth_alpha", 0...1) { r.geluSmoothAlpha = a }
+        if let b = try bool("smooth_center") { r.smoothCenter = b }
+        if r.smoothCenter && r.smoothAlpha == 0 { throw RecipeError(source, "key 'smooth_center' needs 'smooth_alpha' above 0") }
         if r.method == "search" && r.matmulGranularity != .perHead {
             throw RecipeError(source, "key 'matmul_granularity' must be per_head with method 'search' (heads are searched independently)")
         }
@@ -202,6 +207,7 @@ public struct Recipe: Equatable, Sendable {
             obj["ranking_weight"] = Double(search.rankingWeight); obj["ranking_margin"] = Double(search.rankingMargin)
             if smoothAlpha > 0 { obj["smooth_alpha"] = Double(smoothAlpha) }
             if geluSmoothAlpha > 0 { obj["gelu_smooth_alpha"] = Double(geluSmoothAlpha) }
+            if smoothCenter { obj["smooth_center"] = true }
         }
         let data = try! JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys])
         return String(decoding: data, as: UTF8.self)

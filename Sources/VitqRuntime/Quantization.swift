@@ -40,8 +40,8 @@ public enum Quantization {
         let net: QuantizedModel
         let load: (Range<Int>) throws -> Tensor = { try dataset.batch(Array($0), size: model.imageSize) }
         if recipe.method == "search" {
-            let maxima = try SearchCalibration.smoothingMaxima(model, recipe: recipe, calib: calib, load: load)
-            let model = try SearchCalibration.searchModel(model, recipe: recipe, maxima: maxima)
+            let ranges = try SearchCalibration.smoothingRanges(model, recipe: recipe, calib: calib, load: load)
+            let model = try SearchCalibration.searchModel(model, recipe: recipe, ranges: ranges)
             let collectBar = ProgressBar("stage 1 collect", total: calib.count)
             let scorers = try SearchCalibration.shards(calib, recipe: recipe).map { shard in
                 try SearchCalibration.collect(model: model, recipe: recipe, shard: shard, memoryBudget: storage.memoryBudget,

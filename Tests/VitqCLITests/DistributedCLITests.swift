@@ -59,13 +59,13 @@ final class DistributedCLITests: XCTestCase {
         }
     }
 
-    /// With `smooth_alpha` and `gelu_smooth_alpha` the coordinator measures the input maxima once
+    /// With `smooth_alpha` (centred) and `gelu_smooth_alpha` the coordinator measures the input maxima once
     /// and ships them in the JOB; the workers' smoothed model must be the in-process one, bit for
     /// bit, and the file carries GELU smoothing's multipliers.
     func testChannelSmoothingGivesTheSameBytesWithWorkers() throws {
         try Fixtures.require()
         let recipe = dir + "/smooth.yaml"
-        try "name: smooth\nbase: ptq4vit-fast\nshard_images: 4\nsmooth_alpha: 0.5\ngelu_smooth_alpha: 0.5\n".write(toFile: recipe, atomically: true, encoding: .utf8)
+        try "name: smooth\nbase: ptq4vit-fast\nshard_images: 4\nsmooth_alpha: 0.5\nsmooth_center: true\ngelu_smooth_alpha: 0.5\n".write(toFile: recipe, atomically: true, encoding: .utf8)
         var shas: [String] = []
         for workers in [0, 2] {
             let out = dir + "/s\(workers).safetensors"

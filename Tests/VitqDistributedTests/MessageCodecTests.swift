@@ -139,6 +139,14 @@ final class MessageCodecTests: XCTestCase {
         try roundTrip(.job(swin, blobs: []))
         swin.swin = String(repeating: "x", count: 5000)
         XCTAssertProtocolError(try codec.encode(.job(swin, blobs: [])))
+        // Smoothing ranges: per op, k minima then k maxima, finite, each minimum at most its maximum.
+        var smooth = Fx.job(shards: 2)
+        smooth.smoothing = ["blocks.0.attn.qkv": [-2, 0.5, 3, 0.5]]
+        try roundTrip(.job(smooth, blobs: []))
+        for bad: [Float] in [[-2, 0.5, 3], [4, 0, 3, 1], [-2, .nan, 3, 1], []] {
+            smooth.smoothing = ["blocks.0.attn.qkv": bad]
+            XCTAssertProtocolError(try codec.encode(.job(smooth, blobs: [])))
+        }
     }
     func testTaskValidation() throws {
         XCTAssertProtocolError(try codec.encode(.task(WorkTask(request: 1, shard: 0, attempt: 0, unit: .ranges(op: "")))))

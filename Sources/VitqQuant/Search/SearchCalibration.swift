@@ -22,22 +22,22 @@ public enum SearchCalibration {
         return ops
     }
 
-    /// The input maxima ``ChannelSmoothing`` needs when the recipe has `smooth_alpha` or `gelu_smooth_alpha` (nil
-    /// otherwise), over the calibration images taken shard by shard, so that they are the same
-    /// bits in any process.
-    public static func smoothingMaxima(_ model: any SearchableModel, recipe: Recipe, calib: Range<Int>,
+    /// The per-channel input ranges ``ChannelSmoothing`` needs when the recipe has `smooth_alpha`
+    /// or `gelu_smooth_alpha` (nil otherwise), over the calibration images taken shard by shard,
+    /// so that they are the same bits in any process.
+    public static func smoothingRanges(_ model: any SearchableModel, recipe: Recipe, calib: Range<Int>,
                                        load: (Range<Int>) throws -> Tensor) throws -> [String: [Float]]? {
         guard recipe.smoothsChannels else { return nil }
         let vit = try smoothable(model, recipe: recipe)
         let ops = ChannelSmoothing.ops(vit, layerNorm: recipe.smoothAlpha > 0, gelu: recipe.geluSmoothAlpha > 0)
-        return try Gemm.reproducible { try ChannelSmoothing.inputMaxima(vit, ops: ops, images: calib, batch: recipe.shardImages, load: load) }
+        return try Gemm.reproducible { try ChannelSmoothing.inputRanges(vit, ops: ops, images: calib, batch: recipe.shardImages, load: load) }
     }
 
-    /// The model the search runs on: `model`, smoothed when `maxima` are given.
-    public static func searchModel(_ model: any SearchableModel, recipe: Recipe, maxima: [String: [Float]]?) throws -> any SearchableModel {
-        guard let maxima, recipe.smoothsChannels else { return model }
-        return ChannelSmoothing.apply(try smoothable(model, recipe: recipe), maxima: maxima, alpha: recipe.smoothAlpha,
-                                      geluAlpha: recipe.geluSmoothAlpha)
+    /// The model the search runs on: `model`, smoothed when `ranges` are given.
+    public static func searchModel(_ model: any SearchableModel, recipe: Recipe, ranges: [String: [Float]]?) throws -> any SearchableModel {
+        guard let ranges, recipe.smoothsChannels else { return model }
+        return ChannelSmoothing.apply(try smoothable(model, recipe: recipe), ranges: ranges, alpha: recipe.smoothAlpha,
+                                      geluAlpha: recipe.geluSmoothAlpha, center: recipe.smoothCenter)
     }
 
     /// Channel smoothing folds scales into ViT's LayerNorms and linear ops; Swin's windows and

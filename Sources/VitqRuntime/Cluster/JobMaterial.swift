@@ -46,12 +46,12 @@ public struct JobMaterial {
             imagesDelivery = .path(path: (imagesPath as NSString).standardizingPath, sha256: imagesSHA)
         }
         let shards = SearchCalibration.shards(calib, recipe: recipe).map(ShardRange.init)
-        let maxima = try SearchCalibration.smoothingMaxima(model, recipe: recipe, calib: calib) {
+        let ranges = try SearchCalibration.smoothingRanges(model, recipe: recipe, calib: calib) {
             images.slice(($0.lowerBound - calib.lowerBound)..<($0.upperBound - calib.lowerBound))
         }
         let swinConfig = try (model as? SwinTransformer).map { String(decoding: try JSONEncoder().encode($0.config), as: UTF8.self) }
         let job = Job(model: modelDelivery, images: imagesDelivery, imageOffset: calib.lowerBound,
-                      arch: overrides.arch, heads: overrides.numHeads, swin: swinConfig, smoothing: maxima, recipe: recipe.canonicalJSON,
+                      arch: overrides.arch, heads: overrides.numHeads, swin: swinConfig, smoothing: ranges, recipe: recipe.canonicalJSON,
                       shards: shards, heartbeat: heartbeat, liveness: liveness)
         var h = SHA256()
         h.update(Data("\(modelSHA)\n\(imagesSHA)\n\(calib.lowerBound)\n\(recipe.canonicalJSON)\n\(shards.map { "\($0.lower)-\($0.upper)" })".utf8))
@@ -115,9 +115,9 @@ final class JobInputs: @unchecked Sendable {
         }
         do { recipe = try Recipe.parse(job.recipe, source: "the job's recipe") } catch { throw ClusterError.job("\(error)") }
         guard (job.smoothing != nil) == recipe.smoothsChannels else {
-            throw ClusterError.job("smoothing maxima and the recipe's smooth_alpha/gelu_smooth_alpha disagree")
+            throw ClusterError.job("smoothing ranges and the recipe's smooth_alpha/gelu_smooth_alpha disagree")
         }
-        do { model = try SearchCalibration.searchModel(float, recipe: recipe, maxima: job.smoothing) } catch { throw ClusterError.job("\(error)") }
+        do { model = try SearchCalibration.searchModel(float, recipe: recipe, ranges: job.smoothing) } catch { throw ClusterError.job("\(error)") }
         ops = Set(SearchCalibration.ops(model: model, recipe: recipe))
     }
 
