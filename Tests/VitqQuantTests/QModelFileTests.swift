@@ -221,13 +221,18 @@ final class RecipeTests: XCTestCase {
         XCTAssertEqual(p8.gradient, "fisher-argmax")
         let p6 = try Recipe.load("ptq4vit-w6a6")
         XCTAssertEqual([p6.weightBits, p6.activationBits, p6.search.weightScheme.bits, p6.search.activationScheme.bits], [6, 6, 6, 6])
+        let best6 = try Recipe.load("vitq-w6a6")
+        XCTAssertEqual([best6.weightBits, best6.activationBits, best6.keepFloat], [6, 6, 3])
+        XCTAssertEqual([best6.smoothAlpha, best6.geluSmoothAlpha], [0.5, 0.5])
+        XCTAssertTrue(best6.smoothCenter)
+        XCTAssertEqual(best6.weightGranularity, .perChannel)
         let base = try Recipe.load("base-ptq-w8a8")
         XCTAssertEqual(base.search.metric, .cosine)
         XCTAssertEqual([base.search.alpha, base.search.beta], [0.5, 1.2])
         XCTAssertEqual(base.search.rounds, 1)
         XCTAssertFalse(base.search.twin)
         for bad in ["metric: l1\n", "search_alpha: 2\nsearch_beta: 1\n", "gradient: kl\n", "search_rounds: 0\n",
-                    "method: search\nmatmul_granularity: per_tensor\n"] {
+                    "method: search\nmatmul_granularity: per_tensor\n", "smooth_center: true\n", "gelu_smooth_alpha: 2\n"] {
             XCTAssertThrowsError(try Recipe.parse(bad, source: "s.yaml"), bad) { e in XCTAssertTrue("\(e)".hasPrefix("s.yaml: "), "\(e)") }
         }
     }
