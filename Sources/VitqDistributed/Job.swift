@@ -54,7 +54,7 @@ public struct Job: Equatable, Sendable, Codable {
     /// With the recipe's `smooth_alpha` or `gelu_smooth_alpha`, each smoothed op's per-channel
     /// input range (k minima, then k maxima), measured once by the coordinator
     /// (`SearchCalibration.smoothingRanges`); workers smooth the model with them.
-    public var smoothing: [String: [Float]]?
+    public var smoothingRanges: [String: [Float]]?
     /// The recipe text (`Recipe.parse`).
     public var recipe: String
     /// The fixed shards, ascending and non-overlapping (`SearchCalibration.shards`).
@@ -65,9 +65,9 @@ public struct Job: Equatable, Sendable, Codable {
     public var liveness: Int
 
     public init(model: Delivery, images: Delivery, imageOffset: Int = 0, arch: String? = nil, heads: Int? = nil, swin: String? = nil,
-                smoothing: [String: [Float]]? = nil, recipe: String, shards: [ShardRange], heartbeat: Double = 1, liveness: Int = 3) {
+                smoothingRanges: [String: [Float]]? = nil, recipe: String, shards: [ShardRange], heartbeat: Double = 1, liveness: Int = 3) {
         self.model = model; self.images = images; self.imageOffset = imageOffset; self.arch = arch; self.heads = heads; self.swin = swin
-        self.smoothing = smoothing
+        self.smoothingRanges = smoothingRanges
         self.recipe = recipe; self.shards = shards
         self.heartbeat = heartbeat; self.liveness = liveness
     }

@@ -36,13 +36,13 @@ struct MessageValidator {
         if let a = j.arch { try text(a, field: "arch", max: 256) }
         if let h = j.heads, !(1...4096).contains(h) { throw fail("heads", "\(h), expected 1...4096") }
         if let sw = j.swin { try text(sw, field: "swin", max: 4096) }
-        if let sm = j.smoothing {
-            guard sm.count <= 4096 else { throw fail("smoothing", "\(sm.count) ops, expected at most 4096") }
+        if let sm = j.smoothingRanges {
+            guard sm.count <= 4096 else { throw fail("smoothingRanges", "\(sm.count) ops, expected at most 4096") }
             for (op, v) in sm {
-                try text(op, field: "smoothing", max: 256)
+                try text(op, field: "smoothingRanges", max: 256)
                 let k = v.count / 2
                 guard (1...32768).contains(k), v.count == 2 * k, v.allSatisfy(\.isFinite), (0..<k).allSatisfy({ v[$0] <= v[k + $0] }) else {
-                    throw fail("smoothing", "\(op): expected k minima then k maxima (k in 1...32768), finite, each minimum at most its maximum")
+                    throw fail("smoothingRanges", "\(op): expected k minima then k maxima (k in 1...32768), finite, each minimum at most its maximum")
                 }
             }
         }

@@ -111,7 +111,6 @@ public enum Int8Benchmark {
         return cal.finish().makeModel(.integer)
     }
 
-    /// The median of the rows' speedups.
     /// The same for a Swin: every linear op (patch merging and head included) and both window
     /// attention products in integers.
     public static func quantizeForTiming(_ fp32: SwinTransformer, images: Int = 2) -> SwinTransformer {
@@ -122,5 +121,6 @@ public enum Int8Benchmark {
         return cal.finish().makeModel(.integer)
     }
 
+    /// The median of the rows' speedups.
     public static func medianSpeedup(_ v: [Double]) -> Double { v.isEmpty ? 0 : Fp32Benchmark.median(v) }
 }

@@ -141,10 +141,10 @@ final class MessageCodecTests: XCTestCase {
         XCTAssertProtocolError(try codec.encode(.job(swin, blobs: [])))
         // Smoothing ranges: per op, k minima then k maxima, finite, each minimum at most its maximum.
         var smooth = Fx.job(shards: 2)
-        smooth.smoothing = ["blocks.0.attn.qkv": [-2, 0.5, 3, 0.5]]
+        smooth.smoothingRanges = ["blocks.0.attn.qkv": [-2, 0.5, 3, 0.5]]
         try roundTrip(.job(smooth, blobs: []))
         for bad: [Float] in [[-2, 0.5, 3], [4, 0, 3, 1], [-2, .nan, 3, 1], []] {
-            smooth.smoothing = ["blocks.0.attn.qkv": bad]
+            smooth.smoothingRanges = ["blocks.0.attn.qkv": bad]
             XCTAssertProtocolError(try codec.encode(.job(smooth, blobs: [])))
         }
     }

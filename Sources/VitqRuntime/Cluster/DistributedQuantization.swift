@@ -62,7 +62,7 @@ public enum DistributedQuantization {
         let material = try JobMaterial.make(modelPath: modelPath, model: model, overrides: overrides, dataset: dataset, calib: calib,
                                             recipe: recipe, ship: o.ship, imagesPath: o.imagesPath,
                                             heartbeat: o.heartbeat, liveness: o.liveness)
-        let model = try SearchCalibration.searchModel(model, recipe: recipe, ranges: material.job.smoothing)
+        let model = try SearchCalibration.searchModel(model, recipe: recipe, ranges: material.job.smoothingRanges)
         let journal = try DecisionJournal(path: o.journalPath, fingerprint: material.fingerprint, resume: o.resume)
         defer { journal.close() }
         let ops = SearchCalibration.ops(model: model, recipe: recipe)

@@ -51,7 +51,7 @@ public struct JobMaterial {
         }
         let swinConfig = try (model as? SwinTransformer).map { String(decoding: try JSONEncoder().encode($0.config), as: UTF8.self) }
         let job = Job(model: modelDelivery, images: imagesDelivery, imageOffset: calib.lowerBound,
-                      arch: overrides.arch, heads: overrides.numHeads, swin: swinConfig, smoothing: ranges, recipe: recipe.canonicalJSON,
+                      arch: overrides.arch, heads: overrides.numHeads, swin: swinConfig, smoothingRanges: ranges, recipe: recipe.canonicalJSON,
                       shards: shards, heartbeat: heartbeat, liveness: liveness)
         var h = SHA256()
         h.update(Data("\(modelSHA)\n\(imagesSHA)\n\(calib.lowerBound)\n\(recipe.canonicalJSON)\n\(shards.map { "\($0.lower)-\($0.upper)" })".utf8))
@@ -114,10 +114,10 @@ final class JobInputs: @unchecked Sendable {
             throw ClusterError.job("the shards reach past the \(npy.shape[0]) images")
         }
         do { recipe = try Recipe.parse(job.recipe, source: "the job's recipe") } catch { throw ClusterError.job("\(error)") }
-        guard (job.smoothing != nil) == recipe.smoothsChannels else {
+        guard (job.smoothingRanges != nil) == recipe.smoothsChannels else {
             throw ClusterError.job("smoothing ranges and the recipe's smooth_alpha/gelu_smooth_alpha disagree")
         }
-        do { model = try SearchCalibration.searchModel(float, recipe: recipe, ranges: job.smoothing) } catch { throw ClusterError.job("\(error)") }
+        do { model = try SearchCalibration.searchModel(float, recipe: recipe, ranges: job.smoothingRanges) } catch { throw ClusterError.job("\(error)") }
         ops = Set(SearchCalibration.ops(model: model, recipe: recipe))
     }
 
