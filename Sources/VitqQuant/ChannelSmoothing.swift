@@ -22,7 +22,7 @@ import VitqTensor
 ///   and twin quantization's negative range still covers every channel.
 public enum ChannelSmoothing {
     /// The linear ops whose inputs are smoothed: after LayerNorms when `layerNorm`, after GELUs when `gelu`.
-    public static func ops(_ model: VisionTransformer, layerNorm: Bool = true, gelu: Bool = false) -> [String] {
+    public static func ops(_ model: VisionTransformer, layerNorm: Bool, gelu: Bool) -> [String] {
         var ops: [String] = []
         for i in 0..<model.config.depth {
             if layerNorm { ops += ["blocks.\(i).attn.qkv", "blocks.\(i).mlp.fc1"] }
@@ -65,12 +65,12 @@ public enum ChannelSmoothing {
         }
     }
 
-    /// `lin` with weight column c multiplied by s[c].
-    static func scalingColumns(_ lin: Linear, by s: [Float]) -> Linear {
+    /// `lin`'s weight with column c multiplied by s[c], and `bias`.
+    static func scalingColumns(_ lin: Linear, by s: [Float], bias: Tensor?) -> Linear {
         let k = lin.inFeatures
         let w = Tensor(zeros: lin.weight.shape)
         for j in 0..<lin.outFeatures { for c in 0..<k { w.data[j * k + c] = lin.weight.data[j * k + c] * s[c] } }
-        return Linear(weight: w, bias: lin.bias)
+        return Linear(weight: w, bias: bias)
     }
 
     /// `model` with the smoothed ops' inputs divided by their factors (LayerNorm outputs with
@@ -88,15 +88,14 @@ public enum ChannelSmoothing {
             let s = factors(lin, xmax: spread, alpha: alpha)
             let gamma = Tensor(shape: [k], values: (0..<k).map { norm.weight.data[$0] / s[$0] })
             let beta = Tensor(shape: [k], values: (0..<k).map { (norm.bias.data[$0] - centre[$0]) / s[$0] })
-            let scaled = scalingColumns(lin, by: s)
-            guard center else { return (LayerNorm(weight: gamma, bias: beta, eps: norm.eps), scaled) }
+            guard center else { return (LayerNorm(weight: gamma, bias: beta, eps: norm.eps), scalingColumns(lin, by: s, bias: lin.bias)) }
             // y = W·x + b = (W·diag(s))·((x − o)/s) + (b + W·o).
             let w = lin.weight.data
             let bias = (0..<lin.outFeatures).map { j in
                 Float((0..<k).reduce(Double(lin.bias?.data[j] ?? 0)) { $0 + Double(w[j * k + $1]) * Double(centre[$1]) })
             }
             return (LayerNorm(weight: gamma, bias: beta, eps: norm.eps),
-                    Linear(weight: scaled.weight, bias: Tensor(shape: [lin.outFeatures], values: bias)))
+                    scalingColumns(lin, by: s, bias: Tensor(shape: [lin.outFeatures], values: bias)))
         }
         func smoothGELU(_ op: any LinearOp, _ multiplier: Tensor?, _ name: String) -> (any LinearOp, Tensor?) {
             guard geluAlpha > 0, multiplier == nil, let lin = op as? Linear, let range = ranges[name], range.count == 2 * lin.inFeatures
@@ -104,7 +103,7 @@ public enum ChannelSmoothing {
             let raw = factors(lin, xmax: maxAbs(range), alpha: geluAlpha)
             let least = raw.min() ?? 1
             let s = raw.map { $0 / least }
-            return (scalingColumns(lin, by: s), Tensor(shape: [s.count], values: s.map { 1 / $0 }))
+            return (scalingColumns(lin, by: s, bias: lin.bias), Tensor(shape: [s.count], values: s.map { 1 / $0 }))
         }
         let blocks = model.blocks.enumerated().map { i, b -> ViTBlock in
             let (n1, qkv) = smooth(b.norm1, b.qkv, "blocks.\(i).attn.qkv")

@@ -48,7 +48,7 @@ public struct Recipe: Equatable, Sendable {
     /// `search`: with `smooth_alpha`, centre each LayerNorm output channel on its calibration
     /// range before scaling it (RepQ-ViT's per-channel zero points, folded; ``ChannelSmoothing``).
     public var smoothCenter = false
-    /// Whether the recipe smooths any activation channels (and so needs their input maxima).
+    /// Whether the recipe smooths any activation channels (and so needs their input ranges).
     public var smoothsChannels: Bool { smoothAlpha > 0 || geluSmoothAlpha > 0 }
 
     public init() {}
