@@ -15,9 +15,21 @@ enum IntegerReference {
     }
 
     /// Rows [rows, cols] (row stride ld) quantized with scale `index` to centered doubles [rows, cols]:
-    /// q − zero for a uniform quantizer, the integer in units of Δ1 for a twin one.
+    /// q − zero for a uniform quantizer, the integer in units of Δ1 for a twin one, and for a
+    /// per-token one the integer of each row on its own step Δ_r (``PerTokenQuant``).
     static func quantize(_ x: UnsafePointer<Float>, rows: Int, cols: Int, ld: Int, _ quant: OperandQuant, index: Int,
                          into out: UnsafeMutablePointer<Double>, transposed: Bool = false) {
+        if case let .perToken(scheme) = quant {
+            precondition(!transposed, "per-token operands are linear inputs, never transposed")
+            let lo = Float(scheme.qmin), hi = Float(scheme.qmax)
+            for r in 0..<rows {
+                var step: Float = 0
+                PerTokenQuant.steps(x + r * ld, rows: 1, cols: cols, ld: ld, scheme: scheme, into: &step)
+                let inv = 1 / step
+                for c in 0..<cols { out[r * cols + c] = centered(x[r * ld + c], inv, 0, lo, hi) }
+            }
+            return
+        }
         let value: (Float) -> Double
         switch quant {
         case let .twin(t):
@@ -25,6 +37,8 @@ enum IntegerReference {
         case let .uniform(q):
             let inv = 1 / q.scales[index], z = q.zeroPoints[index], lo = Float(q.scheme.qmin), hi = Float(q.scheme.qmax)
             value = { centered($0, inv, z, lo, hi) }
+        case .perToken:
+            preconditionFailure("handled above")
         }
         for r in 0..<rows {
             for c in 0..<cols {

@@ -74,9 +74,10 @@ public final class MinMaxCalibrator: ForwardObserver {
         return TensorQuant(scheme: ws, granularity: recipe.weightGranularity, scales: scales)
     }
 
-    /// A linear op's per-tensor input quantizer from the largest |x| seen.
+    /// A linear op's per-tensor input quantizer from the largest |x| seen (per-token: dynamic).
     static func inputQuant(maxAbs: Float, recipe: Recipe) -> OperandQuant {
         let xs = recipe.activationScheme
+        if recipe.activationGranularity == .perToken { return .perToken(xs) }
         return .uniform(TensorQuant(scheme: xs, granularity: .perTensor, scales: [xs.symmetricScale(maxAbs: maxAbs)]))
     }
 

@@ -1,9 +1,12 @@
-/// The quantizer of an activation operand: a uniform grid, or PTQ4ViT's twin uniform
-/// quantizer with one ``TwinQuant`` per group (one per tensor, or one per head for softmax
-/// probabilities). Weights are always uniform.
+/// The quantizer of an activation operand: a uniform grid, PTQ4ViT's twin uniform quantizer
+/// with one ``TwinQuant`` per group (one per tensor, or one per head for softmax
+/// probabilities), or a dynamic per-token grid (linear-op inputs). Weights are always uniform.
 public enum OperandQuant: Equatable, Sendable, Codable {
     case uniform(TensorQuant)
     case twin([TwinQuant])
+    /// Symmetric, one scale per row (token) computed when the row is quantized: Δ_r = max_r|x| / qmax
+    /// (``PerTokenQuant``). Nothing is calibrated; the GEMM's epilogue multiplies row r by Δ_r.
+    case perToken(QuantScheme)
 
     /// The uniform quantizer (weights, and activations that are not twin).
     public var uniform: TensorQuant {
@@ -16,15 +19,18 @@ public enum OperandQuant: Equatable, Sendable, Codable {
         switch self {
         case let .uniform(q): return q.scales.count
         case let .twin(t): return t.count
+        case .perToken: return 1
         }
     }
 
     /// The step of one integer unit of scale `index`: Δ, or Δ1 of a twin quantizer (the integers
-    /// a twin operand contributes to a GEMM are in units of Δ1).
+    /// a twin operand contributes to a GEMM are in units of Δ1); 1 for per-token, whose steps
+    /// are applied row by row after the GEMM.
     public func step(_ index: Int) -> Float {
         switch self {
         case let .uniform(q): return q.scales[index]
         case let .twin(t): return t[index].delta1
+        case .perToken: return 1
         }
     }
 

@@ -103,7 +103,11 @@ public enum QModelFile {
 
     /// Adds an activation quantizer: uniform as ``addQuant``; twin as `<prefix>_delta1` (F32) and
     /// `<prefix>_shift` (I32), one per group, with `"kind": "twin"`, the twin kind and bits.
+    /// Per-token has no tensor: `"granularity": "per_token"` and its grid.
     static func addOperand(_ w: inout SafeTensorsWriter, _ prefix: String, _ q: OperandQuant) -> [String: Any] {
+        if case let .perToken(s) = q {
+            return ["granularity": Granularity.perToken.rawValue, "bits": s.bits, "signed": s.signed, "narrow": s.narrow]
+        }
         guard case let .twin(t) = q else { return addQuant(&w, prefix, q.uniform) }
         w.add("\(prefix)_delta1", shape: [t.count], floats: t.map(\.delta1))
         let shifts = t.map { Int32($0.shift) }
@@ -235,7 +239,7 @@ public enum QModelFile {
         }
         guard let e = entry as? [String: Any], e["kind"] as? String == "linear" else { throw QModelError(path, "ops '\(name)': expected kind 'linear'") }
         let wq = try quant(e["weight"], op: name, field: "weight", count: ["per_tensor": 1, "per_channel": out], l, path)
-        let iq = try operand(e["input"], op: name, field: "input", count: ["per_tensor": 1], l, path)
+        let iq = try operand(e["input"], op: name, field: "input", count: ["per_tensor": 1], perToken: true, l, path)
         guard !wq.isAffine else { throw QModelError(path, "ops '\(name)': weight zero points are not supported (weights are symmetric)") }
         guard wq.scheme.signed else { throw QModelError(path, "ops '\(name)': weights must be signed") }
         let values = try l.loadInt8("\(name).weight", shape)
@@ -263,8 +267,18 @@ public enum QModelFile {
         }
     }
 
-    /// Parses an activation quantizer entry: twin (`"kind": "twin"`) or uniform (``quant``).
-    static func operand(_ any: Any?, op: String, field: String, count: [String: Int], _ l: StrictTensorLoader, _ path: String) throws -> OperandQuant {
+    /// Parses an activation quantizer entry: twin (`"kind": "twin"`), per-token (linear inputs,
+    /// when `perToken`) or uniform (``quant``).
+    static func operand(_ any: Any?, op: String, field: String, count: [String: Int], perToken: Bool = false,
+                        _ l: StrictTensorLoader, _ path: String) throws -> OperandQuant {
+        if perToken, let e = any as? [String: Any], e["granularity"] as? String == Granularity.perToken.rawValue {
+            let at = "ops '\(op)' \(field)"
+            guard let bits = e["bits"] as? Int, (2...8).contains(bits) else { throw QModelError(path, "\(at): 'bits' must be an integer in 2...8") }
+            guard e["signed"] as? Bool == true, let narrow = e["narrow"] as? Bool else {
+                throw QModelError(path, "\(at): a per-token quantizer must be signed, with 'narrow' a boolean")
+            }
+            return .perToken(QuantScheme(bits: bits, signed: true, narrow: narrow))
+        }
         guard let e = any as? [String: Any], e["kind"] as? String == "twin" else {
             return .uniform(try quant(any, op: op, field: field, count: count, l, path))
         }

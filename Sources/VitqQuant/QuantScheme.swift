@@ -9,6 +9,8 @@ public enum Granularity: String, Codable, Sendable, CaseIterable {
     case perChannel = "per_channel"
     /// One scale per attention head (matmul operands).
     case perHead = "per_head"
+    /// One scale per row, computed at run time (linear-op inputs: ``OperandQuant/perToken(_:)``).
+    case perToken = "per_token"
 }
 
 /// The integer grid: bits, signedness and, for signed grids, whether the range is narrow

@@ -4,7 +4,8 @@ import VitqTensor
 /// A linear layer run in integers: the input is quantized per tensor and packed, the int8
 /// weight (packed once) is multiplied exactly in int32, and the epilogue applies
 /// Δx·Δw[j] and the float bias. A twin-quantized input (PTQ4ViT, after GELU) runs as two
-/// integer GEMMs combined with a shift (``TwinGemm``).
+/// integer GEMMs combined with a shift (``TwinGemm``); a per-token input gets its row steps
+/// when it arrives, and they are applied after the GEMM (``PerTokenQuant``).
 public final class Int8Linear: NormFusingLinearOp, @unchecked Sendable {
     public let weight: QuantizedWeight
     public let input: OperandQuant
@@ -33,7 +34,34 @@ public final class Int8Linear: NormFusingLinearOp, @unchecked Sendable {
             }
             return
         }
+        if case let .perToken(scheme) = input {
+            forwardPerToken(x, rows: rows, scheme: scheme, into: y)
+            return
+        }
         quantizeAndRun(x, rows: rows, quant: input.uniform, output: .float(y, ldy: outFeatures, accumulate: false))
+    }
+
+    /// Per-token input: row steps, rows divided by them and quantized with step 1, the GEMM
+    /// without bias, then each row times its step plus the bias.
+    func forwardPerToken(_ x: UnsafePointer<Float>, rows: Int, scheme: QuantScheme, into y: UnsafeMutablePointer<Float>) {
+        let k = inFeatures, n = outFeatures
+        ScratchPool.shared.with(bytes: (rows * k + rows) * 4) { buf in
+            let xn = buf.pointer(Float.self), steps = xn + rows * k
+            Parallel.forChunks(rows, minChunk: 16) { r in
+                PerTokenQuant.steps(x + r.lowerBound * k, rows: r.count, cols: k, ld: k, scheme: scheme, into: steps + r.lowerBound)
+                PerTokenQuant.normalize(x + r.lowerBound * k, rows: r.count, cols: k, ld: k, steps: steps + r.lowerBound,
+                                        into: xn + r.lowerBound * k)
+            }
+            ScratchPool.shared.with(bytes: Int8Gemm.packedASize(m: rows, k: k) * 4) { packed in
+                let pa = packed.pointer(Int32.self)
+                Int8Gemm.quantizePackA(xn, lda: k, m: rows, k: k, quant: PerTokenQuant.unitQuant(scheme), into: pa)
+                run(packedA: pa, rows: rows, output: .float(y, ldy: n, accumulate: false), addsBias: false)
+            }
+            let bias = weight.bias.map { UnsafePointer($0.data) }
+            Parallel.forChunks(rows, minChunk: 16) { r in
+                PerTokenQuant.finish(y + r.lowerBound * n, ldy: n, rows: r.count, n: n, steps: steps + r.lowerBound, bias: bias)
+            }
+        }
     }
 
     /// y += x·Wᵀ + b through the epilogue (the sum is the same float add as the unfused path).
@@ -84,10 +112,10 @@ public final class Int8Linear: NormFusingLinearOp, @unchecked Sendable {
         return true
     }
 
-    func run(packedA: UnsafePointer<Int32>, rows: Int, output: Int8Gemm.Output) {
+    func run(packedA: UnsafePointer<Int32>, rows: Int, output: Int8Gemm.Output, addsBias: Bool = true) {
         colScale.withUnsafeBufferPointer { cs in
             Int8Gemm.run(packedA: packedA, m: rows, weight: packed, colScale: cs.baseAddress!,
-                         bias: weight.bias.map { UnsafePointer($0.data) }, output: output)
+                         bias: addsBias ? weight.bias.map { UnsafePointer($0.data) } : nil, output: output)
         }
     }
 }
@@ -117,10 +145,23 @@ public final class FakeQuantLinear: LinearOp, @unchecked Sendable {
             let xq = UnsafeMutablePointer<Double>.allocate(capacity: r.count * k)
             defer { xq.deallocate() }
             IntegerReference.quantize(x + r.lowerBound * k, rows: r.count, cols: k, ld: k, input, index: 0, into: xq)
+            let bias = weight.bias.map { UnsafePointer($0.data) }
+            guard case let .perToken(scheme) = input else {
+                weightValues.withUnsafeBufferPointer { w in
+                    IntegerReference.product(xq, w.baseAddress!, m: r.count, n: n, k: k, colScale: { colScale[$0] },
+                                             bias: bias, into: y + r.lowerBound * n, ldy: n)
+                }
+                return
+            }
+            // Per-token: the product without bias, then each row times its step plus the bias.
+            let steps = UnsafeMutablePointer<Float>.allocate(capacity: r.count)
+            defer { steps.deallocate() }
+            PerTokenQuant.steps(x + r.lowerBound * k, rows: r.count, cols: k, ld: k, scheme: scheme, into: steps)
             weightValues.withUnsafeBufferPointer { w in
                 IntegerReference.product(xq, w.baseAddress!, m: r.count, n: n, k: k, colScale: { colScale[$0] },
-                                         bias: weight.bias.map { UnsafePointer($0.data) }, into: y + r.lowerBound * n, ldy: n)
+                                         bias: nil, into: y + r.lowerBound * n, ldy: n)
             }
+            PerTokenQuant.finish(y + r.lowerBound * n, ldy: n, rows: r.count, n: n, steps: steps, bias: bias)
         }
     }
 }

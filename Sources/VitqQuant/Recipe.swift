@@ -22,6 +22,8 @@ public struct Recipe: Equatable, Sendable {
     public var weightNarrow = true
     public var activationBits = 8
     public var activationNarrow = false
+    /// Linear-op inputs: `per_tensor` (calibrated) or `per_token` (dynamic, ``PerTokenQuant``).
+    public var activationGranularity: Granularity = .perTensor
     /// Q, K, V and probabilities: `per_head` or `per_tensor`.
     public var matmulGranularity: Granularity = .perHead
     /// Whether softmax probabilities use a signed grid (else [0, 2^b − 1]).
@@ -59,7 +61,7 @@ public struct Recipe: Equatable, Sendable {
         "activation_range", "matmul_granularity", "softmax_signed", "quantize_patch_embed", "quantize_head",
         "keep_float", "metric", "search_alpha", "search_beta", "search_candidates", "search_rounds", "bias_correction",
         "twin", "gradient", "gradient_samples", "gradient_seed", "shard_images", "ranking_weight", "ranking_margin",
-        "smooth_alpha", "gelu_smooth_alpha", "smooth_center",
+        "smooth_alpha", "gelu_smooth_alpha", "smooth_center", "activation_granularity",
     ]
 
     public var weightScheme: QuantScheme { QuantScheme(bits: weightBits, signed: true, narrow: weightNarrow) }
@@ -152,6 +154,7 @@ public struct Recipe: Equatable, Sendable {
         if let w = try choice("weight_range", ["narrow", "full"]) { r.weightNarrow = w == "narrow" }
         if let b = try int("activation_bits", 2...8) { r.activationBits = b }
         if let w = try choice("activation_range", ["narrow", "full"]) { r.activationNarrow = w == "narrow" }
+        if let g = try choice("activation_granularity", ["per_tensor", "per_token"]) { r.activationGranularity = Granularity(rawValue: g)! }
         if let g = try choice("matmul_granularity", ["per_tensor", "per_head"]) { r.matmulGranularity = Granularity(rawValue: g)! }
         if let b = try bool("softmax_signed") { r.softmaxSigned = b }
         if let b = try bool("quantize_patch_embed") { r.quantizePatchEmbed = b }
@@ -187,6 +190,7 @@ public struct Recipe: Equatable, Sendable {
         search.weightGranularity = weightGranularity
         search.weightScheme = weightScheme
         search.activationScheme = activationScheme
+        search.activationGranularity = activationGranularity
         search.probsScheme = probsScheme
     }
 
@@ -199,6 +203,8 @@ public struct Recipe: Equatable, Sendable {
             "softmax_signed": softmaxSigned, "quantize_patch_embed": quantizePatchEmbed, "quantize_head": quantizeHead,
             "keep_float": keepFloat,
         ]
+        // Written only when not the default, so files of earlier recipes keep their bytes.
+        if activationGranularity != .perTensor { obj["activation_granularity"] = activationGranularity.rawValue }
         if method == "search" {
             obj["metric"] = search.metric.rawValue; obj["search_alpha"] = Double(search.alpha); obj["search_beta"] = Double(search.beta)
             obj["search_candidates"] = search.candidates; obj["search_rounds"] = search.rounds

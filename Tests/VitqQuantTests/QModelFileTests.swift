@@ -105,6 +105,35 @@ final class QModelFileTests: XCTestCase {
         assertReadFails(bad, mentions: ["blocks.0.mlp.fc2.input_shift", "0...20"])
     }
 
+    func testPerTokenInputsRoundTripAndRunInIntegers() throws {
+        let (fp, net, _) = try quantizedMicro()
+        let scheme = QuantScheme(bits: 8, signed: true, narrow: false)
+        var linear = net.linear
+        for (name, slot) in net.linear { if case let .quantized(w, _) = slot { linear[name] = .quantized(w, input: .perToken(scheme)) } }
+        let perToken = QuantizedNetwork(spec: net.spec, clsToken: net.clsToken, distToken: net.distToken, posEmbed: net.posEmbed,
+                                        norms: net.norms, norm: net.norm, linear: linear, attention: net.attention)
+        let path = dir + "/token.safetensors"
+        try QModelFile.write(perToken, provenance: QModelProvenance(sourceSHA256: String(repeating: "0", count: 64), sourceName: "micro", recipeJSON: "{}"), to: path)
+        let back = try XCTUnwrap(QModelFile.read(try SafeTensorsFile(path: path)).model.vit)
+        guard case let .quantized(_, input) = back.linear["blocks.0.attn.qkv"]! else { return XCTFail("qkv should be quantized") }
+        XCTAssertEqual(input, .perToken(scheme))
+        let x = randomImages(fp, count: 3, seed: 5)
+        let a = back.makeModel(.integer).forward(x).array, b = back.makeModel(.fakeQuant).forward(x).array
+        XCTAssertEqual(a.map(\.bitPattern), b.map(\.bitPattern), "the engine equals the reference")
+        XCTAssertEqual(a, perToken.makeModel(.integer).forward(x).array)
+        XCTAssertGreaterThan(relativeError(a, net.makeModel(.integer).forward(x).array), 1e-4, "the inputs are quantized differently")
+        // An unsigned per-token grid is refused with the op named.
+        let bad = try rewrite(path, metadata: { meta in
+            var ops = try! JSONSerialization.jsonObject(with: Data(meta["ops"]!.utf8)) as! [String: Any]
+            var op = ops["blocks.0.attn.qkv"] as! [String: Any]
+            var inp = op["input"] as! [String: Any]
+            inp["signed"] = false
+            op["input"] = inp; ops["blocks.0.attn.qkv"] = op
+            meta["ops"] = String(decoding: try! JSONSerialization.data(withJSONObject: ops), as: UTF8.self)
+        })
+        assertReadFails(bad, mentions: ["blocks.0.attn.qkv", "per-token"])
+    }
+
     /// `net` with block 0's GELU output multiplied per channel (GELU smoothing's multiplier).
     func withHiddenMultiplier(_ net: QuantizedNetwork) -> QuantizedNetwork {
         let hidden = net.spec.vit.mlpHidden
@@ -226,13 +255,19 @@ final class RecipeTests: XCTestCase {
         XCTAssertEqual([best6.smoothAlpha, best6.geluSmoothAlpha], [0.5, 0.5])
         XCTAssertTrue(best6.smoothCenter)
         XCTAssertEqual(best6.weightGranularity, .perChannel)
+        let best8 = try Recipe.load("vitq-w8a8")
+        XCTAssertEqual([best8.activationGranularity, best8.search.activationGranularity, best8.weightGranularity], [.perToken, .perToken, .perChannel])
+        XCTAssertEqual(best8.keepFloat, 0)
+        XCTAssertTrue(best8.canonicalJSON.contains("\"activation_granularity\":\"per_token\""))
+        XCTAssertFalse(p8.canonicalJSON.contains("activation_granularity"), "the default is not written, so earlier files keep their bytes")
         let base = try Recipe.load("base-ptq-w8a8")
         XCTAssertEqual(base.search.metric, .cosine)
         XCTAssertEqual([base.search.alpha, base.search.beta], [0.5, 1.2])
         XCTAssertEqual(base.search.rounds, 1)
         XCTAssertFalse(base.search.twin)
         for bad in ["metric: l1\n", "search_alpha: 2\nsearch_beta: 1\n", "gradient: kl\n", "search_rounds: 0\n",
-                    "method: search\nmatmul_granularity: per_tensor\n", "smooth_center: true\n", "gelu_smooth_alpha: 2\n"] {
+                    "method: search\nmatmul_granularity: per_tensor\n", "smooth_center: true\n", "gelu_smooth_alpha: 2\n",
+                    "activation_granularity: per_channel\n"] {
             XCTAssertThrowsError(try Recipe.parse(bad, source: "s.yaml"), bad) { e in XCTAssertTrue("\(e)".hasPrefix("s.yaml: "), "\(e)") }
         }
     }

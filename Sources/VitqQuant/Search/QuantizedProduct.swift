@@ -57,11 +57,22 @@ enum QuantizedProduct {
                                accLo: acc, accHi: acc + rows * n, colScale: colScale, bias: bias, into: ohat, ldy: ldo)
             return
         }
+        var out = vitq_qgemm_output()
+        out.f = ohat; out.ldf = Int64(ldo); out.col_scale = colScale
+        if case let .perToken(scheme) = aQuant {
+            // Rows on their own steps, quantized with step 1; the steps and the bias come after the GEMM.
+            let xn = s.floats(2, rows * k + rows), steps = xn + rows * k
+            PerTokenQuant.steps(a, rows: rows, cols: k, ld: lda, scheme: scheme, into: steps)
+            PerTokenQuant.normalize(a, rows: rows, cols: k, ld: lda, steps: steps, into: xn)
+            vitq_qgemm_quantize_pack_a(xn, Int64(k), Int64(rows), Int64(k), 1, 0, scheme.qmin, scheme.qmax, pa)
+            vitq_qgemm(pa, packedB, Int64(rows), Int64(n), Int64(k), &out)
+            PerTokenQuant.finish(ohat, ldy: ldo, rows: rows, n: n, steps: steps, bias: bias)
+            return
+        }
         let q = aQuant.uniform
         vitq_qgemm_quantize_pack_a(a, Int64(lda), Int64(rows), Int64(k), q.scales[aIndex], q.zeroPoints[aIndex],
                                    q.scheme.qmin, q.scheme.qmax, pa)
-        var out = vitq_qgemm_output()
-        out.f = ohat; out.ldf = Int64(ldo); out.col_scale = colScale; out.bias = bias
+        out.bias = bias
         vitq_qgemm(pa, packedB, Int64(rows), Int64(n), Int64(k), &out)
     }
 }
@@ -75,6 +86,7 @@ extension QuantizedProduct {
         switch input {
         case let .uniform(q): q.fakeQuantize(x, count: rows * k, into: xf)
         case let .twin(t): t[0].fakeQuantize(x, count: rows * k, into: xf)
+        case let .perToken(scheme): PerTokenQuant.fakeQuantize(x, rows: rows, cols: k, scheme: scheme, into: xf)
         }
         Gemm.sgemm(m: rows, n: n, k: k, a: xf, lda: k, b: weight, ldb: k, transB: true, c: ohat, ldc: n)
         if let bias { Ops.addBias(ohat, bias, rows: rows, n: n) }

@@ -65,6 +65,7 @@ public final class ScaleSearch {
             for operand in [SearchOperand.first, .second] {
                 let i = operand.rawValue
                 if searchedWith[i] == current[1 - i] { continue }
+                if case .perToken = current[i] { continue }   // nothing to search
                 searchedWith[i] = current[1 - i]
                 let task = SearchTask(op: op, operand: operand, candidates: candidates(bases[i]),
                                       current: current, groups: groups[i], metric: settings.metric,
@@ -85,7 +86,7 @@ public final class ScaleSearch {
             for s in try executor.outputError(OutputErrorTask(op: op, weight: current[0], input: current[1])) { sums.add(s) }
             relativeError = sums.relativeError
             let k = lin.inFeatures, wq = current[0].uniform
-            let dx = Double(Self.largestStep(current[1]))
+            let dx = Double(Self.largestStep(current[1], inputMax: maxima[0]))
             let meanAbsInput = sums.inputAbsSum / Double(max(1, sums.rows))
             if settings.biasCorrection { bias = (0..<lin.outFeatures).map { j in
                 let dw = Double(wq.rowScale(j))
@@ -105,11 +106,13 @@ public final class ScaleSearch {
         return CandidateSet(base: base, multipliers: settings.multipliers)
     }
 
-    /// The coarsest step of an activation quantizer (Δ2 for twin).
-    static func largestStep(_ q: OperandQuant) -> Float {
+    /// The coarsest step of an activation quantizer (Δ2 for twin; for per-token, the step of
+    /// a row reaching the calibration maximum `inputMax`).
+    static func largestStep(_ q: OperandQuant, inputMax: Float) -> Float {
         switch q {
         case let .uniform(t): return t.scales.max() ?? 0
         case let .twin(t): return t.map(\.delta2).max() ?? 0
+        case let .perToken(s): return inputMax / Float(s.qmax)
         }
     }
 
@@ -164,7 +167,9 @@ public final class ScaleSearch {
         }
         let xs = settings.activationScheme
         let input: OperandQuant
-        if settings.twin && op.hasSuffix(".mlp.fc2") {
+        if settings.activationGranularity == .perToken {
+            input = .perToken(xs)
+        } else if settings.twin && op.hasSuffix(".mlp.fc2") {
             // Post-GELU: R2 (non-negative) from the max, R1 (negative) follows it.
             input = .twin([TwinCandidates.gelu(delta2: step(maxima[0], xs), bits: xs.bits)])
         } else {
@@ -187,6 +192,8 @@ public final class ScaleSearch {
                 guard case let .twin(c) = set.quantizer(winners[g]) else { preconditionFailure() }
                 return c[g]
             })
+        case .perToken:
+            return set.base
         }
     }
 }

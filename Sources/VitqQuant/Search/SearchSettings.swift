@@ -13,6 +13,9 @@ public struct SearchSettings: Equatable, Sendable {
     public var weightGranularity: Granularity = .perTensor
     public var weightScheme = QuantScheme(bits: 8, signed: true, narrow: true)
     public var activationScheme = QuantScheme(bits: 8, signed: true, narrow: false)
+    /// Linear-op inputs: one searched scale per tensor, or dynamic per-token steps (not searched;
+    /// twin quantization then applies to the softmax probabilities only).
+    public var activationGranularity: Granularity = .perTensor
     /// Softmax probabilities when not twin-quantized.
     public var probsScheme = QuantScheme(bits: 8, signed: false, narrow: false)
     /// PTQ4ViT twin uniform quantization of softmax probabilities and GELU outputs.

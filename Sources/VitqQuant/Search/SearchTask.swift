@@ -39,6 +39,8 @@ public struct CandidateSet: Equatable, Sendable, Codable {
                 return .twin(ts.map { TwinCandidates.softmax(delta2: $0.delta2, bits: $0.bits, shift: shifts[c]) })
             }
             return .twin(ts.map { TwinCandidates.gelu(delta2: $0.delta2 * multipliers[c], bits: $0.bits) })
+        case .perToken:
+            return base   // nothing to search: the steps come from each row
         }
     }
 }

@@ -1,0 +1,79 @@
+import Foundation
+import VitqModels
+import VitqQuant
+import VitqTensor
+import VitqTestSupport
+import XCTest
+
+/// Dynamic per-token inputs (``PerTokenQuant``): the integer engine against a hand computation
+/// and against the exact reference, and the property that makes them worth having.
+final class PerTokenQuantTests: XCTestCase {
+    let scheme = QuantScheme(bits: 8, signed: true, narrow: false)
+
+    /// A linear op of `n` outputs and `k` inputs with a per-channel int8 weight and a bias.
+    func layer(n: Int, k: Int, seed: UInt64) -> (Int8Linear, FakeQuantLinear, QuantizedWeight) {
+        var rng = SeededRandom(seed: seed)
+        let w = Tensor(shape: [n, k], values: (0..<(n * k)).map { _ in Float(rng.normal()) * 0.2 })
+        let b = Tensor(shape: [n], values: (0..<n).map { _ in Float(rng.normal()) })
+        let wq = QuantizedWeight(weight: w, bias: b, quant: TensorQuant(
+            scheme: QuantScheme(bits: 8, signed: true, narrow: true), granularity: .perChannel,
+            scales: (0..<n).map { o in Ops.maxAbs(w.data + o * k, cols: k) / 127 }))
+        return (Int8Linear(weight: wq, input: .perToken(scheme)), FakeQuantLinear(weight: wq, input: .perToken(scheme)), wq)
+    }
+
+    func rows(_ m: Int, _ k: Int, seed: UInt64) -> [Float] {
+        var rng = SeededRandom(seed: seed)
+        return (0..<(m * k)).map { _ in Float(rng.normal()) * 3 }
+    }
+
+    func forward(_ op: any LinearOp, _ x: [Float], rows m: Int) -> [Float] {
+        var y = [Float](repeating: 0, count: m * op.outFeatures)
+        x.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer { op.forward(xp.baseAddress!, rows: m, into: $0.baseAddress!) } }
+        return y
+    }
+
+    func testEngineEqualsTheReferenceAndAHandComputation() {
+        // 37 rows (a partial row panel), odd k and n (partial k pair and column block).
+        let m = 37, k = 45, n = 19
+        let (engine, reference, wq) = layer(n: n, k: k, seed: 1)
+        var x = rows(m, k, seed: 2)
+        for c in 0..<k { x[5 * k + c] = 0 }   // an all-zero row
+        x[7 * k + 3] = 500                    // an outlier token
+        let y = forward(engine, x, rows: m)
+        XCTAssertEqual(y.map(\.bitPattern), forward(reference, x, rows: m).map(\.bitPattern), "engine = exact reference, bit for bit")
+        // By hand, in double: Δ_r = max|x_r| / 127, q = round-half-even(x/Δ_r), y = Δ_r·Δw_j·Σ q·w + b.
+        for r in 0..<m {
+            let row = x[(r * k)..<((r + 1) * k)]
+            let mx = Double(row.map { abs($0) }.max()!)
+            let step = mx > 0 ? mx / 127 : 1
+            for j in 0..<n {
+                var acc = 0.0
+                for c in 0..<k { acc += (Double(x[r * k + c]) / step).rounded(.toNearestOrEven) * Double(wq.values[j * k + c]) }
+                let want = acc * step * Double(wq.scale(j)) + Double(wq.bias!.data[j])
+                XCTAssertEqual(Double(y[r * n + j]), want, accuracy: 1e-4 * max(1, abs(want)), "row \(r) col \(j)")
+            }
+        }
+        // The all-zero row gives the bias exactly.
+        XCTAssertEqual(Array(y[(5 * n)..<(6 * n)]), wq.bias!.array)
+    }
+
+    func testAnOutlierTokenLeavesTheOtherTokensAlone() {
+        let m = 20, k = 64, n = 32
+        let (engine, _, _) = layer(n: n, k: k, seed: 3)
+        let x = rows(m, k, seed: 4)
+        var spiked = x
+        spiked[2 * k + 10] = 1000
+        let a = forward(engine, x, rows: m), b = forward(engine, spiked, rows: m)
+        for r in 0..<m where r != 2 {
+            XCTAssertEqual(Array(a[(r * n)..<((r + 1) * n)]), Array(b[(r * n)..<((r + 1) * n)]), "row \(r)")
+        }
+        // A per-tensor quantizer sized for the outlier rounds every other token far more coarsely.
+        let perTensor = Int8Linear(weight: engine.weight, input: .uniform(TensorQuant(scheme: scheme, granularity: .perTensor, scales: [1000 / 127])))
+        let exact = forward(Linear(weight: engine.weight.dequantized(), bias: engine.weight.bias), x, rows: m)
+        let c = forward(perTensor, spiked, rows: m)
+        let others = (0..<m).filter { $0 != 2 }.flatMap { r in (0..<n).map { r * n + $0 } }
+        let errTok = relativeError(others.map { b[$0] }, others.map { exact[$0] })
+        let errTen = relativeError(others.map { c[$0] }, others.map { exact[$0] })
+        XCTAssertLessThan(errTok * 20, errTen, "per-token \(errTok) vs per-tensor \(errTen)")
+    }
+}
