@@ -80,6 +80,27 @@ final class DistributedCLITests: XCTestCase {
         XCTAssertTrue(names.contains("blocks.11.mlp.fc2.input_multiplier"), "\(names.filter { $0.contains("fc2") })")
     }
 
+    /// Per-token inputs (`activation_granularity: per_token`): the workers search the weights on
+    /// per-token-quantized inputs, and the file is the in-process one, bit for bit.
+    func testPerTokenInputsGiveTheSameBytesWithWorkers() throws {
+        try Fixtures.require()
+        let recipe = dir + "/token.yaml"
+        try "name: token\nbase: ptq4vit-fast\nshard_images: 4\nweight_granularity: per_channel\nactivation_granularity: per_token\n"
+            .write(toFile: recipe, atomically: true, encoding: .utf8)
+        var shas: [String] = []
+        for workers in [0, 2] {
+            let out = dir + "/t\(workers).safetensors"
+            let r = try CLIRunner.run(["quantize", Fixtures.vitTiny, "--data", Fixtures.even500Images, "--calib", "8", "--recipe", recipe,
+                                       "--out", out, "--workers", "\(workers)"])
+            XCTAssertEqual(r.status, 0, r.stderr)
+            shas.append(try sha(out))
+        }
+        XCTAssertEqual(shas[0], shas[1])
+        let file = try SafeTensorsFile(path: dir + "/t0.safetensors")
+        XCTAssertFalse(file.names.contains("blocks.0.mlp.fc2.input_scale"), "per-token inputs have no stored scale")
+        XCTAssertTrue(file.metadata["ops"]!.contains("\"per_token\""))
+    }
+
     // MARK: processes by hand
 
     func coordinator(_ out: String, endpoint: String, workers: Int, extra: [String] = []) throws -> Process {
