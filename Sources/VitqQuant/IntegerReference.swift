@@ -21,13 +21,11 @@ enum IntegerReference {
                          into out: UnsafeMutablePointer<Double>, transposed: Bool = false) {
         if case let .perToken(scheme) = quant {
             precondition(!transposed, "per-token operands are linear inputs, never transposed")
+            let steps = UnsafeMutablePointer<Float>.allocate(capacity: rows), scaled = UnsafeMutablePointer<Float>.allocate(capacity: rows * cols)
+            defer { steps.deallocate(); scaled.deallocate() }
+            PerTokenQuant.scale(x, rows: rows, cols: cols, ld: ld, scheme: scheme, steps: steps, scaled: scaled)
             let lo = Float(scheme.qmin), hi = Float(scheme.qmax)
-            for r in 0..<rows {
-                var step: Float = 0
-                PerTokenQuant.steps(x + r * ld, rows: 1, cols: cols, ld: ld, scheme: scheme, into: &step)
-                let inv = 1 / step
-                for c in 0..<cols { out[r * cols + c] = centered(x[r * ld + c], inv, 0, lo, hi) }
-            }
+            for i in 0..<(rows * cols) { out[i] = Double(min(max(scaled[i].rounded(.toNearestOrEven), lo), hi)) }
             return
         }
         let value: (Float) -> Double

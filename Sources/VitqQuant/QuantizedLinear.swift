@@ -48,9 +48,8 @@ public final class Int8Linear: NormFusingLinearOp, @unchecked Sendable {
         ScratchPool.shared.with(bytes: (rows * k + rows) * 4) { buf in
             let xn = buf.pointer(Float.self), steps = xn + rows * k
             Parallel.forChunks(rows, minChunk: 16) { r in
-                PerTokenQuant.steps(x + r.lowerBound * k, rows: r.count, cols: k, ld: k, scheme: scheme, into: steps + r.lowerBound)
-                PerTokenQuant.normalize(x + r.lowerBound * k, rows: r.count, cols: k, ld: k, steps: steps + r.lowerBound,
-                                        into: xn + r.lowerBound * k)
+                PerTokenQuant.scale(x + r.lowerBound * k, rows: r.count, cols: k, ld: k, scheme: scheme,
+                                    steps: steps + r.lowerBound, scaled: xn + r.lowerBound * k)
             }
             ScratchPool.shared.with(bytes: Int8Gemm.packedASize(m: rows, k: k) * 4) { packed in
                 let pa = packed.pointer(Int32.self)
@@ -154,9 +153,9 @@ public final class FakeQuantLinear: LinearOp, @unchecked Sendable {
                 return
             }
             // Per-token: the product without bias, then each row times its step plus the bias.
-            let steps = UnsafeMutablePointer<Float>.allocate(capacity: r.count)
-            defer { steps.deallocate() }
-            PerTokenQuant.steps(x + r.lowerBound * k, rows: r.count, cols: k, ld: k, scheme: scheme, into: steps)
+            let steps = UnsafeMutablePointer<Float>.allocate(capacity: r.count), scaled = UnsafeMutablePointer<Float>.allocate(capacity: r.count * k)
+            defer { steps.deallocate(); scaled.deallocate() }
+            PerTokenQuant.scale(x + r.lowerBound * k, rows: r.count, cols: k, ld: k, scheme: scheme, steps: steps, scaled: scaled)
             weightValues.withUnsafeBufferPointer { w in
                 IntegerReference.product(xq, w.baseAddress!, m: r.count, n: n, k: k, colScale: { colScale[$0] },
                                          bias: nil, into: y + r.lowerBound * n, ldy: n)

@@ -103,9 +103,11 @@ public enum Int8Benchmark {
 
     /// A fully quantized (every linear op and attention product) minmax-w8a8 network of `fp32`,
     /// calibrated on `images` random inputs: the arithmetic the engine runs, for timing.
-    public static func quantizeForTiming(_ fp32: VisionTransformer, images: Int = 2) -> VisionTransformer {
+    public static func quantizeForTiming(_ fp32: VisionTransformer, images: Int = 2,
+                                         activationGranularity: Granularity = .perTensor) -> VisionTransformer {
         var recipe = Recipe()
         recipe.keepFloat = 0
+        recipe.activationGranularity = activationGranularity
         let cal = MinMaxCalibrator(model: fp32, recipe: recipe)
         cal.observe(Fp32Benchmark.noiseImages(fp32.config, count: images, seed: 2))
         return cal.finish().makeModel(.integer)
@@ -113,9 +115,11 @@ public enum Int8Benchmark {
 
     /// The same for a Swin: every linear op (patch merging and head included) and both window
     /// attention products in integers.
-    public static func quantizeForTiming(_ fp32: SwinTransformer, images: Int = 2) -> SwinTransformer {
+    public static func quantizeForTiming(_ fp32: SwinTransformer, images: Int = 2,
+                                         activationGranularity: Granularity = .perTensor) -> SwinTransformer {
         var recipe = Recipe()
         recipe.keepFloat = 0
+        recipe.activationGranularity = activationGranularity
         let cal = SwinMinMaxCalibrator(model: fp32, recipe: recipe)
         cal.observe(Fp32Benchmark.noiseImages(size: fp32.config.imgSize, count: images, seed: 2))
         return cal.finish().makeModel(.integer)

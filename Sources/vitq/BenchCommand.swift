@@ -105,6 +105,8 @@ struct BenchCommand: ParsableCommand {
         var batch: [Int] = [1, 8, 32]
         @Option(help: "Timed repetitions per batch size (the median is reported).")
         var iterations: Int = 5
+        @Option(help: "Linear-op inputs: per_tensor (static scales) or per_token (dynamic, as vitq-w8a8).")
+        var activationGranularity = "per_tensor"
         @Flag(help: "Print one JSON object.")
         var json = false
         @OptionGroup var threadOptions: ThreadOptions
@@ -112,6 +114,9 @@ struct BenchCommand: ParsableCommand {
         func validate() throws {
             if batch.contains(where: { $0 < 1 }) { throw ValidationError("--batch must be at least 1") }
             if iterations < 1 { throw ValidationError("--iterations must be at least 1") }
+            if !["per_tensor", "per_token"].contains(activationGranularity) {
+                throw ValidationError("--activation-granularity must be per_tensor or per_token")
+            }
             if model.isEmpty && arch.isEmpty { throw ValidationError("give --model FILE or --arch NAME (e.g. vit-small, swin-tiny)") }
         }
 
@@ -119,18 +124,25 @@ struct BenchCommand: ParsableCommand {
             try reportingErrors {
                 threadOptions.apply()
                 var rows: [Int8Benchmark.ModelRow] = []
+                let g = Granularity(rawValue: activationGranularity)!
                 for m in model + arch.map({ "synthetic:" + $0 }) {
                     if let (name, swin) = try benchSwin(m) {
-                        rows += Int8Benchmark.model(name: name, fp32: swin, int8: Int8Benchmark.quantizeForTiming(swin), batches: batch, iterations: iterations)
+                        rows += Int8Benchmark.model(name: name, fp32: swin, int8: Int8Benchmark.quantizeForTiming(swin, activationGranularity: g),
+                                                    batches: batch, iterations: iterations)
                     } else {
                         let (name, fp) = m.hasPrefix("synthetic:") ? try benchModel(path: nil, arch: String(m.dropFirst(10))) : try benchModel(path: m, arch: "")
-                        rows += Int8Benchmark.model(name: name, fp32: fp, int8: Int8Benchmark.quantizeForTiming(fp), batches: batch, iterations: iterations)
+                        rows += Int8Benchmark.model(name: name, fp32: fp, int8: Int8Benchmark.quantizeForTiming(fp, activationGranularity: g),
+                                                    batches: batch, iterations: iterations)
                     }
                 }
                 let speedup = Int8Benchmark.medianSpeedup(rows.map(\.speedup))
                 if json {
-                    struct Report: Encodable { var benchmark = "model", threads: Int, iterations: Int, speedup: Double, configs: [Int8Benchmark.ModelRow] }
-                    try printJSON(Report(threads: Parallel.threads, iterations: iterations, speedup: speedup, configs: rows))
+                    struct Report: Encodable {
+                        var benchmark = "model", threads: Int, iterations: Int, activationGranularity: String, speedup: Double
+                        var configs: [Int8Benchmark.ModelRow]
+                    }
+                    try printJSON(Report(threads: Parallel.threads, iterations: iterations, activationGranularity: activationGranularity,
+                                         speedup: speedup, configs: rows))
                 } else {
                     print("model                                batch  fp32 img/s  int8 img/s  speedup")
                     for r in rows {

@@ -1,3 +1,4 @@
+import CVitqKernels
 import Foundation
 import VitqModels
 import VitqQuant
@@ -75,5 +76,29 @@ final class PerTokenQuantTests: XCTestCase {
         let errTok = relativeError(others.map { b[$0] }, others.map { exact[$0] })
         let errTen = relativeError(others.map { c[$0] }, others.map { exact[$0] })
         XCTAssertLessThan(errTok * 20, errTen, "per-token \(errTok) vs per-tensor \(errTen)")
+    }
+
+    func testVectorisedKernelsEqualTheReferences() throws {
+        guard vitq_cpu_has_avx2() != 0 else { return }
+        let m = 11, k = 37, ld = 40
+        var x = rows(m, ld, seed: 5)
+        for c in 0..<k { x[2 * ld + c] = 0 }          // an all-zero row: step 1
+        x[3 * ld + 4] = .infinity                      // a non-finite maximum: step 1
+        x[4 * ld + 30] = .nan                          // a NaN is skipped by the maximum
+        x[6 * ld + 36] = -250                          // the maximum in the scalar tail
+        var s1 = [Float](repeating: 0, count: m), s2 = s1
+        var o1 = [Float](repeating: 0, count: m * k), o2 = o1
+        vitq_per_token_scale_ref(x, Int64(ld), Int64(m), Int64(k), 127, &s1, &o1)
+        vitq_per_token_scale_avx2(x, Int64(ld), Int64(m), Int64(k), 127, &s2, &o2)
+        XCTAssertEqual(s1.map(\.bitPattern), s2.map(\.bitPattern))
+        XCTAssertEqual(o1.map(\.bitPattern), o2.map(\.bitPattern))
+        XCTAssertEqual([s1[2], s1[3], s1[6]], [1, 1, 250 / 127])
+        let n = 21, bias = (0..<n).map { Float($0) - 7.5 }
+        for b in [bias, nil] {
+            var y1 = rows(m, n, seed: 6), y2 = y1
+            vitq_per_token_finish_ref(&y1, Int64(n), Int64(m), Int64(n), s1, b)
+            vitq_per_token_finish_avx2(&y2, Int64(n), Int64(m), Int64(n), s1, b)
+            XCTAssertEqual(y1.map(\.bitPattern), y2.map(\.bitPattern))
+        }
     }
 }

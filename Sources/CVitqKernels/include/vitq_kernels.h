@@ -264,6 +264,17 @@ void vitq_twin_combine_avx2(const int32_t *c_lo, const int32_t *c_hi, int64_t ld
 /// glibc: large blocks from the heap and freed memory kept, for reuse across forward passes.
 void vitq_reuse_large_blocks(void);
 
+/// Dynamic per-token quantization (per_token.c): steps[r] = max|x_r| / qmax (1 when that maximum
+/// is 0 or not finite; NaNs are skipped) and out[r, c] = x[r, c] · (1/steps[r]) dense [rows, cols],
+/// what the step-1 quantizer rounds. Dispatched.
+void vitq_per_token_scale(const float *x, int64_t ld, int64_t rows, int64_t cols, float qmax, float *steps, float *out);
+void vitq_per_token_scale_ref(const float *x, int64_t ld, int64_t rows, int64_t cols, float qmax, float *steps, float *out);
+void vitq_per_token_scale_avx2(const float *x, int64_t ld, int64_t rows, int64_t cols, float qmax, float *steps, float *out);
+/// y[r, j] = fmaf(y[r, j], steps[r], bias[j]) (bias 0 when NULL): the per-token epilogue. Dispatched.
+void vitq_per_token_finish(float *y, int64_t ldy, int64_t rows, int64_t n, const float *steps, const float *bias);
+void vitq_per_token_finish_ref(float *y, int64_t ldy, int64_t rows, int64_t n, const float *steps, const float *bias);
+void vitq_per_token_finish_avx2(float *y, int64_t ldy, int64_t rows, int64_t n, const float *steps, const float *bias);
+
 #ifdef __cplusplus
 }
 #endif
