@@ -91,8 +91,23 @@ struct MessageValidator {
             guard c.shifts?.allSatisfy({ (0...20).contains($0) }) ?? true else { throw fail("shifts", "must be in 0...20") }
             guard (1...limits.maxGroups).contains(t.groups) else { throw fail("groups", "\(t.groups), expected 1...\(limits.maxGroups)") }
             guard t.current.count == 2 else { throw fail("current", "\(t.current.count) quantizers, expected 2") }
+            try operands(u.op, first: t.operand == .first ? t.candidates.base : t.current[0],
+                         second: t.operand == .second ? t.candidates.base : t.current[1])
             guard t.rankingWeight.isFinite, t.rankingMargin.isFinite, t.rankingWeight >= 0 else { throw fail("ranking", "weight and margin must be finite, weight ≥ 0") }
-        case .outputError: break
+        case let .outputError(t):
+            try operands(u.op, first: t.weight, second: t.input)
+        }
+    }
+
+    /// The operand kinds the scorer can run (it would otherwise stop on a precondition): a
+    /// linear op's weight and a matmul's B are uniform; only a linear op's input may be per-token.
+    func operands(_ op: String, first: OperandQuant, second: OperandQuant) throws {
+        func isUniform(_ q: OperandQuant) -> Bool { if case .uniform = q { return true } else { return false } }
+        func isPerToken(_ q: OperandQuant) -> Bool { if case .perToken = q { return true } else { return false } }
+        if op.hasSuffix(".matmul1") || op.hasSuffix(".matmul2") {
+            guard isUniform(second), !isPerToken(first) else { throw fail("current", "a matmul's B must be uniform and neither operand per-token") }
+        } else {
+            guard isUniform(first) else { throw fail("current", "a linear op's weight quantizer must be uniform") }
         }
     }
 

@@ -33,6 +33,25 @@ final class MessageCodecTests: XCTestCase {
                            current: [twin, Fx.uniform], groups: 1, metric: .cosine, rankingWeight: 0.5, rankingMargin: 0.1)
         try roundTrip(.task(WorkTask(request: 1, shard: 0, attempt: 0, unit: .score(t))))
     }
+    func testPerTokenInputsTravelAndMisplacedOperandsAreRefused() throws {
+        let token = OperandQuant.perToken(QuantScheme(bits: 8, signed: true))
+        var t = Fx.searchTask()
+        t.current = [Fx.uniform, token]
+        try roundTrip(.task(WorkTask(request: 2, shard: 0, attempt: 0, unit: .score(t))))
+        try roundTrip(.task(WorkTask(request: 3, shard: 0, attempt: 0, unit: .outputError(OutputErrorTask(op: "head", weight: Fx.uniform, input: token)))))
+        // A per-token weight, or a per-token matmul operand, would stop the scorer: refused when decoded.
+        var weight = t
+        weight.candidates = CandidateSet(base: token, multipliers: [1])
+        var matmul = Fx.searchTask()
+        matmul.op = "blocks.0.attn.matmul1"
+        matmul.current = [Fx.uniform, token]
+        for (label, unit) in [("per-token weight", WorkUnit.score(weight)), ("per-token matmul operand", .score(matmul)),
+                              ("per-token weight (bias correction)", .outputError(OutputErrorTask(op: "head", weight: token, input: Fx.uniform)))] {
+            XCTAssertThrowsError(try codec.decode(try codec.encode(.task(WorkTask(request: 4, shard: 0, attempt: 0, unit: unit)))), label) { e in
+                XCTAssertTrue("\(e)".contains("current"), "\(label): \(e)")
+            }
+        }
+    }
     func testTaskOutputError() throws {
         try roundTrip(.task(WorkTask(request: 9, shard: 3, attempt: 1, unit: .outputError(OutputErrorTask(op: "head", weight: Fx.uniform, input: Fx.uniform)))))
     }
