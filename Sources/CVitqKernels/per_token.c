@@ -1,6 +1,7 @@
 // Dynamic per-token quantization of a linear op's input (PerTokenQuant in VitqQuant): each row's
 // step max|x|/qmax, the row scaled by 1/step (what the step-1 quantizer rounds), and the epilogue
-// that multiplies each GEMM output row by its step and adds the bias. The AVX2 variants do the
+// that multiplies each GEMM output row by its step and adds the bias, then optionally applies
+// GELU (vitq_gelu_f32, per row) or adds the result into a residual stream. The AVX2 variants do the
 // same float operations lane by lane (max is order-free, the multiply and fma are exactly
 // rounded), so they equal the references bit for bit. NaNs are skipped by the maximum.
 #include "vitq_kernels.h"
@@ -19,10 +20,17 @@ void vitq_per_token_scale_ref(const float *x, int64_t ld, int64_t rows, int64_t 
     }
 }
 
-void vitq_per_token_finish_ref(float *y, int64_t ldy, int64_t rows, int64_t n, const float *steps, const float *bias) {
+void vitq_per_token_finish_ref(const float *v, int64_t ldv, int64_t rows, int64_t n, const float *steps, const float *bias,
+                               int gelu, int accumulate, float *y, int64_t ldy) {
     for (int64_t r = 0; r < rows; r++) {
+        const float *in = v + r * ldv;
         float *row = y + r * ldy;
-        for (int64_t j = 0; j < n; j++) row[j] = fmaf(row[j], steps[r], bias ? bias[j] : 0.0f);
+        if (accumulate) {
+            for (int64_t j = 0; j < n; j++) row[j] += fmaf(in[j], steps[r], bias ? bias[j] : 0.0f);
+        } else {
+            for (int64_t j = 0; j < n; j++) row[j] = fmaf(in[j], steps[r], bias ? bias[j] : 0.0f);
+            if (gelu) vitq_gelu_f32_ref(row, row, n);
+        }
     }
 }
 
@@ -51,16 +59,23 @@ VITQ_AVX2 void vitq_per_token_scale_avx2(const float *x, int64_t ld, int64_t row
     }
 }
 
-VITQ_AVX2 void vitq_per_token_finish_avx2(float *y, int64_t ldy, int64_t rows, int64_t n, const float *steps, const float *bias) {
+VITQ_AVX2 void vitq_per_token_finish_avx2(const float *v, int64_t ldv, int64_t rows, int64_t n, const float *steps, const float *bias,
+                                          int gelu, int accumulate, float *y, int64_t ldy) {
     for (int64_t r = 0; r < rows; r++) {
+        const float *in = v + r * ldv;
         float *row = y + r * ldy;
         const __m256 vs = _mm256_set1_ps(steps[r]);
         int64_t j = 0;
         for (; j + 8 <= n; j += 8) {
             const __m256 b = bias ? _mm256_loadu_ps(bias + j) : _mm256_setzero_ps();
-            _mm256_storeu_ps(row + j, _mm256_fmadd_ps(_mm256_loadu_ps(row + j), vs, b));
+            const __m256 t = _mm256_fmadd_ps(_mm256_loadu_ps(in + j), vs, b);
+            _mm256_storeu_ps(row + j, accumulate ? _mm256_add_ps(_mm256_loadu_ps(row + j), t) : t);
         }
-        for (; j < n; j++) row[j] = fmaf(row[j], steps[r], bias ? bias[j] : 0.0f);
+        for (; j < n; j++) {
+            const float t = fmaf(in[j], steps[r], bias ? bias[j] : 0.0f);
+            row[j] = accumulate ? row[j] + t : t;
+        }
+        if (gelu && !accumulate) vitq_gelu_f32_avx2(row, row, n);
     }
 }
 #endif
@@ -72,9 +87,10 @@ void vitq_per_token_scale(const float *x, int64_t ld, int64_t rows, int64_t cols
     vitq_per_token_scale_ref(x, ld, rows, cols, qmax, steps, out);
 }
 
-void vitq_per_token_finish(float *y, int64_t ldy, int64_t rows, int64_t n, const float *steps, const float *bias) {
+void vitq_per_token_finish(const float *v, int64_t ldv, int64_t rows, int64_t n, const float *steps, const float *bias,
+                           int gelu, int accumulate, float *y, int64_t ldy) {
 #if defined(__x86_64__)
-    if (vitq_kernels_use_avx2()) { vitq_per_token_finish_avx2(y, ldy, rows, n, steps, bias); return; }
+    if (vitq_kernels_use_avx2()) { vitq_per_token_finish_avx2(v, ldv, rows, n, steps, bias, gelu, accumulate, y, ldy); return; }
 #endif
-    vitq_per_token_finish_ref(y, ldy, rows, n, steps, bias);
+    vitq_per_token_finish_ref(v, ldv, rows, n, steps, bias, gelu, accumulate, y, ldy);
 }

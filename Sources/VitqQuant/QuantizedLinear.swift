@@ -42,11 +42,15 @@ public final class Int8Linear: NormFusingLinearOp, @unchecked Sendable {
     }
 
     /// Per-token input: row steps, rows divided by them and quantized with step 1, the GEMM
-    /// without bias, then each row times its step plus the bias.
-    func forwardPerToken(_ x: UnsafePointer<Float>, rows: Int, scheme: QuantScheme, into y: UnsafeMutablePointer<Float>) {
+    /// without bias, then each row times its step plus the bias (``PerTokenQuant``), and GELU
+    /// or the residual add in that same pass when asked (the same float operations as the
+    /// separate passes).
+    func forwardPerToken(_ x: UnsafePointer<Float>, rows: Int, scheme: QuantScheme, into y: UnsafeMutablePointer<Float>,
+                         gelu: Bool = false, accumulate: Bool = false) {
         let k = inFeatures, n = outFeatures
-        ScratchPool.shared.with(bytes: (rows * k + rows) * 4) { buf in
+        ScratchPool.shared.with(bytes: (rows * k + rows + (accumulate ? rows * n : 0)) * 4) { buf in
             let xn = buf.pointer(Float.self), steps = xn + rows * k
+            let product = accumulate ? steps + rows : y
             Parallel.forChunks(rows, minChunk: 16) { r in
                 PerTokenQuant.scale(x + r.lowerBound * k, rows: r.count, cols: k, ld: k, scheme: scheme,
                                     steps: steps + r.lowerBound, scaled: xn + r.lowerBound * k)
@@ -54,17 +58,19 @@ public final class Int8Linear: NormFusingLinearOp, @unchecked Sendable {
             ScratchPool.shared.with(bytes: Int8Gemm.packedASize(m: rows, k: k) * 4) { packed in
                 let pa = packed.pointer(Int32.self)
                 Int8Gemm.quantizePackA(xn, lda: k, m: rows, k: k, quant: PerTokenQuant.unitQuant(scheme), into: pa)
-                run(packedA: pa, rows: rows, output: .float(y, ldy: n, accumulate: false), addsBias: false)
+                run(packedA: pa, rows: rows, output: .float(product, ldy: n, accumulate: false), addsBias: false)
             }
             let bias = weight.bias.map { UnsafePointer($0.data) }
             Parallel.forChunks(rows, minChunk: 16) { r in
-                PerTokenQuant.finish(y + r.lowerBound * n, ldy: n, rows: r.count, n: n, steps: steps + r.lowerBound, bias: bias)
+                PerTokenQuant.finish(y + r.lowerBound * n, ldy: n, rows: r.count, n: n, steps: steps + r.lowerBound, bias: bias,
+                                     from: product + r.lowerBound * n, ldv: n, gelu: gelu, accumulate: accumulate)
             }
         }
     }
 
     /// y += x·Wᵀ + b through the epilogue (the sum is the same float add as the unfused path).
     public func forward(_ x: UnsafePointer<Float>, rows: Int, addingInto y: UnsafeMutablePointer<Float>) {
+        if case let .perToken(scheme) = input { forwardPerToken(x, rows: rows, scheme: scheme, into: y, accumulate: true); return }
         guard case let .uniform(q) = input else { forwardThenAdd(x, rows: rows, into: y); return }
         quantizeAndRun(x, rows: rows, quant: q, output: .float(y, ldy: outFeatures, accumulate: true))
     }
@@ -96,9 +102,20 @@ public final class Int8Linear: NormFusingLinearOp, @unchecked Sendable {
 
     /// y += next(GELU(LayerNorm(x)·Wᵀ + b)) in two integer GEMMs when `next` is an ``Int8Linear``
     /// with a per-tensor uniform input: this GEMM's epilogue applies GELU and quantizes into
-    /// next's packed A. A twin-quantized input on either side declines (returns false).
+    /// next's packed A. A twin-quantized input on either side declines (returns false). With a
+    /// per-token input, GELU runs in this op's row-step pass and `next` adds into y itself.
     public func forwardMLP(normalizing x: UnsafePointer<Float>, with norm: LayerNorm, rows: Int, next: any LinearOp,
                            addingInto y: UnsafeMutablePointer<Float>) -> Bool {
+        if case let .perToken(scheme) = input, next.inFeatures == outFeatures {
+            // Per-token fc1: LayerNorm, then the GEMM with GELU in its row-step pass; next adds into y.
+            ScratchPool.shared.with(bytes: rows * (inFeatures + outFeatures) * 4) { buf in
+                let h = buf.pointer(Float.self), hidden = h + rows * inFeatures
+                norm.forward(x, rows: rows, into: h)
+                forwardPerToken(h, rows: rows, scheme: scheme, into: hidden, gelu: true)
+                next.forward(hidden, rows: rows, addingInto: y)
+            }
+            return true
+        }
         guard case let .uniform(q) = input, let next = next as? Int8Linear, case let .uniform(nq) = next.input,
               next.inFeatures == outFeatures else { return false }
         let sizeA = Int8Gemm.packedASize(m: rows, k: inFeatures), sizeB = Int8Gemm.packedASize(m: rows, k: outFeatures)

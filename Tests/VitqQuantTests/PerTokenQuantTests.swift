@@ -94,11 +94,23 @@ final class PerTokenQuantTests: XCTestCase {
         XCTAssertEqual(o1.map(\.bitPattern), o2.map(\.bitPattern))
         XCTAssertEqual([s1[2], s1[3], s1[6]], [1, 1, 250 / 127])
         let n = 21, bias = (0..<n).map { Float($0) - 7.5 }
+        let v = rows(m, n, seed: 6), residual = rows(m, n, seed: 7)
         for b in [bias, nil] {
-            var y1 = rows(m, n, seed: 6), y2 = y1
-            vitq_per_token_finish_ref(&y1, Int64(n), Int64(m), Int64(n), s1, b)
-            vitq_per_token_finish_avx2(&y2, Int64(n), Int64(m), Int64(n), s1, b)
-            XCTAssertEqual(y1.map(\.bitPattern), y2.map(\.bitPattern))
+            for (gelu, acc) in [(0, 0), (1, 0), (0, 1)] {
+                var y1 = acc == 1 ? residual : v, y2 = y1
+                vitq_per_token_finish_ref(v, Int64(n), Int64(m), Int64(n), s1, b, Int32(gelu), Int32(acc), &y1, Int64(n))
+                vitq_per_token_finish_avx2(v, Int64(n), Int64(m), Int64(n), s1, b, Int32(gelu), Int32(acc), &y2, Int64(n))
+                // GELU's AVX2 lanes approximate erf, its scalar reference calls erff: equal only without GELU.
+                if gelu == 0 { XCTAssertEqual(y1.map(\.bitPattern), y2.map(\.bitPattern), "accumulate \(acc)") }
+                // The fused GELU and residual add equal the separate passes (dispatched, as the engine runs them).
+                var plain = v
+                vitq_per_token_finish(v, Int64(n), Int64(m), Int64(n), s1, b, 0, 0, &plain, Int64(n))
+                var fused = acc == 1 ? residual : v
+                vitq_per_token_finish(v, Int64(n), Int64(m), Int64(n), s1, b, Int32(gelu), Int32(acc), &fused, Int64(n))
+                if gelu == 1 { vitq_gelu_f32(plain, &plain, Int64(m * n)) }
+                if acc == 1 { var r = residual; vitq_add_f32(&r, plain, Int64(m * n)); plain = r }
+                XCTAssertEqual(fused.map(\.bitPattern), plain.map(\.bitPattern), "gelu \(gelu) accumulate \(acc): fused = separate")
+            }
         }
     }
 }

@@ -270,10 +270,15 @@ void vitq_reuse_large_blocks(void);
 void vitq_per_token_scale(const float *x, int64_t ld, int64_t rows, int64_t cols, float qmax, float *steps, float *out);
 void vitq_per_token_scale_ref(const float *x, int64_t ld, int64_t rows, int64_t cols, float qmax, float *steps, float *out);
 void vitq_per_token_scale_avx2(const float *x, int64_t ld, int64_t rows, int64_t cols, float qmax, float *steps, float *out);
-/// y[r, j] = fmaf(y[r, j], steps[r], bias[j]) (bias 0 when NULL): the per-token epilogue. Dispatched.
-void vitq_per_token_finish(float *y, int64_t ldy, int64_t rows, int64_t n, const float *steps, const float *bias);
-void vitq_per_token_finish_ref(float *y, int64_t ldy, int64_t rows, int64_t n, const float *steps, const float *bias);
-void vitq_per_token_finish_avx2(float *y, int64_t ldy, int64_t rows, int64_t n, const float *steps, const float *bias);
+/// The per-token epilogue: t = fmaf(v[r, j], steps[r], bias[j]) (bias 0 when NULL); y[r, j] = t, then
+/// GELU of the row as vitq_gelu_f32 when gelu; or y[r, j] += t when accumulate (gelu is not
+/// combined with accumulate). v and y may be the same memory. Dispatched.
+void vitq_per_token_finish(const float *v, int64_t ldv, int64_t rows, int64_t n, const float *steps, const float *bias,
+                           int gelu, int accumulate, float *y, int64_t ldy);
+void vitq_per_token_finish_ref(const float *v, int64_t ldv, int64_t rows, int64_t n, const float *steps, const float *bias,
+                               int gelu, int accumulate, float *y, int64_t ldy);
+void vitq_per_token_finish_avx2(const float *v, int64_t ldv, int64_t rows, int64_t n, const float *steps, const float *bias,
+                                int gelu, int accumulate, float *y, int64_t ldy);
 
 #ifdef __cplusplus
 }
