@@ -1,9 +1,10 @@
 // Dynamic per-token quantization of a linear op's input (PerTokenQuant in VitqQuant): each row's
 // step max|x|/qmax, the row scaled by 1/step (what the step-1 quantizer rounds), and the epilogue
 // that multiplies each GEMM output row by its step and adds the bias, then optionally applies
-// GELU (vitq_gelu_f32, per row) or adds the result into a residual stream. The AVX2 variants do the
-// same float operations lane by lane (max is order-free, the multiply and fma are exactly
-// rounded), so they equal the references bit for bit. NaNs are skipped by the maximum.
+// GELU or adds the result into a residual stream. The AVX2 variants do the same float operations
+// lane by lane (max is order-free, the multiply, fma and add are exactly rounded), so they equal
+// the references bit for bit; GELU is each variant's own vitq_gelu_f32 (its AVX2 lanes approximate
+// erf), as the unfused pass dispatches it. NaNs are skipped by the maximum.
 #include "vitq_kernels.h"
 #include <math.h>
 
