@@ -16,13 +16,16 @@ enum IntegerReference {
 
     /// Rows [rows, cols] (row stride ld) quantized with scale `index` to centered doubles [rows, cols]:
     /// q − zero for a uniform quantizer, the integer in units of Δ1 for a twin one, and for a
-    /// per-token one the integer of each row on its own step Δ_r (``PerTokenQuant``).
+    /// per-token one the integer of each row on its own step Δ_r (``PerTokenQuant``), the steps
+    /// written to `rowSteps` when given.
     static func quantize(_ x: UnsafePointer<Float>, rows: Int, cols: Int, ld: Int, _ quant: OperandQuant, index: Int,
-                         into out: UnsafeMutablePointer<Double>, transposed: Bool = false) {
+                         into out: UnsafeMutablePointer<Double>, transposed: Bool = false,
+                         rowSteps: UnsafeMutablePointer<Float>? = nil) {
         if case let .perToken(scheme) = quant {
             precondition(!transposed, "per-token operands are linear inputs, never transposed")
-            let steps = UnsafeMutablePointer<Float>.allocate(capacity: rows), scaled = UnsafeMutablePointer<Float>.allocate(capacity: rows * cols)
-            defer { steps.deallocate(); scaled.deallocate() }
+            let steps = rowSteps ?? UnsafeMutablePointer<Float>.allocate(capacity: rows)
+            let scaled = UnsafeMutablePointer<Float>.allocate(capacity: rows * cols)
+            defer { if rowSteps == nil { steps.deallocate() }; scaled.deallocate() }
             PerTokenQuant.scale(x, rows: rows, cols: cols, ld: ld, scheme: scheme, steps: steps, scaled: scaled)
             let lo = Float(scheme.qmin), hi = Float(scheme.qmax)
             for i in 0..<(rows * cols) { out[i] = Double(min(max(scaled[i].rounded(.toNearestOrEven), lo), hi)) }

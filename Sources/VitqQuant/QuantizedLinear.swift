@@ -158,25 +158,17 @@ public final class FakeQuantLinear: LinearOp, @unchecked Sendable {
     public func forward(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>) {
         let k = inFeatures, n = outFeatures
         Parallel.forChunks(rows, minChunk: 16) { r in
-            let xq = UnsafeMutablePointer<Double>.allocate(capacity: r.count * k)
-            defer { xq.deallocate() }
-            IntegerReference.quantize(x + r.lowerBound * k, rows: r.count, cols: k, ld: k, input, index: 0, into: xq)
-            let bias = weight.bias.map { UnsafePointer($0.data) }
-            guard case let .perToken(scheme) = input else {
-                weightValues.withUnsafeBufferPointer { w in
-                    IntegerReference.product(xq, w.baseAddress!, m: r.count, n: n, k: k, colScale: { colScale[$0] },
-                                             bias: bias, into: y + r.lowerBound * n, ldy: n)
-                }
-                return
-            }
+            let xq = UnsafeMutablePointer<Double>.allocate(capacity: r.count * k), steps = UnsafeMutablePointer<Float>.allocate(capacity: r.count)
+            defer { xq.deallocate(); steps.deallocate() }
+            IntegerReference.quantize(x + r.lowerBound * k, rows: r.count, cols: k, ld: k, input, index: 0, into: xq, rowSteps: steps)
             // Per-token: the product without bias, then each row times its step plus the bias.
-            let steps = UnsafeMutablePointer<Float>.allocate(capacity: r.count), scaled = UnsafeMutablePointer<Float>.allocate(capacity: r.count * k)
-            defer { steps.deallocate(); scaled.deallocate() }
-            PerTokenQuant.scale(x + r.lowerBound * k, rows: r.count, cols: k, ld: k, scheme: scheme, steps: steps, scaled: scaled)
+            let perToken: Bool = { if case .perToken = input { return true } else { return false } }()
+            let bias = weight.bias.map { UnsafePointer($0.data) }
             weightValues.withUnsafeBufferPointer { w in
                 IntegerReference.product(xq, w.baseAddress!, m: r.count, n: n, k: k, colScale: { colScale[$0] },
-                                         bias: nil, into: y + r.lowerBound * n, ldy: n)
+                                         bias: perToken ? nil : bias, into: y + r.lowerBound * n, ldy: n)
             }
+            guard perToken else { return }
             PerTokenQuant.finish(y + r.lowerBound * n, ldy: n, rows: r.count, n: n, steps: steps, bias: bias)
         }
     }

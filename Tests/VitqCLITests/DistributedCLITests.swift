@@ -59,24 +59,29 @@ final class DistributedCLITests: XCTestCase {
         }
     }
 
+    /// The sha256 of `<name>0.safetensors` (in process) and `<name>2.safetensors` (2 workers), each
+    /// quantized on 8 images with ptq4vit-fast (4 images per shard) plus the recipe lines `recipe`.
+    func inProcessAndTwoWorkers(_ name: String, recipe lines: String) throws -> [String] {
+        let recipe = dir + "/\(name).yaml"
+        try "name: \(name)\nbase: ptq4vit-fast\nshard_images: 4\n\(lines)".write(toFile: recipe, atomically: true, encoding: .utf8)
+        return try [0, 2].map { workers in
+            let out = dir + "/\(name)\(workers).safetensors"
+            let r = try CLIRunner.run(["quantize", Fixtures.vitTiny, "--data", Fixtures.even500Images, "--calib", "8", "--recipe", recipe,
+                                       "--out", out, "--workers", "\(workers)"])
+            XCTAssertEqual(r.status, 0, r.stderr)
+            return try sha(out)
+        }
+    }
+
     /// With `smooth_alpha` (centred) and `gelu_smooth_alpha` the coordinator measures the input maxima once
     /// and ships them in the JOB; the workers' smoothed model must be the in-process one, bit for
     /// bit, and the file carries GELU smoothing's multipliers.
     func testChannelSmoothingGivesTheSameBytesWithWorkers() throws {
         try Fixtures.require()
-        let recipe = dir + "/smooth.yaml"
-        try "name: smooth\nbase: ptq4vit-fast\nshard_images: 4\nsmooth_alpha: 0.5\nsmooth_center: true\ngelu_smooth_alpha: 0.5\n".write(toFile: recipe, atomically: true, encoding: .utf8)
-        var shas: [String] = []
-        for workers in [0, 2] {
-            let out = dir + "/s\(workers).safetensors"
-            let r = try CLIRunner.run(["quantize", Fixtures.vitTiny, "--data", Fixtures.even500Images, "--calib", "8", "--recipe", recipe,
-                                       "--out", out, "--workers", "\(workers)"])
-            XCTAssertEqual(r.status, 0, r.stderr)
-            shas.append(try sha(out))
-        }
+        let shas = try inProcessAndTwoWorkers("smooth", recipe: "smooth_alpha: 0.5\nsmooth_center: true\ngelu_smooth_alpha: 0.5\n")
         XCTAssertEqual(shas[0], shas[1])
         XCTAssertNotEqual(shas[0], try reference(), "smoothing changes the model")
-        let names = try SafeTensorsFile(path: dir + "/s0.safetensors").names
+        let names = try SafeTensorsFile(path: dir + "/smooth0.safetensors").names
         XCTAssertTrue(names.contains("blocks.11.mlp.fc2.input_multiplier"), "\(names.filter { $0.contains("fc2") })")
     }
 
@@ -84,19 +89,9 @@ final class DistributedCLITests: XCTestCase {
     /// per-token-quantized inputs, and the file is the in-process one, bit for bit.
     func testPerTokenInputsGiveTheSameBytesWithWorkers() throws {
         try Fixtures.require()
-        let recipe = dir + "/token.yaml"
-        try "name: token\nbase: ptq4vit-fast\nshard_images: 4\nweight_granularity: per_channel\nactivation_granularity: per_token\n"
-            .write(toFile: recipe, atomically: true, encoding: .utf8)
-        var shas: [String] = []
-        for workers in [0, 2] {
-            let out = dir + "/t\(workers).safetensors"
-            let r = try CLIRunner.run(["quantize", Fixtures.vitTiny, "--data", Fixtures.even500Images, "--calib", "8", "--recipe", recipe,
-                                       "--out", out, "--workers", "\(workers)"])
-            XCTAssertEqual(r.status, 0, r.stderr)
-            shas.append(try sha(out))
-        }
+        let shas = try inProcessAndTwoWorkers("token", recipe: "weight_granularity: per_channel\nactivation_granularity: per_token\n")
         XCTAssertEqual(shas[0], shas[1])
-        let file = try SafeTensorsFile(path: dir + "/t0.safetensors")
+        let file = try SafeTensorsFile(path: dir + "/token0.safetensors")
         XCTAssertFalse(file.names.contains("blocks.0.mlp.fc2.input_scale"), "per-token inputs have no stored scale")
         XCTAssertTrue(file.metadata["ops"]!.contains("\"per_token\""))
     }
