@@ -13,6 +13,7 @@ int vitq_score_stat_count(int kind) {
     case VITQ_SCORE_HESSIAN: return 1;
     case VITQ_SCORE_COSINE: return 3;
     case VITQ_SCORE_PEARSON: return 5;
+    case VITQ_SCORE_HESSIAN_DPLR: return 2;
     default: return 0;
     }
 }
@@ -30,6 +31,17 @@ void vitq_score_columns(const float *ohat, int64_t ldh, const float *o, const fl
             for (int64_t j = 0; j < n; j++) {
                 double d = (double)h[j] - (double)x[j], w = (double)gr[j];
                 stats[j] += (w * w) * (d * d);
+            }
+            break;
+        }
+        case VITQ_SCORE_HESSIAN_DPLR: {
+            // The diagonal term Σ g²d² and the per-column first-order sum Σ g·d, whose square
+            // over a group and image is the rank-one part (SearchMetric.hessianDPLR).
+            const float *gr = g + r * ld;
+            for (int64_t j = 0; j < n; j++) {
+                double d = (double)h[j] - (double)x[j], w = (double)gr[j];
+                stats[j] += (w * w) * (d * d);
+                stats[n + j] += w * d;
             }
             break;
         }

@@ -27,6 +27,13 @@ final class MessageCodecTests: XCTestCase {
     }
     func testTaskRanges() throws { try roundTrip(.task(WorkTask(request: 7, shard: 1, attempt: 0, unit: .ranges(op: "blocks.2.attn.matmul1")))) }
     func testTaskScore() throws { try roundTrip(.task(WorkTask(request: .max, shard: 2, attempt: 5, unit: .score(Fx.searchTask())))) }
+    func testTaskScoreTravelsWithEveryMetric() throws {
+        for metric in SearchMetric.allCases {
+            var t = Fx.searchTask()
+            t.metric = metric
+            try roundTrip(.task(WorkTask(request: 3, shard: 0, attempt: 0, unit: .score(t))))
+        }
+    }
     func testTaskTwinSoftmaxScore() throws {
         let twin = OperandQuant.twin([TwinCandidates.softmax(delta2: 1.0 / 128, bits: 8, shift: 3)])
         let t = SearchTask(op: "blocks.0.attn.matmul2", operand: .first, candidates: CandidateSet(base: twin, multipliers: [], shifts: [0, 1, 2]),

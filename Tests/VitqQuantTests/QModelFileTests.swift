@@ -265,6 +265,7 @@ final class RecipeTests: XCTestCase {
         XCTAssertEqual([base.search.alpha, base.search.beta], [0.5, 1.2])
         XCTAssertEqual(base.search.rounds, 1)
         XCTAssertFalse(base.search.twin)
+        XCTAssertEqual(try Recipe.parse("metric: hessian-dplr\n", source: "d.yaml").search.metric, .hessianDPLR)
         for bad in ["metric: l1\n", "search_alpha: 2\nsearch_beta: 1\n", "gradient: kl\n", "search_rounds: 0\n",
                     "method: search\nmatmul_granularity: per_tensor\n", "smooth_center: true\n", "gelu_smooth_alpha: 2\n",
                     "activation_granularity: per_channel\n"] {

@@ -51,23 +51,28 @@ final class SearchScorerTests: XCTestCase {
                 cq.scales[0] *= m
                 let engine = Int8Linear(weight: QuantizedWeight(weight: lin.weight, bias: lin.bias, quant: wq), input: .uniform(cq))
                 // The definitions, image by image, from the engine's output.
-                var mse = 0.0, hess = 0.0, cosSum = 0.0
+                var mse = 0.0, hess = 0.0, cosSum = 0.0, dplr = 0.0
                 var p = [Double](repeating: 0, count: 6)
                 for i in 0..<3 {
                     let y = Tensor(zeros: [rows, n])
                     engine.forward(x.image(i), rows: rows, into: y.data)
-                    var dot = 0.0, oo = 0.0, hh = 0.0
+                    var dot = 0.0, oo = 0.0, hh = 0.0, firstOrder = 0.0
                     for j in 0..<(rows * n) {
                         let a = Double(o.image(i)[j]), b = Double(y.data[j]), d = b - a, gr = Double(g.image(i)[j])
                         mse += d * d; hess += gr * gr * d * d; dot += a * b; oo += a * a; hh += b * b
+                        dplr += gr * gr * d * d; firstOrder += gr * d
                         p[0] += 1; p[1] += a; p[2] += b; p[3] += a * b; p[4] += a * a; p[5] += b * b
                     }
                     cosSum += dot / (oo * hh).squareRoot()
+                    dplr += firstOrder * firstOrder   // the rank-one term, squared per image
                 }
                 let got = scores.values[c * scores.stats..<(c + 1) * scores.stats]
                 switch metric {
                 case .mse: XCTAssertEqual(got.first!, mse, accuracy: mse * 1e-9)
                 case .hessian: XCTAssertEqual(got.first!, hess, accuracy: hess * 1e-9)
+                case .hessianDPLR:
+                    XCTAssertEqual(got.first!, dplr, accuracy: dplr * 1e-9)
+                    XCTAssertGreaterThan(dplr, hess * (1 + 1e-6), "the rank-one term adds to the diagonal")
                 case .cosine: XCTAssertEqual(got.first!, cosSum, accuracy: 1e-9)
                 case .pearson:
                     let nn = p[0], cov = p[3] - p[1] * p[2] / nn

@@ -54,8 +54,9 @@ void vitq_add_bias_f32_avx2(float *y, const float *bias, int64_t rows, int64_t n
 // MARK: scale-search statistics (portable, contraction off: identical bits on every machine)
 
 /// Statistic kinds of ``vitq_score_columns``.
-enum { VITQ_SCORE_MSE = 0, VITQ_SCORE_HESSIAN = 1, VITQ_SCORE_COSINE = 2, VITQ_SCORE_PEARSON = 3 };
-/// Statistics per column for `kind`: MSE Σd²; Hessian Σg²d²; cosine Σoô, Σo², Σô²;
+enum { VITQ_SCORE_MSE = 0, VITQ_SCORE_HESSIAN = 1, VITQ_SCORE_COSINE = 2, VITQ_SCORE_PEARSON = 3,
+       VITQ_SCORE_HESSIAN_DPLR = 4 };
+/// Statistics per column for `kind`: MSE Σd²; Hessian Σg²d²; Hessian DPLR Σg²d², Σgd; cosine Σoô, Σo², Σô²;
 /// Pearson Σo, Σô, Σoô, Σo², Σô².
 int vitq_score_stat_count(int kind);
 /// Adds, for every column j of the [rows, n] outputs, the statistics of ô (row stride ldh)
