@@ -49,6 +49,33 @@ public enum Int8Gemm {
         }
     }
 
+    /// The row steps and packed A of a per-token input (``PerTokenQuant``), of LayerNorm(x) when
+    /// `norm` is given, threaded. Each block of panels is normalised, scaled and packed while it is
+    /// in cache, so the full-size float rows are never written: the same steps and words as
+    /// `norm.forward`, ``PerTokenQuant/scale(_:rows:cols:ld:scheme:steps:scaled:)`` and
+    /// ``quantizePackA(_:lda:m:k:quant:index:into:)`` with the step-1 quantizer, one after the other.
+    public static func perTokenQuantizePackA(_ x: UnsafePointer<Float>, lda: Int, m: Int, k: Int, scheme: QuantScheme, norm: LayerNorm? = nil,
+                                             steps: UnsafeMutablePointer<Float>, into packed: UnsafeMutablePointer<Int32>) {
+        let panels = (m + mr - 1) / mr, kp = (k + 1) / 2, blockPanels = 8
+        let unit = PerTokenQuant.unitQuant(scheme)
+        Parallel.forChunks(panels, minChunk: 2) { r in
+            let buffer = UnsafeMutablePointer<Float>.allocate(capacity: 2 * blockPanels * mr * k)
+            defer { buffer.deallocate() }
+            let normalised = buffer, scaled = buffer + blockPanels * mr * k
+            for p0 in stride(from: r.lowerBound, to: r.upperBound, by: blockPanels) {
+                let r0 = p0 * mr, rows = min(min(p0 + blockPanels, r.upperBound) * mr, m) - r0
+                var source = x + r0 * lda, ld = lda
+                if let norm {
+                    vitq_layernorm_f32(source, normalised, norm.weight.data, norm.bias.data, Int64(rows), Int64(k), norm.eps)
+                    source = UnsafePointer(normalised); ld = k
+                }
+                PerTokenQuant.scale(source, rows: rows, cols: k, ld: ld, scheme: scheme, steps: steps + r0, scaled: scaled)
+                vitq_qgemm_quantize_pack_a(scaled, Int64(k), Int64(rows), Int64(k), unit.scales[0], unit.zeroPoints[0],
+                                           unit.scheme.qmin, unit.scheme.qmax, packed + p0 * kp * mr)
+            }
+        }
+    }
+
     /// Where the epilogue writes: float rows, or GELU of them quantized straight into the packed A
     /// of the next GEMM (whose input quantizer is `quant`, per tensor).
     public enum Output {

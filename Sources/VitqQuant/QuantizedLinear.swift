@@ -41,23 +41,20 @@ public final class Int8Linear: NormFusingLinearOp, @unchecked Sendable {
         quantizeAndRun(x, rows: rows, quant: input.uniform, output: .float(y, ldy: outFeatures, accumulate: false))
     }
 
-    /// Per-token input: row steps, rows divided by them and quantized with step 1, the GEMM
-    /// without bias, then each row times its step plus the bias (``PerTokenQuant``), and GELU
-    /// or the residual add in that same pass when asked (the same float operations as the
+    /// Per-token input (of LayerNorm(x) when `norm` is given): row steps, rows divided by them and
+    /// quantized with step 1 (``Int8Gemm/perTokenQuantizePackA(_:lda:m:k:scheme:norm:steps:into:)``),
+    /// the GEMM without bias, then each row times its step plus the bias (``PerTokenQuant``), and
+    /// GELU or the residual add in that same pass when asked (the same float operations as the
     /// separate passes).
-    func forwardPerToken(_ x: UnsafePointer<Float>, rows: Int, scheme: QuantScheme, into y: UnsafeMutablePointer<Float>,
-                         gelu: Bool = false, accumulate: Bool = false) {
+    func forwardPerToken(_ x: UnsafePointer<Float>, rows: Int, scheme: QuantScheme, norm: LayerNorm? = nil,
+                         into y: UnsafeMutablePointer<Float>, gelu: Bool = false, accumulate: Bool = false) {
         let k = inFeatures, n = outFeatures
-        ScratchPool.shared.with(bytes: (rows * k + rows + (accumulate ? rows * n : 0)) * 4) { buf in
-            let xn = buf.pointer(Float.self), steps = xn + rows * k
+        ScratchPool.shared.with(bytes: (rows + (accumulate ? rows * n : 0)) * 4) { buf in
+            let steps = buf.pointer(Float.self)
             let product = accumulate ? steps + rows : y
-            Parallel.forChunks(rows, minChunk: 16) { r in
-                PerTokenQuant.scale(x + r.lowerBound * k, rows: r.count, cols: k, ld: k, scheme: scheme,
-                                    steps: steps + r.lowerBound, scaled: xn + r.lowerBound * k)
-            }
             ScratchPool.shared.with(bytes: Int8Gemm.packedASize(m: rows, k: k) * 4) { packed in
                 let pa = packed.pointer(Int32.self)
-                Int8Gemm.quantizePackA(xn, lda: k, m: rows, k: k, quant: PerTokenQuant.unitQuant(scheme), into: pa)
+                Int8Gemm.perTokenQuantizePackA(x, lda: k, m: rows, k: k, scheme: scheme, norm: norm, steps: steps, into: pa)
                 run(packedA: pa, rows: rows, output: .float(product, ldy: n, accumulate: false), addsBias: false)
             }
             let bias = weight.bias.map { UnsafePointer($0.data) }
@@ -86,6 +83,7 @@ public final class Int8Linear: NormFusingLinearOp, @unchecked Sendable {
 
     /// y = LayerNorm(x)·Wᵀ + b with the normalised rows quantized straight into the packed A.
     public func forward(normalizing x: UnsafePointer<Float>, with norm: LayerNorm, rows: Int, into y: UnsafeMutablePointer<Float>) {
+        if case let .perToken(scheme) = input { forwardPerToken(x, rows: rows, scheme: scheme, norm: norm, into: y); return }
         guard case let .uniform(q) = input else {
             ScratchPool.shared.with(bytes: rows * inFeatures * 4) { buf in
                 norm.forward(x, rows: rows, into: buf.pointer(Float.self))
@@ -107,11 +105,11 @@ public final class Int8Linear: NormFusingLinearOp, @unchecked Sendable {
     public func forwardMLP(normalizing x: UnsafePointer<Float>, with norm: LayerNorm, rows: Int, next: any LinearOp,
                            addingInto y: UnsafeMutablePointer<Float>) -> Bool {
         if case let .perToken(scheme) = input, next.inFeatures == outFeatures {
-            // Per-token fc1: LayerNorm, then the GEMM with GELU in its row-step pass; next adds into y.
-            ScratchPool.shared.with(bytes: rows * (inFeatures + outFeatures) * 4) { buf in
-                let h = buf.pointer(Float.self), hidden = h + rows * inFeatures
-                norm.forward(x, rows: rows, into: h)
-                forwardPerToken(h, rows: rows, scheme: scheme, into: hidden, gelu: true)
+            // Per-token fc1: LayerNorm packed block by block, the GEMM with GELU in its row-step
+            // pass; next adds into y.
+            ScratchPool.shared.with(bytes: rows * outFeatures * 4) { buf in
+                let hidden = buf.pointer(Float.self)
+                forwardPerToken(x, rows: rows, scheme: scheme, norm: norm, into: hidden, gelu: true)
                 next.forward(hidden, rows: rows, addingInto: y)
             }
             return true

@@ -78,6 +78,36 @@ final class PerTokenQuantTests: XCTestCase {
         XCTAssertLessThan(errTok * 20, errTen, "per-token \(errTok) vs per-tensor \(errTen)")
     }
 
+    func testBlockwisePackingEqualsTheSeparatePasses() {
+        // 3 images of 197 tokens: several 8-panel blocks per thread and a partial last panel.
+        let m = 591, k = 45, n = 19
+        var x = rows(m, k, seed: 8)
+        x[100 * k + 7] = 400   // an outlier token
+        var rng = SeededRandom(seed: 9)
+        let norm = LayerNorm(weight: Tensor(shape: [k], values: (0..<k).map { _ in 1 + Float(rng.normal()) * 0.3 }),
+                             bias: Tensor(shape: [k], values: (0..<k).map { _ in Float(rng.normal()) * 0.2 }), eps: 1e-6)
+        var normalised = [Float](repeating: 0, count: m * k)
+        norm.forward(x, rows: m, into: &normalised)
+        let size = Int8Gemm.packedASize(m: m, k: k)
+        for (input, layerNorm) in [(x, nil), (normalised, norm)] {
+            // Separate passes: (LayerNorm,) steps and scaled rows, then the step-1 packing.
+            var steps = [Float](repeating: 0, count: m), scaled = [Float](repeating: 0, count: m * k)
+            PerTokenQuant.scale(input, rows: m, cols: k, ld: k, scheme: scheme, steps: &steps, scaled: &scaled)
+            var want = [Int32](repeating: 0, count: size)
+            Int8Gemm.quantizePackA(scaled, lda: k, m: m, k: k, quant: PerTokenQuant.unitQuant(scheme), into: &want)
+            var gotSteps = [Float](repeating: -1, count: m), got = [Int32](repeating: 7, count: size)
+            Int8Gemm.perTokenQuantizePackA(layerNorm == nil ? input : x, lda: k, m: m, k: k, scheme: scheme, norm: layerNorm,
+                                           steps: &gotSteps, into: &got)
+            XCTAssertEqual(gotSteps.map(\.bitPattern), steps.map(\.bitPattern), "LayerNorm: \(layerNorm != nil)")
+            XCTAssertEqual(got, want, "LayerNorm: \(layerNorm != nil)")
+        }
+        // The engine's LayerNorm-fused entry equals the reference on the normalised rows.
+        let (engine, reference, _) = layer(n: n, k: k, seed: 10)
+        var y = [Float](repeating: 0, count: m * n)
+        x.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer { engine.forward(normalizing: xp.baseAddress!, with: norm, rows: m, into: $0.baseAddress!) } }
+        XCTAssertEqual(y.map(\.bitPattern), forward(reference, normalised, rows: m).map(\.bitPattern))
+    }
+
     func testVectorisedKernelsEqualTheReferences() throws {
         guard vitq_cpu_has_avx2() != 0 else { return }
         let m = 11, k = 37, ld = 40
