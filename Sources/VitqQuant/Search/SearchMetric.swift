@@ -4,7 +4,8 @@ import CVitqKernels
 ///
 /// Every metric is kept as statistics that add over images, so shards combine exactly when
 /// summed in a fixed order: MSE and Hessian are sums; cosine is the sum over images of each
-/// image's cosine similarity; Hessian DPLR folds each image's rank-one term before adding; Pearson keeps its sufficient statistics (n, Σo, Σô, Σoô, Σo², Σô²).
+/// image's cosine similarity; Hessian DPLR squares each image's first-order sum before adding;
+/// Pearson keeps its sufficient statistics (n, Σo, Σô, Σoô, Σo², Σô²).
 public enum SearchMetric: String, Codable, Sendable, CaseIterable {
     /// Σ (ô − o)².
     case mse
