@@ -18,6 +18,18 @@ int vitq_score_stat_count(int kind) {
     }
 }
 
+// Σ g²d² per column into stats[0..n), and with `dplr` the first-order sum Σ g·d into
+// stats[n..2n), whose square over a group and image is the rank-one part
+// (SearchMetric.hessianDPLR). Inlined with a constant `dplr`, so each kind gets its own loop.
+static inline __attribute__((always_inline)) void hessian_row(const float *h, const float *x, const float *g, int64_t n,
+                                                             int dplr, double *stats) {
+    for (int64_t j = 0; j < n; j++) {
+        double d = (double)h[j] - (double)x[j], w = (double)g[j];
+        stats[j] += (w * w) * (d * d);
+        if (dplr) stats[n + j] += w * d;
+    }
+}
+
 void vitq_score_columns(const float *ohat, int64_t ldh, const float *o, const float *g, int64_t ld,
                         int64_t rows, int64_t n, int kind, double *stats) {
     for (int64_t r = 0; r < rows; r++) {
@@ -26,25 +38,8 @@ void vitq_score_columns(const float *ohat, int64_t ldh, const float *o, const fl
         case VITQ_SCORE_MSE:
             for (int64_t j = 0; j < n; j++) { double d = (double)h[j] - (double)x[j]; stats[j] += d * d; }
             break;
-        case VITQ_SCORE_HESSIAN: {
-            const float *gr = g + r * ld;
-            for (int64_t j = 0; j < n; j++) {
-                double d = (double)h[j] - (double)x[j], w = (double)gr[j];
-                stats[j] += (w * w) * (d * d);
-            }
-            break;
-        }
-        case VITQ_SCORE_HESSIAN_DPLR: {
-            // The diagonal term Σ g²d² and the per-column first-order sum Σ g·d, whose square
-            // over a group and image is the rank-one part (SearchMetric.hessianDPLR).
-            const float *gr = g + r * ld;
-            for (int64_t j = 0; j < n; j++) {
-                double d = (double)h[j] - (double)x[j], w = (double)gr[j];
-                stats[j] += (w * w) * (d * d);
-                stats[n + j] += w * d;
-            }
-            break;
-        }
+        case VITQ_SCORE_HESSIAN: hessian_row(h, x, g + r * ld, n, 0, stats); break;
+        case VITQ_SCORE_HESSIAN_DPLR: hessian_row(h, x, g + r * ld, n, 1, stats); break;
         case VITQ_SCORE_COSINE:
             for (int64_t j = 0; j < n; j++) {
                 double a = x[j], b = h[j];

@@ -102,12 +102,10 @@ struct MessageValidator {
     /// The operand kinds the scorer can run (it would otherwise stop on a precondition): a
     /// linear op's weight and a matmul's B are uniform; only a linear op's input may be per-token.
     func operands(_ op: String, first: OperandQuant, second: OperandQuant) throws {
-        func isUniform(_ q: OperandQuant) -> Bool { if case .uniform = q { return true } else { return false } }
-        func isPerToken(_ q: OperandQuant) -> Bool { if case .perToken = q { return true } else { return false } }
         if op.hasSuffix(".matmul1") || op.hasSuffix(".matmul2") {
-            guard isUniform(second), !isPerToken(first) else { throw fail("current", "a matmul's B must be uniform and neither operand per-token") }
+            guard second.isUniform, !first.isPerToken else { throw fail("current", "a matmul's B must be uniform and neither operand per-token") }
         } else {
-            guard isUniform(first) else { throw fail("current", "a linear op's weight quantizer must be uniform") }
+            guard first.isUniform else { throw fail("current", "a linear op's weight quantizer must be uniform") }
         }
     }
 

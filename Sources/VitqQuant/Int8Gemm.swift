@@ -57,11 +57,10 @@ public enum Int8Gemm {
     public static func perTokenQuantizePackA(_ x: UnsafePointer<Float>, lda: Int, m: Int, k: Int, scheme: QuantScheme, norm: LayerNorm? = nil,
                                              steps: UnsafeMutablePointer<Float>, into packed: UnsafeMutablePointer<Int32>) {
         let panels = (m + mr - 1) / mr, kp = (k + 1) / 2, blockPanels = 8
-        let unit = PerTokenQuant.unitQuant(scheme)
         Parallel.forChunks(panels, minChunk: 2) { r in
-            let buffer = UnsafeMutablePointer<Float>.allocate(capacity: 2 * blockPanels * mr * k)
+            let buffer = UnsafeMutablePointer<Float>.allocate(capacity: (norm == nil ? 1 : 2) * blockPanels * mr * k)
             defer { buffer.deallocate() }
-            let normalised = buffer, scaled = buffer + blockPanels * mr * k
+            let scaled = buffer, normalised = buffer + blockPanels * mr * k
             for p0 in stride(from: r.lowerBound, to: r.upperBound, by: blockPanels) {
                 let r0 = p0 * mr, rows = min(min(p0 + blockPanels, r.upperBound) * mr, m) - r0
                 var source = x + r0 * lda, ld = lda
@@ -69,9 +68,8 @@ public enum Int8Gemm {
                     vitq_layernorm_f32(source, normalised, norm.weight.data, norm.bias.data, Int64(rows), Int64(k), norm.eps)
                     source = UnsafePointer(normalised); ld = k
                 }
-                PerTokenQuant.scale(source, rows: rows, cols: k, ld: ld, scheme: scheme, steps: steps + r0, scaled: scaled)
-                vitq_qgemm_quantize_pack_a(scaled, Int64(k), Int64(rows), Int64(k), unit.scales[0], unit.zeroPoints[0],
-                                           unit.scheme.qmin, unit.scheme.qmax, packed + p0 * kp * mr)
+                PerTokenQuant.scaleAndPack(source, rows: rows, cols: k, ld: ld, scheme: scheme, steps: steps + r0, scaled: scaled,
+                                           into: packed + p0 * kp * mr)
             }
         }
     }

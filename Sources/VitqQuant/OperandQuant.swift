@@ -14,6 +14,12 @@ public enum OperandQuant: Equatable, Sendable, Codable {
         return q
     }
 
+    /// Whether this is a uniform grid (the only kind a weight or a matmul's B can have).
+    public var isUniform: Bool { if case .uniform = self { return true } else { return false } }
+
+    /// Whether this is a dynamic per-token grid (only a linear op's input can have it).
+    public var isPerToken: Bool { if case .perToken = self { return true } else { return false } }
+
     /// The number of scales (or twin quantizers).
     public var count: Int {
         switch self {

@@ -19,9 +19,15 @@ public enum PerTokenQuant {
         vitq_per_token_scale(x, Int64(ld), Int64(rows), Int64(cols), Float(scheme.qmax), steps, scaled)
     }
 
-    /// The step-1 grid the scaled rows are quantized on.
-    public static func unitQuant(_ scheme: QuantScheme) -> TensorQuant {
-        TensorQuant(scheme: scheme, granularity: .perTensor, scales: [1])
+    /// Steps and the packed A (from a panel boundary) of `rows` rows, on the calling thread:
+    /// ``scale(_:rows:cols:ld:scheme:steps:scaled:)`` into `scaled` ([rows, cols] floats of scratch),
+    /// then those rows quantized with step 1 and packed. The engine runs it block by block
+    /// (``Int8Gemm/perTokenQuantizePackA(_:lda:m:k:scheme:norm:steps:into:)``), the search per image.
+    public static func scaleAndPack(_ x: UnsafePointer<Float>, rows: Int, cols: Int, ld: Int, scheme: QuantScheme,
+                                    steps: UnsafeMutablePointer<Float>, scaled: UnsafeMutablePointer<Float>,
+                                    into packed: UnsafeMutablePointer<Int32>) {
+        scale(x, rows: rows, cols: cols, ld: ld, scheme: scheme, steps: steps, scaled: scaled)
+        vitq_qgemm_quantize_pack_a(scaled, Int64(cols), Int64(rows), Int64(cols), 1, 0, scheme.qmin, scheme.qmax, packed)
     }
 
     /// The epilogue: y[i, j] = fma(v[i, j], Δ_i, bias[j]) for the GEMM output v = acc·Δw[j]

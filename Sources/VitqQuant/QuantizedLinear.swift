@@ -160,7 +160,7 @@ public final class FakeQuantLinear: LinearOp, @unchecked Sendable {
             defer { xq.deallocate(); steps.deallocate() }
             IntegerReference.quantize(x + r.lowerBound * k, rows: r.count, cols: k, ld: k, input, index: 0, into: xq, rowSteps: steps)
             // Per-token: the product without bias, then each row times its step plus the bias.
-            let perToken: Bool = { if case .perToken = input { return true } else { return false } }()
+            let perToken = input.isPerToken
             let bias = weight.bias.map { UnsafePointer($0.data) }
             weightValues.withUnsafeBufferPointer { w in
                 IntegerReference.product(xq, w.baseAddress!, m: r.count, n: n, k: k, colScale: { colScale[$0] },

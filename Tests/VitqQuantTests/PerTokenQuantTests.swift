@@ -94,7 +94,7 @@ final class PerTokenQuantTests: XCTestCase {
             var steps = [Float](repeating: 0, count: m), scaled = [Float](repeating: 0, count: m * k)
             PerTokenQuant.scale(input, rows: m, cols: k, ld: k, scheme: scheme, steps: &steps, scaled: &scaled)
             var want = [Int32](repeating: 0, count: size)
-            Int8Gemm.quantizePackA(scaled, lda: k, m: m, k: k, quant: PerTokenQuant.unitQuant(scheme), into: &want)
+            Int8Gemm.quantizePackA(scaled, lda: k, m: m, k: k, quant: TensorQuant(scheme: scheme, granularity: .perTensor, scales: [1]), into: &want)
             var gotSteps = [Float](repeating: -1, count: m), got = [Int32](repeating: 7, count: size)
             Int8Gemm.perTokenQuantizePackA(layerNorm == nil ? input : x, lda: k, m: m, k: k, scheme: scheme, norm: layerNorm,
                                            steps: &gotSteps, into: &got)

@@ -62,8 +62,7 @@ enum QuantizedProduct {
         if case let .perToken(scheme) = aQuant {
             // Rows on their own steps, quantized with step 1; the steps and the bias come after the GEMM.
             let xn = s.floats(2, rows * k + rows), steps = xn + rows * k
-            PerTokenQuant.scale(a, rows: rows, cols: k, ld: lda, scheme: scheme, steps: steps, scaled: xn)
-            vitq_qgemm_quantize_pack_a(xn, Int64(k), Int64(rows), Int64(k), 1, 0, scheme.qmin, scheme.qmax, pa)
+            PerTokenQuant.scaleAndPack(a, rows: rows, cols: k, ld: lda, scheme: scheme, steps: steps, scaled: xn, into: pa)
             vitq_qgemm(pa, packedB, Int64(rows), Int64(n), Int64(k), &out)
             PerTokenQuant.finish(ohat, ldy: ldo, rows: rows, n: n, steps: steps, bias: bias)
             return
