@@ -23,24 +23,51 @@ public final class CapturedTensor: @unchecked Sendable {
 
     init(imageShape: [Int], images: Int, spillDirectory: String?) throws {
         self.imageShape = imageShape; self.images = images
-        perImage = imageShape.reduce(1, *)
-        byteCount = max(64, images * perImage * 4)
+        perImage = try Self.product(imageShape, "one image's shape \(imageShape)")
+        byteCount = max(64, try Self.product([images, perImage, MemoryLayout<Float>.size], "\(images) images of shape \(imageShape)"))
         if let dir = spillDirectory {
-            let path = "\(dir)/vitq-stage1-\(getpid())-\(UUID().uuidString).f32"
-            let fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0o600)
-            guard fd >= 0 else { throw CalibrationStoreError(description: "\(path): cannot create spill file: \(String(cString: strerror(errno)))") }
-            defer { close(fd); unlink(path) }   // unlinked at once: nothing is left behind
-            guard ftruncate(fd, off_t(byteCount)) == 0,
-                  let p = mmap(nil, byteCount, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0), p != MAP_FAILED else {
-                throw CalibrationStoreError(description: "\(path): cannot map \(byteCount) bytes: \(String(cString: strerror(errno)))")
-            }
-            base = p.assumingMemoryBound(to: Float.self)
+            base = try Self.mapSpillFile(in: dir, bytes: byteCount)
             spilled = true
         } else {
             let raw = UnsafeMutableRawPointer.allocate(byteCount: byteCount, alignment: 64)
             base = raw.assumingMemoryBound(to: Float.self)
             spilled = false
         }
+    }
+
+    /// The product of `factors`, or an error naming `what` when it overflows or a factor is negative.
+    static func product(_ factors: [Int], _ what: String) throws -> Int {
+        var p = 1
+        for f in factors {
+            guard f >= 0 else { throw CalibrationStoreError(description: "stage 1: \(what) has a negative size") }
+            let (r, overflow) = p.multipliedReportingOverflow(by: f)
+            guard !overflow else { throw CalibrationStoreError(description: "stage 1: \(what) is too large to store") }
+            p = r
+        }
+        return p
+    }
+
+    /// A shared mapping of a new spill file in `dir` of `bytes` bytes, whose blocks are reserved
+    /// on disk first (`posix_fallocate`): a full disk is then this one-line error naming the
+    /// folder and the bytes, never a SIGBUS when a page of a sparse file is first written. The
+    /// file is unlinked at once, so nothing is left in `dir` whatever happens.
+    static func mapSpillFile(in dir: String, bytes: Int) throws -> UnsafeMutablePointer<Float> {
+        let path = (dir as NSString).appendingPathComponent("vitq-stage1-\(getpid())-\(UUID().uuidString).f32")
+        let fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard fd >= 0 else {
+            throw CalibrationStoreError(description: "\(dir): cannot create a stage-1 spill file: \(String(cString: strerror(errno)))")
+        }
+        defer { close(fd); unlink(path) }   // unlinked at once: nothing is left behind
+        var rc: Int32
+        repeat { rc = posix_fallocate(fd, 0, off_t(bytes)) } while rc == EINTR
+        // posix_fallocate returns the error (it does not set errno).
+        guard rc == 0 else {
+            throw CalibrationStoreError(description: "\(dir): cannot reserve \(bytes) bytes for a stage-1 spill file (--spill-dir): \(String(cString: strerror(rc)))")
+        }
+        guard let p = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0), p != MAP_FAILED else {
+            throw CalibrationStoreError(description: "\(dir): cannot map \(bytes) bytes of a stage-1 spill file: \(String(cString: strerror(errno)))")
+        }
+        return p.assumingMemoryBound(to: Float.self)
     }
 
     deinit {
@@ -74,8 +101,8 @@ public final class CalibrationStore: @unchecked Sendable {
                 precondition(t.imageShape == imageShape, "\(name): shape \(imageShape) after \(t.imageShape)")
                 return t
             }
-            let bytes = images.count * imageShape.reduce(1, *) * 4
-            let spill = bytesInMemory + bytes > memoryBudget
+            let bytes = try CapturedTensor.product([images.count] + imageShape + [MemoryLayout<Float>.size], "\(name) of shape \(imageShape)")
+            let spill = bytes > memoryBudget - min(bytesInMemory, memoryBudget)
             let t = try CapturedTensor(imageShape: imageShape, images: images.count, spillDirectory: spill ? spillDirectory : nil)
             if spill { bytesSpilled += bytes } else { bytesInMemory += bytes }
             tensors[name] = t
