@@ -15,7 +15,7 @@ public final class NpyArray: @unchecked Sendable {
     public let bytes: UnsafeRawBufferPointer
     private let file: MappedFile
 
-    public var count: Int { shape.reduce(1, *) }
+    public var count: Int { CheckedSize.product(shape) ?? 0 }
 
     /// Opens `path`. `expect`, when given, is the only accepted dtype.
     public init(path: String, expect: NpyDType? = nil) throws {
@@ -54,7 +54,9 @@ public final class NpyArray: @unchecked Sendable {
         dtype = dt
         self.shape = shape
         let dataStart = headerStart + hlen
-        let need = shape.reduce(1, *) * dt.size
+        guard let need = CheckedSize.product(shape + [dt.size]) else {
+            throw FormatError.badHeader(path: path, detail: "shape \(shape) overflows a 64-bit byte count")
+        }
         guard b.count - dataStart >= need else {
             throw FormatError.truncated(path: path, detail: "shape \(shape) needs \(need) data bytes, file has \(b.count - dataStart)")
         }

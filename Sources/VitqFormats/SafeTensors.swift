@@ -25,7 +25,7 @@ public struct TensorInfo: Sendable, Equatable {
     public let shape: [Int]
     /// Byte range inside the data section (after the header).
     public let range: Range<Int>
-    public var count: Int { shape.reduce(1, *) }
+    public var count: Int { CheckedSize.product(shape) ?? 0 }
 }
 
 /// A safetensors file opened through a memory mapping, with its header fully validated.
@@ -42,6 +42,9 @@ public final class SafeTensorsFile: @unchecked Sendable {
     public var path: String { file.path }
     private let file: MappedFile
     private let dataStart: Int
+
+    /// The size of the whole file in bytes (an upper bound on what any tensor in it can hold).
+    public var byteCount: Int { file.bytes.count }
 
     /// Tensor names, sorted.
     public var names: [String] { tensors.keys.sorted() }
@@ -89,11 +92,11 @@ public final class SafeTensorsFile: @unchecked Sendable {
             guard end <= dataSize else {
                 throw FormatError.badTensor(path: path, key: key, detail: "data_offsets end \(end) is beyond the \(dataSize)-byte data section")
             }
-            let (elements, overflow) = shape.reduce((1, false)) { acc, d in
-                let (p, o) = acc.0.multipliedReportingOverflow(by: d); return (p, acc.1 || o)
+            guard let bytes = CheckedSize.product(shape + [dtype.size]) else {
+                throw FormatError.badTensor(path: path, key: key, detail: "shape \(shape) × \(dtype.rawValue) overflows a 64-bit byte count")
             }
-            guard !overflow, elements * dtype.size == end - begin else {
-                throw FormatError.badTensor(path: path, key: key, detail: "shape \(shape) × \(dtype.rawValue) needs \(elements &* dtype.size) bytes, data_offsets give \(end - begin)")
+            guard bytes == end - begin else {
+                throw FormatError.badTensor(path: path, key: key, detail: "shape \(shape) × \(dtype.rawValue) needs \(bytes) bytes, data_offsets give \(end - begin)")
             }
             infos[key] = TensorInfo(name: key, dtype: dtype, shape: shape, range: begin..<end)
         }
