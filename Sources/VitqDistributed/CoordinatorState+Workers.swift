@@ -1,4 +1,4 @@
-/// Joining, readiness, results and failures of workers.
+/// Joining, placement of shards on live workers, readiness, results and failures of workers.
 extension CoordinatorState {
     // MARK: join
 
@@ -18,61 +18,166 @@ extension CoordinatorState {
         if phase == .waiting, workers.count >= settings.expectedWorkers {
             phase = .running
             let live = liveWorkers
-            for s in shards.indices { give(s, to: live[s % live.count], into: &out) }
-        } else if phase == .running {
-            for s in shards.indices where shards[s].owner == nil { give(s, to: leastLoaded()!, into: &out) }
+            for s in shards.indices { give(s, .owner, to: live[s % live.count], into: &out) }
+            if settings.verifies {
+                if live.count >= 2 {
+                    for s in shards.indices { give(s, .checker, to: live[(s + 1) % live.count], into: &out) }
+                } else {
+                    out.append(.log("--verify: only 1 worker; verification needs 2 (3 to settle a mismatch), so units stay unchecked until more join"))
+                }
+            }
         }
+        // A worker that joins later is given shards once it has spoken after its HELLO.
     }
 
-    /// The live worker owning the fewest shards (ties: the earliest joined).
-    func leastLoaded() -> PeerID? {
+    /// The live workers that may be given `shard`: heard from after their HELLO and within
+    /// ``CoordinatorSettings/freshWithin``, not holding the shard already. For a shard that
+    /// has moved more than once, workers that have finished a stage 1 go first.
+    func candidate(for shard: Int) -> PeerID? {
+        let now = clock.now
+        let taken = Set(Role.allCases.compactMap { shards[shard][$0]?.peer })
+        var pool = workers.values.filter { !taken.contains($0.peer) && $0.spoke && now - $0.lastHeard < settings.freshWithin }
+        if shards[shard].moves > 1, pool.contains(where: \.proven) { pool = pool.filter(\.proven) }
         var load: [PeerID: Int] = [:]
-        for s in shards { if let o = s.owner { load[o, default: 0] += 1 } }
-        return liveWorkers.min { load[$0, default: 0] < load[$1, default: 0] }
+        for s in shards { for role in Role.allCases { if let h = s[role] { load[h.peer, default: 0] += 1 } } }
+        return pool.min { (load[$0.peer, default: 0], $0.joined) < (load[$1.peer, default: 0], $1.joined) }?.peer
     }
 
-    mutating func give(_ shard: Int, to peer: PeerID, into out: inout [CoordinatorDirective]) {
-        shards[shard].owner = peer
-        shards[shard].ready = false
-        out.append(.assign(shard: shard, to: peer, attempt: shards[shard].attempt))
-        send(.assign(shard: shard, attempt: shards[shard].attempt), to: peer, into: &out)
+    /// Gives `shard` to `peer` in `role` at the shard's next attempt and sends ASSIGN.
+    mutating func give(_ shard: Int, _ role: Role, to peer: PeerID, into out: inout [CoordinatorDirective]) {
+        if !hasWork(peer) { workers[peer]?.busySince = clock.now }
+        let attempt = shards[shard].nextAttempt
+        shards[shard].nextAttempt += 1
+        shards[shard][role] = Holder(peer: peer, attempt: attempt)
+        if role == .owner { out.append(.assign(shard: shard, to: peer, attempt: attempt)) } else {
+            out.append(.log("shard \(shard): \(role == .checker ? "checker" : "referee") \(peer) (attempt \(attempt))"))
+        }
+        send(.assign(shard: shard, attempt: attempt), to: peer, into: &out)
+    }
+
+    /// Fills every shard's empty roles from the live workers: an owner for an orphan shard; with
+    /// `--verify` a checker; a referee for a shard in dispute.
+    mutating func placeVacancies(into out: inout [CoordinatorDirective]) {
+        guard phase == .running else { return }
+        for s in shards.indices {
+            if shards[s].owner == nil, let p = candidate(for: s) { give(s, .owner, to: p, into: &out) }
+            if settings.verifies, shards[s].owner != nil, shards[s].checker == nil, let p = candidate(for: s) { give(s, .checker, to: p, into: &out) }
+            if shards[s].referee == nil, requests.values.contains(where: { $0.disputed.contains(s) }), let p = candidate(for: s) {
+                give(s, .referee, to: p, into: &out)
+            }
+        }
     }
 
     // MARK: stage 1 and results
 
     mutating func ready(_ peer: PeerID, shard: Int, attempt: Int, into out: inout [CoordinatorDirective]) {
         guard shard >= 0, shard < shards.count else { violation(peer, "READY for shard \(shard) of \(shards.count)", into: &out); return }
-        guard shards[shard].owner == peer, shards[shard].attempt == attempt, !shards[shard].ready else {
+        guard let role = shards[shard].role(of: peer), let h = shards[shard][role], h.attempt == attempt, !h.ready else {
             out.append(.log("\(peer): stale or duplicate READY for shard \(shard) attempt \(attempt), ignored"))
             return
         }
-        shards[shard].ready = true
-        for id in requests.keys.sorted() where requests[id]!.results[shard] == nil { sendTask(id, shard: shard, into: &out) }
+        shards[shard][role]!.ready = true
+        progress(peer, .stageOne)
+        workers[peer]!.proven = true
+        for id in requests.keys.sorted() { dispatch(id, shard: shard, into: &out) }
     }
 
-    mutating func sendTask(_ id: RequestID, shard: Int, into out: inout [CoordinatorDirective]) {
-        guard let owner = shards[shard].owner, let unit = requests[id]?.unit else { return }
-        send(.task(WorkTask(request: id, shard: shard, attempt: shards[shard].attempt, unit: unit)), to: owner, into: &out)
+    /// Sends request `id`'s TASK for `shard` to each ready holder whose answer is needed and
+    /// not yet asked for: the owner always, the checker for a verified unit, the referee in a dispute.
+    mutating func dispatch(_ id: RequestID, shard: Int, into out: inout [CoordinatorDirective]) {
+        guard let request = requests[id], request.results[shard] == nil else { return }
+        for role in Role.allCases {
+            switch role {
+            case .owner: break
+            case .checker: guard request.checked.contains(shard) else { continue }
+            case .referee: guard request.disputed.contains(shard) else { continue }
+            }
+            guard let h = shards[shard][role], h.ready, request.answers[shard]?[h.peer] == nil, let w = workers[h.peer] else { continue }
+            let key = TaskKey(request: id, shard: shard)
+            guard !w.tasksOut.contains(key) else { continue }
+            if !hasWork(h.peer) { workers[h.peer]!.busySince = clock.now }
+            workers[h.peer]!.tasksOut.insert(key)
+            send(.task(WorkTask(request: id, shard: shard, attempt: h.attempt, unit: request.unit)), to: h.peer, into: &out)
+        }
     }
 
     mutating func result(_ peer: PeerID, _ r: WorkReply, into out: inout [CoordinatorDirective]) {
         guard r.shard >= 0, r.shard < shards.count else { violation(peer, "RESULT for shard \(r.shard) of \(shards.count)", into: &out); return }
-        guard let request = requests[r.request], shards[r.shard].owner == peer, shards[r.shard].attempt == r.attempt,
-              shards[r.shard].ready, request.results[r.shard] == nil else {
+        let key = TaskKey(request: r.request, shard: r.shard)
+        guard let request = requests[r.request], request.results[r.shard] == nil, workers[peer]!.tasksOut.contains(key),
+              attempt(of: r.shard, by: peer) == r.attempt else {
             out.append(.log("\(peer): late or duplicate RESULT (request \(r.request), shard \(r.shard), attempt \(r.attempt)), ignored"))
             return
         }
-        guard Reduction.fits(r.result, request.unit, like: request.results.lazy.compactMap { $0 }.first) else {
-            violation(peer, "RESULT of the wrong kind or shape for request \(r.request)", into: &out)
+        if let why = ResultCheck.problem(r.result, request.unit, shape: settings.shapes[request.unit.op],
+                                         like: request.results.lazy.compactMap { $0 }.first) {
+            violation(peer, "RESULT for request \(r.request) shard \(r.shard) (op \(request.unit.op)): \(why)", into: &out)
             return
         }
-        requests[r.request]!.results[r.shard] = r.result
-        let results = requests[r.request]!.results
-        guard results.allSatisfy({ $0 != nil }) else { return }
-        let perShard = results.map { $0! }
-        requests[r.request] = nil
-        out.append(.complete(Completion(request: r.request, unit: request.unit, perShard: perShard,
-                                        reduced: Reduction.reduce(perShard, for: request.unit)!)))
+        workers[peer]!.tasksOut.remove(key)
+        progress(peer, .task)
+        requests[r.request]!.answers[r.shard, default: [:]][peer] = r.result
+        resolve(r.request, shard: r.shard, into: &out)
+    }
+
+    /// Accepts request `id`'s result for `shard` once the answers allow: the owner's alone for
+    /// an unverified unit; for a verified one the owner's and the checker's, byte-identical; in
+    /// a dispute the referee's sides with one of them and the other is dropped.
+    mutating func resolve(_ id: RequestID, shard s: Int, into out: inout [CoordinatorDirective]) {
+        guard let request = requests[id], request.results[s] == nil, let owner = shards[s].owner,
+              let own = request.answers[s]?[owner.peer] else { return }
+        guard request.checked.contains(s) else { accept(id, shard: s, own, into: &out); return }
+        guard let checker = shards[s].checker else {
+            if !warnedUnchecked {
+                warnedUnchecked = true
+                out.append(.log("--verify: shard \(s) has no second worker (\(workers.count) live); its verified units are accepted unchecked until one joins"))
+            }
+            accept(id, shard: s, own, into: &out)
+            return
+        }
+        guard let chk = request.answers[s]?[checker.peer] else { return }
+        if ResultCheck.identical(own, chk) { accept(id, shard: s, own, into: &out); return }
+        if !request.disputed.contains(s) {
+            requests[id]!.disputed.insert(s)
+            out.append(.log("--verify: request \(id) shard \(s): owner \(owner.peer) and checker \(checker.peer) returned different results; a third worker decides"))
+            if !workers.keys.contains(where: { $0 != owner.peer && $0 != checker.peer }) {
+                phase = .aborted
+                out.append(.abort("--verify: workers \(owner.peer) and \(checker.peer) disagree on request \(id) shard \(s) and no third worker is connected to decide (a mismatch needs 3 workers)"))
+                return
+            }
+            placeVacancies(into: &out)
+            dispatch(id, shard: s, into: &out)
+            return
+        }
+        guard let referee = shards[s].referee, let ref = request.answers[s]?[referee.peer] else { return }
+        let minority: PeerID, agreed: WorkResult
+        if ResultCheck.identical(ref, own) { minority = checker.peer; agreed = own } else if ResultCheck.identical(ref, chk) {
+            minority = owner.peer; agreed = chk
+        } else {
+            phase = .aborted
+            out.append(.abort("--verify: owner \(owner.peer), checker \(checker.peer) and referee \(referee.peer) returned three different results for request \(id) shard \(s)"))
+            return
+        }
+        accept(id, shard: s, agreed, into: &out)
+        fail([minority], "returned a result that two other workers contradict (request \(id), shard \(s), --verify)", into: &out)
+    }
+
+    /// Stores `value` as request `id`'s result for `shard`; completes the request when every shard has one.
+    mutating func accept(_ id: RequestID, shard s: Int, _ value: WorkResult, into out: inout [CoordinatorDirective]) {
+        guard var request = requests[id] else { return }
+        request.results[s] = value
+        request.answers[s] = nil
+        request.disputed.remove(s)
+        for p in Array(workers.keys) { workers[p]!.tasksOut.remove(TaskKey(request: id, shard: s)) }
+        guard request.results.allSatisfy({ $0 != nil }) else { requests[id] = request; return }
+        let perShard = request.results.map { $0! }
+        requests[id] = nil
+        guard let reduced = Reduction.reduce(perShard, for: request.unit) else {
+            phase = .aborted
+            out.append(.abort("request \(id) (op \(request.unit.op)): the accepted results do not reduce"))
+            return
+        }
+        out.append(.complete(Completion(request: id, unit: request.unit, perShard: perShard, reduced: reduced)))
         finishIfDone(into: &out)
     }
 
@@ -81,30 +186,64 @@ extension CoordinatorState {
     /// A protocol violation: tell the peer, then drop it like a dead worker.
     mutating func violation(_ peer: PeerID, _ reason: String, into out: inout [CoordinatorDirective]) {
         send(.error(code: .malformed, message: reason), to: peer, into: &out)
-        if workers[peer] != nil { fail(peer, reason, into: &out) } else {
+        if workers[peer] != nil { fail([peer], reason, into: &out) } else {
             out.append(.log("\(peer): \(reason), dropped"))
             out.append(.drop(peer, reason: reason))
         }
     }
 
-    /// Drops `peer` and moves its shards, in shard order, to the least-loaded live workers,
-    /// which must run stage 1 for them again; their outstanding tasks follow on READY.
-    mutating func fail(_ peer: PeerID, _ reason: String, into out: inout [CoordinatorDirective]) {
-        guard workers.removeValue(forKey: peer) != nil else { return }
-        out.append(.log("\(peer): \(reason), dropped"))
-        out.append(.drop(peer, reason: reason))
-        for s in shards.indices where shards[s].owner == peer {
-            shards[s].attempt += 1
-            shards[s].owner = nil
-            shards[s].ready = false
-            if shards[s].attempt > settings.maxAttempts {
+    /// Drops `peers` (all at once: none of them is given the others' shards) and fills the
+    /// roles they held, shard by shard: the checker becomes the owner and the referee the
+    /// checker; an orphan shard goes to the least-loaded live worker (``candidate(for:)``), which
+    /// must run stage 1 for it again; its outstanding tasks follow on READY.
+    mutating func fail(_ peers: [PeerID], _ reason: String, into out: inout [CoordinatorDirective]) {
+        let gone = peers.filter { workers.removeValue(forKey: $0) != nil }
+        guard !gone.isEmpty else { return }
+        for peer in gone {
+            out.append(.log("\(peer): \(reason), dropped"))
+            out.append(.drop(peer, reason: reason))
+        }
+        let goneSet = Set(gone)
+        for id in Array(requests.keys) {
+            for s in Array(requests[id]!.answers.keys) { for p in gone { requests[id]!.answers[s]?[p] = nil } }
+        }
+        var affected: [Int] = []
+        for s in shards.indices {
+            var formerOwner: PeerID?, touched = false
+            for role in Role.allCases {
+                guard let h = shards[s][role], goneSet.contains(h.peer) else { continue }
+                shards[s][role] = nil
+                touched = true
+                if role == .owner { formerOwner = h.peer }
+            }
+            guard touched else { continue }
+            shards[s].moves += 1
+            if shards[s].moves > settings.maxAttempts {
                 phase = .aborted
-                out.append(.abort("shard \(s) was reassigned \(shards[s].attempt) times"))
+                out.append(.abort("shard \(s) was reassigned \(shards[s].moves) times"))
                 return
             }
-            let to = leastLoaded()
-            out.append(.reassign(shard: s, from: peer, to: to, attempt: shards[s].attempt))
-            if let to { give(s, to: to, into: &out) }
+            affected.append(s)
+            for id in Array(requests.keys) { requests[id]!.disputed.remove(s) }
+            // The remaining holders move up: checker → owner, referee → checker.
+            let remaining = Role.allCases.compactMap { shards[s][$0] }
+            for (i, role) in Role.allCases.enumerated() { shards[s][role] = i < remaining.count ? remaining[i] : nil }
+            if let from = formerOwner, let promoted = shards[s].owner {
+                out.append(.reassign(shard: s, from: from, to: promoted.peer, attempt: promoted.attempt))
+                out.append(.assign(shard: s, to: promoted.peer, attempt: promoted.attempt))
+            }
+            if shards[s].owner == nil, let from = formerOwner {
+                let to = candidate(for: s)
+                out.append(.reassign(shard: s, from: from, to: to, attempt: shards[s].nextAttempt))
+                if let to { give(s, .owner, to: to, into: &out) }
+            }
+        }
+        for id in requests.keys.sorted() {
+            for s in affected {
+                resolve(id, shard: s, into: &out)
+                dispatch(id, shard: s, into: &out)
+                if phase == .aborted { return }
+            }
         }
     }
 }

@@ -1,14 +1,16 @@
 import VitqQuant
 
-/// The coordinator's protocol core (Docs/PROTOCOL.md §4–5), without I/O. The caller feeds it
-/// events — decoded messages, decode failures, timer ticks, work submissions, op decisions
-/// and journal acknowledgements — and carries out the ``CoordinatorDirective``s each returns,
-/// in order. Time comes from the injected ``CoordinatorClock``.
+/// The coordinator's protocol core (Docs/PROTOCOL.md §4–6), without I/O. The caller feeds it
+/// events — decoded messages, decode failures, send failures, timer ticks, work submissions,
+/// op decisions and journal acknowledgements — and carries out the ``CoordinatorDirective``s
+/// each returns, in order. Time comes from the injected ``CoordinatorClock``.
 ///
 /// It owns the shard → worker assignment (balanced and deterministic, by join order),
 /// stage-1 readiness per shard, outstanding requests (one unit on all shards, reduced in shard
-/// order), heartbeat deadlines, reassignment of a dead worker's shards and the idempotent
-/// acceptance of results by (request, shard, attempt).
+/// order), heartbeat and progress deadlines, reassignment of a dropped worker's shards to
+/// workers that are live, the check of every RESULT against its TASK, verification by
+/// redundancy (``CoordinatorSettings/verifyFraction``) and the idempotent acceptance of
+/// results by (request, shard, attempt).
 public struct CoordinatorState {
     /// Where the run is.
     public enum Phase: Equatable, Sendable {
@@ -26,18 +28,58 @@ public struct CoordinatorState {
         var joined: Int
         var lastHeard: Double
         var lastSent: Double
+        /// Sent anything after its HELLO (a silent peer is never given shards).
+        var spoke = false
+        /// Finished a stage 1 in this run.
+        var proven = false
+        /// Start of the current interval of outstanding work (nil: idle).
+        var busySince: Double?
+        /// TASKs sent and not yet answered.
+        var tasksOut: Set<TaskKey> = []
     }
 
-    struct Shard {
-        var owner: PeerID?
-        var attempt = 0
+    struct TaskKey: Hashable { var request: RequestID; var shard: Int }
+
+    /// One worker's hold on a shard: its assignment attempt and whether stage 1 is done.
+    struct Holder: Equatable {
+        var peer: PeerID
+        var attempt: Int
         var ready = false
+    }
+
+    /// Who holds a shard: the owner, whose results count; with `--verify` a checker, which
+    /// answers the verified units too; during a dispute a referee.
+    enum Role: CaseIterable { case owner, checker, referee }
+
+    struct Shard {
+        var owner: Holder?
+        var checker: Holder?
+        var referee: Holder?
+        /// The attempt the next assignment of this shard gets.
+        var nextAttempt = 0
+        /// How many times a holder of this shard was dropped.
+        var moves = 0
+
+        subscript(role: Role) -> Holder? {
+            get { switch role { case .owner: return owner; case .checker: return checker; case .referee: return referee } }
+            set { switch role { case .owner: owner = newValue; case .checker: checker = newValue; case .referee: referee = newValue } }
+        }
+        func role(of peer: PeerID) -> Role? { Role.allCases.first { self[$0]?.peer == peer } }
     }
 
     struct Request {
         var unit: WorkUnit
+        /// The accepted result per shard.
         var results: [WorkResult?]
+        /// Answers not yet accepted, per shard and worker.
+        var answers: [Int: [PeerID: WorkResult]] = [:]
+        /// Shards whose unit is verified.
+        var checked: Set<Int>
+        /// Verified shards whose owner and checker disagreed: a referee decides.
+        var disputed: Set<Int> = []
     }
+
+    enum Kind { case stageOne, task }
 
     public let settings: CoordinatorSettings
     let clock: CoordinatorClock
@@ -47,6 +89,9 @@ public struct CoordinatorState {
     var requests: [RequestID: Request] = [:]
     var nextRequest: RequestID = 1
     var joins = 0
+    /// Measured progress intervals, most recent last.
+    var intervals: [Kind: [Double]] = [:]
+    var warnedUnchecked = false
     /// Ops whose decision is journaled (or was replayed from the journal).
     public internal(set) var journaledOps: Set<String>
 
@@ -65,15 +110,27 @@ public struct CoordinatorState {
     /// nil for a peer that is not a live worker, which gets ``ProtocolVersion/current``).
     public func version(of peer: PeerID) -> UInt8? { workers[peer]?.version }
     /// The worker that owns `shard`, if any.
-    public func owner(of shard: Int) -> PeerID? { shards[shard].owner }
-    /// How many times `shard` has moved (0 for its first assignment).
-    public func attempt(of shard: Int) -> Int { shards[shard].attempt }
+    public func owner(of shard: Int) -> PeerID? { shards[shard].owner?.peer }
+    /// The worker that checks `shard`'s verified units (`--verify`), if any.
+    public func checker(of shard: Int) -> PeerID? { shards[shard].checker?.peer }
+    /// The worker settling a dispute on `shard`, if any.
+    public func referee(of shard: Int) -> PeerID? { shards[shard].referee?.peer }
+    /// The owner's assignment attempt of `shard` (the attempt its next owner gets while it has none).
+    public func attempt(of shard: Int) -> Int { shards[shard].owner?.attempt ?? shards[shard].nextAttempt }
+    /// `peer`'s assignment attempt of `shard`, if it holds it in any role.
+    public func attempt(of shard: Int, by peer: PeerID) -> Int? { shards[shard].role(of: peer).flatMap { shards[shard][$0]?.attempt } }
+    /// How many times a holder of `shard` was dropped.
+    public func moves(of shard: Int) -> Int { shards[shard].moves }
     /// Whether `shard`'s owner has finished stage 1 for it.
-    public func isReady(_ shard: Int) -> Bool { shards[shard].ready }
+    public func isReady(_ shard: Int) -> Bool { shards[shard].owner?.ready ?? false }
     /// The shards `peer` owns, ascending.
-    public func shards(of peer: PeerID) -> [Int] { shards.indices.filter { shards[$0].owner == peer } }
+    public func shards(of peer: PeerID) -> [Int] { shards.indices.filter { shards[$0].owner?.peer == peer } }
+    /// The shards `peer` holds in any role, ascending.
+    public func held(by peer: PeerID) -> [Int] { shards.indices.filter { shards[$0].role(of: peer) != nil } }
     /// Requests not yet complete, ascending.
     public var outstanding: [RequestID] { requests.keys.sorted() }
+    /// The shards of request `id` that are verified.
+    public func verified(_ id: RequestID) -> [Int] { requests[id]?.checked.sorted() ?? [] }
 
     // MARK: events
 
@@ -82,7 +139,7 @@ public struct CoordinatorState {
         var out: [CoordinatorDirective] = []
         guard phase != .finished, phase != .aborted else { return [.log("\(peer): \(envelope.message.type.name) after the run ended, ignored")] }
         if case let .hello(h) = envelope.message {
-            if workers[peer] != nil { fail(peer, "sent a second HELLO", into: &out) }
+            if workers[peer] != nil { fail([peer], "sent a second HELLO", into: &out) }
             join(peer, h, into: &out)
             return out
         }
@@ -93,6 +150,7 @@ public struct CoordinatorState {
             return out
         }
         workers[peer]!.lastHeard = clock.now
+        workers[peer]!.spoke = true
         guard envelope.version == workers[peer]!.version else {
             violation(peer, "version \(envelope.version) on a version \(workers[peer]!.version) link", into: &out)
             return out
@@ -102,10 +160,11 @@ public struct CoordinatorState {
         case let .ready(shard, attempt): ready(peer, shard: shard, attempt: attempt, into: &out)
         case let .result(reply): result(peer, reply, into: &out)
         case .heartbeat: break
-        case let .error(code, text): fail(peer, "sent ERROR \(code.rawValue): \(text)", into: &out)
-        case let .bye(reason): fail(peer, "left: \(reason)", into: &out)
+        case let .error(code, text): fail([peer], "sent ERROR \(code.rawValue): \(text)", into: &out)
+        case let .bye(reason): fail([peer], "left: \(reason)", into: &out)
         case .job, .assign, .task: violation(peer, "sent a coordinator-only \(envelope.message.type.name)", into: &out)
         }
+        placeVacancies(into: &out)
         return out
     }
 
@@ -118,17 +177,44 @@ public struct CoordinatorState {
     public mutating func malformed(_ error: ProtocolError, from peer: PeerID) -> [CoordinatorDirective] {
         var out: [CoordinatorDirective] = []
         violation(peer, error.description, into: &out)
+        placeVacancies(into: &out)
         return out
     }
 
-    /// The timer: declares workers silent for liveness × heartbeat dead and sends heartbeats
-    /// to workers that were sent nothing for one interval. Call it at least every interval.
+    /// The shell could not deliver to `peer` (its send queue is full, or it vanished): drop it
+    /// like a dead worker.
+    public mutating func unreachable(_ peer: PeerID, reason: String) -> [CoordinatorDirective] {
+        var out: [CoordinatorDirective] = []
+        guard workers[peer] != nil else { return [.drop(peer, reason: reason)] }
+        fail([peer], reason, into: &out)
+        placeVacancies(into: &out)
+        return out
+    }
+
+    /// The timer: declares workers silent for liveness × heartbeat dead, and workers with
+    /// outstanding work past their deadline (``Deadlines``) stalled; moves all their shards at
+    /// once to workers that are still live; sends heartbeats to workers that were sent nothing
+    /// for one interval. Call it at least every interval.
     public mutating func tick() -> [CoordinatorDirective] {
         var out: [CoordinatorDirective] = []
         let now = clock.now
-        for peer in liveWorkers where now - workers[peer]!.lastHeard >= settings.deadAfter {
-            fail(peer, "missed \(settings.job.liveness) heartbeats", into: &out)
+        var silent: [PeerID] = [], stalled: [(PeerID, String)] = []
+        for peer in liveWorkers {
+            let w = workers[peer]!
+            if now - w.lastHeard >= settings.deadAfter { silent.append(peer); continue }
+            guard hasWork(peer) else { workers[peer]!.busySince = nil; continue }
+            let since = w.busySince ?? now
+            if workers[peer]!.busySince == nil { workers[peer]!.busySince = now }
+            let kind: Kind = hasUnready(peer) ? .stageOne : .task
+            let limit = self.limit(kind)
+            if now - since > limit {
+                stalled.append((peer, String(format: "made no progress for %.1f s (the %@ limit is %.1f s)", now - since,
+                                              kind == .stageOne ? "stage-1" : "TASK", limit)))
+            }
         }
+        fail(silent, "missed \(settings.job.liveness) heartbeats", into: &out)
+        for (peer, why) in stalled where phase == .running || phase == .waiting { fail([peer], why, into: &out) }
+        placeVacancies(into: &out)
         for peer in liveWorkers where now - workers[peer]!.lastSent >= settings.job.heartbeat {
             send(.heartbeat, to: peer, into: &out)
         }
@@ -137,14 +223,16 @@ public struct CoordinatorState {
     }
 
     /// Submits `unit` for every shard; TASKs go to owners whose shard is ready, the rest when
-    /// they become so. The request's ``CoordinatorDirective/complete(_:)`` comes once every shard reported.
+    /// they become so. With `--verify`, the unit's sampled shards go to their checkers too. The
+    /// request's ``CoordinatorDirective/complete(_:)`` comes once every shard's result is accepted.
     public mutating func submit(_ unit: WorkUnit) -> (request: RequestID, directives: [CoordinatorDirective]) {
         let id = nextRequest
         nextRequest += 1
         guard phase == .waiting || phase == .running else { return (id, [.log("request \(id) submitted after the run ended, ignored")]) }
-        requests[id] = Request(unit: unit, results: Array(repeating: nil, count: shards.count))
+        let checked = Set(shards.indices.filter { Self.sampled(seed: settings.verifySeed, request: id, shard: $0, fraction: settings.verifyFraction) })
+        requests[id] = Request(unit: unit, results: Array(repeating: nil, count: shards.count), checked: checked)
         var out: [CoordinatorDirective] = []
-        for s in shards.indices where shards[s].ready { sendTask(id, shard: s, into: &out) }
+        for s in shards.indices { dispatch(id, shard: s, into: &out) }
         return (id, out)
     }
 
@@ -173,5 +261,17 @@ public struct CoordinatorState {
         for peer in liveWorkers { send(.bye(reason: "run finished"), to: peer, into: &out) }
         phase = .finished
         out.append(.finish)
+    }
+
+    /// Whether (request, shard) is verified: a SplitMix64 hash of the seed, the request and
+    /// the shard, below `fraction`.
+    public static func sampled(seed: UInt64, request: RequestID, shard: Int, fraction: Double) -> Bool {
+        guard fraction > 0 else { return false }
+        guard fraction < 1 else { return true }
+        var z = seed &+ request &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(truncatingIfNeeded: shard) &* 0xD1B5_4A32_D192_ED03
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        z ^= z >> 31
+        return Double(z >> 11) / Double(1 << 53) < fraction
     }
 }

@@ -77,6 +77,7 @@ final class FailureTests: XCTestCase {
     func testLateResultFromADeadWorkerIsIgnored() {
         var d = running(shards: 2, workers: 2)
         d.join([c])
+        d.receive(.heartbeat, from: c)
         let tasks = d.submit(.ranges(op: "x")).1.tasks
         d.receive(.bye(reason: "gone"), from: b)
         let late = d.receive(.result(WorkReply(request: tasks[1].0.request, shard: 1, attempt: 0, result: .ranges([666]))), from: b)
@@ -97,6 +98,8 @@ final class FailureTests: XCTestCase {
         let out = d.receive(.bye(reason: "gone"), from: a)
         XCTAssertTrue(out.contains(.reassign(shard: 0, from: a, to: nil, attempt: 1)))
         d.join([b])
+        XCTAssertEqual(d.state.shards(of: b), [], "a worker is given shards once it speaks after its HELLO")
+        d.receive(.heartbeat, from: b)
         XCTAssertEqual(d.state.shards(of: b), [0, 1])
         XCTAssertEqual(d.state.attempt(of: 1), 1)
     }
@@ -105,8 +108,9 @@ final class FailureTests: XCTestCase {
         var s = Fx.settings(shards: 1, workers: 1)
         s.maxAttempts = 2
         var d = Driver(s)
-        for p in Fx.peers[0..<2] { d.join([p]); d.receive(.bye(reason: "crash"), from: p) }
+        for p in Fx.peers[0..<2] { d.join([p]); d.receive(.heartbeat, from: p); d.receive(.bye(reason: "crash"), from: p) }
         d.join([Fx.peers[2]])
+        d.receive(.heartbeat, from: Fx.peers[2])
         let out = d.receive(.bye(reason: "crash"), from: Fx.peers[2])
         XCTAssertTrue(out.contains { if case .abort = $0 { return true }; return false })
         XCTAssertEqual(d.state.phase, .aborted)
@@ -115,6 +119,7 @@ final class FailureTests: XCTestCase {
     func testSecondHelloRestartsTheWorker() {
         var d = running(shards: 2, workers: 1)
         d.receive(.hello(Hello(name: "again")), from: a)
+        d.receive(.heartbeat, from: a)
         XCTAssertEqual(d.state.owner(of: 0), a)
         XCTAssertEqual(d.state.attempt(of: 0), 1)
         XCTAssertFalse(d.state.isReady(0))

@@ -11,9 +11,18 @@ enum Fx {
             recipe: "{\"method\":\"search\"}", shards: (0..<n).map { ShardRange($0 * 8..<($0 + 1) * 8) })
     }
 
-    static func settings(shards: Int = 4, workers: Int = 2, ops: [String] = ["blocks.0.attn.qkv"]) -> CoordinatorSettings {
-        CoordinatorSettings(job: job(shards: shards), expectedWorkers: workers, ops: ops)
+    static func settings(shards: Int = 4, workers: Int = 2, ops: [String] = ["blocks.0.attn.qkv"], verify: Double = 0) -> CoordinatorSettings {
+        CoordinatorSettings(job: job(shards: shards), expectedWorkers: workers, ops: ops, shapes: shapes, verifyFraction: verify, verifySeed: 1)
     }
+
+    /// The result shapes of the ops the tests use: linear ops of 2 output channels, and one
+    /// attention block of 3 heads (so 6 ranges for its matmuls).
+    static let shapes: [String: OpShape] = {
+        var s: [String: OpShape] = [:]
+        for op in ["x", "y", "a", "b", "h", "head", "blocks.0.attn.qkv", "blocks.0.mlp.fc1"] { s[op] = OpShape(ranges: 1, channels: 2) }
+        for op in ["blocks.0.attn.matmul1", "blocks.0.attn.matmul2"] { s[op] = OpShape(ranges: 6, channels: nil) }
+        return s
+    }()
 
     static let uniform = OperandQuant.uniform(TensorQuant(scheme: QuantScheme(bits: 8, signed: true), granularity: .perTensor, scales: [0.02]))
 

@@ -1,0 +1,74 @@
+import VitqQuant
+
+/// The check of one RESULT against the TASK it answers (Docs/PROTOCOL.md §6): its kind, its
+/// shape against what the coordinator knows of the op (``OpShape``) and of the task (candidates,
+/// groups, statistics), and its values (finite; ranges and the output error's sums of
+/// magnitudes non-negative; rows in 0…2⁴⁰). A failure names the field.
+public enum ResultCheck {
+    /// Most rows one shard's output-error result may report, so that adding up to a million
+    /// shards cannot overflow.
+    public static let maxRows = 1 << 40
+
+    /// Why `result` cannot answer `unit` (nil: it can). `shape` is the op's expected shape (nil:
+    /// unknown, then only the task's own fields and `like`, another shard's accepted result, are used).
+    public static func problem(_ result: WorkResult, _ unit: WorkUnit, shape: OpShape?, like: WorkResult? = nil) -> String? {
+        switch (unit, result) {
+        case (.ranges, let .ranges(v)):
+            if let shape, v.count != shape.ranges { return "field 'count': \(v.count) ranges, op \(unit.op) has \(shape.ranges)" }
+            if v.isEmpty { return "field 'count': 0 ranges" }
+            if case let .ranges(w)? = like, w.count != v.count { return "field 'count': \(v.count) ranges, other shards sent \(w.count)" }
+            if let i = v.firstIndex(where: { !$0.isFinite || $0 < 0 }) { return "field 'ranges': value \(i) is \(v[i]), expected finite and ≥ 0" }
+            return nil
+        case (let .score(task), let .scores(s)):
+            if s.candidates != task.candidates.count { return "field 'candidates': \(s.candidates), the task has \(task.candidates.count)" }
+            if s.groups != task.groups { return "field 'groups': \(s.groups), the task has \(task.groups)" }
+            if s.stats != task.statsPerGroup { return "field 'stats': \(s.stats), the task needs \(task.statsPerGroup)" }
+            if s.values.count != s.candidates * s.groups * s.stats { return "field 'values': \(s.values.count) values for the shape" }
+            if let i = s.values.firstIndex(where: { !$0.isFinite }) { return "field 'scores': value \(i) is \(s.values[i]), expected finite" }
+            return nil
+        case (.outputError, let .outputError(e)):
+            if let channels = shape?.channels, e.sums.count != channels { return "field 'channels': \(e.sums.count), op \(unit.op) has \(channels)" }
+            if e.sums.isEmpty { return "field 'channels': 0 channels" }
+            if case let .outputError(f)? = like, f.sums.count != e.sums.count { return "field 'channels': \(e.sums.count), other shards sent \(f.sums.count)" }
+            if !(0...maxRows).contains(e.rows) { return "field 'rows': \(e.rows), expected 0...\(maxRows)" }
+            if let i = e.sums.firstIndex(where: { !$0.isFinite }) { return "field 'sums': value \(i) is \(e.sums[i]), expected finite" }
+            for (name, v) in [("inputAbsSum", e.inputAbsSum), ("squaredError", e.squaredError), ("squaredReference", e.squaredReference)]
+            where !(v.isFinite && v >= 0) {
+                return "field '\(name)': \(v), expected finite and ≥ 0"
+            }
+            return nil
+        case (_, let r):
+            return "field 'kind': a \(Self.kind(r)) result for a \(Self.kind(unit)) task"
+        }
+    }
+
+    static func kind(_ r: WorkResult) -> String {
+        switch r {
+        case .ranges: return "ranges"
+        case .scores: return "scores"
+        case .outputError: return "outputError"
+        }
+    }
+
+    static func kind(_ u: WorkUnit) -> String {
+        switch u {
+        case .ranges: return "ranges"
+        case .score: return "score"
+        case .outputError: return "outputError"
+        }
+    }
+
+    /// Whether two results are the same bytes (floats compared by bit pattern, so −0 and +0
+    /// differ and equal NaNs would match).
+    public static func identical(_ a: WorkResult, _ b: WorkResult) -> Bool {
+        switch (a, b) {
+        case let (.ranges(x), .ranges(y)): return x.map(\.bitPattern) == y.map(\.bitPattern)
+        case let (.scores(x), .scores(y)):
+            return x.candidates == y.candidates && x.groups == y.groups && x.stats == y.stats && x.values.map(\.bitPattern) == y.values.map(\.bitPattern)
+        case let (.outputError(x), .outputError(y)):
+            return x.rows == y.rows && x.sums.map(\.bitPattern) == y.sums.map(\.bitPattern)
+                && [x.inputAbsSum, x.squaredError, x.squaredReference].map(\.bitPattern) == [y.inputAbsSum, y.squaredError, y.squaredReference].map(\.bitPattern)
+        default: return false
+        }
+    }
+}
