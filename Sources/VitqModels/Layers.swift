@@ -10,19 +10,31 @@ public protocol ForwardObserver: AnyObject {
 }
 
 /// Reads the tensors of one model file strictly: every key must be asked for exactly once with
-/// its expected shape, and ``finish()`` fails on any key left over.
+/// its expected shape, every float tensor must be finite (a NaN or infinite weight, norm or
+/// position embedding is refused naming the tensor), and ``finish()`` fails on any key left over.
 public final class StrictTensorLoader {
     public let file: SafeTensorsFile
     private var used: Set<String> = []
 
     public init(_ file: SafeTensorsFile) { self.file = file }
 
-    /// Tensor `key`, which must have `shape`.
+    /// Tensor `key`, which must have `shape` and only finite values.
     public func load(_ key: String, _ shape: [Int]) throws -> Tensor {
         guard let info = file.tensors[key] else { throw ModelError.missingKey(path: file.path, key: key) }
         guard info.shape == shape else { throw ModelError.wrongShape(path: file.path, key: key, expected: shape, actual: info.shape) }
         used.insert(key)
-        return try file.floatTensor(key)
+        let t = try file.floatTensor(key)
+        if let bad = Self.firstNonFinite(t) {
+            throw FormatError.badTensor(path: file.path, key: key, detail: "value \(t.data[bad]) at flat index \(bad) is not finite")
+        }
+        return t
+    }
+
+    /// The flat index of the first NaN or infinite value of `t`, if any.
+    static func firstNonFinite(_ t: Tensor) -> Int? {
+        let p = t.data
+        for i in 0..<t.count where !p[i].isFinite { return i }
+        return nil
     }
 
     /// Int8 tensor `key`, which must have dtype I8 and `shape`.

@@ -80,11 +80,17 @@ public enum ModelConfigResolver {
         cfg.qkvBias = file.tensors["blocks.0.attn.qkv.bias"] != nil
         let pos = try shape("pos_embed")
         guard pos.count == 3 else { throw ModelError.wrongShape(path: path, key: "pos_embed", expected: [1, -1, cfg.embedDim], actual: pos) }
-        let grid = Int(Double(pos[1] - cfg.prefixTokens).squareRoot().rounded())
-        guard grid * grid == pos[1] - cfg.prefixTokens else {
+        // At least one patch token after the prefix tokens, on a square grid.
+        let patchTokens = pos[1] - cfg.prefixTokens
+        let grid = patchTokens > 0 ? Int(Double(patchTokens).squareRoot().rounded()) : 0
+        guard grid > 0, grid.multipliedReportingOverflow(by: grid) == (patchTokens, false) else {
             throw ModelError.wrongShape(path: path, key: "pos_embed", expected: [1, -1, cfg.embedDim], actual: pos)
         }
-        cfg.imgSize = grid * cfg.patchSize
+        let (imgSize, overflow) = grid.multipliedReportingOverflow(by: cfg.patchSize)
+        guard cfg.patchSize > 0, !overflow else {
+            throw ModelError.wrongShape(path: path, key: "patch_embed.proj.weight", expected: [cfg.embedDim, cfg.inChans, -1, -1], actual: pw)
+        }
+        cfg.imgSize = imgSize
 
         // MARK: the config source
         let source = try findSource(file: file, arch: overrides.arch)
@@ -118,7 +124,7 @@ public enum ModelConfigResolver {
                 case "depth": try check(try int(), cfg.depth)
                 case "num_heads": heads = try int()
                 case "mlp_ratio":
-                    guard let r = v as? Double else { throw ModelError.badConfig(source: s.name, key: k, detail: "expected a number") }
+                    guard let r = v as? Double, r.isFinite, r > 0, r < 1e6 else { throw ModelError.badConfig(source: s.name, key: k, detail: "expected a positive number") }
                     try check(Int((Double(cfg.embedDim) * r).rounded()), cfg.mlpHidden)
                 case "qkv_bias":
                     guard let b = v as? Bool, b == cfg.qkvBias else { throw ModelError.badConfig(source: s.name, key: k, detail: "does not match the tensors (qkv bias present: \(cfg.qkvBias))") }
@@ -152,6 +158,7 @@ public enum ModelConfigResolver {
             throw ModelError.badConfig(source: source?.name ?? path, key: "num_heads", detail: "\(heads.map(String.init) ?? "unknown") does not divide embed_dim \(cfg.embedDim); pass --heads")
         }
         cfg.numHeads = h
+        try cfg.checkSizes(source: path, fileBytes: file.byteCount, tensorCount: file.tensors.count)
         if let m = overrides.mean { pre.mean = m }
         if let s = overrides.std { pre.std = s }
         if let c = overrides.cropPct { pre.cropPct = c }

@@ -72,6 +72,8 @@ public final class SwinTransformer: @unchecked Sendable {
     /// from `linear(name, out, in)`; the caller finishes the loader.
     public init(loader l: StrictTensorLoader, config c: SwinConfig, preprocess: PreprocessConfig,
                 linear: (String, Int, Int) throws -> any LinearOp) throws {
+        try c.validate(source: l.file.path)
+        try c.checkSizes(source: l.file.path, fileBytes: l.file.byteCount, tensorCount: l.file.tensors.count)
         config = c
         self.preprocess = preprocess
         let e = c.embedDim, eps = c.layerNormEps
@@ -154,7 +156,9 @@ public final class SwinTransformer: @unchecked Sendable {
             pre.std = s
         }
         if let cp = file.metadata["crop_pct"].flatMap(Double.init) ?? sidecar?["crop_pct"] as? Double { pre.cropPct = cp }
-        try self.init(file: file, config: try SwinConfig(timmConfig: config, source: source), preprocess: pre)
+        let swin = try SwinConfig(timmConfig: config, source: source)
+        try pre.validate(source: source, channels: swin.inChans, imageSize: swin.imgSize)
+        try self.init(file: file, config: swin, preprocess: pre)
     }
 
     // MARK: forward

@@ -50,6 +50,7 @@ public final class VisionTransformer: @unchecked Sendable {
     public init(file: SafeTensorsFile, spec: ModelSpec) throws {
         self.spec = spec
         let c = spec.vit, e = c.embedDim
+        try c.checkSizes(source: file.path, fileBytes: file.byteCount, tensorCount: file.tensors.count)
         let l = StrictTensorLoader(file)
         let pw = try l.load("patch_embed.proj.weight", [e, c.inChans, c.patchSize, c.patchSize])
         patchEmbed = Linear(weight: Tensor(shape: [e, c.inChans * c.patchSize * c.patchSize], values: pw.array),

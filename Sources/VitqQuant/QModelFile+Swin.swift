@@ -43,7 +43,11 @@ extension QModelFile {
             throw QModelError(path, "metadata 'model' is not a valid Swin spec: \(error)")
         }
         let c = spec.swin
-        do { try c.validate(source: "\(path) metadata 'model'") } catch { throw QModelError(path, "metadata 'model': \(error)") }
+        do {
+            try c.validate(source: "metadata 'model'")
+            try c.checkSizes(source: "metadata 'model'", fileBytes: file.byteCount, tensorCount: file.tensors.count)
+            try spec.preprocess.validate(source: "metadata 'model'", channels: c.inChans, imageSize: c.imgSize)
+        } catch { throw QModelError(path, "\(error)") }
         let blocks = (0..<c.stages).flatMap { s in (0..<c.depths[s]).map { (s, "layers.\(s).blocks.\($0).attn") } }
         let l = StrictTensorLoader(file)
         var slots: [String: LinearSlot] = [:]

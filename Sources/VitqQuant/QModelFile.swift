@@ -194,6 +194,10 @@ public enum QModelFile {
         guard c.embedDim > 0, c.numHeads > 0, c.embedDim % c.numHeads == 0, c.depth > 0, c.patchSize > 0, c.imgSize % c.patchSize == 0 else {
             throw QModelError(path, "metadata 'model' has inconsistent dimensions")
         }
+        do {
+            try c.checkSizes(source: "metadata 'model'", fileBytes: file.byteCount, tensorCount: file.tensors.count)
+            try spec.preprocess.validate(source: "metadata 'model'", channels: c.inChans, imageSize: c.imgSize)
+        } catch { throw QModelError(path, "\(error)") }
         let l = StrictTensorLoader(file)
         var slots: [String: LinearSlot] = [:]
         let linearNames = c.linearOpNames
