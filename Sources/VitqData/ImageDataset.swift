@@ -10,11 +10,27 @@ public protocol ImageDataset: Sendable {
     var count: Int { get }
     /// Class index per image, when known.
     var labels: [Int]? { get }
+    /// Where the labels come from (a labels file, a class index or the folder), for messages.
+    var labelsSource: String { get }
+    /// How messages name image `index` (its file, or its row).
+    func imageName(_ index: Int) -> String
     /// Writes image `index`, preprocessed, as CHW floats at `dst` (3 × size × size).
     func load(_ index: Int, into dst: UnsafeMutablePointer<Float>) throws
 }
 
 extension ImageDataset {
+    /// Refuses labels outside 0…(classes − 1) with one line naming `labelsSource`, the first bad
+    /// image index and its label (a model head with `classes` outputs cannot score them).
+    public func checkLabels(classes: Int) throws {
+        guard let labels else { return }
+        if let i = labels.firstIndex(where: { $0 < 0 || $0 >= classes }) {
+            throw DataError.badDataset(path: labelsSource, detail: "label \(labels[i]) of image \(i) (\(imageName(i))) is outside 0…\(classes - 1): the model has \(classes) classes")
+        }
+    }
+
+    /// Image `i` is row `i` of the dataset, unless the dataset names its files.
+    public func imageName(_ i: Int) -> String { "row \(i) of \(name)" }
+
     /// Images `indices`, preprocessed, as a [B, 3, size, size] tensor (decoded in parallel).
     public func batch(_ indices: [Int], size: Int) throws -> Tensor {
         let t = Tensor(zeros: [indices.count, 3, size, size])
@@ -42,6 +58,7 @@ public final class NpyImageDataset: ImageDataset, @unchecked Sendable {
     public let name: String
     public let count: Int
     public let labels: [Int]?
+    public let labelsSource: String
     let images: NpyArray
     let preprocessor: Preprocessor
 
@@ -50,7 +67,11 @@ public final class NpyImageDataset: ImageDataset, @unchecked Sendable {
         guard images.shape.count == 4, images.shape[3] == 3 else {
             throw DataError.badDataset(path: path, detail: "expected uint8 images [N, H, W, 3], got shape \(images.shape)")
         }
+        guard images.shape[1] > 0, images.shape[2] > 0 else {
+            throw DataError.badDataset(path: path, detail: "images of shape \(images.shape) have no pixels")
+        }
         name = path
+        labelsSource = labelsPath ?? path
         count = images.shape[0]
         preprocessor = Preprocessor(preprocess)
         if let lp = labelsPath {
@@ -70,12 +91,14 @@ public final class NpyImageDataset: ImageDataset, @unchecked Sendable {
         if h == size && w == size {
             preprocessor.normalize(src, into: dst)
         } else {
-            preprocessor.process(RGBImage(width: w, height: h, pixels: Array(UnsafeBufferPointer(start: src, count: h * w * 3))), into: dst)
+            try preprocessor.process(RGBImage(width: w, height: h, pixels: Array(UnsafeBufferPointer(start: src, count: h * w * 3))),
+                                     path: imageName(index), into: dst)
         }
     }
 }
 
-/// An ImageFolder tree: one subfolder per class, named by its wnid, holding JPEG/PNG files.
+/// An ImageFolder tree: one subfolder per class, named by its wnid, holding JPEG/PNG files
+/// (recursively; `ImageFolderScan` says which entries are images and what is refused).
 ///
 /// Labels are the global class indices from a class-index file when one is given (so a folder
 /// with a subset of classes keeps ImageNet's numbering), else the sorted folder order.
@@ -83,19 +106,15 @@ public final class ImageFolderDataset: ImageDataset, @unchecked Sendable {
     public let name: String
     public let files: [String]
     public let labels: [Int]?
+    public let labelsSource: String
     public var count: Int { files.count }
     let preprocessor: Preprocessor
 
-    public init(root: String, classIndex: [String: Int]?, preprocess: PreprocessConfig) throws {
-        let fm = FileManager.default
-        var isDir: ObjCBool = false
-        guard fm.fileExists(atPath: root, isDirectory: &isDir), isDir.boolValue else {
-            throw DataError.badDataset(path: root, detail: "not a directory")
-        }
-        let classes = try fm.contentsOfDirectory(atPath: root).filter { !$0.hasPrefix(".") }.sorted().filter {
-            var d: ObjCBool = false
-            return fm.fileExists(atPath: root + "/" + $0, isDirectory: &d) && d.boolValue
-        }
+    /// The tree at `root`; `classIndex` (read from `classIndexPath`, named in label errors) maps
+    /// folder names to class indices.
+    public init(root: String, classIndex: [String: Int]?, classIndexPath: String? = nil, preprocess: PreprocessConfig) throws {
+        var walk = try ImageFolderScan.Walk(root: root)
+        let classes = try walk.classes(root: root)
         guard !classes.isEmpty else { throw DataError.badDataset(path: root, detail: "no class subfolders") }
         var files: [String] = [], labels: [Int] = []
         for (i, cls) in classes.enumerated() {
@@ -106,26 +125,27 @@ public final class ImageFolderDataset: ImageDataset, @unchecked Sendable {
             } else {
                 label = i
             }
-            let dir = root + "/" + cls
-            for f in try fm.contentsOfDirectory(atPath: dir).filter({ !$0.hasPrefix(".") }).sorted() {
-                let p = dir + "/" + f
-                guard let fh = FileHandle(forReadingAtPath: p) else { throw DataError.unreadableImage(path: p, detail: "cannot open") }
-                let head = [UInt8](fh.readData(ofLength: 8))
-                try? fh.close()
-                guard ImageDecoder.sniff(head) != nil else { throw DataError.unreadableImage(path: p, detail: "not a JPEG or PNG file") }
+            let found = try walk.images(in: root + "/" + cls)
+            guard !found.isEmpty else {
+                throw DataError.badDataset(path: root + "/" + cls, detail: "no image files in this class folder (extensions: \(ImageFolderScan.imageExtensions.joined(separator: " ")))")
+            }
+            for p in found {
+                try ImageFolderScan.checkCandidate(p)
                 files.append(p)
                 labels.append(label)
             }
         }
-        guard !files.isEmpty else { throw DataError.badDataset(path: root, detail: "no images found") }
         name = root
         self.files = files
         self.labels = labels
+        labelsSource = classIndex == nil ? root : (classIndexPath ?? root)
         preprocessor = Preprocessor(preprocess)
     }
 
+    public func imageName(_ index: Int) -> String { files[index] }
+
     public func load(_ index: Int, into dst: UnsafeMutablePointer<Float>) throws {
-        preprocessor.process(try ImageDecoder.decode(path: files[index]), into: dst)
+        try preprocessor.process(try ImageDecoder.decode(path: files[index]), path: files[index], into: dst)
     }
 }
 

@@ -1,7 +1,8 @@
 import VitqModels
 
 /// timm's eval transform: resize the shorter side to int(size / crop_pct) (PIL bicubic),
-/// center crop, x/255, then (x − mean)/std, giving CHW floats.
+/// center crop, x/255, then (x − mean)/std, giving CHW floats. Resize targets that an extreme
+/// aspect ratio makes huge are refused (`resizeTarget`), naming the file.
 public struct Preprocessor: Sendable {
     public let config: PreprocessConfig
 
@@ -13,9 +14,35 @@ public struct Preprocessor: Sendable {
         return (Int(Double(s * w) / Double(h)), s)
     }
 
-    /// The resized and center-cropped image (`inputSize` square), still 8-bit.
-    public func resizeAndCrop(_ image: RGBImage) -> RGBImage {
-        let (rw, rh) = Self.resizedSize(width: image.width, height: image.height, shorter: config.resizeShorterSide)
+    /// The resize target of a `width` × `height` image, checked: the shorter side
+    /// int(inputSize / crop_pct) is computed without trapping, and the target and the
+    /// intermediate image of the two-pass resize (PIL resizes the width first, into
+    /// target width × source height) must stay within `ImageLimits.maxResizePixels`.
+    /// Errors name `path`.
+    public func resizeTarget(width w: Int, height h: Int, path: String) throws -> (width: Int, height: Int) {
+        let side = (Double(config.inputSize) / config.cropPct).rounded(.down)
+        guard side.isFinite, side >= Double(config.inputSize), side <= Double(ImageLimits.maxResizePixels) else {
+            throw DataError.badDataset(path: path, detail: "resize side int(\(config.inputSize) / crop_pct \(config.cropPct)) is out of range")
+        }
+        guard w > 0, h > 0 else { throw DataError.unreadableImage(path: path, detail: "\(w)×\(h) image has no pixels") }
+        let s = Double(side)
+        let long = (s * Double(max(w, h)) / Double(min(w, h))).rounded(.towardZero)
+        let limit = ImageLimits.maxResizePixels
+        guard long <= Double(limit) else {
+            throw DataError.unreadableImage(path: path, detail: "\(w)×\(h) image: resize target beyond \(limit) pixels (aspect ratio too extreme)")
+        }
+        let (rw, rh) = Self.resizedSize(width: w, height: h, shorter: Int(side))
+        let (target, o1) = rw.multipliedReportingOverflow(by: rh)
+        let (intermediate, o2) = rw.multipliedReportingOverflow(by: h)
+        guard !o1, !o2, target <= limit, rw == w || intermediate <= limit else {
+            throw DataError.unreadableImage(path: path, detail: "\(w)×\(h) image: resize target \(rw)×\(rh) (or the \(rw)×\(h) intermediate) is beyond \(limit) pixels (aspect ratio too extreme)")
+        }
+        return (rw, rh)
+    }
+
+    /// The resized and center-cropped image (`inputSize` square), still 8-bit. Errors name `path`.
+    public func resizeAndCrop(_ image: RGBImage, path: String) throws -> RGBImage {
+        let (rw, rh) = try resizeTarget(width: image.width, height: image.height, path: path)
         let resized = (rw == image.width && rh == image.height) ? image : PILResize.resize(image, width: rw, height: rh)
         return Self.centerCrop(resized, size: config.inputSize)
     }
@@ -48,9 +75,9 @@ public struct Preprocessor: Sendable {
         }
     }
 
-    /// The full transform of a decoded image.
-    public func process(_ image: RGBImage, into dst: UnsafeMutablePointer<Float>) {
-        let crop = resizeAndCrop(image)
+    /// The full transform of a decoded image (named `path` in errors).
+    public func process(_ image: RGBImage, path: String, into dst: UnsafeMutablePointer<Float>) throws {
+        let crop = try resizeAndCrop(image, path: path)
         crop.pixels.withUnsafeBufferPointer { normalize($0.baseAddress!, into: dst) }
     }
 }

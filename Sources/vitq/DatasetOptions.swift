@@ -12,8 +12,9 @@ struct DatasetOptions: ParsableArguments {
     @Option(name: .customLong("class-index"), help: "wnid list, or index<TAB>wnid<TAB>name lines, mapping ImageFolder folders to class indices.")
     var classIndex: String?
 
-    /// The dataset, preprocessed as `preprocess` says.
-    func open(_ preprocess: PreprocessConfig) throws -> ImageDataset {
-        try Inputs.dataset(path: data, labels: labels, classIndex: classIndex, preprocess: preprocess)
+    /// The dataset, preprocessed as `preprocess` says; with `classes` (the model head's width),
+    /// labels outside 0…(classes − 1) are refused.
+    func open(_ preprocess: PreprocessConfig, classes: Int? = nil) throws -> ImageDataset {
+        try Inputs.dataset(path: data, labels: labels, classIndex: classIndex, preprocess: preprocess, classes: classes)
     }
 }

@@ -1,0 +1,85 @@
+import Foundation
+import VitqData
+import VitqFormats
+import VitqModels
+import VitqTestSupport
+import XCTest
+
+/// JPEGs that PIL refuses (truncated) or that ask for huge resize targets (extreme aspect
+/// ratios) give one line naming the file; JPEGs that PIL accepts still decode.
+final class DecoderLimitsTests: XCTestCase {
+    var dir = ""
+    override func setUp() { dir = makeTempDir() }
+    override func tearDown() { try? FileManager.default.removeItem(atPath: dir) }
+
+    /// full.jpg, its first half, the file without its EOI marker, and with bytes after EOI;
+    /// prints, per file, whether PIL's convert("RGB") raised. (Whether PIL accepts a file missing
+    /// only its EOI depends on the content; vitq accepts it when every pixel decodes.)
+    static let truncationScript = #"""
+import io
+import numpy as np
+from PIL import Image
+rng = np.random.default_rng(8)
+Image.fromarray(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)).save("full.jpg", quality=90)
+d = open("full.jpg", "rb").read()
+open("half.jpg", "wb").write(d[: len(d) // 2])
+open("no_eoi.jpg", "wb").write(d[:-2])
+open("trailing.jpg", "wb").write(d + b"trailing bytes")
+for name in ["full", "half", "trailing"]:
+    try:
+        Image.open(name + ".jpg").convert("RGB")
+        print(name, "ok")
+    except OSError as e:
+        print(name, "error")
+"""#
+
+    func testTruncatedJPEGIsRefusedWherePILRaises() throws {
+        let pil = try PythonImages.run(Self.truncationScript, in: dir)
+        XCTAssertEqual(pil, "full ok\nhalf error\ntrailing ok\n")
+        XCTAssertThrowsError(try ImageDecoder.decode(path: dir + "/half.jpg")) { e in
+            XCTAssertEqual("\(e)", dir + "/half.jpg: unreadable image: truncated JPEG (libjpeg: Premature end of JPEG file)")
+        }
+        let full = try ImageDecoder.decode(path: dir + "/full.jpg")
+        XCTAssertEqual(try ImageDecoder.decode(path: dir + "/no_eoi.jpg"), full)
+        XCTAssertEqual(try ImageDecoder.decode(path: dir + "/trailing.jpg"), full)
+    }
+
+    /// A 1×20000 JPEG of a few KB used to ask for a 256 × 5,120,000 resize (3.9 GB).
+    func testExtremeAspectRatioIsRefusedBeforeTheResize() throws {
+        try PythonImages.run(#"""
+from PIL import Image
+Image.new("RGB", (1, 20000), (90, 120, 200)).save("tall.jpg")
+Image.new("RGB", (20000, 1), (90, 120, 200)).save("wide.jpg")
+"""#, in: dir)
+        let pre = Preprocessor(.imagenet)
+        for name in ["tall", "wide"] {
+            let path = dir + "/\(name).jpg"
+            let size = try XCTUnwrap(FileManager.default.attributesOfItem(atPath: path)[.size] as? Int)
+            XCTAssertLessThan(size, 20_000)
+            let img = try ImageDecoder.decode(path: path)
+            XCTAssertEqual(img.width * img.height, 20000)
+            XCTAssertThrowsError(try pre.resizeAndCrop(img, path: path)) { e in
+                XCTAssertTrue("\(e)".hasPrefix(path + ": unreadable image: "), "\(e)")
+                XCTAssertTrue("\(e)".contains("aspect ratio"), "\(e)")
+                XCTAssertFalse("\(e)".contains("\n"))
+            }
+        }
+        // Moderate aspect ratios are still resized as torchvision does.
+        XCTAssertEqual(try pre.resizeTarget(width: 100, height: 3000, path: "x").height, 7680)
+    }
+
+    /// Both caps: the intermediate image (resized width × source height) is bounded too, and a
+    /// crop_pct whose resize side does not fit is refused instead of trapping.
+    func testResizeTargetCaps() throws {
+        let pre = Preprocessor(.imagenet)
+        XCTAssertEqual(try pre.resizeTarget(width: 1, height: 1, path: "x").width, 256)
+        XCTAssertThrowsError(try pre.resizeTarget(width: 1, height: 200_000, path: "p.jpg")) { e in
+            XCTAssertTrue("\(e)".hasPrefix("p.jpg: "), "\(e)")
+        }
+        var cfg = PreprocessConfig.imagenet
+        cfg.cropPct = 1e-300
+        XCTAssertThrowsError(try Preprocessor(cfg).resizeTarget(width: 10, height: 10, path: "p.jpg")) { e in
+            XCTAssertTrue("\(e)".contains("crop_pct"), "\(e)")
+        }
+    }
+}
