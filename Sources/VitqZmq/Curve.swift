@@ -1,5 +1,8 @@
 import CZmq
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A CURVE key pair as 40-character Z85 text (ZeroMQ's RFC 32 encoding of the 32-byte keys).
 public struct CurveKeyPair: Equatable, Sendable {
@@ -57,25 +60,26 @@ public enum CurveKeys {
         return zmq_z85_encode(&out, raw, 32) == nil ? nil : String(cString: out)
     }
 
-    /// Writes `PREFIX.key` (0600) and `PREFIX.pub`; refuses to overwrite either.
-    public static func write(_ pair: CurveKeyPair, prefix: String) throws {
-        let fm = FileManager.default
-        for path in [prefix + ".key", prefix + ".pub"] where fm.fileExists(atPath: path) {
-            throw CurveKeyError.unreadable(path: path, detail: "exists; refusing to overwrite a key")
-        }
-        let secret = "# vitq CURVE secret key: keep it private\n\(pair.secretKey)\n"
-        guard fm.createFile(atPath: prefix + ".key", contents: Data(secret.utf8), attributes: [.posixPermissions: 0o600]) else {
-            throw CurveKeyError.unreadable(path: prefix + ".key", detail: "cannot create")
-        }
-        guard fm.createFile(atPath: prefix + ".pub", contents: Data("\(pair.publicKey)\n".utf8)) else {
-            throw CurveKeyError.unreadable(path: prefix + ".pub", detail: "cannot create")
-        }
+    /// The text of a secret key file (`PREFIX.key`, to be created with mode 0600).
+    public static func secretFileText(_ pair: CurveKeyPair) -> String {
+        "# vitq CURVE secret key: keep it private\n\(pair.secretKey)\n"
     }
+
+    /// The text of a public key file (`PREFIX.pub`): the key on one line.
+    public static func publicFileText(_ pair: CurveKeyPair) -> String { "\(pair.publicKey)\n" }
 
     /// The keys in a key file (a `.key` has one secret key, a `.pub` or allow-list public ones).
     public static func read(_ path: String) throws -> [String] {
-        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+        guard let data = FileManager.default.contents(atPath: path) else {
             throw CurveKeyError.unreadable(path: path, detail: "cannot read the key file")
+        }
+        return try keys(in: data, path: path)
+    }
+
+    /// The keys in the bytes of key file `path`.
+    static func keys(in data: Data, path: String) throws -> [String] {
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw CurveKeyError.unreadable(path: path, detail: "cannot read the key file (not UTF-8 text)")
         }
         var keys: [String] = []
         for (n, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
@@ -88,9 +92,11 @@ public enum CurveKeys {
         return keys
     }
 
-    /// The pair of the secret key file `path`.
-    public static func readSecret(_ path: String) throws -> CurveKeyPair {
-        let keys = try read(path)
+    /// The pair of the secret key file `path`. Like ssh, a secret that the group or others may
+    /// read or write is refused unless `allowReadable` (the `--allow-readable-key` flag); the
+    /// mode is checked on the opened file, so a swap after the check cannot slip through.
+    public static func readSecret(_ path: String, allowReadable: Bool = false) throws -> CurveKeyPair {
+        let keys = try keys(in: try readSecretBytes(path, allowReadable: allowReadable), path: path)
         guard keys.count == 1 else { throw CurveKeyError.badKey(source: path, detail: "a secret key file holds exactly one key") }
         return try CurveKeyPair(secretKey: keys[0])
     }
@@ -100,5 +106,35 @@ public enum CurveKeys {
         let keys = try read(path)
         guard keys.count == 1 else { throw CurveKeyError.badKey(source: path, detail: "expected one public key, found \(keys.count)") }
         return keys[0]
+    }
+}
+
+extension CurveKeys {
+    /// Permission bits that make a secret key file unprotected (group or other access).
+    public static let unprotectedBits: mode_t = 0o077
+
+    /// The bytes of the secret key file `path`, after its mode is checked on the open file.
+    static func readSecretBytes(_ path: String, allowReadable: Bool) throws -> Data {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw CurveKeyError.unreadable(path: path, detail: "cannot read the key file: \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw CurveKeyError.unreadable(path: path, detail: "cannot stat the key file: \(String(cString: strerror(errno)))") }
+        guard (st.st_mode & S_IFMT) == S_IFREG else { throw CurveKeyError.unreadable(path: path, detail: "not a regular file") }
+        let perms = st.st_mode & 0o777
+        if !allowReadable && perms & unprotectedBits != 0 {
+            throw CurveKeyError.unreadable(path: path, detail: "secret key has mode \(String(perms, radix: 8)), readable by others; "
+                                           + "chmod 600 it (or pass --allow-readable-key)")
+        }
+        guard st.st_size >= 0, st.st_size <= 1 << 16 else { throw CurveKeyError.badKey(source: path, detail: "too large for a key file (\(st.st_size) bytes)") }
+        var bytes = [UInt8](repeating: 0, count: Int(st.st_size))
+        var got = 0
+        while got < bytes.count {
+            let n = bytes.withUnsafeMutableBytes { buf in buf.baseAddress.map { Glibc.read(fd, $0 + got, buf.count - got) } ?? 0 }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { throw CurveKeyError.unreadable(path: path, detail: "cannot read the key file: \(n < 0 ? String(cString: strerror(errno)) : "truncated")") }
+            got += n
+        }
+        return Data(bytes)
     }
 }

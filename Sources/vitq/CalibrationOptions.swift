@@ -24,13 +24,25 @@ struct CalibrationInputs: ParsableArguments {
         if calibOffset < 0 { throw ValidationError("--calib-offset must be non-negative") }
     }
 
-    /// Loads the recipe, the model and the dataset, and resolves the calibration range.
+    /// The input files, by flag, that no output may overwrite.
+    var inputFiles: [(flag: String, path: String?)] {
+        [("model", model), ("--data", dataset.data), ("--labels", dataset.labels), ("--class-index", dataset.classIndex), ("--recipe", recipe)]
+    }
+
+    /// Loads the recipe, the model and the dataset, and resolves the calibration range: images
+    /// `--calib-offset ..< --calib-offset + --calib`, all of which the data must hold.
     func open() throws -> (recipe: Recipe, model: any SearchableModel, dataset: ImageDataset, calib: Range<Int>) {
         let r = try Recipe.load(recipe)
         let fp = try ModelLoader.loadFloat(path: model, overrides: modelOptions.overrides)
-        let ds = try dataset.open(fp.preprocess)
-        let range = try Inputs.range(count: ds.count, offset: calibOffset, limit: calib, name: dataset.data)
-        return (r, fp, ds, range)
+        let ds = try dataset.open(fp.preprocess, classes: fp.numClasses)
+        guard calibOffset < ds.count else {
+            throw FlagError("--calib-offset \(calibOffset) is outside the \(ds.count) images of \(dataset.data)")
+        }
+        guard calib <= ds.count - calibOffset else {
+            throw FlagError("--calib \(calib) from --calib-offset \(calibOffset) needs more than the \(ds.count) images of \(dataset.data) "
+                            + "(at most \(ds.count - calibOffset))")
+        }
+        return (r, fp, ds, calibOffset..<(calibOffset + calib))
     }
 }
 
@@ -59,17 +71,42 @@ struct CalibrationOptions: ParsableArguments {
 
     func validate() throws {
         if batch < 1 { throw ValidationError("--batch must be at least 1") }
+        if batch > FlagLimits.maxBatch { throw FlagError("--batch \(batch) is more than \(FlagLimits.maxBatch) images per pass") }
         if let m = memoryBudget, m < 0 { throw ValidationError("--memory-budget must be non-negative") }
+        if let m = memoryBudget, m > FlagLimits.maxMemoryBudgetMiB { throw FlagError("--memory-budget \(m) MiB is more than \(FlagLimits.maxMemoryBudgetMiB) MiB") }
+        if let o = evalOffset, o < 0 { throw FlagError("--eval-offset must be non-negative") }
+        if let l = evalLimit, l < 1 { throw FlagError("--eval-limit must be at least 1") }
+        if evalLimit != nil && evalOffset == nil { throw FlagError("--eval-limit needs --eval-offset") }
     }
 
     var storage: StageOneStorage {
         StageOneStorage(memoryBudget: memoryBudget.map { $0 << 20 } ?? Int.max, spillDirectory: spillDir ?? NSTemporaryDirectory())
     }
 
-    /// Applies `--threads`, then ``CalibrationInputs/open()``.
-    func open() throws -> (recipe: Recipe, model: any SearchableModel, dataset: ImageDataset, calib: Range<Int>) {
+    /// Applies `--threads`, checks the output (its folder, and that it is none of the inputs nor
+    /// any of `alsoInputs`) and the spill folder, then ``CalibrationInputs/open()``, then the
+    /// evaluation range: everything a run can refuse is refused before the calibration starts.
+    func open(alsoInputs: [(flag: String, path: String?)] = []) throws
+        -> (recipe: Recipe, model: any SearchableModel, dataset: ImageDataset, calib: Range<Int>) {
         threadOptions.apply()
-        return try inputs.open()
+        try OutputChecks.writableFolder(of: out, flag: "--out")
+        try OutputChecks.notAnInput(out, flag: "--out", inputs: inputs.inputFiles + alsoInputs)
+        if let spillDir { try OutputChecks.writableDirectory(spillDir, flag: "--spill-dir") }
+        let opened = try inputs.open()
+        _ = try evaluationRange(count: opened.dataset.count)
+        return opened
+    }
+
+    /// Images `--eval-offset ..< --eval-offset + --eval-limit` (default: to the end) of a dataset of
+    /// `count` images; nil without `--eval-offset`. Out of range is an error naming the flag.
+    func evaluationRange(count: Int) throws -> Range<Int>? {
+        guard let off = evalOffset else { return nil }
+        guard off < count else { throw FlagError("--eval-offset \(off) is outside the \(count) images of \(dataset.data)") }
+        guard let limit = evalLimit else { return off..<count }
+        guard limit <= count - off else {
+            throw FlagError("--eval-limit \(limit) from --eval-offset \(off) needs more than the \(count) images of \(dataset.data) (at most \(count - off))")
+        }
+        return off..<(off + limit)
     }
 
     /// Prints the run's report (and, with `--eval-offset`, the accuracy protocol's figures).
@@ -96,9 +133,8 @@ struct CalibrationOptions: ParsableArguments {
             "wrote       \(out) (\(outSize) bytes, \(String(format: "%.1f", 100 * Double(outSize) / Double(max(inSize, 1))))% of the float file)",
             "sha256      \(sha)",
         ]
-        if let off = evalOffset {
+        if let range = try evaluationRange(count: ds.count) {
             // Without labels the comparison with FP32 (agreement, logit cosine) still holds; top-1 and the drop do not.
-            let range = try Inputs.range(count: ds.count, offset: off, limit: evalLimit, name: dataset.data)
             let fpResult = try Evaluator.run(model: fp, dataset: ds, range: range, batch: batch, progress: ProgressBar("eval fp32", total: range.count))
             let qResult = try Evaluator.run(model: network.makeModel(.integer), dataset: ds, range: range, batch: batch,
                                             progress: ProgressBar("eval int8", total: range.count))

@@ -23,6 +23,8 @@ struct CoordinatorCommand: ParsableCommand {
     var curveSecret: String?
     @Option(help: "A file of allowed worker public keys, one per line (repeatable; needed with --curve-secret).")
     var allow: [String] = []
+    @Flag(name: .customLong("allow-readable-key"), help: "Accept a --curve-secret file that the group or others may read.")
+    var allowReadableKey = false
     @Flag(help: "Allow a non-loopback tcp endpoint without CURVE.")
     var insecure = false
     @Option(help: "The decision journal (default: OUT.journal).")
@@ -47,6 +49,7 @@ struct CoordinatorCommand: ParsableCommand {
         if !(1...100).contains(liveness) { throw ValidationError("--liveness must be in 1...100") }
         if concurrency < 1 { throw ValidationError("--concurrency must be at least 1") }
         if (curveSecret == nil) != allow.isEmpty { throw ValidationError("--curve-secret and --allow go together") }
+        try EndpointFlag.check(bind, flag: "--bind", allowWildcardPort: true)
     }
 
     func run() throws {
@@ -56,7 +59,7 @@ struct CoordinatorCommand: ParsableCommand {
                                              journalPath: journal ?? calibration.out + ".journal",
                                              imagesPath: calibration.out + ".calibration.npy")
             if let curveSecret {
-                options.curve = (try CurveKeys.readSecret(curveSecret), try allow.flatMap { try CurveKeys.read($0) })
+                options.curve = (try CurveKeys.readSecret(curveSecret, allowReadable: allowReadableKey), try allow.flatMap { try CurveKeys.read($0) })
             }
             options.insecure = insecure
             options.resume = resume
@@ -65,7 +68,7 @@ struct CoordinatorCommand: ParsableCommand {
             options.heartbeat = heartbeat
             options.liveness = liveness
             options.concurrency = concurrency
-            let (r, fp, ds, calibRange) = try calibration.open()
+            let (r, fp, ds, calibRange) = try calibration.open(alsoInputs: coordinatorFiles(journal: options.journalPath))
             let start = Date()
             let (net, report) = try DistributedQuantization.run(model: fp, modelPath: calibration.model, overrides: calibration.modelOptions.overrides,
                                                                 dataset: ds, calib: calibRange, recipe: r, out: calibration.out,

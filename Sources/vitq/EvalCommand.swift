@@ -29,6 +29,7 @@ struct EvalCommand: ParsableCommand {
 
     func validate() throws {
         if batch < 1 { throw ValidationError("--batch must be at least 1") }
+        if batch > FlagLimits.maxBatch { throw FlagError("--batch \(batch) is more than \(FlagLimits.maxBatch) images per pass") }
         if offset < 0 { throw ValidationError("--offset must be non-negative") }
         if let l = limit, l < 1 { throw ValidationError("--limit must be at least 1") }
         if EngineMode(rawValue: engine) == nil { throw ValidationError("--engine must be integer or fake-quant") }
@@ -37,8 +38,13 @@ struct EvalCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             threadOptions.apply()
+            if let out = dumpLogits {
+                try OutputChecks.writableFolder(of: out, flag: "--dump-logits")
+                try OutputChecks.notAnInput(out, flag: "--dump-logits", inputs: [("model", model), ("--data", dataset.data),
+                                                                                 ("--labels", dataset.labels), ("--class-index", dataset.classIndex)])
+            }
             let vit = try ModelLoader.load(path: model, overrides: modelOptions.overrides, mode: EngineMode(rawValue: engine)!)
-            let ds = try dataset.open(vit.preprocess)
+            let ds = try dataset.open(vit.preprocess, classes: vit.numClasses)
             let range = try Inputs.range(count: ds.count, offset: offset, limit: limit, name: dataset.data)
             let r = try Evaluator.run(model: vit, dataset: ds, range: range, batch: batch, progress: ProgressBar("eval", total: range.count))
             if let out = dumpLogits {

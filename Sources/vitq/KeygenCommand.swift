@@ -1,4 +1,6 @@
 import ArgumentParser
+import Foundation
+import VitqFormats
 import VitqZmq
 
 /// `vitq keygen`: a CURVE key pair for a coordinator or a worker.
@@ -12,9 +14,21 @@ struct KeygenCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
+            let secret = out + ".key", pub = out + ".pub"
+            for path in [secret, pub] where FileManager.default.fileExists(atPath: path) || isSymlink(path) {
+                throw CurveKeyError.unreadable(path: path, detail: "exists; refusing to overwrite a key")
+            }
+            try OutputChecks.writableFolder(of: secret, flag: "--out")
             let pair = try CurveKeyPair.generate()
-            try CurveKeys.write(pair, prefix: out)
-            print("\(out).pub  \(pair.publicKey)")
+            // Created 0600 from the first byte (never 0644 then chmod), and never over an existing file.
+            try AtomicFile.write(Data(CurveKeys.secretFileText(pair).utf8), to: secret, mode: AtomicFile.secretMode, replacing: false)
+            do {
+                try AtomicFile.write(Data(CurveKeys.publicFileText(pair).utf8), to: pub, replacing: false)
+            } catch {
+                unlink(secret)   // no half pair
+                throw error
+            }
+            print("\(pub)  \(pair.publicKey)")
         }
     }
 }

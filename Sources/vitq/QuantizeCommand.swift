@@ -15,6 +15,7 @@ struct QuantizeCommand: ParsableCommand {
 
     func validate() throws {
         if workers < 0 { throw ValidationError("--workers must be non-negative") }
+        if workers > FlagLimits.maxWorkers { throw FlagError("--workers \(workers) is more than \(FlagLimits.maxWorkers)") }
     }
 
     func run() throws {
@@ -29,7 +30,8 @@ struct QuantizeCommand: ParsableCommand {
                 return
             }
             // A private ipc endpoint and journal; the workers get one core's worth of threads each.
-            let dir = NSTemporaryDirectory() + "vitq-\(getpid())-\(UUID().uuidString.prefix(8))"
+            LocalWorkers.removeStaleFolders(in: NSTemporaryDirectory())   // left by runs killed with SIGKILL
+            let dir = NSTemporaryDirectory() + LocalWorkers.folderPrefix() + String(UUID().uuidString.prefix(8))
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(atPath: dir) }
             let threads = max(1, ProcessInfo.processInfo.activeProcessorCount / workers)

@@ -14,6 +14,7 @@ struct SynthCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
+            try OutputChecks.writableFolder(of: out, flag: "--out")
             if let swin = SyntheticModel.swinAliases[arch] {
                 try SyntheticModel.swin(swin, name: arch, seed: seed).write(to: out)
             } else {

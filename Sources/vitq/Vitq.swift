@@ -30,6 +30,7 @@ struct ThreadOptions: ParsableArguments {
 
     func validate() throws {
         if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
+        if let t = threads, t > FlagLimits.maxThreads { throw FlagError("--threads \(t) is more than \(FlagLimits.maxThreads)") }
     }
 
     func apply() { if let t = threads { Parallel.threads = t } }

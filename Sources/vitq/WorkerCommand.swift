@@ -25,21 +25,27 @@ struct WorkerCommand: ParsableCommand {
     var memoryBudget: Int?
     @Option(name: .customLong("spill-dir"), help: "Directory for stage-1 spill files and the staged job files (default: the temporary directory).")
     var spillDir: String?
+    @Flag(name: .customLong("allow-readable-key"), help: "Accept a --curve-secret file that the group or others may read.")
+    var allowReadableKey = false
+    @Option(name: .customLong("parent-pid"), help: .hidden)
+    var parentPID: Int32?
     @OptionGroup var threadOptions: ThreadOptions
 
     func validate() throws {
         if (curveSecret == nil) != (serverKey == nil) { throw ValidationError("--curve-secret and --server-key go together") }
         if wait < 0 { throw ValidationError("--wait must be non-negative") }
+        try EndpointFlag.check(connect, flag: "--connect", allowWildcardPort: false)
         if let m = memoryBudget, m < 0 { throw ValidationError("--memory-budget must be non-negative") }
     }
 
     func run() throws {
         try reportingErrors {
+            if let parentPID { ParentWatch.exitWithParent(parentPID) }
             threadOptions.apply()
             let label = name ?? "\(ProcessInfo.processInfo.hostName):\(getpid())"
             var options = WorkerOptions(endpoint: connect, name: label)
             if let curveSecret, let serverKey {
-                options.curve = (try CurveKeys.readSecret(curveSecret), try CurveKeys.readPublic(serverKey))
+                options.curve = (try CurveKeys.readSecret(curveSecret, allowReadable: allowReadableKey), try CurveKeys.readPublic(serverKey))
             }
             options.once = once
             options.wait = wait

@@ -1,5 +1,6 @@
 import Foundation
 import VitqDistributed
+import VitqFormats
 
 /// What the coordinator tells operators: per-worker throughput and traffic, bytes on the wire
 /// per op, ops done and the ETA, as progress lines on stderr and a JSON status file rewritten
@@ -129,7 +130,7 @@ final class ClusterStats: @unchecked Sendable {
             ]
         }
         if let data = try? JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys, .prettyPrinted]) {
-            try? data.write(to: URL(fileURLWithPath: statusPath), options: .atomic)
+            try? AtomicFile.write(data, to: statusPath)
         }
     }
 

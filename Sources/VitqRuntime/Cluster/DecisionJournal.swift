@@ -1,27 +1,39 @@
 import Foundation
 import VitqDistributed
+import VitqFormats
 import VitqQuant
 
 /// The coordinator's journal (Docs/PROTOCOL.md §5): a header line naming the run, then one
 /// ``OpDecision`` per line, each fsynced before the op counts as done. Resuming reads it back,
-/// discarding a torn last line.
-final class DecisionJournal {
+/// discarding a torn last line, and checks every decision like a fresh result: a decision for an
+/// unknown op, a second line for the same op, or quantizers that do not fit the op are refused
+/// with one line naming the journal and the op.
+///
+/// A new journal is created (exclusively, never over an existing file) with the first decision,
+/// so a run that fails before any op is decided — a failed bind, say — leaves nothing behind.
+final class DecisionJournal: @unchecked Sendable {
     struct Header: Codable { var vitq_journal: Int; var run: String }
 
     let path: String
-    private let handle: FileHandle
+    private let fingerprint: String
+    private var handle: FileHandle?
+    private let lock = NSLock()
 
     /// Opens the journal of run `fingerprint`. Without `resume` the file must not exist; with
-    /// it, an existing file must belong to the same run and its decisions are returned.
-    init(path: String, fingerprint: String, resume: Bool) throws {
+    /// it, an existing file must belong to the same run and its decisions, each passed to
+    /// `check` (which throws a one-line reason), are returned in ``decisions``.
+    init(path: String, fingerprint: String, resume: Bool, check: (OpDecision) throws -> Void = { _ in }) throws {
         self.path = path
-        let fm = FileManager.default
+        self.fingerprint = fingerprint
         var replayed: [OpDecision] = []
-        if fm.fileExists(atPath: path) {
+        if FileManager.default.fileExists(atPath: path) {
             guard resume else {
                 throw ClusterError.journal(path: path, detail: "exists; pass --resume to finish that run, or remove it to start over")
             }
-            let data = try Data(contentsOf: URL(fileURLWithPath: path))
+            let data: Data
+            do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
+                throw ClusterError.journal(path: path, detail: "cannot read: \(error.localizedDescription)")
+            }
             var lines = data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
             // The last element is empty after a complete line, or a torn write: drop it either way.
             let tornBytes = lines.removeLast().count
@@ -29,45 +41,68 @@ final class DecisionJournal {
                 throw ClusterError.journal(path: path, detail: "not a vitq journal")
             }
             guard header.run == fingerprint else {
-                throw ClusterError.journal(path: path, detail: "belongs to another run (model, images, recipe or shards differ)")
+                throw ClusterError.journal(path: path, detail: "belongs to another run (model, config overrides, images, preprocessing, recipe or shards differ): "
+                                           + "it records run \(header.run.prefix(80)), this is run \(fingerprint)")
             }
             let decoder = ProtocolJSON.decoder()
+            var seen: Set<String> = []
             for (i, line) in lines.dropFirst().enumerated() {
+                let n = i + 2
                 guard let d = try? decoder.decode(OpDecision.self, from: Data(line)) else {
-                    throw ClusterError.journal(path: path, detail: "line \(i + 2) is not a decision")
+                    throw ClusterError.journal(path: path, detail: "line \(n) is not a decision")
+                }
+                guard seen.insert(d.op).inserted else {
+                    throw ClusterError.journal(path: path, detail: "line \(n): a second decision for op \(d.op)")
+                }
+                do { try check(d) } catch {
+                    throw ClusterError.journal(path: path, detail: "line \(n): op \(d.op): \(error)")
                 }
                 replayed.append(d)
             }
             if tornBytes > 0 {
-                let h = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
-                try h.truncate(atOffset: UInt64(data.count - tornBytes))
-                try h.close()
+                do {
+                    let h = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+                    try h.truncate(atOffset: UInt64(data.count - tornBytes))
+                    try h.close()
+                } catch { throw ClusterError.journal(path: path, detail: "cannot drop the torn last line: \(error.localizedDescription)") }
             }
-        } else {
-            var line = try JSONEncoder().encode(Header(vitq_journal: 1, run: fingerprint))
-            line.append(UInt8(ascii: "\n"))
-            guard fm.createFile(atPath: path, contents: line) else { throw ClusterError.journal(path: path, detail: "cannot create") }
+            handle = try Self.openForAppending(path)
         }
-        do {
-            handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
-            try handle.seekToEnd()
-            try handle.synchronize()
-        } catch { throw ClusterError.journal(path: path, detail: "\(error)") }
         decisions = replayed
     }
 
     /// The decisions replayed when it was opened.
     let decisions: [OpDecision]
 
-    /// Appends `decision` and fsyncs.
+    /// Appends `decision` and fsyncs (the first one creates the file with its header).
     func append(_ decision: OpDecision) throws {
         var line = try ProtocolJSON.encoder().encode(decision)
         line.append(UInt8(ascii: "\n"))
-        do {
-            try handle.write(contentsOf: line)
-            try handle.synchronize()
-        } catch { throw ClusterError.journal(path: path, detail: "\(error)") }
+        try lock.withLock {
+            guard let handle else {
+                var first = try JSONEncoder().encode(Header(vitq_journal: 1, run: fingerprint))
+                first.append(UInt8(ascii: "\n"))
+                first.append(line)
+                do { try AtomicFile.write(first, to: path, replacing: false) } catch {
+                    throw ClusterError.journal(path: path, detail: "cannot create: \(error)")
+                }
+                self.handle = try Self.openForAppending(path)
+                return
+            }
+            do {
+                try handle.write(contentsOf: line)
+                try handle.synchronize()
+            } catch { throw ClusterError.journal(path: path, detail: "\(error)") }
+        }
     }
 
-    func close() { try? handle.close() }
+    func close() { lock.withLock { try? handle?.close() } }
+
+    private static func openForAppending(_ path: String) throws -> FileHandle {
+        do {
+            let h = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+            try h.seekToEnd()
+            return h
+        } catch { throw ClusterError.journal(path: path, detail: "\(error)") }
+    }
 }

@@ -18,7 +18,7 @@ public enum ShipMode: String, Sendable, CaseIterable {
 public struct JobMaterial {
     public var job: Job
     public var blobs: [Data]
-    /// Identifies the run in the journal: model, images, recipe, shards.
+    /// Identifies the run in the journal (``RunFingerprint``): every input of the result.
     public var fingerprint: String
 
     /// The job for calibrating `model` (from `modelPath`) on images `calib` of `dataset`. The
@@ -53,10 +53,7 @@ public struct JobMaterial {
         let job = Job(model: modelDelivery, images: imagesDelivery, imageOffset: calib.lowerBound,
                       arch: overrides.arch, heads: overrides.numHeads, swin: swinConfig, smoothingRanges: ranges, recipe: recipe.canonicalJSON,
                       shards: shards, heartbeat: heartbeat, liveness: liveness)
-        var h = SHA256()
-        h.update(Data("\(modelSHA)\n\(imagesSHA)\n\(calib.lowerBound)\n\(recipe.canonicalJSON)\n\(shards.map { "\($0.lower)-\($0.upper)" })".utf8))
-        if let swinConfig { h.update(Data("\n\(swinConfig)".utf8)) }
-        return JobMaterial(job: job, blobs: blobs, fingerprint: h.finalizeHex())
+        return JobMaterial(job: job, blobs: blobs, fingerprint: try RunFingerprint.of(job, overrides: overrides))
     }
 }
 
@@ -88,7 +85,10 @@ final class JobInputs: @unchecked Sendable {
         // The loaders read files: stage both in the scratch directory and unlink them at once.
         func staged<T>(_ data: Data, _ name: String, _ body: (String) throws -> T) throws -> T {
             let path = (scratchDirectory as NSString).appendingPathComponent("vitq-\(getpid())-\(name)")
-            try data.write(to: URL(fileURLWithPath: path))
+            // Exclusive (never through a planted file or symlink), and no partial file on ENOSPC.
+            do { try AtomicFile.write(data, to: path, mode: AtomicFile.secretMode, replacing: false) } catch {
+                throw ClusterError.integrity(what: scratchDirectory, detail: "cannot stage the job's \(name) (\(data.count) bytes needed): \(error)")
+            }
             defer { try? FileManager.default.removeItem(atPath: path) }
             return try body(path)
         }
