@@ -63,7 +63,8 @@ public enum DistributedQuantization {
                                             recipe: recipe, ship: o.ship, imagesPath: o.imagesPath,
                                             heartbeat: o.heartbeat, liveness: o.liveness)
         let model = try SearchCalibration.searchModel(model, recipe: recipe, ranges: material.job.smoothingRanges)
-        let journal = try DecisionJournal(path: o.journalPath, fingerprint: material.fingerprint, resume: o.resume)
+        let check = DecisionCheck(model: model, recipe: recipe)
+        let journal = try DecisionJournal(path: o.journalPath, fingerprint: material.fingerprint, resume: o.resume, check: check.validate)
         defer { journal.close() }
         let ops = SearchCalibration.ops(model: model, recipe: recipe)
         if !journal.decisions.isEmpty { log("resuming: \(journal.decisions.count) of \(ops.count) ops are in \(o.journalPath)") }
