@@ -11,7 +11,9 @@ public struct RecipeError: Error, CustomStringConvertible {
 /// What to quantize and how to calibrate it: a YAML file in Config/recipes/ (or any path).
 ///
 /// Keys are strict: an unknown key, a wrong type or an out-of-range value is an error naming
-/// the file and key. `base: NAME-OR-PATH` starts from another recipe and overrides its keys.
+/// the file and key. `base: NAME-OR-PATH` starts from another recipe and overrides its keys (a
+/// path is relative to the recipe's own folder). The text is bounded before it is parsed
+/// (``RecipeText``: size, nesting depth, aliases).
 public struct Recipe: Equatable, Sendable {
     public var name = "custom"
     /// Calibration method: `minmax` (max ranges) or `search` (stage 1 collect + stage 2 scale search).
@@ -100,16 +102,14 @@ public struct Recipe: Equatable, Sendable {
         } else {
             throw RecipeError(nameOrPath, "no built-in recipe of that name (looked in \(searchPath.joined(separator: ", ")))")
         }
-        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
-            throw RecipeError(path, "cannot read the recipe file")
-        }
-        return try parse(text, source: path, depth: depth)
+        return try parse(try RecipeText.read(path), source: path, depth: depth)
     }
 
     /// Parses recipe YAML; `source` names it in errors.
     public static func parse(_ text: String, source: String) throws -> Recipe { try parse(text, source: source, depth: 0) }
 
     static func parse(_ text: String, source: String, depth: Int) throws -> Recipe {
+        try RecipeText.check(text, source: source)
         let node: Any?
         do { node = try Yams.load(yaml: text) } catch { throw RecipeError(source, "not valid YAML: \(error)") }
         guard let map = node as? [String: Any] else { throw RecipeError(source, "a recipe must be a YAML mapping of keys to values") }
@@ -119,8 +119,11 @@ public struct Recipe: Equatable, Sendable {
         var r = Recipe()
         if let base = map["base"] {
             guard let b = base as? String else { throw RecipeError(source, "key 'base' must be a recipe name or path") }
+            // A path (with a '/' or a .yaml/.yml suffix) is relative to this recipe's own folder;
+            // a bare name is a built-in recipe.
             let dir = (source as NSString).deletingLastPathComponent
-            let resolved = b.contains("/") && !b.hasPrefix("/") ? "\(dir)/\(b)" : b
+            let isPath = b.contains("/") || b.hasSuffix(".yaml") || b.hasSuffix(".yml")
+            let resolved = isPath && !b.hasPrefix("/") && !dir.isEmpty ? "\(dir)/\(b)" : b
             r = try load(resolved, depth: depth + 1)
         }
         func int(_ k: String, _ range: ClosedRange<Int>) throws -> Int? {

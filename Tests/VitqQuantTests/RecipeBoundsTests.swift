@@ -1,0 +1,76 @@
+import Foundation
+import VitqQuant
+import VitqTestSupport
+import XCTest
+
+/// Recipe text is bounded before Yams parses it (size, nesting depth, aliases), recipe files
+/// are read only when regular, and `base: x.yaml` is relative to the recipe's own folder.
+final class RecipeBoundsTests: XCTestCase {
+    var dir = ""
+    override func setUp() { dir = makeTempDir() }
+    override func tearDown() { try? FileManager.default.removeItem(atPath: dir) }
+
+    func assertRefused(_ text: String, _ needles: [String], file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertThrowsError(try Recipe.parse(text, source: "r.yaml"), file: file, line: line) { e in
+            let t = "\(e)"
+            XCTAssertTrue(e is RecipeError, t, file: file, line: line)
+            XCTAssertFalse(t.contains("\n"), "one line: \(t)", file: file, line: line)
+            for n in ["r.yaml"] + needles { XCTAssertTrue(t.contains(n), "'\(t)' should mention '\(n)'", file: file, line: line) }
+        }
+    }
+
+    /// Nine levels of ten aliases each: 10^9 nodes once expanded (over 3 GB before).
+    func testBillionLaughsIsRefused() {
+        var text = "a0: &a0 [lol]\n"
+        for i in 1...9 { text += "a\(i): &a\(i) [" + Array(repeating: "*a\(i - 1)", count: 10).joined(separator: ", ") + "]\n" }
+        assertRefused(text, ["aliases"])
+    }
+
+    /// 100k-deep nesting overflowed the stack (SIGSEGV); it is over the size bound, and 30k-deep
+    /// nesting within the size bound is over the depth bound, in flow and in block style.
+    func testDeepNestingIsRefused() {
+        assertRefused("name: " + String(repeating: "[", count: 100_000), ["bytes"])
+        assertRefused("name: " + String(repeating: "[", count: 30_000) + String(repeating: "]", count: 30_000), ["nesting"])
+        assertRefused("name: " + String(repeating: "{a: ", count: 10_000), ["nesting"])
+        assertRefused(String(repeating: "- ", count: 30_000) + "x\n", ["nesting"])
+        assertRefused((0..<300).map { String(repeating: " ", count: $0) + "k\($0):\n" }.joined(), ["nesting"])
+        // Blank and comment lines between the levels do not hide them.
+        assertRefused((0..<100).map { String(repeating: " ", count: $0) + "k\($0):\n\n# c\n" }.joined(), ["nesting"])
+    }
+
+    func testOrdinaryRecipesStillParse() throws {
+        let r = try Recipe.parse("# a comment\nname: x   # trailing *comment [\nweight_bits: 6\n\nkeep_float: 2\n", source: "r.yaml")
+        XCTAssertEqual([r.weightBits, r.keepFloat], [6, 2])
+        // A few aliases of scalars are fine.
+        let s = try Recipe.parse("weight_bits: &b 6\nactivation_bits: *b\n", source: "r.yaml")
+        XCTAssertEqual(s.activationBits, 6)
+        for f in try FileManager.default.contentsOfDirectory(atPath: Fixtures.packageRoot + "/Config/recipes") where f.hasSuffix(".yaml") {
+            XCTAssertNoThrow(try Recipe.load(Fixtures.packageRoot + "/Config/recipes/" + f), f)
+        }
+    }
+
+    func testOversizedNonRegularAndMissingFilesAreRefused() throws {
+        let big = dir + "/big.yaml"
+        FileManager.default.createFile(atPath: big, contents: Data(("name: x\n" + String(repeating: "# pad\n", count: 20_000)).utf8))
+        XCTAssertThrowsError(try Recipe.load(big)) { XCTAssertTrue("\($0)".contains(big) && "\($0)".contains("bytes"), "\($0)") }
+        XCTAssertThrowsError(try Recipe.load("/dev/zero")) { XCTAssertTrue("\($0)".contains("regular file"), "\($0)") }
+        XCTAssertThrowsError(try Recipe.load(dir)) { XCTAssertTrue("\($0)".contains("regular file"), "\($0)") }
+        let fifo = dir + "/fifo.yaml"
+        XCTAssertEqual(mkfifo(fifo, 0o600), 0)
+        XCTAssertThrowsError(try Recipe.load(fifo)) { XCTAssertTrue("\($0)".contains("regular file"), "\($0)") }
+        XCTAssertThrowsError(try Recipe.load(dir + "/none.yaml")) { XCTAssertTrue("\($0)".contains("none.yaml"), "\($0)") }
+    }
+
+    /// `base: parent.yaml` was opened relative to the working directory, not the recipe's folder.
+    func testBareBaseFileResolvesAgainstTheRecipesFolder() throws {
+        let sub = dir + "/recipes"
+        try FileManager.default.createDirectory(atPath: sub, withIntermediateDirectories: true)
+        try "name: parent\nweight_bits: 5\nkeep_float: 3\n".write(toFile: sub + "/parent.yaml", atomically: true, encoding: .utf8)
+        try "base: parent.yaml\nname: child\nkeep_float: 1\n".write(toFile: sub + "/child.yaml", atomically: true, encoding: .utf8)
+        let cwd = FileManager.default.currentDirectoryPath
+        XCTAssertFalse(FileManager.default.fileExists(atPath: cwd + "/parent.yaml"), "the working directory has no parent.yaml")
+        let r = try Recipe.load(sub + "/child.yaml")
+        XCTAssertEqual(r.name, "child")
+        XCTAssertEqual([r.weightBits, r.keepFloat], [5, 1])
+    }
+}
