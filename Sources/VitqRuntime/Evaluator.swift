@@ -38,14 +38,9 @@ public enum Evaluator {
             for i in 0..<(hi - lo) {
                 let row = UnsafeBufferPointer(start: logits.data + i * classes, count: classes)
                 result.logits.append(contentsOf: row)
-                if let labels = dataset.labels {
-                    let label = labels[lo + i]
-                    let target = label >= 0 && label < classes ? row[label] : -Float.infinity
-                    // Rank = number of classes scoring strictly higher (ties favour the label's lower index).
-                    var higher = 0
-                    for j in 0..<classes where row[j] > target || (row[j] == target && j < label) { higher += 1 }
-                    if higher == 0 { result.top1Correct += 1 }
-                    if higher < 5 { result.top5Correct += 1 }
+                if let labels = dataset.labels, let rank = rank(of: labels[lo + i], in: row) {
+                    if rank == 0 { result.top1Correct += 1 }
+                    if rank < 5 { result.top5Correct += 1 }
                 }
             }
             progress?.advance(hi - lo)
@@ -54,5 +49,16 @@ public enum Evaluator {
         result.seconds = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
         progress?.finish()
         return result
+    }
+
+    /// The rank of class `label` in the logits `row`: the number of classes scoring strictly
+    /// higher, ties favouring the lower index. Nil — never correct — when the label is not a class
+    /// of the row (a 0-class head has none) or any logit is NaN (the ranking is undefined).
+    public static func rank(of label: Int, in row: UnsafeBufferPointer<Float>) -> Int? {
+        guard label >= 0, label < row.count, !row.contains(where: { $0.isNaN }) else { return nil }
+        let target = row[label]
+        var higher = 0
+        for j in 0..<row.count where row[j] > target || (row[j] == target && j < label) { higher += 1 }
+        return higher
     }
 }
