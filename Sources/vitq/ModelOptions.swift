@@ -17,14 +17,21 @@ struct ModelOptions: ParsableArguments {
     static func floats(_ s: String?, _ name: String) throws -> [Float]? {
         guard let s else { return nil }
         let v = s.split(separator: ",").map { Float($0.trimmingCharacters(in: .whitespaces)) }
-        guard !v.isEmpty, v.allSatisfy({ $0 != nil }) else { throw ValidationError("--\(name) takes comma-separated numbers, got '\(s)'") }
+        guard !v.isEmpty, v.allSatisfy({ $0 != nil }) else { throw FlagError("--\(name) takes comma-separated numbers, got '\(s)'") }
         return v.map { $0! }
     }
 
     func validate() throws {
-        _ = try Self.floats(mean, "mean"); _ = try Self.floats(std, "std")
+        // One value per RGB channel, finite (a NaN mean used to reach the output file's JSON as a
+        // raw EncodingError), and std > 0.
+        if let m = try Self.floats(mean, "mean"), m.count != 3 || !m.allSatisfy(\.isFinite) {
+            throw FlagError("--mean takes 3 finite comma-separated numbers (R,G,B), got '\(mean ?? "")'")
+        }
+        if let s = try Self.floats(std, "std"), s.count != 3 || !s.allSatisfy({ $0.isFinite && $0 > 0 }) {
+            throw FlagError("--std takes 3 finite comma-separated numbers > 0 (R,G,B), got '\(std ?? "")'")
+        }
         if let h = heads, h < 1 { throw ValidationError("--heads must be positive") }
-        if let c = cropPct, !(c > 0 && c <= 1) { throw ValidationError("--crop-pct must be in (0, 1]") }
+        if let c = cropPct, !(c > 0 && c <= 1) { throw FlagError("--crop-pct must be in (0, 1], got \(c)") }
     }
 
     var overrides: ModelOverrides {

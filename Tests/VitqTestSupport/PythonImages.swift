@@ -3,10 +3,10 @@ import XCTest
 
 /// Makes test images with Python's Pillow and numpy at test time (nothing binary is committed):
 /// the script runs in `dir`, and its references are PIL's own decodings, saved as .npy files.
-enum PythonImages {
+public enum PythonImages {
     /// Runs `python3 -c script` in `dir`; throws (after recording a failure) if it fails.
     @discardableResult
-    static func run(_ script: String, in dir: String, file: StaticString = #filePath, line: UInt = #line) throws -> String {
+    public static func run(_ script: String, in dir: String, file: StaticString = #filePath, line: UInt = #line) throws -> String {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         p.arguments = ["python3", "-c", script]
@@ -31,5 +31,6 @@ enum PythonImages {
         return stdout
     }
 
-    struct PythonFailed: Error { let message: String }
+    /// Thrown (after a test failure is recorded) when the script fails.
+    public struct PythonFailed: Error { public let message: String }
 }
