@@ -159,7 +159,7 @@ extension CoordinatorState {
             return
         }
         accept(id, shard: s, agreed, into: &out)
-        fail([minority], "returned a result that two other workers contradict (request \(id), shard \(s), --verify)", into: &out)
+        fail([minority], "returned a result that two other workers contradict (request \(id), shard \(s), --verify)", charged: false, into: &out)
     }
 
     /// Stores `value` as request `id`'s result for `shard`; completes the request when every shard has one.
@@ -196,7 +196,7 @@ extension CoordinatorState {
     /// roles they held, shard by shard: the checker becomes the owner and the referee the
     /// checker; an orphan shard goes to the least-loaded live worker (``candidate(for:)``), which
     /// must run stage 1 for it again; its outstanding tasks follow on READY.
-    mutating func fail(_ peers: [PeerID], _ reason: String, into out: inout [CoordinatorDirective]) {
+    mutating func fail(_ peers: [PeerID], _ reason: String, charged: Bool = true, into out: inout [CoordinatorDirective]) {
         let gone = peers.filter { workers.removeValue(forKey: $0) != nil }
         guard !gone.isEmpty else { return }
         for peer in gone {
@@ -218,9 +218,10 @@ extension CoordinatorState {
             }
             guard touched else { continue }
             shards[s].moves += 1
-            if shards[s].moves > settings.maxAttempts {
+            if charged { shards[s].charged += 1 }
+            if shards[s].charged > settings.maxAttempts {
                 phase = .aborted
-                out.append(.abort("shard \(s) was reassigned \(shards[s].moves) times"))
+                out.append(.abort("shard \(s) was reassigned \(shards[s].charged) times"))
                 return
             }
             affected.append(s)

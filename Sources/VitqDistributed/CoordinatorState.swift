@@ -59,6 +59,9 @@ public struct CoordinatorState {
         var nextAttempt = 0
         /// How many times a holder of this shard was dropped.
         var moves = 0
+        /// The drops that count against ``CoordinatorSettings/maxAttempts``: all but those of a
+        /// worker outvoted under `--verify` (which honest workers never are, so they cannot loop).
+        var charged = 0
 
         subscript(role: Role) -> Holder? {
             get { switch role { case .owner: return owner; case .checker: return checker; case .referee: return referee } }

@@ -41,6 +41,12 @@ struct CoordinatorCommand: ParsableCommand {
     var liveness: Int = 3
     @Option(help: "Ops searched at once.")
     var concurrency: Int = 4
+    @Option(help: "Also send this seeded fraction of units (0...1) to a second worker and require byte-identical results; a mismatch is settled by a third worker and the minority dropped. Needs --expect-workers 2 or more (3 to settle a mismatch).")
+    var verify: Double = 0
+    @Option(name: .customLong("max-workers-per-key"), help: "With CURVE: most live workers per allowed public key.")
+    var maxWorkersPerKey: Int = 16
+    @Option(name: .customLong("deadline-floor"), help: .hidden)
+    var deadlineFloor: Double?
 
     func validate() throws {
         if expectWorkers < 1 { throw ValidationError("--expect-workers must be at least 1") }
@@ -48,6 +54,9 @@ struct CoordinatorCommand: ParsableCommand {
         if !(heartbeat >= 0.01 && heartbeat <= 60) { throw ValidationError("--heartbeat must be in 0.01...60 seconds") }
         if !(1...100).contains(liveness) { throw ValidationError("--liveness must be in 1...100") }
         if concurrency < 1 { throw ValidationError("--concurrency must be at least 1") }
+        try VerifyFlag.check(verify, workers: expectWorkers, workersFlag: "--expect-workers")
+        if !(1...100_000).contains(maxWorkersPerKey) { throw ValidationError("--max-workers-per-key must be in 1...100000") }
+        if let f = deadlineFloor, !(f.isFinite && f >= 0.1 && f <= 86_400) { throw ValidationError("--deadline-floor must be in 0.1...86400 seconds") }
         if (curveSecret == nil) != allow.isEmpty { throw ValidationError("--curve-secret and --allow go together") }
         try EndpointFlag.check(bind, flag: "--bind", allowWildcardPort: true)
     }
@@ -68,6 +77,9 @@ struct CoordinatorCommand: ParsableCommand {
             options.heartbeat = heartbeat
             options.liveness = liveness
             options.concurrency = concurrency
+            options.verify = verify
+            options.maxWorkersPerKey = maxWorkersPerKey
+            options.deadlineFloor = deadlineFloor
             let (r, fp, ds, calibRange) = try calibration.open(alsoInputs: coordinatorFiles(journal: options.journalPath))
             let start = Date()
             let (net, report) = try DistributedQuantization.run(model: fp, modelPath: calibration.model, overrides: calibration.modelOptions.overrides,

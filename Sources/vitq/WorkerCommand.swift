@@ -29,11 +29,16 @@ struct WorkerCommand: ParsableCommand {
     var allowReadableKey = false
     @Option(name: .customLong("parent-pid"), help: .hidden)
     var parentPID: Int32?
+    @Option(help: .hidden)
+    var lie: String?
     @OptionGroup var threadOptions: ThreadOptions
 
     func validate() throws {
         if (curveSecret == nil) != (serverKey == nil) { throw ValidationError("--curve-secret and --server-key go together") }
         if wait < 0 { throw ValidationError("--wait must be non-negative") }
+        if let lie, WorkerLie(rawValue: lie) == nil {
+            throw ValidationError("--lie must be one of \(WorkerLie.allCases.map(\.rawValue).joined(separator: ", ")), got '\(lie)'")
+        }
         try EndpointFlag.check(connect, flag: "--connect", allowWildcardPort: false)
         if let m = memoryBudget, m < 0 { throw ValidationError("--memory-budget must be non-negative") }
     }
@@ -48,6 +53,7 @@ struct WorkerCommand: ParsableCommand {
                 options.curve = (try CurveKeys.readSecret(curveSecret, allowReadable: allowReadableKey), try CurveKeys.readPublic(serverKey))
             }
             options.once = once
+            options.lie = lie.flatMap(WorkerLie.init(rawValue:))
             options.wait = wait
             options.storage = StageOneStorage(memoryBudget: memoryBudget.map { $0 << 20 } ?? Int.max,
                                               spillDirectory: spillDir ?? NSTemporaryDirectory())

@@ -135,6 +135,21 @@ final class MaliciousWorkerTests: XCTestCase {
         for s in 0..<4 { XCTAssertNotEqual(c.d.state.owner(of: s), c.d.state.checker(of: s)) }
     }
 
+    /// A value liar that comes back under a new id after each drop (as `vitq worker` reconnects)
+    /// keeps being outvoted; its drops do not count against the attempt budget, so it cannot abort the run.
+    func testAValueLiarThatReconnectsAfterEachDropCannotAbortAVerifiedRun() {
+        var c = Cluster(Fx.settings(shards: 4, workers: 3, verify: 1))
+        c.reconnects = 20
+        c.join(honest)
+        c.join(liar, lie: .plausibleValues)
+        c.join(second)
+        for _ in 0..<40 { c.step() }
+        let done = c.run()
+        assertHonest(c, done, "reconnecting liar")
+        XCTAssertGreaterThan(c.incarnations, 0)
+        XCTAssertTrue(c.d.log.drops.allSatisfy { $0.id.hasPrefix("liar") }, "\(c.d.log.drops)")
+    }
+
     /// Without --verify a plausible lie of the right shape is accepted: the trust model's limit.
     func testWithoutVerifyAPlausibleValueLieGoesThrough() {
         var c = Cluster(Fx.settings(shards: 4, workers: 2))

@@ -60,6 +60,9 @@ struct Cluster {
     var lies: [PeerID: Lie] = [:]
     var pending: [(PeerID, Message)] = []
     var joined: [PeerID] = []
+    /// A dropped liar comes back under a new peer id (as `vitq worker` reconnects), up to this many times.
+    var reconnects = 0
+    var incarnations = 0
 
     init(_ settings: CoordinatorSettings) { d = Driver(settings) }
 
@@ -92,6 +95,10 @@ struct Cluster {
 
     mutating func collect(_ out: [CoordinatorDirective]) {
         for case let .send(m, p) in out where joined.contains(p) { pending.append((p, m)) }
+        for p in out.drops where lies[p] != nil && incarnations < reconnects {
+            incarnations += 1
+            join(PeerID("\(p.id)+"), lie: lies[p])
+        }
     }
 
     /// Delivers every queued message; workers answer ASSIGN with READY and TASK with a result.

@@ -9,6 +9,8 @@ final class ClusterStats: @unchecked Sendable {
     struct Peer {
         var routingID: Data
         var name = ""
+        /// The CURVE public key the peer authenticated with.
+        var key: String?
         var joined: Date?
         var shards: Set<Int> = []
         var results = 0
@@ -29,6 +31,11 @@ final class ClusterStats: @unchecked Sendable {
     private let statusPath: String?
     private let progress: @Sendable (String) -> Void
     private var lastStatusWrite = Date.distantPast
+    /// Dropped workers kept for the status file (the most recent; older ones are forgotten,
+    /// their bytes kept in the totals), so a flood of peers cannot grow it without bound.
+    static let droppedKept = 64
+    private var dropOrder: [PeerID] = []
+    private var forgottenBytes = 0
 
     init(opsTotal: Int, resumed: Int, statusPath: String?, progress: @escaping @Sendable (String) -> Void) {
         self.opsTotal = opsTotal; opsDone = resumed; resumedOps = resumed
@@ -40,8 +47,8 @@ final class ClusterStats: @unchecked Sendable {
     func received(_ bytes: Int, from peer: PeerID, routingID: Data) {
         lock.withLock { peers[peer, default: Peer(routingID: routingID)].bytesIn += bytes }
     }
-    func hello(_ peer: PeerID, name: String) {
-        lock.withLock { peers[peer]?.name = name; peers[peer]?.joined = Date() }
+    func hello(_ peer: PeerID, name: String, key: String? = nil) {
+        lock.withLock { peers[peer]?.name = name; peers[peer]?.key = key; peers[peer]?.joined = Date() }
     }
     func sent(_ bytes: Int, to peer: PeerID) { lock.withLock { peers[peer]?.bytesOut += bytes } }
     func assigned(_ shard: Int, to peer: PeerID) {
@@ -54,8 +61,19 @@ final class ClusterStats: @unchecked Sendable {
         lock.withLock {
             peers[peer]?.dropped = reason
             peers[peer]?.shards = []
-            // Peers that never joined are forgotten, so a flood of bogus peers costs nothing.
-            if peers[peer]?.joined == nil { peers[peer] = nil }
+            // Peers that never joined are forgotten, so a flood of bogus peers costs nothing;
+            // of the dropped workers only the most recent are kept.
+            if let p = peers[peer], p.joined == nil {
+                forgottenBytes += p.bytesIn + p.bytesOut
+                peers[peer] = nil
+            } else if peers[peer] != nil {
+                dropOrder.removeAll { $0 == peer }
+                dropOrder.append(peer)
+                while dropOrder.count > Self.droppedKept {
+                    let old = dropOrder.removeFirst()
+                    if let p = peers.removeValue(forKey: old) { forgottenBytes += p.bytesIn + p.bytesOut }
+                }
+            }
         }
     }
     func submitted(_ request: RequestID, op: String) {
@@ -92,9 +110,12 @@ final class ClusterStats: @unchecked Sendable {
         return fresh > 0 ? elapsed / Double(fresh) * Double(opsTotal - opsDone) : nil
     }
 
+    func hasJoined(_ peer: PeerID) -> Bool { lock.withLock { peers[peer]?.joined != nil } }
     func routingID(_ peer: PeerID) -> Data? { lock.withLock { peers[peer]?.routingID } }
     func name(_ peer: PeerID) -> String {
-        lock.withLock { peers[peer].map { $0.name.isEmpty ? peer.id : "\($0.name) (\(peer.id.prefix(8)))" } ?? peer.id }
+        lock.withLock {
+            peers[peer].map { p in (p.name.isEmpty ? peer.id : "\(p.name) (\(peer.id.prefix(8)))") + (p.key.map { ", key \($0)" } ?? "") } ?? peer.id
+        }
     }
     private var live: [Peer] { peers.values.filter { $0.joined != nil && $0.dropped == nil }.sorted { $0.joined! < $1.joined! } }
 
@@ -102,7 +123,9 @@ final class ClusterStats: @unchecked Sendable {
     var wireBytesPerOp: [String: Int] { lock.withLock { wirePerOp } }
     private var wirePerOp: [String: Int] { opTraffic.mapValues { $0.bytesIn + $0.bytesOut } }
     /// All bytes on the wire, both ways, including JOB messages.
-    var totalWireBytes: Int { lock.withLock { peers.values.reduce(0) { $0 + $1.bytesIn + $1.bytesOut } } }
+    var totalWireBytes: Int { lock.withLock { peers.values.reduce(forgottenBytes) { $0 + $1.bytesIn + $1.bytesOut } } }
+    /// Peers the status file lists (live workers and the most recent dropped ones).
+    var listedPeers: Int { lock.withLock { peers.values.filter { $0.joined != nil }.count } }
 
     /// Rewrites the status file (at most twice a second, and at the end).
     func writeStatus(state: CoordinatorState, force: Bool = false) {
@@ -122,7 +145,7 @@ final class ClusterStats: @unchecked Sendable {
                 "eta_seconds": eta(elapsed).map { $0 as Any } ?? NSNull(),
                 "outstanding_requests": state.outstanding.count,
                 "workers": peers.filter { $0.value.joined != nil }.sorted { $0.value.joined! < $1.value.joined! }.map { id, p -> [String: Any] in
-                    ["peer": id.id, "name": p.name, "shards": p.shards.sorted(), "results": p.results,
+                    ["peer": id.id, "name": p.name, "key": p.key ?? NSNull(), "shards": p.shards.sorted(), "results": p.results,
                      "results_per_second": Double(p.results) / max(elapsed, 1e-3), "bytes_in": p.bytesIn, "bytes_out": p.bytesOut,
                      "state": p.dropped.map { "dropped: \($0)" } ?? "live"]
                 },

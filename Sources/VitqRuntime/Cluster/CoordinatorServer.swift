@@ -29,10 +29,24 @@ final class CoordinatorServer: @unchecked Sendable {
 
     private let watchdog: (@Sendable () -> String?)?
 
-    init(socket: ZmqSocket, settings: CoordinatorSettings, journal: DecisionJournal, stats: ClusterStats,
+    /// Messages queued per peer at most (`ZMQ_SNDHWM`); a peer whose queue is full is dropped.
+    static let sendQueueMessages = 256
+    /// Bytes sent to a peer (copied frames; a JOB's shared model and images do not count)
+    /// without a word from it, at most; a peer over it is dropped.
+    static let unheardBytesLimit = 64 << 20
+    /// The JOB's inline frames, copied once and shared by every peer's JOB message.
+    private let sharedBlobs: [SharedFrame]
+    /// The CURVE key each peer's connection authenticated with.
+    private var keyOf: [PeerID: String] = [:]
+    private let maxWorkersPerKey: Int?
+    private var unheard: [PeerID: Int] = [:]
+
+    init(socket: ZmqSocket, settings: CoordinatorSettings, journal: DecisionJournal, stats: ClusterStats, maxWorkersPerKey: Int? = nil,
          watchdog: (@Sendable () -> String?)? = nil, log: @escaping @Sendable (String) -> Void) throws {
         self.socket = socket
         self.watchdog = watchdog
+        self.maxWorkersPerKey = maxWorkersPerKey
+        sharedBlobs = settings.blobs.map(SharedFrame.init)
         self.journal = journal
         self.stats = stats
         self.log = log
@@ -140,16 +154,27 @@ final class CoordinatorServer: @unchecked Sendable {
     }
 
     private func receiveAll() throws {
-        while let got = try socket.receive(timeoutMs: 0, maxFrames: 6) {
+        while let got = try socket.receiveWithUserID(timeoutMs: 0, maxFrames: 6) {
             guard let idFrame = got.frames.first, !idFrame.isEmpty else { continue }
             let peer = PeerID(idFrame.map { String(format: "%02x", $0) }.joined())
             let frames = Array(got.frames.dropFirst())
             stats.received(frames.reduce(0) { $0 + $1.count }, from: peer, routingID: idFrame)
+            unheard[peer] = nil
+            if let key = got.userID { keyOf[peer] = key }
             do {
                 if got.truncated { throw ProtocolError.frameCount(got: got.frames.count, expected: "2...4") }
                 let envelope = try codec.decode(frames)
                 if case let .result(r) = envelope.message { stats.resultArrived(r.request, bytes: frames.reduce(0) { $0 + $1.count }, from: peer) }
-                if case let .hello(h) = envelope.message { stats.hello(peer, name: h.name) }
+                if case let .hello(h) = envelope.message {
+                    if let why = tooManyForKey(peer) {
+                        log("\(peer) (\(h.name)): refused: \(why)")
+                        send(.error(code: .refused, message: why), to: peer)
+                        stats.dropped(peer, reason: why)
+                        keyOf[peer] = nil
+                        continue
+                    }
+                    stats.hello(peer, name: h.name, key: keyOf[peer])
+                }
                 carryOut(state.receive(envelope, from: peer))
             } catch let e as ProtocolError {
                 carryOut(state.malformed(e, from: peer))
@@ -179,7 +204,10 @@ final class CoordinatorServer: @unchecked Sendable {
             case let .log(line):
                 log(line)
             case let .drop(peer, reason):
+                if stats.hasJoined(peer) { log("dropped \(stats.name(peer)): \(reason)") }
                 stats.dropped(peer, reason: reason)
+                keyOf[peer] = nil
+                unheard[peer] = nil
             case .finish:
                 lock.withLock { finished = true }
             case let .abort(why):
@@ -188,13 +216,35 @@ final class CoordinatorServer: @unchecked Sendable {
         }
     }
 
+    /// Why `peer`, which says HELLO, is refused: its CURVE key already has the most live workers.
+    private func tooManyForKey(_ peer: PeerID) -> String? {
+        guard let limit = maxWorkersPerKey, let key = keyOf[peer] else { return nil }
+        let live = state.liveWorkers.filter { $0 != peer && keyOf[$0] == key }.count
+        return live >= limit ? "CURVE key \(key) already has \(live) live workers (at most \(limit), --max-workers-per-key)" : nil
+    }
+
+    /// Sends without blocking: a peer whose queue is full (``sendQueueMessages``) or that was
+    /// sent ``unheardBytesLimit`` bytes without a word back is dropped, so no peer can pin memory
+    /// or stall this thread. A JOB's inline frames go as the shared copies.
     private func send(_ message: Message, to peer: PeerID) {
         guard let id = stats.routingID(peer) else { return }
         do {
-            let frames = try codec.encode(message, version: state.version(of: peer) ?? ProtocolVersion.current)
-            let bytes = try socket.send([id] + frames)
+            var frames = try codec.encode(message, version: state.version(of: peer) ?? ProtocolVersion.current).map(ZmqFrame.bytes)
+            if case .job = message, frames.count == 2 + sharedBlobs.count {
+                for (i, b) in sharedBlobs.enumerated() { frames[2 + i] = .shared(b) }
+            }
+            let copied = frames.reduce(0) { if case let .bytes(d) = $1 { return $0 + d.count }; return $0 }
+            let queued = unheard[peer, default: 0] + copied
+            if queued > Self.unheardBytesLimit {
+                carryOut(state.unreachable(peer, reason: "\(queued) bytes queued for it without a word back (at most \(Self.unheardBytesLimit))"))
+                return
+            }
+            let bytes = try socket.send(frames: [.bytes(id)] + frames, dontWait: true)
+            unheard[peer] = queued
             if case let .task(t) = message { stats.taskSent(t.request, bytes: bytes) }
             stats.sent(bytes, to: peer)
+        } catch let e as ZmqError where e.wouldBlock {
+            carryOut(state.unreachable(peer, reason: "its send queue is full (\(Self.sendQueueMessages) messages): it does not read"))
         } catch {
             log("\(stats.name(peer)): cannot send \(message.type.name): \(error)")
         }

@@ -28,6 +28,13 @@ public struct CoordinatorOptions: Sendable {
     public var concurrency = 4
     /// Checked on every timer tick: a non-nil reason aborts the run (e.g. every local worker exited).
     public var watchdog: (@Sendable () -> String?)?
+    /// `--verify F`: the fraction of units also scored by a second worker (0: none).
+    public var verify = 0.0
+    /// Both floors of the stage-1 and TASK deadlines in seconds (hidden `--deadline-floor`, for
+    /// tests; nil: the defaults of ``Deadlines``).
+    public var deadlineFloor: Double?
+    /// Most live workers per CURVE public key (`--max-workers-per-key`).
+    public var maxWorkersPerKey = 16
 
     public init(endpoint: String, expectedWorkers: Int, journalPath: String, imagesPath: String) {
         self.endpoint = endpoint; self.expectedWorkers = expectedWorkers
@@ -75,6 +82,7 @@ public enum DistributedQuantization {
         let socket = try ZmqSocket(context, .router)
         defer { socket.close() }
         try socket.set(.routerMandatory, 1)
+        try socket.setSendHighWaterMark(CoordinatorServer.sendQueueMessages)
         try socket.set(.sendTimeout, 5000)
         try socket.set(.linger, 1000)   // let the final BYEs go out
         try socket.set(.maxMessageSize, MessageLimits.default.maxBody + MessageLimits.default.maxValues * 8 + 64)
@@ -85,10 +93,12 @@ public enum DistributedQuantization {
         try socket.bind(o.endpoint)
         log("listening on \(try socket.lastEndpoint)\(o.curve == nil ? "" : " (CURVE)"); waiting for \(o.expectedWorkers) worker(s)")
 
-        let settings = CoordinatorSettings(job: material.job, blobs: material.blobs, expectedWorkers: o.expectedWorkers, ops: ops)
+        let settings = CoordinatorSettings(job: material.job, blobs: material.blobs, expectedWorkers: o.expectedWorkers, ops: ops,
+                                           shapes: try OpShape.of(ops, model: model), deadlines: o.deadlineFloor.map { Deadlines(floor: $0) } ?? Deadlines(), verifyFraction: o.verify)
+        if o.verify > 0 { log(String(format: "--verify %g: a seeded %.0f%% of units also go to a second worker", o.verify, o.verify * 100)) }
         let stats = ClusterStats(opsTotal: ops.count, resumed: journal.decisions.count, statusPath: o.statusPath, progress: log)
         let server = try CoordinatorServer(socket: socket, settings: settings, journal: journal, stats: stats,
-                                           watchdog: o.watchdog, log: log)
+                                           maxWorkersPerKey: o.curve == nil ? nil : o.maxWorkersPerKey, watchdog: o.watchdog, log: log)
         server.start()
         let executor = CountingExecutor(DistributedExecutor(server: server, shardCount: settings.shardCount))
         let searchStart = Date()
@@ -122,13 +132,14 @@ extension DistributedQuantization {
     /// ``run(model:modelPath:overrides:dataset:calib:recipe:out:options:log:)`` with `count` local
     /// worker processes of `threads` threads over ipc in `directory` (which holds the endpoint, the
     /// journal and the images file). The workers have exited or been stopped when it returns.
-    public static func runWithLocalWorkers(count: Int, threads: Int, workerArguments: [String] = [], directory: String,
+    public static func runWithLocalWorkers(count: Int, threads: Int, verify: Double = 0, workerArguments: [String] = [], directory: String,
                                            model: any SearchableModel, modelPath: String, overrides: ModelOverrides,
                                            dataset: ImageDataset, calib: Range<Int>, recipe: Recipe, out: String,
                                            log: @escaping @Sendable (String) -> Void) throws -> (network: QuantizedModel, report: DistributedReport) {
         var options = CoordinatorOptions(endpoint: "ipc://\(directory)/coordinator.ipc", expectedWorkers: count,
                                          journalPath: directory + "/journal", imagesPath: directory + "/calibration.npy")
         options.concurrency = max(2, count)
+        options.verify = verify
         let workers = try LocalWorkers(count: count, endpoint: options.endpoint, threads: threads, extraArguments: workerArguments)
         options.watchdog = { workers.failure }
         do {

@@ -13,6 +13,8 @@ public struct WorkerOptions: Sendable {
     /// Give up when no coordinator answered for this long (0: never).
     public var wait = 60.0
     public var storage = StageOneStorage()
+    /// Tests only: lie to the coordinator this way (hidden `--lie`).
+    public var lie: WorkerLie?
 
     public init(endpoint: String, name: String) { self.endpoint = endpoint; self.name = name }
 }
@@ -32,7 +34,7 @@ public final class WorkerClient: @unchecked Sendable {
     public init(options: WorkerOptions, log: @escaping @Sendable (String) -> Void) throws {
         self.options = options; self.log = log
         wake = try WakePipe()
-        compute = WorkerCompute(storage: options.storage, send: { [unowned self] m, g in
+        compute = WorkerCompute(storage: options.storage, lie: options.lie, send: { [unowned self] m, g in
             lock.withLock { outbox.append((m, g)) }
             wake.signal()
         }, fatal: { [unowned self] e in

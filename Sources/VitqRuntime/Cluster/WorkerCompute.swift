@@ -9,6 +9,7 @@ import VitqQuant
 final class WorkerCompute: @unchecked Sendable {
     private let queue = DispatchQueue(label: "vitq-worker-compute")
     private let storage: StageOneStorage
+    private let lie: WorkerLie?
     private let send: @Sendable (Message, Int) -> Void
     private let fatal: @Sendable (Error) -> Void
     private let log: @Sendable (String) -> Void
@@ -19,9 +20,9 @@ final class WorkerCompute: @unchecked Sendable {
     private var shards: [ShardRange] = []
 
     /// `send(message, generation)` queues a reply for the link of that generation.
-    init(storage: StageOneStorage, send: @escaping @Sendable (Message, Int) -> Void,
+    init(storage: StageOneStorage, lie: WorkerLie? = nil, send: @escaping @Sendable (Message, Int) -> Void,
          fatal: @escaping @Sendable (Error) -> Void, log: @escaping @Sendable (String) -> Void) {
-        self.storage = storage; self.send = send; self.fatal = fatal; self.log = log
+        self.storage = storage; self.lie = lie; self.send = send; self.fatal = fatal; self.log = log
     }
 
     /// Forgets every shard; work queued for older generations is skipped.
@@ -50,7 +51,7 @@ final class WorkerCompute: @unchecked Sendable {
 
     func assign(shard: Int, attempt: Int, generation g: Int) {
         queue.async { [self] in
-            guard live(g), let inputs else { return }
+            guard live(g), let inputs, lie != .neverReady else { return }
             let range = shards[shard].range
             let t0 = Date()
             do {
@@ -78,7 +79,8 @@ final class WorkerCompute: @unchecked Sendable {
                 send(.error(code: .malformed, message: "TASK \(t.request) names op \(t.unit.op), which the job does not search"), g)
                 return
             }
-            let result = s.scorer.run(t.unit)
+            let honest = s.scorer.run(t.unit)
+            let result = lie?.apply(honest) ?? honest
             send(.result(WorkReply(request: t.request, shard: t.shard, attempt: t.attempt, result: result)), g)
         }
     }
