@@ -68,6 +68,21 @@ Image.new("RGB", (20000, 1), (90, 120, 200)).save("wide.jpg")
         XCTAssertEqual(try pre.resizeTarget(width: 100, height: 3000, path: "x").height, 7680)
     }
 
+    /// A JPEG header claiming 65000 × 65000 pixels is refused before any pixel memory is taken.
+    func testJPEGBeyondPILsBombLimitIsRefused() throws {
+        try PythonImages.run(#"""
+from PIL import Image
+Image.new("RGB", (16, 16), (1, 2, 3)).save("small.jpg")
+d = bytearray(open("small.jpg", "rb").read())
+i = d.index(b"\xff\xc0")
+d[i + 5:i + 9] = (65000).to_bytes(2, "big") * 2
+open("huge.jpg", "wb").write(bytes(d))
+"""#, in: dir)
+        XCTAssertThrowsError(try ImageDecoder.decode(path: dir + "/huge.jpg")) { e in
+            XCTAssertEqual("\(e)", dir + "/huge.jpg: unreadable image: 65000×65000 pixels: dimensions must be positive and at most 178956970 pixels (PIL's decompression-bomb limit)")
+        }
+    }
+
     /// Both caps: the intermediate image (resized width × source height) is bounded too, and a
     /// crop_pct whose resize side does not fit is refused instead of trapping.
     func testResizeTargetCaps() throws {
