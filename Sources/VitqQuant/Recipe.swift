@@ -1,6 +1,5 @@
 import Foundation
 import VitqFormats
-import Yams
 
 /// A problem with a recipe, naming the file and key.
 public struct RecipeError: Error, CustomStringConvertible {
@@ -109,10 +108,7 @@ public struct Recipe: Equatable, Sendable {
     public static func parse(_ text: String, source: String) throws -> Recipe { try parse(text, source: source, depth: 0) }
 
     static func parse(_ text: String, source: String, depth: Int) throws -> Recipe {
-        try RecipeText.check(text, source: source)
-        let node: Any?
-        do { node = try Yams.load(yaml: text) } catch { throw RecipeError(source, "not valid YAML: \(error)") }
-        guard let map = node as? [String: Any] else { throw RecipeError(source, "a recipe must be a YAML mapping of keys to values") }
+        let map = try RecipeText.mapping(text, source: source)
         if let bad = map.keys.sorted().first(where: { !keys.contains($0) }) {
             throw RecipeError(source, "unknown key '\(bad)' (known: \(keys.sorted().joined(separator: ", ")))")
         }

@@ -1,12 +1,16 @@
 import Foundation
+import Yams
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// The bounds a recipe's text must keep before Yams parses it: Yams expands aliases into fresh
-/// objects (a "billion laughs" file of 1 KB becomes gigabytes) and composes nested collections
-/// recursively (100k-deep nesting overflows the stack). A recipe is a flat mapping of scalars,
-/// so the bounds are far above anything a real recipe needs.
+/// Recipe text to a flat key → value map, safely. The text is bounded before Yams parses it:
+/// Yams' constructor expands aliases into fresh objects (a "billion laughs" file of 1 KB becomes
+/// gigabytes) and its composer recurses into nested collections (100k-deep nesting overflows the
+/// stack). A recipe is a flat mapping of scalars, so the bounds are far above anything a real
+/// recipe needs. Only Yams' composer is used (events to nodes, aliases shared, not expanded);
+/// the values are built here, because Yams' constructor traps on a non-string key
+/// (`[a]: b`) and its integer conversion can overflow.
 enum RecipeText {
     /// The largest recipe file, in bytes.
     static let maxBytes = 64 * 1024
@@ -78,6 +82,68 @@ enum RecipeText {
             guard deepest <= maxDepth else { throw RecipeError(source, "nesting deeper than \(maxDepth) levels; a recipe is a flat mapping of keys to values") }
             guard aliases <= maxAliases else { throw RecipeError(source, "more than \(maxAliases) YAML aliases; a recipe is a flat mapping of keys to values") }
             i += 1
+        }
+    }
+
+    /// The top-level mapping of recipe `text` (checked by ``check(_:source:)`` first): string
+    /// keys, each once, to scalar values (Int, Double, Bool, NSNull or String by YAML's tags).
+    static func mapping(_ text: String, source: String) throws -> [String: Any] {
+        try check(text, source: source)
+        let node: Node?
+        do { node = try Yams.compose(yaml: text) } catch {
+            let message = "\(error)".split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: " ")
+            throw RecipeError(source, "not valid YAML: \(message)")
+        }
+        guard let root = node, case let .mapping(pairs) = root else { throw RecipeError(source, "a recipe must be a YAML mapping of keys to values") }
+        var out: [String: Any] = [:]
+        for (k, v) in pairs {
+            guard case let .scalar(key) = k else { throw RecipeError(source, "a recipe's keys must be plain strings, not lists or mappings") }
+            guard case let .scalar(value) = v else { throw RecipeError(source, "key '\(key.string)' must be a single value, not a list or mapping") }
+            guard out[key.string] == nil else { throw RecipeError(source, "key '\(key.string)' is given twice") }
+            out[key.string] = scalar(value.string, tag: v.tag.description)
+        }
+        return out
+    }
+
+    /// A scalar as YAML 1.1's resolved `tag` says (Yams' resolver): an integer (decimal, 0x, 0o,
+    /// 0b or leading-0 octal; nil on overflow), a float (with .inf and .nan), a bool, null, or
+    /// else the text itself.
+    static func scalar(_ text: String, tag: String) -> Any {
+        switch tag {
+        case Tag.Name.int.rawValue: return integer(text) ?? text
+        case Tag.Name.float.rawValue: return float(text) ?? text
+        case Tag.Name.bool.rawValue:
+            switch text.lowercased() {
+            case "yes", "true", "on": return true
+            case "no", "false", "off": return false
+            default: return text
+            }
+        case Tag.Name.null.rawValue: return NSNull()
+        default: return text
+        }
+    }
+
+    static func integer(_ text: String) -> Int? {
+        var t = Substring(text.replacingOccurrences(of: "_", with: ""))
+        var sign = ""
+        if let c = t.first, c == "-" || c == "+" { sign = c == "-" ? "-" : ""; t = t.dropFirst() }
+        let (digits, radix): (Substring, Int)
+        if t.hasPrefix("0x") { (digits, radix) = (t.dropFirst(2), 16) }
+        else if t.hasPrefix("0o") { (digits, radix) = (t.dropFirst(2), 8) }
+        else if t.hasPrefix("0b") { (digits, radix) = (t.dropFirst(2), 2) }
+        else if t.count > 1, t.hasPrefix("0") { (digits, radix) = (t.dropFirst(), 8) }
+        else { (digits, radix) = (t, 10) }
+        guard !digits.isEmpty, !digits.contains(":") else { return nil }   // sexagesimal stays text
+        return Int(sign + digits, radix: radix)
+    }
+
+    static func float(_ text: String) -> Double? {
+        let t = text.replacingOccurrences(of: "_", with: "")
+        switch t.lowercased() {
+        case ".inf", "+.inf": return .infinity
+        case "-.inf": return -.infinity
+        case ".nan": return .nan
+        default: return t.contains(":") ? nil : Double(t)
         }
     }
 }

@@ -38,6 +38,24 @@ final class RecipeBoundsTests: XCTestCase {
         assertRefused((0..<100).map { String(repeating: " ", count: $0) + "k\($0):\n\n# c\n" }.joined(), ["nesting"])
     }
 
+    /// Found by the recipe fuzzer: Yams' constructor force-unwraps a mapping key as a string, so
+    /// `[a]: b` trapped (SIGILL); its base-60 integers can overflow.
+    func testNonScalarKeysValuesAndOddNumbersAreErrors() throws {
+        assertRefused("[a]: b\n", ["keys must be plain strings"])
+        assertRefused("{x: 1}: 2\n", ["keys must be plain strings"])
+        assertRefused("? [a, b]\n: c\n", ["keys must be plain strings"])
+        assertRefused("name: [a, b]\n", ["'name'", "single value"])
+        assertRefused("keep_float: 99999999999999999999:00:00\n", ["keep_float"])
+        assertRefused("keep_float: 99999999999999999999999\n", ["keep_float"])
+        assertRefused("keep_float: 1\nkeep_float: 2\n", ["keep_float", "twice"])
+        assertRefused("search_alpha: .nan\n", ["search_alpha"])
+        assertRefused("name: x\n  bad: [\n", ["not valid YAML"])
+        let r = try Recipe.parse("keep_float: 0x10\nweight_bits: 0o6\ntwin: yes\nsearch_beta: 1_0\n", source: "r.yaml")
+        XCTAssertEqual([r.keepFloat, r.weightBits], [16, 6])
+        XCTAssertTrue(r.search.twin)
+        XCTAssertEqual(r.search.beta, 10)
+    }
+
     func testOrdinaryRecipesStillParse() throws {
         let r = try Recipe.parse("# a comment\nname: x   # trailing *comment [\nweight_bits: 6\n\nkeep_float: 2\n", source: "r.yaml")
         XCTAssertEqual([r.weightBits, r.keepFloat], [6, 2])

@@ -78,3 +78,26 @@ public struct FuzzMutator {
         bytes.replaceSubrange(start..<end, with: Array(pick(Self.hostileNumbers).utf8))
     }
 }
+
+extension FuzzMutator {
+    /// The number of inputs each file fuzzer runs: `$VITQ_FUZZ_COUNT`, else `ciDefault`.
+    public static func count(ciDefault: Int) -> Int {
+        ProcessInfo.processInfo.environment["VITQ_FUZZ_COUNT"].flatMap { Int($0) }.map { max(1, $0) } ?? ciDefault
+    }
+
+    /// Writes `bytes` to `path` (created, or overwritten in place and then cut to length),
+    /// cheaply: the fuzzers write one file per input. Not truncating to 0 first keeps ext4's
+    /// replace-via-truncate heuristic from flushing the file on every close.
+    public static func writeFile(_ bytes: [UInt8], to path: String) {
+        let fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0o600)
+        precondition(fd >= 0, "cannot create \(path)")
+        defer { close(fd) }
+        var off = 0
+        while off < bytes.count {
+            let n = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress! + off, $0.count - off, off_t(off)) }
+            precondition(n > 0, "cannot write \(path)")
+            off += n
+        }
+        precondition(ftruncate(fd, off_t(bytes.count)) == 0, "cannot cut \(path)")
+    }
+}
