@@ -152,9 +152,13 @@ public final class ImageFolderDataset: ImageDataset, @unchecked Sendable {
 /// Reads a class index: one wnid per line (index = line number), or `index<TAB>wnid<TAB>name`
 /// lines (an `index\twnid\tname` header line is skipped).
 public enum ClassIndex {
+    /// The largest class index file read (ImageNet-21k's is about 1 MB).
+    static let maxBytes = 64 << 20
+
     public static func load(path: String) throws -> [String: Int] {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-            throw DataError.badClassIndex(path: path, detail: "cannot read file")
+        let bytes = try RegularFile.read(path, maxBytes: maxBytes) { DataError.badClassIndex(path: $0, detail: $1) }
+        guard let text = String(validating: bytes, as: UTF8.self) else {
+            throw DataError.badClassIndex(path: path, detail: "not UTF-8 text")
         }
         var map: [String: Int] = [:]
         var next = 0

@@ -3,11 +3,12 @@ import Foundation
 import Glibc
 #endif
 
-/// Reading image files safely: only regular files are read, never a FIFO, device, socket or
+/// Reading input files safely (images, class indices; the CLI checks `.npy` paths with `check`):
+/// only regular files are read, never a FIFO, device, socket or
 /// directory, and opening never blocks (O_NONBLOCK, then fstat's S_ISREG on the open descriptor,
 /// so the check and the read are about the same file). Symbolic links to regular files are
 /// followed, as torchvision does (datasets are often trees of links into a shared store).
-enum RegularFile {
+public enum RegularFile {
     /// What kind of file `mode` describes, for messages.
     static func kind(_ mode: mode_t) -> String {
         switch mode & S_IFMT {
@@ -22,32 +23,45 @@ enum RegularFile {
         }
     }
 
+    /// How a failure is reported: the detail becomes the caller's `DataError` for the path.
+    public typealias Failure = (_ path: String, _ detail: String) -> DataError
+
+    /// Image files fail as `unreadableImage`.
+    static let imageFailure: Failure = { DataError.unreadableImage(path: $0, detail: $1) }
+
     /// Opens `path` for reading if it is a regular file; returns the descriptor and its size.
-    static func open(_ path: String) throws -> (fd: Int32, size: Int) {
+    static func open(_ path: String, failure: Failure = imageFailure) throws -> (fd: Int32, size: Int) {
         let fd = Glibc.open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
         guard fd >= 0 else {
-            throw DataError.unreadableImage(path: path, detail: "cannot open: " + String(cString: strerror(errno)))
+            throw failure(path, "cannot open: " + String(cString: strerror(errno)))
         }
         var st = stat()
         guard fstat(fd, &st) == 0 else {
             let e = errno
             Glibc.close(fd)
-            throw DataError.unreadableImage(path: path, detail: "cannot stat: " + String(cString: strerror(e)))
+            throw failure(path, "cannot stat: " + String(cString: strerror(e)))
         }
         guard st.st_mode & S_IFMT == S_IFREG else {
             Glibc.close(fd)
-            throw DataError.unreadableImage(path: path, detail: "is \(kind(st.st_mode)), not a regular file")
+            throw failure(path, "is \(kind(st.st_mode)), not a regular file")
         }
         return (fd, Int(st.st_size))
     }
 
+    /// Throws unless `path` is a regular file (checked without opening it for long, never blocking).
+    public static func check(_ path: String, failure: Failure) throws {
+        let (fd, _) = try open(path, failure: failure)
+        Glibc.close(fd)
+    }
+
     /// The first `limit` bytes of the regular file at `path` (all of it when `limit` is nil,
-    /// refused when larger than `ImageLimits.maxFileBytes`).
-    static func read(_ path: String, prefix limit: Int? = nil) throws -> [UInt8] {
-        let (fd, size) = try open(path)
+    /// refused when larger than `maxBytes`).
+    static func read(_ path: String, prefix limit: Int? = nil, maxBytes: Int = ImageLimits.maxFileBytes,
+                     failure: Failure = imageFailure) throws -> [UInt8] {
+        let (fd, size) = try open(path, failure: failure)
         defer { Glibc.close(fd) }
-        if limit == nil, size > ImageLimits.maxFileBytes {
-            throw DataError.unreadableImage(path: path, detail: "file is \(size) bytes, more than the \(ImageLimits.maxFileBytes)-byte limit for an image")
+        if limit == nil, size > maxBytes {
+            throw failure(path, "file is \(size) bytes, more than the \(maxBytes)-byte limit")
         }
         let want = min(size, limit ?? size)
         var buf = [UInt8](repeating: 0, count: want)
@@ -56,7 +70,7 @@ enum RegularFile {
             let n = buf.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + got, want - got) }
             if n < 0 {
                 if errno == EINTR { continue }
-                throw DataError.unreadableImage(path: path, detail: "cannot read: " + String(cString: strerror(errno)))
+                throw failure(path, "cannot read: " + String(cString: strerror(errno)))
             }
             if n == 0 { break }   // the file shrank since fstat
             got += n

@@ -28,6 +28,10 @@ public enum Inputs {
             throw DataError.badDataset(path: path, detail: "expected an ImageFolder directory or a uint8 NHWC .npy file")
         }
         if classIndex != nil { throw DataError.badDataset(path: path, detail: "--class-index is for ImageFolder directories") }
+        // A FIFO or device would block the .npy reader's open(): refuse anything but a regular file.
+        for p in [path] + (labels.map { [$0] } ?? []) {
+            try RegularFile.check(p) { DataError.badDataset(path: $0, detail: $1) }
+        }
         return try NpyImageDataset(images: path, labels: labels, preprocess: preprocess)
     }
 

@@ -77,6 +77,18 @@ final class DataInputErrorTests: XCTestCase {
         try assertFails(["eval", Fixtures.vitTiny, "--data", root], mentions: [fifo, "FIFO"], seconds: 60)
     }
 
+    /// `--data`, `--labels` and `--class-index` naming a FIFO: one line, not a blocked open().
+    func testFIFOAsDataLabelsOrClassIndexIsOneLineNotAHang() throws {
+        try Fixtures.require()
+        let (images, _) = try smallData(2)
+        let fifo = dir + "/fifo.npy"
+        XCTAssertEqual(mkfifo(fifo, 0o644), 0)
+        try assertFails(["eval", Fixtures.vitTiny, "--data", fifo], mentions: [fifo + ": is a FIFO, not a regular file"], seconds: 60)
+        try assertFails(["eval", Fixtures.vitTiny, "--data", images, "--labels", fifo], mentions: [fifo + ": is a FIFO"], seconds: 60)
+        let (root, _) = try folder(with: "b.jpg") { try FileManager.default.copyItem(atPath: Fixtures.path("imagenet_sample/jpeg/n01440764_tench.JPEG"), toPath: $0) }
+        try assertFails(["eval", Fixtures.vitTiny, "--data", root, "--class-index", fifo], mentions: [fifo + ": bad class index: is a FIFO"], seconds: 60)
+    }
+
     func testNestedFolderAndParentLinkInImageFolder() throws {
         try Fixtures.require()
         let (root, sub) = try folder(with: "sub") { try FileManager.default.createDirectory(atPath: $0, withIntermediateDirectories: true) }

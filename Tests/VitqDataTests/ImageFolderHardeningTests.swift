@@ -137,6 +137,14 @@ print(json.dumps(out))
         XCTAssertEqual("\(e)", victim + ": unreadable image: is a FIFO, not a regular file")
     }
 
+    func testClassIndexThatIsAFIFOIsRefusedWithoutBlocking() throws {
+        let fifo = dir + "/classes.txt"
+        XCTAssertEqual(mkfifo(fifo, 0o644), 0)
+        let r: Result<[String: Int], Error> = try withinDeadline(20) { Result { try ClassIndex.load(path: fifo) } }
+        guard case let .failure(e) = r else { return XCTFail("read a FIFO") }
+        XCTAssertEqual("\(e)", fifo + ": bad class index: is a FIFO, not a regular file")
+    }
+
     func testDanglingLinkIsNamed() throws {
         _ = try makeTree()
         try FileManager.default.createSymbolicLink(atPath: root + "/n01/gone.jpg", withDestinationPath: "nowhere.jpg")
