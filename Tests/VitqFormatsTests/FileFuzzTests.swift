@@ -9,7 +9,7 @@ import XCTest
 /// throws a ``FormatError``; every opened tensor reads back or throws one; nothing traps.
 /// `VITQ_FUZZ_COUNT` sets the inputs per fuzzer (CI default below; the bar is 10^6).
 final class FileFuzzTests: XCTestCase {
-    static let ciDefault = 150_000
+    static let ciDefault = 100_000
     var dir = ""
     override func setUp() { dir = makeTempDir() }
     override func tearDown() { try? FileManager.default.removeItem(atPath: dir) }

@@ -48,6 +48,13 @@ final class HostileSizeTests: XCTestCase {
         XCTAssertThrowsError(try SafeTensorsFile(path: q)) { assertOneLine($0, [q, "'y'", "overflows"]) }
     }
 
+    /// JSON nested 100k deep in the header (and in a metadata string) is an error, not a stack overflow.
+    func testDeeplyNestedHeaderIsAnError() {
+        let deep = String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000)
+        let p = safetensors("{\"x\":" + deep + "}", payload: 0)
+        XCTAssertThrowsError(try SafeTensorsFile(path: p)) { assertOneLine($0, [p]) }
+    }
+
     func testNpyShapeWhoseProductOverflowsIsAnError() {
         let p = npy(shape: "(4294967296, 4294967296, 3)")
         XCTAssertThrowsError(try NpyArray(path: p)) { assertOneLine($0, [p, "overflows"]) }

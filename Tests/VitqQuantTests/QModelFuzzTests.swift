@@ -14,7 +14,7 @@ import XCTest
 /// a project error (FormatError, ModelError, QModelError); every recipe parses or throws a
 /// RecipeError. `VITQ_FUZZ_COUNT` sets the inputs per fuzzer.
 final class QModelFuzzTests: XCTestCase {
-    static let ciDefault = 150_000
+    static let ciDefault = 100_000
     var dir = ""
     override func setUp() { dir = makeTempDir() }
     override func tearDown() { try? FileManager.default.removeItem(atPath: dir) }
