@@ -51,7 +51,14 @@ extension SwinConfig {
     /// machine's memory.
     public func checkSizes(source: String, fileBytes: Int, tensorCount: Int) throws {
         func bad(_ key: String, _ detail: String) -> ModelError { .badConfig(source: source, key: key, detail: detail) }
-        guard stages <= Self.maxStages else { throw bad("depths", "\(stages) stages; at most \(Self.maxStages)") }
+        guard stages >= 1, stages <= Self.maxStages else { throw bad("depths", "\(stages) stages; 1 to \(Self.maxStages)") }
+        guard numHeads.count == stages, numHeads.allSatisfy({ $0 >= 1 }), depths.allSatisfy({ $0 >= 1 }) else {
+            throw bad("num_heads", "\(numHeads.count) head counts for \(stages) stages; each count and depth must be positive")
+        }
+        for (k, v) in [("img_size", imgSize), ("patch_size", patchSize), ("in_chans", inChans), ("window_size", windowSize),
+                       ("embed_dim", embedDim), ("num_classes", numClasses)] where v < 1 {
+            throw bad(k, "must be a positive integer, got \(v)")
+        }
         guard let blocks = CheckedSize.sum(depths), blocks <= tensorCount / 4 + 1 else {
             throw bad("depths", "\(depths) blocks need more tensors than the file's \(tensorCount)")
         }

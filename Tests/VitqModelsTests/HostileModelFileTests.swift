@@ -79,6 +79,12 @@ final class HostileModelFileTests: XCTestCase {
         c = SwinConfig()
         c.imgSize = 7 << 40; c.patchSize = 1
         XCTAssertThrowsError(try c.checkSizes(source: "s", fileBytes: 1 << 40, tensorCount: 1000)) { XCTAssertTrue("\($0)".contains("img_size"), "\($0)") }
+        c = SwinConfig()
+        c.numHeads = [1]
+        XCTAssertThrowsError(try c.checkSizes(source: "s", fileBytes: 1 << 40, tensorCount: 1000)) { XCTAssertTrue("\($0)".contains("num_heads"), "\($0)") }
+        c = SwinConfig()
+        c.windowSize = 0
+        XCTAssertThrowsError(try c.checkSizes(source: "s", fileBytes: 1 << 40, tensorCount: 1000)) { XCTAssertTrue("\($0)".contains("window_size"), "\($0)") }
         XCTAssertNoThrow(try SwinConfig().checkSizes(source: "s", fileBytes: 200 << 20, tensorCount: 200))
     }
 }
