@@ -92,9 +92,9 @@ public enum CurveKeys {
         return keys
     }
 
-    /// The pair of the secret key file `path`. Like ssh, a secret that the group or others may
-    /// read or write is refused unless `allowReadable` (the `--allow-readable-key` flag); the
-    /// mode is checked on the opened file, so a swap after the check cannot slip through.
+    /// The pair of the secret key file `path`. Like ssh, a secret of this user's that the group
+    /// or others may access, or anyone's that others may, is refused unless `allowReadable` (the
+    /// `--allow-readable-key` flag); the mode is checked on the opened file.
     public static func readSecret(_ path: String, allowReadable: Bool = false) throws -> CurveKeyPair {
         let keys = try keys(in: try readSecretBytes(path, allowReadable: allowReadable), path: path)
         guard keys.count == 1 else { throw CurveKeyError.badKey(source: path, detail: "a secret key file holds exactly one key") }
@@ -110,7 +110,7 @@ public enum CurveKeys {
 }
 
 extension CurveKeys {
-    /// Permission bits that make a secret key file unprotected (group or other access).
+    /// Permission bits that make a secret key file of one's own unprotected (group or other access).
     public static let unprotectedBits: mode_t = 0o077
 
     /// The bytes of the secret key file `path`, after its mode is checked on the open file.
@@ -122,8 +122,12 @@ extension CurveKeys {
         guard fstat(fd, &st) == 0 else { throw CurveKeyError.unreadable(path: path, detail: "cannot stat the key file: \(String(cString: strerror(errno)))") }
         guard (st.st_mode & S_IFMT) == S_IFREG else { throw CurveKeyError.unreadable(path: path, detail: "not a regular file") }
         let perms = st.st_mode & 0o777
-        if !allowReadable && perms & unprotectedBits != 0 {
-            throw CurveKeyError.unreadable(path: path, detail: "secret key has mode \(String(perms, radix: 8)), readable by others; "
+        // ssh's rule: no access for others, and none for the group when the key is this user's own
+        // (a root-owned 0440 key read through the group, as a Kubernetes secret volume with
+        // fsGroup mounts it, is fine).
+        let exposed = perms & 0o007 != 0 || (st.st_uid == getuid() && perms & unprotectedBits != 0)
+        if !allowReadable && exposed {
+            throw CurveKeyError.unreadable(path: path, detail: "secret key has mode \(String(perms, radix: 8)), open to the group or others; "
                                            + "chmod 600 it (or pass --allow-readable-key)")
         }
         guard st.st_size >= 0, st.st_size <= 1 << 16 else { throw CurveKeyError.badKey(source: path, detail: "too large for a key file (\(st.st_size) bytes)") }

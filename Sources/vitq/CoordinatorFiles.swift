@@ -1,7 +1,14 @@
 extension CoordinatorCommand {
     /// The coordinator's own files that `--out` must not be: the journal (an input with
-    /// `--resume`), the status file, and the key files.
-    func coordinatorFiles(journal: String) -> [(flag: String, path: String?)] {
-        [("--journal", journal), ("--status", status), ("--curve-secret", curveSecret)] + allow.map { ("--allow", $0) }
+    /// `--resume`), the status file, and the key files. Checks on the way that the status file,
+    /// which is rewritten as the run goes, is none of the inputs, the journal or the output.
+    func coordinatorFiles(journal: String) throws -> [(flag: String, path: String?)] {
+        let keys: [(flag: String, path: String?)] = [("--curve-secret", curveSecret)] + allow.map { ("--allow", $0) }
+        if let status {
+            try OutputChecks.writableFolder(of: status, flag: "--status")
+            try OutputChecks.notAnInput(status, flag: "--status",
+                                        inputs: calibration.inputs.inputFiles + keys + [("--journal", journal), ("--out", calibration.out)])
+        }
+        return [("--journal", journal), ("--status", status)] + keys
     }
 }

@@ -41,6 +41,7 @@ struct WorkerCommand: ParsableCommand {
         }
         try EndpointFlag.check(connect, flag: "--connect", allowWildcardPort: false)
         if let m = memoryBudget, m < 0 { throw ValidationError("--memory-budget must be non-negative") }
+        if let m = memoryBudget, m > FlagLimits.maxMemoryBudgetMiB { throw FlagError("--memory-budget \(m) MiB is more than \(FlagLimits.maxMemoryBudgetMiB) MiB") }
     }
 
     func run() throws {

@@ -48,6 +48,7 @@ final class HardeningCLITests: XCTestCase {
         try assertFails(base + ["--calib", "2", "--memory-budget", huge], mentions: ["--memory-budget"])
         try assertFails(base + ["--calib", "2", "--workers", huge], mentions: ["--workers"])
         try assertFails(["eval", model, "--data", data, "--offset", "1", "--limit", huge, "--batch", huge], mentions: ["--batch"])
+        try assertFails(["worker", "--connect", "tcp://127.0.0.1:9", "--memory-budget", huge], mentions: ["--memory-budget"])
         XCTAssertFalse(FileManager.default.fileExists(atPath: out), "no output")
     }
 
@@ -124,6 +125,8 @@ final class HardeningCLITests: XCTestCase {
         try assertFails(["eval", copy, "--data", data, "--limit", "1", "--dump-logits", link], mentions: ["--dump-logits", "input"])
         try assertFails(["coordinator", copy, "--data", data, "--calib", "2", "--recipe", "ptq4vit-fast", "--out", dir + "/q.safetensors",
                          "--journal", dir + "/q.safetensors"], mentions: ["--journal", "input"])
+        try assertFails(["coordinator", copy, "--data", data, "--calib", "2", "--recipe", "ptq4vit-fast", "--out", dir + "/q.safetensors",
+                         "--status", link], mentions: ["--status", link, "input"])
         XCTAssertEqual(try sha(copy), before, "the model is untouched")
         XCTAssertEqual(try sha(labelsCopy), labelsBefore)
         XCTAssertEqual(try sha(recipe), recipeBefore)

@@ -41,7 +41,7 @@ public struct JobMaterial {
             modelDelivery = .inline(frame: 2, sha256: modelSHA)
             imagesDelivery = .inline(frame: 3, sha256: imagesSHA)
         case .path:
-            try npy.write(to: URL(fileURLWithPath: imagesPath), options: .atomic)
+            try AtomicFile.write(npy, to: imagesPath)
             modelDelivery = .path(path: (modelPath as NSString).standardizingPath, sha256: modelSHA)
             imagesDelivery = .path(path: (imagesPath as NSString).standardizingPath, sha256: imagesSHA)
         }
