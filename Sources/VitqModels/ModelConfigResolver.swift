@@ -44,6 +44,9 @@ public enum ModelConfigResolver {
         "input", "taps", "state_dict_keys", "pretrained_cfg",
     ]
 
+    /// The largest config JSON read beside a model (its `state_dict_keys` list every tensor).
+    public static let sidecarMaxBytes = 16 << 20
+
     /// A parsed config source.
     struct Source {
         var name: String
@@ -205,8 +208,11 @@ public enum ModelConfigResolver {
     }
 
     static func readSidecar(_ path: String) throws -> Source {
-        guard let data = FileManager.default.contents(atPath: path),
-              let root = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+        let data: Data
+        do { data = try BoundedFile.read(path, maxBytes: sidecarMaxBytes) } catch {
+            throw ModelError.badConfig(source: path, key: "(file)", detail: "cannot read: \(error)".replacingOccurrences(of: "\(path): ", with: ""))
+        }
+        guard let root = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
             throw ModelError.badConfig(source: path, key: "(file)", detail: "not a JSON object")
         }
         for k in root.keys where !sidecarKeys.contains(k) {

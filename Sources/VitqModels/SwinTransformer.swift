@@ -111,7 +111,9 @@ public final class SwinTransformer: @unchecked Sendable {
     public convenience init(path: String) throws {
         let file = try SafeTensorsFile(path: path)
         let sidecarPath = (path.hasSuffix(".safetensors") ? String(path.dropLast(".safetensors".count)) : path) + ".json"
-        let sidecar = FileManager.default.contents(atPath: sidecarPath).flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }
+        let sidecarData = FileManager.default.fileExists(atPath: sidecarPath)
+            ? try BoundedFile.read(sidecarPath, maxBytes: ModelConfigResolver.sidecarMaxBytes) : nil
+        let sidecar = sidecarData.flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }
         let source: String, config: [String: Any]
         if let text = file.metadata["timm_config"] {
             source = "\(path) metadata"

@@ -1,8 +1,6 @@
 import Foundation
+import VitqFormats
 import Yams
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// Recipe text to a flat key → value map, safely. The text is bounded before Yams parses it:
 /// Yams' constructor expands aliases into fresh objects (a "billion laughs" file of 1 KB becomes
@@ -23,24 +21,12 @@ enum RecipeText {
     /// Reads the recipe at `path`: a regular file (never a FIFO or a device, which could block
     /// or never end) of at most ``maxBytes`` bytes, in UTF-8.
     static func read(_ path: String) throws -> String {
-        let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
-        guard fd >= 0 else { throw RecipeError(path, "cannot read the recipe file: \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0 else { throw RecipeError(path, "cannot read the recipe file: \(String(cString: strerror(errno)))") }
-        guard (st.st_mode & S_IFMT) == S_IFREG else { throw RecipeError(path, "a recipe must be a regular file") }
-        guard st.st_size <= maxBytes else { throw RecipeError(path, "the recipe is \(st.st_size) bytes; at most \(maxBytes)") }
-        var bytes = [UInt8](repeating: 0, count: maxBytes + 1)
-        var n = 0
-        while n < bytes.count {
-            let r = bytes.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + n, $0.count - n) }
-            if r < 0 && errno == EINTR { continue }
-            guard r >= 0 else { throw RecipeError(path, "cannot read the recipe file: \(String(cString: strerror(errno)))") }
-            if r == 0 { break }
-            n += r
+        let data: Data
+        do { data = try BoundedFile.read(path, maxBytes: maxBytes) } catch let e as FormatError {
+            guard case let .io(_, message) = e else { throw RecipeError(path, "cannot read the recipe file") }
+            throw RecipeError(path, "cannot read the recipe file: \(message == "not a regular file" ? "a recipe must be a regular file" : message)")
         }
-        guard n <= maxBytes else { throw RecipeError(path, "the recipe is over \(maxBytes) bytes") }
-        guard let text = String(bytes: bytes[0..<n], encoding: .utf8) else { throw RecipeError(path, "the recipe is not UTF-8 text") }
+        guard let text = String(data: data, encoding: .utf8) else { throw RecipeError(path, "the recipe is not UTF-8 text") }
         return text
     }
 

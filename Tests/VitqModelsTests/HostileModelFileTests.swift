@@ -64,6 +64,26 @@ final class HostileModelFileTests: XCTestCase {
         }
     }
 
+    /// A config JSON beside the model that is a FIFO blocked forever, and one linked to
+    /// /dev/zero read without end; both are refused in one line naming the JSON.
+    func testSidecarThatIsNotARegularFileIsRefused() throws {
+        var w = TinyViTFile.writer()
+        w.metadata = [:]
+        for name in ["fifo", "zero"] {
+            let model = path(name)
+            try w.write(to: model)
+            let json = dir + "/\(name).json"
+            if name == "fifo" { XCTAssertEqual(mkfifo(json, 0o600), 0) } else {
+                try FileManager.default.createSymbolicLink(atPath: json, withDestinationPath: "/dev/zero")
+            }
+            assertLoadFails(model, [json, "regular file"])
+        }
+        let big = path("big")
+        try w.write(to: big)
+        FileManager.default.createFile(atPath: dir + "/big.json", contents: Data(count: ModelConfigResolver.sidecarMaxBytes + 1))
+        assertLoadFails(big, [dir + "/big.json", "at most"])
+    }
+
     /// A Swin config whose stage width, blocks or attention terms overflow is an error before
     /// anything is allocated or loaded.
     func testSwinConfigSizesAreChecked() throws {
