@@ -44,7 +44,7 @@ enum RecipeText {
             while i < bytes.count, bytes[i] == 0x20 || bytes[i] == 0x09 { col += 1; i += 1 }
             // Blank and comment-only lines do not end a block.
             if i == bytes.count || bytes[i] == 0x0A || bytes[i] == 0x0D || bytes[i] == 0x23 {
-                while i < bytes.count, bytes[i] != 0x0A { i += 1 }
+                while i < bytes.count, bytes[i] != 0x0A, bytes[i] != 0x0D { i += 1 }
                 i += 1
                 continue
             }
@@ -57,7 +57,7 @@ enum RecipeText {
                 while i < bytes.count, bytes[i] == 0x20 || bytes[i] == 0x09 { i += 1 }
             }
             var previous: UInt8 = 0x20
-            while i < bytes.count, bytes[i] != 0x0A {
+            while i < bytes.count, bytes[i] != 0x0A, bytes[i] != 0x0D {   // a line ends at LF or CR
                 let b = bytes[i]
                 if b == 0x5B || b == 0x7B { flowOpeners += 1 }                       // '[' '{'
                 if b == 0x2A, [0x20, 0x09, 0x5B, 0x7B, 0x2C, 0x3A].contains(previous) { aliases += 1 }   // '*' at a token start

@@ -34,6 +34,8 @@ final class RecipeBoundsTests: XCTestCase {
         assertRefused("name: " + String(repeating: "{a: ", count: 10_000), ["nesting"])
         assertRefused(String(repeating: "- ", count: 30_000) + "x\n", ["nesting"])
         assertRefused((0..<300).map { String(repeating: " ", count: $0) + "k\($0):\n" }.joined(), ["nesting"])
+        // CR line ends count as line ends.
+        assertRefused((0..<100).map { String(repeating: " ", count: $0) + "k\($0):\r" }.joined(), ["nesting"])
         // Blank and comment lines between the levels do not hide them.
         assertRefused((0..<100).map { String(repeating: " ", count: $0) + "k\($0):\n\n# c\n" }.joined(), ["nesting"])
     }
