@@ -87,7 +87,8 @@ extension ZmqSocket {
                 if e.wouldBlock && frames.isEmpty && !truncated { return nil }
                 throw e
             }
-            if frames.isEmpty && !truncated, let p = zmq_msg_gets(&msg, "User-Id") { userID = String(cString: p) }
+            // A ROUTER makes the routing-id frame itself, without the connection's metadata: read it from the others.
+            if userID == nil, let p = zmq_msg_gets(&msg, "User-Id") { userID = String(cString: p) }
             if frames.count < maxFrames {
                 frames.append(Data(bytes: zmq_msg_data(&msg), count: zmq_msg_size(&msg)))
             } else {

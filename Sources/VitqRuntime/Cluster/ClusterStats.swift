@@ -114,7 +114,7 @@ final class ClusterStats: @unchecked Sendable {
     func routingID(_ peer: PeerID) -> Data? { lock.withLock { peers[peer]?.routingID } }
     func name(_ peer: PeerID) -> String {
         lock.withLock {
-            peers[peer].map { p in (p.name.isEmpty ? peer.id : "\(p.name) (\(peer.id.prefix(8)))") + (p.key.map { ", key \($0)" } ?? "") } ?? peer.id
+            peers[peer].map { p in (p.name.isEmpty ? peer.id : "\(p.name) (\(peer.id))") + (p.key.map { ", key \($0)" } ?? "") } ?? peer.id
         }
     }
     private var live: [Peer] { peers.values.filter { $0.joined != nil && $0.dropped == nil }.sorted { $0.joined! < $1.joined! } }

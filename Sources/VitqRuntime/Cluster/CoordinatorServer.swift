@@ -30,7 +30,7 @@ final class CoordinatorServer: @unchecked Sendable {
     private let watchdog: (@Sendable () -> String?)?
 
     /// Messages queued per peer at most (`ZMQ_SNDHWM`); a peer whose queue is full is dropped.
-    static let sendQueueMessages = 256
+    static let sendQueueMessages = 8192
     /// Bytes sent to a peer (copied frames; a JOB's shared model and images do not count)
     /// without a word from it, at most; a peer over it is dropped.
     static let unheardBytesLimit = 64 << 20

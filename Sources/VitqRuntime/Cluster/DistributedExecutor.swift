@@ -12,21 +12,21 @@ final class DistributedExecutor: SearchExecutor {
 
     func ranges(_ op: String) throws -> [[Float]] {
         try server.submit(.ranges(op: op)).perShard.map {
-            guard case let .ranges(v) = $0 else { preconditionFailure("Reduction.fits checked the kind") }
+            guard case let .ranges(v) = $0 else { throw ClusterError.aborted("ranges of \(op): a result of another kind was accepted") }
             return v
         }
     }
 
     func score(_ task: SearchTask) throws -> [ShardScores] {
         try server.submit(.score(task)).perShard.map {
-            guard case let .scores(s) = $0 else { preconditionFailure("Reduction.fits checked the kind") }
+            guard case let .scores(s) = $0 else { throw ClusterError.aborted("scores of \(task.op): a result of another kind was accepted") }
             return s
         }
     }
 
     func outputError(_ task: OutputErrorTask) throws -> [OutputErrorSums] {
         try server.submit(.outputError(task)).perShard.map {
-            guard case let .outputError(e) = $0 else { preconditionFailure("Reduction.fits checked the kind") }
+            guard case let .outputError(e) = $0 else { throw ClusterError.aborted("output error of \(task.op): a result of another kind was accepted") }
             return e
         }
     }
