@@ -142,6 +142,19 @@ final class MaliciousWorkerCLITests: XCTestCase {
         return kb / 1024
     }
 
+    /// `vitq quantize --workers 3 --verify 1.0`: every unit scored twice by honest local workers,
+    /// no mismatch, the in-process bytes.
+    func testQuantizeWithLocalWorkersAndVerifyGivesTheInProcessBytes() throws {
+        try Fixtures.require()
+        let ref = try reference()
+        let out = dir + "/v.safetensors"
+        let r = try CLIRunner.run(["quantize", Fixtures.vitTiny] + DistributedCLITests.calibration + ["--out", out, "--workers", "3", "--verify", "1.0"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stderr.contains("--verify 1: a seeded 100% of units also go to a second worker"), r.stderr)
+        XCTAssertFalse(r.stderr.contains("different results"), r.stderr)
+        XCTAssertEqual(try sha(out), ref)
+    }
+
     func testVerifyFlagsAreChecked() throws {
         let c = try CLIRunner.run(["coordinator", "m.safetensors", "--data", "d.npy", "--out", dir + "/q.safetensors", "--verify", "0.5"])
         XCTAssertNotEqual(c.status, 0, c.stderr)
