@@ -96,6 +96,9 @@ final class HardeningCLITests: XCTestCase {
         try "x".write(toFile: file, atomically: false, encoding: .utf8)
         try assertFails(base + ["--out", file + "/q.safetensors"], mentions: ["--out", "is not a directory"])
         try assertFails(base + ["--out", dir + "/q.safetensors", "--spill-dir", dir + "/nope"], mentions: ["--spill-dir", "does not exist"])
+        // Not writable, even for root: a read-only file system.
+        let readOnly = try XCTUnwrap(SmallFilesystem(bytes: 1 << 16, readOnly: true), "cannot mount a read-only tmpfs")
+        try assertFails(base + ["--out", readOnly.path + "/q.safetensors"], mentions: ["--out", readOnly.path, "not writable"])
         try assertFails(["synth", "--arch", "vit-tiny", "--out", dir + "/missing/m.safetensors"], mentions: ["--out", "does not exist"])
         try assertFails(["eval", model, "--data", data, "--limit", "1", "--dump-logits", dir], mentions: ["--dump-logits", "is a directory"])
     }

@@ -1,18 +1,19 @@
 import Foundation
 
-/// A real, small file system for disk-full tests: a tmpfs of `bytes` mounted at a fresh folder
+/// A real, small file system for disk-full tests (or, read-only, for an unwritable folder even
+/// as root): a tmpfs of `bytes` mounted at a fresh folder
 /// (needs root, which the test machines have). `nil` when mounting is impossible; callers then
 /// fall back to a check that still fails without space reservation.
 public final class SmallFilesystem {
     /// The mount point.
     public let path: String
 
-    public init?(bytes: Int) {
+    public init?(bytes: Int, readOnly: Bool = false) {
         let dir = makeTempDir() + "/small"
         try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/bin/mount")
-        p.arguments = ["-t", "tmpfs", "-o", "size=\(bytes)", "tmpfs", dir]
+        p.arguments = ["-t", "tmpfs", "-o", "size=\(bytes)\(readOnly ? ",ro" : "")", "tmpfs", dir]
         p.standardError = FileHandle.nullDevice
         guard (try? p.run()) != nil else { return nil }
         p.waitUntilExit()
