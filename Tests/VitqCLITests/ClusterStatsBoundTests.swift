@@ -1,5 +1,5 @@
 import Foundation
-@testable import VitqRuntime
+import VitqRuntime
 import VitqDistributed
 import VitqTestSupport
 import XCTest

@@ -5,7 +5,7 @@ import VitqFormats
 /// What the coordinator tells operators: per-worker throughput and traffic, bytes on the wire
 /// per op, ops done and the ETA, as progress lines on stderr and a JSON status file rewritten
 /// atomically.
-final class ClusterStats: @unchecked Sendable {
+public final class ClusterStats: @unchecked Sendable {
     struct Peer {
         var routingID: Data
         var name = ""
@@ -33,21 +33,25 @@ final class ClusterStats: @unchecked Sendable {
     private var lastStatusWrite = Date.distantPast
     /// Dropped workers kept for the status file (the most recent; older ones are forgotten,
     /// their bytes kept in the totals), so a flood of peers cannot grow it without bound.
-    static let droppedKept = 64
+    public static let droppedKept = 64
     private var dropOrder: [PeerID] = []
     private var forgottenBytes = 0
 
-    init(opsTotal: Int, resumed: Int, statusPath: String?, progress: @escaping @Sendable (String) -> Void) {
+    /// Stats for a run of `opsTotal` ops of which `resumed` came from the journal; the status
+    /// file (if any) goes to `statusPath`, progress lines to `progress`.
+    public init(opsTotal: Int, resumed: Int, statusPath: String?, progress: @escaping @Sendable (String) -> Void) {
         self.opsTotal = opsTotal; opsDone = resumed; resumedOps = resumed
         self.statusPath = statusPath; self.progress = progress
     }
 
     // MARK: events (the I/O thread)
 
-    func received(_ bytes: Int, from peer: PeerID, routingID: Data) {
+    /// `bytes` arrived from `peer` (first seen with `routingID`).
+    public func received(_ bytes: Int, from peer: PeerID, routingID: Data) {
         lock.withLock { peers[peer, default: Peer(routingID: routingID)].bytesIn += bytes }
     }
-    func hello(_ peer: PeerID, name: String, key: String? = nil) {
+    /// `peer` joined as worker `name`, authenticated with CURVE `key` (if any).
+    public func hello(_ peer: PeerID, name: String, key: String? = nil) {
         lock.withLock { peers[peer]?.name = name; peers[peer]?.key = key; peers[peer]?.joined = Date() }
     }
     func sent(_ bytes: Int, to peer: PeerID) { lock.withLock { peers[peer]?.bytesOut += bytes } }
@@ -57,7 +61,8 @@ final class ClusterStats: @unchecked Sendable {
             peers[peer]?.shards.insert(shard)
         }
     }
-    func dropped(_ peer: PeerID, reason: String) {
+    /// `peer` was dropped for `reason`.
+    public func dropped(_ peer: PeerID, reason: String) {
         lock.withLock {
             peers[peer]?.dropped = reason
             peers[peer]?.shards = []
@@ -123,12 +128,12 @@ final class ClusterStats: @unchecked Sendable {
     var wireBytesPerOp: [String: Int] { lock.withLock { wirePerOp } }
     private var wirePerOp: [String: Int] { opTraffic.mapValues { $0.bytesIn + $0.bytesOut } }
     /// All bytes on the wire, both ways, including JOB messages.
-    var totalWireBytes: Int { lock.withLock { peers.values.reduce(forgottenBytes) { $0 + $1.bytesIn + $1.bytesOut } } }
+    public var totalWireBytes: Int { lock.withLock { peers.values.reduce(forgottenBytes) { $0 + $1.bytesIn + $1.bytesOut } } }
     /// Peers the status file lists (live workers and the most recent dropped ones).
     var listedPeers: Int { lock.withLock { peers.values.filter { $0.joined != nil }.count } }
 
     /// Rewrites the status file (at most twice a second, and at the end).
-    func writeStatus(state: CoordinatorState, force: Bool = false) {
+    public func writeStatus(state: CoordinatorState, force: Bool = false) {
         guard let statusPath else { return }
         let now = Date()
         // At most twice a second (the I/O thread ticks four times a second), and at the end.
