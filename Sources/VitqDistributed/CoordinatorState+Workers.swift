@@ -115,7 +115,7 @@ extension CoordinatorState {
             return
         }
         workers[peer]!.tasksOut.remove(key)
-        progress(peer, .task)
+        progress(peer, Self.kind(of: request.unit))
         requests[r.request]!.answers[r.shard, default: [:]][peer] = r.result
         resolve(r.request, shard: r.shard, into: &out)
     }
@@ -197,12 +197,18 @@ extension CoordinatorState {
     /// checker; an orphan shard goes to the least-loaded live worker (``candidate(for:)``), which
     /// must run stage 1 for it again; its outstanding tasks follow on READY.
     mutating func fail(_ peers: [PeerID], _ reason: String, charged: Bool = true, into out: inout [CoordinatorDirective]) {
-        let gone = peers.filter { workers.removeValue(forKey: $0) != nil }
-        guard !gone.isEmpty else { return }
-        for peer in gone {
+        fail(peers.map { ($0, reason) }, charged: charged, into: &out)
+    }
+
+    /// Drops every peer of `drops` with its own reason, all at once (see ``fail(_:_:charged:into:)``).
+    mutating func fail(_ drops: [(PeerID, String)], charged: Bool = true, into out: inout [CoordinatorDirective]) {
+        let dropped = drops.filter { workers.removeValue(forKey: $0.0) != nil }
+        guard !dropped.isEmpty else { return }
+        for (peer, reason) in dropped {
             out.append(.log("\(peer): \(reason), dropped"))
             out.append(.drop(peer, reason: reason))
         }
+        let gone = dropped.map(\.0)
         let goneSet = Set(gone)
         for id in Array(requests.keys) {
             for s in Array(requests[id]!.answers.keys) { for p in gone { requests[id]!.answers[s]?[p] = nil } }

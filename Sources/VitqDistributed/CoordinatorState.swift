@@ -82,8 +82,6 @@ public struct CoordinatorState {
         var disputed: Set<Int> = []
     }
 
-    enum Kind { case stageOne, task }
-
     public let settings: CoordinatorSettings
     let clock: CoordinatorClock
     public internal(set) var phase: Phase = .waiting
@@ -94,6 +92,9 @@ public struct CoordinatorState {
     var joins = 0
     /// Measured progress intervals, most recent last.
     var intervals: [Kind: [Double]] = [:]
+    /// Per kind, 2^(ticks in which a worker missed that kind's deadline): an honest worker
+    /// slower than the limit is dropped a bounded number of times before the limit fits it.
+    var backoff: [Kind: Double] = [:]
     var warnedUnchecked = false
     /// Ops whose decision is journaled (or was replayed from the journal).
     public internal(set) var journaledOps: Set<String>
@@ -208,15 +209,15 @@ public struct CoordinatorState {
             guard hasWork(peer) else { workers[peer]!.busySince = nil; continue }
             let since = w.busySince ?? now
             if workers[peer]!.busySince == nil { workers[peer]!.busySince = now }
-            let kind: Kind = hasUnready(peer) ? .stageOne : .task
-            let limit = self.limit(kind)
+            guard let (limit, what) = deadline(of: peer) else { continue }
             if now - since > limit {
-                stalled.append((peer, String(format: "made no progress for %.1f s (the %@ limit is %.1f s)", now - since,
-                                              kind == .stageOne ? "stage-1" : "TASK", limit)))
+                stalled.append((peer, String(format: "made no progress for %.1f s (the %@ limit is %.1f s)", now - since, what, limit)))
             }
         }
-        fail(silent, "missed \(settings.job.liveness) heartbeats", into: &out)
-        for (peer, why) in stalled where phase == .running || phase == .waiting { fail([peer], why, into: &out) }
+        // A missed deadline doubles that kind's limit (once per tick).
+        for kind in Set(stalled.flatMap { waitingKinds($0.0) }) { backoff[kind] = min(backoff[kind, default: 1] * 2, 1_048_576) }
+        // Silent and stalled workers are dropped together, so none is given another's shards.
+        fail(silent.map { ($0, "missed \(settings.job.liveness) heartbeats") } + stalled, into: &out)
         placeVacancies(into: &out)
         for peer in liveWorkers where now - workers[peer]!.lastSent >= settings.job.heartbeat {
             send(.heartbeat, to: peer, into: &out)
