@@ -60,12 +60,13 @@ public struct OpShape: Equatable, Sendable {
 
 /// Stage-1 and TASK deadlines (Docs/PROTOCOL.md §4). A worker with work outstanding must make
 /// progress — an accepted READY or RESULT — within the limit of what it is waiting for, counted
-/// from its previous progress or from when it was given work while idle. The limit is
-/// `factor` × the median of the measured intervals of that kind (the worker's compute is
-/// serial, so an interval is one unit's time), at least the floor; before any interval of
-/// that kind was measured it is `unmeasuredFactor` × the floor.
+/// from its previous progress or from when it was given work while idle. Each kind (stage 1,
+/// `ranges`, `score`, `outputError`) has its own limit: `factor` × the slowest measured
+/// interval of that kind, at least the floor; before any interval of that kind was measured,
+/// and for a worker's first stage 1 (which includes loading the JOB), `unmeasuredFactor` × the
+/// floor. Each tick in which a worker misses a kind's limit doubles that limit.
 public struct Deadlines: Equatable, Sendable {
-    /// Multiple of the median measured interval (default 8).
+    /// Multiple of the slowest measured interval (default 8).
     public var factor: Double
     /// Least stage-1 limit in seconds (default 30; a JOB's loading counts in its first stage 1).
     public var stageOneFloor: Double
@@ -81,6 +82,6 @@ public struct Deadlines: Equatable, Sendable {
         self.unmeasuredFactor = unmeasuredFactor; self.window = max(1, window)
     }
 
-    /// Both floors set to `seconds` (the hidden `--deadline-floor` of `vitq coordinator`, for tests).
+    /// Both floors set to `seconds` (`--deadline-floor` of `vitq coordinator` and `vitq quantize --workers`).
     public init(floor seconds: Double) { self.init(stageOneFloor: seconds, taskFloor: seconds) }
 }

@@ -45,7 +45,7 @@ struct CoordinatorCommand: ParsableCommand {
     var verify: Double = 0
     @Option(name: .customLong("max-workers-per-key"), help: "With CURVE: most live workers per allowed public key.")
     var maxWorkersPerKey: Int = 16
-    @Option(name: .customLong("deadline-floor"), help: .hidden)
+    @Option(name: .customLong("deadline-floor"), help: DeadlineFloorFlag.help)
     var deadlineFloor: Double?
 
     func validate() throws {
@@ -56,7 +56,7 @@ struct CoordinatorCommand: ParsableCommand {
         if concurrency < 1 { throw ValidationError("--concurrency must be at least 1") }
         try VerifyFlag.check(verify, workers: expectWorkers, workersFlag: "--expect-workers")
         if !(1...100_000).contains(maxWorkersPerKey) { throw ValidationError("--max-workers-per-key must be in 1...100000") }
-        if let f = deadlineFloor, !(f.isFinite && f >= 0.1 && f <= 86_400) { throw ValidationError("--deadline-floor must be in 0.1...86400 seconds") }
+        try DeadlineFloorFlag.check(deadlineFloor)
         if (curveSecret == nil) != allow.isEmpty { throw ValidationError("--curve-secret and --allow go together") }
         try EndpointFlag.check(bind, flag: "--bind", allowWildcardPort: true)
     }

@@ -14,10 +14,13 @@ struct QuantizeCommand: ParsableCommand {
     var workers: Int = 0
     @Option(help: "With --workers N (N ≥ 2; 3 to settle a mismatch): also send this seeded fraction of units to a second worker and require byte-identical results.")
     var verify: Double = 0
+    @Option(name: .customLong("deadline-floor"), help: DeadlineFloorFlag.help)
+    var deadlineFloor: Double?
 
     func validate() throws {
         if workers < 0 { throw ValidationError("--workers must be non-negative") }
         try VerifyFlag.check(verify, workers: workers, workersFlag: "--workers")
+        try DeadlineFloorFlag.check(deadlineFloor)
         if workers > FlagLimits.maxWorkers { throw FlagError("--workers \(workers) is more than \(FlagLimits.maxWorkers)") }
     }
 
@@ -42,7 +45,7 @@ struct QuantizeCommand: ParsableCommand {
             if let m = calibration.memoryBudget { extra += ["--memory-budget", "\(m)"] }
             if let s = calibration.spillDir { extra += ["--spill-dir", s] }
             let (net, report) = try DistributedQuantization.runWithLocalWorkers(
-                count: workers, threads: threads, verify: verify, workerArguments: extra, directory: dir, model: fp, modelPath: calibration.model,
+                count: workers, threads: threads, verify: verify, deadlineFloor: deadlineFloor, workerArguments: extra, directory: dir, model: fp, modelPath: calibration.model,
                 overrides: calibration.modelOptions.overrides, dataset: ds, calib: calibRange, recipe: r, out: calibration.out,
                 log: stderrLine("vitq coordinator"))
             try calibration.report(recipe: r, model: fp, dataset: ds, calib: calibRange, network: net, timings: report.timings,

@@ -30,8 +30,8 @@ public struct CoordinatorOptions: Sendable {
     public var watchdog: (@Sendable () -> String?)?
     /// `--verify F`: the fraction of units also scored by a second worker (0: none).
     public var verify = 0.0
-    /// Both floors of the stage-1 and TASK deadlines in seconds (hidden `--deadline-floor`, for
-    /// tests; nil: the defaults of ``Deadlines``).
+    /// Both floors of the stage-1 and TASK deadlines in seconds (`--deadline-floor`; nil: the
+    /// defaults of ``Deadlines``).
     public var deadlineFloor: Double?
     /// Most live workers per CURVE public key (`--max-workers-per-key`).
     public var maxWorkersPerKey = 16
@@ -132,7 +132,7 @@ extension DistributedQuantization {
     /// ``run(model:modelPath:overrides:dataset:calib:recipe:out:options:log:)`` with `count` local
     /// worker processes of `threads` threads over ipc in `directory` (which holds the endpoint, the
     /// journal and the images file). The workers have exited or been stopped when it returns.
-    public static func runWithLocalWorkers(count: Int, threads: Int, verify: Double = 0, workerArguments: [String] = [], directory: String,
+    public static func runWithLocalWorkers(count: Int, threads: Int, verify: Double = 0, deadlineFloor: Double? = nil, workerArguments: [String] = [], directory: String,
                                            model: any SearchableModel, modelPath: String, overrides: ModelOverrides,
                                            dataset: ImageDataset, calib: Range<Int>, recipe: Recipe, out: String,
                                            log: @escaping @Sendable (String) -> Void) throws -> (network: QuantizedModel, report: DistributedReport) {
@@ -140,6 +140,7 @@ extension DistributedQuantization {
                                          journalPath: directory + "/journal", imagesPath: directory + "/calibration.npy")
         options.concurrency = max(2, count)
         options.verify = verify
+        options.deadlineFloor = deadlineFloor
         let workers = try LocalWorkers(count: count, endpoint: options.endpoint, threads: threads, extraArguments: workerArguments)
         options.watchdog = { workers.failure }
         do {
