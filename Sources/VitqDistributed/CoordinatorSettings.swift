@@ -43,6 +43,9 @@ public struct CoordinatorSettings: Sendable {
     /// A worker heard from within this window (two heartbeats, at most ``deadAfter``) may be
     /// given shards.
     public var freshWithin: Double { min(2 * job.heartbeat, deadAfter) }
+    /// How long a `--verify` dispute waits for an eligible referee before the run aborts:
+    /// 2 × ``deadAfter`` (a connected worker speaks or is dropped within ``deadAfter``).
+    public var refereeWait: Double { 2 * deadAfter }
     /// Whether some units are verified.
     public var verifies: Bool { verifyFraction > 0 }
 }

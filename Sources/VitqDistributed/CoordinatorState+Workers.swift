@@ -66,6 +66,38 @@ extension CoordinatorState {
                 give(s, .referee, to: p, into: &out)
             }
         }
+        checkDisputes(into: &out)
+    }
+
+    /// Aborts the run when a dispute cannot be settled: no worker other than the shard's owner
+    /// and checker is connected, or none became eligible (``candidate(for:)``) within
+    /// ``CoordinatorSettings/refereeWait`` (every connected worker either speaks, and becomes
+    /// eligible, or is dropped within that time, so a dispute never waits for ever). Runs after
+    /// every placement: on ticks, joins' first words and drops.
+    mutating func checkDisputes(into out: inout [CoordinatorDirective]) {
+        guard phase == .running else { return }
+        let now = clock.now
+        for s in shards.indices {
+            guard shards[s].referee == nil, let id = requests.keys.sorted().first(where: { requests[$0]!.disputed.contains(s) }),
+                  let owner = shards[s].owner?.peer, let checker = shards[s].checker?.peer else {
+                refereeWaitSince[s] = nil
+                continue
+            }
+            let since = refereeWaitSince[s] ?? now
+            refereeWaitSince[s] = since
+            let others = workers.keys.filter { $0 != owner && $0 != checker }.sorted { $0.id < $1.id }
+            if others.isEmpty {
+                phase = .aborted
+                out.append(.abort("--verify: workers \(owner) and \(checker) disagree on request \(id) shard \(s) and no third worker is connected to decide (a mismatch needs 3 workers)"))
+                return
+            }
+            if now - since >= settings.refereeWait {
+                phase = .aborted
+                let wait = String(format: "%.1f", settings.refereeWait)
+                out.append(.abort("--verify: workers \(owner) and \(checker) disagree on request \(id) shard \(s) and no eligible third worker appeared within \(wait) s to decide (connected but silent or stale: \(others.map(\.id).joined(separator: ", ")))"))
+                return
+            }
+        }
     }
 
     // MARK: stage 1 and results
@@ -140,12 +172,8 @@ extension CoordinatorState {
         if !request.disputed.contains(s) {
             requests[id]!.disputed.insert(s)
             out.append(.log("--verify: request \(id) shard \(s): owner \(owner.peer) and checker \(checker.peer) returned different results; a third worker decides"))
-            if !workers.keys.contains(where: { $0 != owner.peer && $0 != checker.peer }) {
-                phase = .aborted
-                out.append(.abort("--verify: workers \(owner.peer) and \(checker.peer) disagree on request \(id) shard \(s) and no third worker is connected to decide (a mismatch needs 3 workers)"))
-                return
-            }
             placeVacancies(into: &out)
+            if phase == .aborted { return }
             dispatch(id, shard: s, into: &out)
             return
         }

@@ -95,6 +95,8 @@ public struct CoordinatorState {
     /// Per kind, 2^(ticks in which a worker missed that kind's deadline): an honest worker
     /// slower than the limit is dropped a bounded number of times before the limit fits it.
     var backoff: [Kind: Double] = [:]
+    /// Per disputed shard with no referee: since when it has waited for one (``checkDisputes(into:)``).
+    var refereeWaitSince: [Int: Double] = [:]
     var warnedUnchecked = false
     /// Ops whose decision is journaled (or was replayed from the journal).
     public internal(set) var journaledOps: Set<String>

@@ -80,4 +80,36 @@ final class DeadlineTests: XCTestCase {
         XCTAssertEqual(d.state.taskLimit(for: .ranges(op: "x")), 2)
         XCTAssertEqual(d.state.phase, .running)
     }
+
+    /// A value liar and an honest worker disagree under `--verify 1`; the only other connected
+    /// peer said HELLO and nothing since, so it is never eligible to referee and is dropped as
+    /// silent: the run aborts with a clear message instead of waiting for ever.
+    func testADisputeWithOnlyASilentThirdPeerEndsTheRun() {
+        var c = Cluster(Fx.settings(shards: 2, workers: 2, verify: 1))
+        c.join(honest)
+        c.join(PeerID("liar"), lie: .plausibleValues)
+        c.join(PeerID("silent"), lie: .silent)
+        c.run(seconds: 60)
+        XCTAssertEqual(c.d.state.phase, .aborted, "\(c.d.log.logs.joined(separator: "\n"))")
+        XCTAssertTrue(c.aborts.first.map { $0.contains("disagree") && $0.contains("third worker") } ?? false, "\(c.aborts)")
+        XCTAssertLessThan(c.d.clock.now, 10)
+    }
+
+    /// The same dispute, but a real referee joins while it waits: the run completes with the
+    /// honest results and the liar is dropped.
+    func testADisputeIsSettledByAWorkerThatJoinsLater() {
+        var c = Cluster(Fx.settings(shards: 2, workers: 2, verify: 1))
+        c.join(honest)
+        c.join(PeerID("liar"), lie: .plausibleValues)
+        c.join(PeerID("silent"), lie: .silent)
+        let ids = Cluster.units.map { u -> RequestID in let (id, out) = c.d.submit(u); c.collect(out); return id }
+        c.deliver()
+        c.step()
+        c.join(PeerID("referee"))
+        for _ in 0..<400 where c.d.state.phase == .running { c.step() }
+        XCTAssertTrue(c.aborts.isEmpty, "\(c.aborts)")
+        XCTAssertEqual(Set(c.d.log.completions.map(\.request)), Set(ids))
+        for done in c.d.log.completions { XCTAssertEqual(done.reduced, c.expected(done.unit)) }
+        XCTAssertTrue(c.d.log.drops.contains(PeerID("liar")))
+    }
 }
