@@ -43,8 +43,8 @@ struct CoordinatorCommand: ParsableCommand {
     var concurrency: Int = 4
     @Option(help: "Also send this seeded fraction of units (0...1) to a second worker and require byte-identical results; a mismatch is settled by a third worker and the minority dropped. Needs --expect-workers 2 or more (3 to settle a mismatch).")
     var verify: Double = 0
-    @Option(name: .customLong("max-workers-per-key"), help: "With CURVE: most live workers per allowed public key.")
-    var maxWorkersPerKey: Int = 16
+    @Option(name: .customLong("max-workers-per-key"), help: "With CURVE: most live workers per allowed public key (replicas sharing one worker key count together).")
+    var maxWorkersPerKey: Int = CoordinatorOptions.defaultMaxWorkersPerKey
     @Option(name: .customLong("deadline-floor"), help: DeadlineFloorFlag.help)
     var deadlineFloor: Double?
 

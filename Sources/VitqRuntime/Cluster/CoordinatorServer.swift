@@ -220,7 +220,7 @@ final class CoordinatorServer: @unchecked Sendable {
     private func tooManyForKey(_ peer: PeerID) -> String? {
         guard let limit = maxWorkersPerKey, let key = keyOf[peer] else { return nil }
         let live = state.liveWorkers.filter { $0 != peer && keyOf[$0] == key }.count
-        return live >= limit ? "CURVE key \(key) already has \(live) live workers (at most \(limit), --max-workers-per-key)" : nil
+        return live >= limit ? "CURVE key \(key) already has \(live) live workers (at most \(limit), --max-workers-per-key); raise --max-workers-per-key to admit more workers sharing this key" : nil
     }
 
     /// Sends without blocking: a peer whose queue is full (``sendQueueMessages``) or that was

@@ -34,7 +34,10 @@ public struct CoordinatorOptions: Sendable {
     /// defaults of ``Deadlines``).
     public var deadlineFloor: Double?
     /// Most live workers per CURVE public key (`--max-workers-per-key`).
-    public var maxWorkersPerKey = 16
+    public var maxWorkersPerKey = CoordinatorOptions.defaultMaxWorkersPerKey
+    /// The default of ``maxWorkersPerKey``: 256, above the replica counts of the shipped
+    /// deployments, which give every replica the same worker key (Docs/DEPLOY.md).
+    public static let defaultMaxWorkersPerKey = 256
 
     public init(endpoint: String, expectedWorkers: Int, journalPath: String, imagesPath: String) {
         self.endpoint = endpoint; self.expectedWorkers = expectedWorkers
