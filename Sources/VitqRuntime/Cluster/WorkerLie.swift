@@ -21,17 +21,18 @@ public enum WorkerLie: String, CaseIterable, Sendable {
     /// every range × 1.5 (only `--verify` catches it).
     case values
 
-    /// `result` (the honest answer) as this liar sends it.
-    func apply(_ result: WorkResult) -> WorkResult {
+    /// `result` (the honest answer) as this liar sends it (unchanged when there is nothing to
+    /// alter, e.g. an empty table).
+    public func apply(_ result: WorkResult) -> WorkResult {
         switch (self, result) {
         case (.rangesCount, .ranges): return .ranges([])
         case (.zeroChannels, let .outputError(e)):
             return .outputError(OutputErrorSums(sums: [], rows: e.rows, inputAbsSum: e.inputAbsSum, squaredError: 0, squaredReference: 0))
         case (.candidates, let .scores(s)) where s.candidates > 1:
             return .scores(ShardScores(candidates: s.candidates - 1, groups: s.groups, stats: s.stats))
-        case (.nan, var .scores(s)): s.values[0] = .nan; return .scores(s)
+        case (.nan, var .scores(s)) where !s.values.isEmpty: s.values[0] = .nan; return .scores(s)
         case (.inf, var .ranges(v)) where !v.isEmpty: v[0] = .infinity; return .ranges(v)
-        case (.values, var .scores(s)): s.values[0] = s.values[0].nextUp; return .scores(s)
+        case (.values, var .scores(s)) where !s.values.isEmpty: s.values[0] = s.values[0].nextUp; return .scores(s)
         case (.values, let .ranges(v)): return .ranges(v.map { $0 * 1.5 })
         default: return result
         }
