@@ -119,8 +119,6 @@ public struct CoordinatorState {
     public func owner(of shard: Int) -> PeerID? { shards[shard].owner?.peer }
     /// The worker that checks `shard`'s verified units (`--verify`), if any.
     public func checker(of shard: Int) -> PeerID? { shards[shard].checker?.peer }
-    /// The worker settling a dispute on `shard`, if any.
-    public func referee(of shard: Int) -> PeerID? { shards[shard].referee?.peer }
     /// The owner's assignment attempt of `shard` (the attempt its next owner gets while it has none).
     public func attempt(of shard: Int) -> Int { shards[shard].owner?.attempt ?? shards[shard].nextAttempt }
     /// `peer`'s assignment attempt of `shard`, if it holds it in any role.
@@ -131,8 +129,6 @@ public struct CoordinatorState {
     public func isReady(_ shard: Int) -> Bool { shards[shard].owner?.ready ?? false }
     /// The shards `peer` owns, ascending.
     public func shards(of peer: PeerID) -> [Int] { shards.indices.filter { shards[$0].owner?.peer == peer } }
-    /// The shards `peer` holds in any role, ascending.
-    public func held(by peer: PeerID) -> [Int] { shards.indices.filter { shards[$0].role(of: peer) != nil } }
     /// Requests not yet complete, ascending.
     public var outstanding: [RequestID] { requests.keys.sorted() }
     /// The shards of request `id` that are verified.

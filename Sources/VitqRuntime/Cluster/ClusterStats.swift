@@ -129,8 +129,6 @@ public final class ClusterStats: @unchecked Sendable {
     private var wirePerOp: [String: Int] { opTraffic.mapValues { $0.bytesIn + $0.bytesOut } }
     /// All bytes on the wire, both ways, including JOB messages.
     public var totalWireBytes: Int { lock.withLock { peers.values.reduce(forgottenBytes) { $0 + $1.bytesIn + $1.bytesOut } } }
-    /// Peers the status file lists (live workers and the most recent dropped ones).
-    var listedPeers: Int { lock.withLock { peers.values.filter { $0.joined != nil }.count } }
 
     /// Rewrites the status file (at most twice a second, and at the end).
     public func writeStatus(state: CoordinatorState, force: Bool = false) {
