@@ -116,52 +116,14 @@ public final class ZmqSocket: @unchecked Sendable {
     /// for an unknown routing id.
     @discardableResult
     public func send(_ frames: [Data], dontWait: Bool = false) throws -> Int {
-        let s = try raw
-        var total = 0
-        for (i, frame) in frames.enumerated() {
-            var flags: Int32 = i + 1 < frames.count ? ZMQ_SNDMORE : 0
-            if dontWait { flags |= ZMQ_DONTWAIT }
-            var msg = zmq_msg_t()
-            try check(zmq_msg_init_size(&msg, frame.count), "zmq_msg_init_size")
-            if frame.count > 0 { frame.withUnsafeBytes { _ = memcpy(zmq_msg_data(&msg), $0.baseAddress!, frame.count) } }
-            while true {
-                if zmq_msg_send(&msg, s, flags) >= 0 { break }
-                let e = ZmqError.last("zmq_msg_send")
-                if e.interrupted { continue }
-                zmq_msg_close(&msg)
-                throw e
-            }
-            total += frame.count
-        }
-        return total
+        try send(frames: frames.map { .bytes($0) }, dontWait: dontWait)
     }
 
     /// Receives one multipart message, waiting at most `timeoutMs` (0: don't wait, -1: forever).
     /// Returns nil on timeout. At most `maxFrames` frames are kept: a message with more is
     /// drained and returned with `truncated` set, so the caller can reject it without reading it.
     public func receive(timeoutMs: Int32, maxFrames: Int = 8) throws -> (frames: [Data], truncated: Bool)? {
-        guard try poll(timeoutMs: timeoutMs) else { return nil }
-        let s = try raw
-        var frames: [Data] = []
-        var truncated = false
-        while true {
-            var msg = zmq_msg_t()
-            zmq_msg_init(&msg)
-            defer { zmq_msg_close(&msg) }
-            while zmq_msg_recv(&msg, s, frames.isEmpty && !truncated ? ZMQ_DONTWAIT : 0) < 0 {
-                let e = ZmqError.last("zmq_msg_recv")
-                if e.interrupted { continue }
-                if e.wouldBlock && frames.isEmpty && !truncated { return nil }
-                throw e
-            }
-            if frames.count < maxFrames {
-                frames.append(Data(bytes: zmq_msg_data(&msg), count: zmq_msg_size(&msg)))
-            } else {
-                truncated = true
-            }
-            if zmq_msg_more(&msg) == 0 { break }
-        }
-        return (frames, truncated)
+        try receiveWithUserID(timeoutMs: timeoutMs, maxFrames: maxFrames).map { ($0.frames, $0.truncated) }
     }
 
     /// Whether a message can be received within `timeoutMs`.
