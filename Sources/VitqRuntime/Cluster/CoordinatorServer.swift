@@ -50,7 +50,11 @@ final class CoordinatorServer: @unchecked Sendable {
         self.journal = journal
         self.stats = stats
         self.log = log
-        state = CoordinatorState(settings: settings, clock: SystemClock(), resumed: journal.decisions)
+        // The state's JOB carries empty placeholders, replaced by the shared frames on send
+        // (``send(_:to:)``), so the inline model and images are held once.
+        var placeholders = settings
+        placeholders.blobs = settings.blobs.map { _ in Data() }
+        state = CoordinatorState(settings: placeholders, clock: SystemClock(), resumed: journal.decisions)
         codec = MessageCodec(shardCount: settings.shardCount, versions: settings.versions)
         wake = try WakePipe()
     }

@@ -69,7 +69,7 @@ public enum DistributedQuantization {
         try Endpoint.validate(o.endpoint)
         if o.curve == nil && !o.insecure && !Endpoint.isLocal(o.endpoint) { throw ClusterError.insecureEndpoint(o.endpoint) }
         let start = Date()
-        let material = try JobMaterial.make(modelPath: modelPath, model: model, overrides: overrides, dataset: dataset, calib: calib,
+        var material = try JobMaterial.make(modelPath: modelPath, model: model, overrides: overrides, dataset: dataset, calib: calib,
                                             recipe: recipe, ship: o.ship, imagesPath: o.imagesPath,
                                             heartbeat: o.heartbeat, liveness: o.liveness)
         let model = try SearchCalibration.searchModel(model, recipe: recipe, ranges: material.job.smoothingRanges)
@@ -96,12 +96,15 @@ public enum DistributedQuantization {
         try socket.bind(o.endpoint)
         log("listening on \(try socket.lastEndpoint)\(o.curve == nil ? "" : " (CURVE)"); waiting for \(o.expectedWorkers) worker(s)")
 
-        let settings = CoordinatorSettings(job: material.job, blobs: material.blobs, expectedWorkers: o.expectedWorkers, ops: ops,
+        var settings = CoordinatorSettings(job: material.job, blobs: material.blobs, expectedWorkers: o.expectedWorkers, ops: ops,
                                            shapes: try OpShape.of(ops, model: model), deadlines: o.deadlineFloor.map { Deadlines(floor: $0) } ?? Deadlines(), verifyFraction: o.verify)
         if o.verify > 0 { log(String(format: "--verify %g: a seeded %.0f%% of units also go to a second worker", o.verify, o.verify * 100)) }
         let stats = ClusterStats(opsTotal: ops.count, resumed: journal.decisions.count, statusPath: o.statusPath, progress: log)
         let server = try CoordinatorServer(socket: socket, settings: settings, journal: journal, stats: stats,
                                            maxWorkersPerKey: o.curve == nil ? nil : o.maxWorkersPerKey, watchdog: o.watchdog, log: log)
+        // The server holds the inline frames once, as shared frames: let go of the Data here.
+        material.blobs = []
+        settings.blobs = []
         server.start()
         let executor = CountingExecutor(DistributedExecutor(server: server, shardCount: settings.shardCount))
         let searchStart = Date()
