@@ -22,13 +22,20 @@ enum JPEGDecoder {
         }
         try ImageDecoder.checkDimensions(width: Int(w), height: Int(ht), path: path)
         var out = [UInt8](repeating: 0, count: Int(w) * Int(ht) * 3)
-        guard let warning = try decompress(h, bytes, into: &out, width: w, height: ht, path: path), warning.contains(truncationWarning) else {
+        guard let warning = try decompress(h, bytes, into: &out, width: w, height: ht, path: path) else {
+            return RGBImage(width: Int(w), height: Int(ht), pixels: out)
+        }
+        // TurboJPEG reports only libjpeg's first warning, so a benign one (extraneous bytes
+        // before a marker) can hide a later premature end. A file that ends with its EOI marker
+        // was read to the end: its warnings are benign unless the first is the truncation.
+        let endsWithEOI = bytes.suffix(2) == [0xFF, 0xD9]
+        if endsWithEOI && !warning.contains(truncationWarning) {
             return RGBImage(width: Int(w), height: Int(ht), pixels: out)
         }
         // A file whose only missing part is the final EOI marker holds every pixel (PIL accepts
         // some such files, depending on where its reads end): decode again with the marker
         // appended, and accept only a decode without any warning.
-        if bytes.suffix(2) != [0xFF, 0xD9], try decompress(h, bytes + [0xFF, 0xD9], into: &out, width: w, height: ht, path: path) == nil {
+        if !endsWithEOI, try decompress(h, bytes + [0xFF, 0xD9], into: &out, width: w, height: ht, path: path) == nil {
             return RGBImage(width: Int(w), height: Int(ht), pixels: out)
         }
         throw DataError.unreadableImage(path: path, detail: "truncated JPEG (libjpeg: \(warning))")

@@ -12,7 +12,9 @@ final class DecoderLimitsTests: XCTestCase {
     override func setUp() { dir = makeTempDir() }
     override func tearDown() { try? FileManager.default.removeItem(atPath: dir) }
 
-    /// full.jpg, its first half, the file without its EOI marker, and with bytes after EOI;
+    /// full.jpg, its first half, the file without its EOI marker, with bytes after EOI, and with
+    /// 3 extraneous bytes before a progressive file's second scan (a benign warning), whole and
+    /// cut in its last scan;
     /// prints, per file, whether PIL's convert("RGB") raised. (Whether PIL accepts a file missing
     /// only its EOI depends on the content; vitq accepts it when every pixel decodes.)
     static let truncationScript = #"""
@@ -25,7 +27,13 @@ d = open("full.jpg", "rb").read()
 open("half.jpg", "wb").write(d[: len(d) // 2])
 open("no_eoi.jpg", "wb").write(d[:-2])
 open("trailing.jpg", "wb").write(d + b"trailing bytes")
-for name in ["full", "half", "trailing"]:
+Image.open("full.jpg").save("prog.jpg", quality=90, progressive=True)
+p = open("prog.jpg", "rb").read()
+sos = [i for i in range(len(p) - 1) if p[i : i + 2] == b"\xff\xda"]
+x = p[: sos[1]] + b"\x00\x00\x00" + p[sos[1] :]
+open("extraneous.jpg", "wb").write(x)
+open("extraneous_half.jpg", "wb").write(x[: sos[-1] + 3 + 20])
+for name in ["full", "half", "trailing", "extraneous", "extraneous_half"]:
     try:
         Image.open(name + ".jpg").convert("RGB")
         print(name, "ok")
@@ -35,13 +43,18 @@ for name in ["full", "half", "trailing"]:
 
     func testTruncatedJPEGIsRefusedWherePILRaises() throws {
         let pil = try PythonImages.run(Self.truncationScript, in: dir)
-        XCTAssertEqual(pil, "full ok\nhalf error\ntrailing ok\n")
+        XCTAssertEqual(pil, "full ok\nhalf error\ntrailing ok\nextraneous ok\nextraneous_half error\n")
         XCTAssertThrowsError(try ImageDecoder.decode(path: dir + "/half.jpg")) { e in
             XCTAssertEqual("\(e)", dir + "/half.jpg: unreadable image: truncated JPEG (libjpeg: Premature end of JPEG file)")
         }
         let full = try ImageDecoder.decode(path: dir + "/full.jpg")
         XCTAssertEqual(try ImageDecoder.decode(path: dir + "/no_eoi.jpg"), full)
         XCTAssertEqual(try ImageDecoder.decode(path: dir + "/trailing.jpg"), full)
+        // libjpeg's first warning (3 extraneous bytes before a scan) used to hide the truncation.
+        XCTAssertEqual(try ImageDecoder.decode(path: dir + "/extraneous.jpg").width, 64)
+        XCTAssertThrowsError(try ImageDecoder.decode(path: dir + "/extraneous_half.jpg")) { e in
+            XCTAssertTrue("\(e)".hasPrefix(dir + "/extraneous_half.jpg: unreadable image: truncated JPEG"), "\(e)")
+        }
     }
 
     /// A 1×20000 JPEG of a few KB used to ask for a 256 × 5,120,000 resize (3.9 GB).
