@@ -12,9 +12,14 @@ import Yams
 enum RecipeText {
     /// The largest recipe file, in bytes.
     static let maxBytes = 64 * 1024
-    /// The deepest nesting (an upper bound: indentation levels and leading `- ` / `? ` indicators
-    /// of a line, plus every `[` and `{` in the text).
+    /// The deepest block nesting (an upper bound: indentation levels and leading `- ` / `? `
+    /// indicators of a line).
     static let maxDepth = 32
+    /// The most `[` and `{` in the whole text (an upper bound on flow nesting that needs no
+    /// quote parsing, which an attacker could mislead; brackets in comments count too, so the
+    /// bound is well above what a commented recipe holds, and far below what overflows Yams'
+    /// recursive composer).
+    static let maxFlowOpeners = 256
     /// The most aliases (`*name`); with so few, alias expansion stays under a few hundred nodes.
     static let maxAliases = 16
 
@@ -64,8 +69,11 @@ enum RecipeText {
                 previous = b
                 i += 1
             }
-            deepest = max(deepest, indents.count + indicators + flowOpeners)
+            deepest = max(deepest, indents.count + indicators)
             guard deepest <= maxDepth else { throw RecipeError(source, "nesting deeper than \(maxDepth) levels; a recipe is a flat mapping of keys to values") }
+            guard flowOpeners <= maxFlowOpeners else {
+                throw RecipeError(source, "more than \(maxFlowOpeners) '[' and '{' (a bound on flow nesting; comments count too); a recipe is a flat mapping of keys to values")
+            }
             guard aliases <= maxAliases else { throw RecipeError(source, "more than \(maxAliases) YAML aliases; a recipe is a flat mapping of keys to values") }
             i += 1
         }

@@ -61,6 +61,10 @@ final class RecipeBoundsTests: XCTestCase {
     func testOrdinaryRecipesStillParse() throws {
         let r = try Recipe.parse("# a comment\nname: x   # trailing *comment [\nweight_bits: 6\n\nkeep_float: 2\n", source: "r.yaml")
         XCTAssertEqual([r.weightBits, r.keepFloat], [6, 2])
+        // Brackets in comments: 40 lines like "# multipliers [0.8, 1.2] {see BENCHMARKS}" once
+        // counted as 80 nesting levels.
+        let commented = (0..<40).map { "# variant \($0): multipliers [0.8, 1.2] {see BENCHMARKS}\n" }.joined() + "weight_bits: 6\n"
+        XCTAssertEqual(try Recipe.parse(commented, source: "r.yaml").weightBits, 6)
         // A few aliases of scalars are fine.
         let s = try Recipe.parse("weight_bits: &b 6\nactivation_bits: *b\n", source: "r.yaml")
         XCTAssertEqual(s.activationBits, 6)
