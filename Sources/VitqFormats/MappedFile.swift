@@ -13,12 +13,14 @@ public final class MappedFile: @unchecked Sendable {
     /// Maps `path` read-only. An empty file maps to an empty buffer.
     public init(path: String) throws {
         self.path = path
-        let fd = open(path, O_RDONLY)
+        // Non-blocking, so that a FIFO or a device cannot hang the open; only regular files are mapped.
+        let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
         guard fd >= 0 else { throw FormatError.io(path: path, message: String(cString: strerror(errno))) }
         defer { close(fd) }
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw FormatError.io(path: path, message: String(cString: strerror(errno))) }
         if (st.st_mode & S_IFMT) == S_IFDIR { throw FormatError.io(path: path, message: "is a directory") }
+        guard (st.st_mode & S_IFMT) == S_IFREG else { throw FormatError.io(path: path, message: "not a regular file") }
         let size = Int(st.st_size)
         if size == 0 {
             bytes = UnsafeRawBufferPointer(start: nil, count: 0)
@@ -93,8 +95,15 @@ public enum AtomicFile {
             }
         } else {
             // link(2) fails with EEXIST instead of replacing: no check-then-write race.
-            let linked = link(tmp, path) == 0
-            let e = errno
+            var linked = link(tmp, path) == 0
+            var e = errno
+            if !linked, [EPERM, ENOTSUP, EOPNOTSUPP, ENOSYS, EMLINK].contains(e) {
+                // A filesystem without hard links (exFAT, many SMB and FUSE mounts): check, then
+                // rename. The check and the rename are two steps there, so a file created between
+                // them could be replaced; on every filesystem with links the refusal is atomic.
+                var st = stat()
+                if lstat(path, &st) == 0 { e = EEXIST } else if rename(tmp, path) == 0 { linked = true } else { e = errno }
+            }
             unlink(tmp)
             guard linked else {
                 throw FormatError.io(path: path, message: e == EEXIST ? "exists; refusing to overwrite it" : "cannot create: \(String(cString: strerror(e)))")
