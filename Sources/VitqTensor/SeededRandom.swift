@@ -2,11 +2,12 @@ import Foundation
 
 /// A seeded SplitMix64 generator with uniform and normal samplers: the one source of
 /// reproducible randomness in vitq (synthetic weights, benchmark inputs, tests).
-public struct SeededRandom: Sendable {
+public struct SeededRandom: Sendable, RandomNumberGenerator {
     var state: UInt64
 
     public init(seed: UInt64) { state = seed }
 
+    /// The next 64 random bits.
     public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state

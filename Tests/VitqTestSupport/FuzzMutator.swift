@@ -1,25 +1,14 @@
 import Foundation
+import VitqTensor
 
 /// Seeded mutations of valid inputs for the file fuzzers: bit flips, byte insertions and
 /// deletions, truncations, spliced garbage, and numbers in the text rewritten to huge, negative
 /// or overflowing values (header edits). The same seed gives the same inputs.
 public struct FuzzMutator {
-    /// SplitMix64: a small deterministic generator for reproducible fuzzing.
-    public struct SplitMix: RandomNumberGenerator {
-        public var state: UInt64
-        public init(seed: UInt64) { state = seed }
-        public mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
+    /// The seeded generator (vitq's SplitMix64).
+    public var rng: SeededRandom
 
-    public var rng: SplitMix
-
-    public init(seed: UInt64) { rng = SplitMix(seed: seed) }
+    public init(seed: UInt64) { rng = SeededRandom(seed: seed) }
 
     /// Integers a header edit puts in place of a number: zero, negatives, powers of two up to
     /// 2^63 − 1, and values just past Int64's range.

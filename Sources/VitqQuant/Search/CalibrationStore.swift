@@ -1,4 +1,5 @@
 import Foundation
+import VitqFormats
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -37,12 +38,8 @@ public final class CapturedTensor: @unchecked Sendable {
 
     /// The product of `factors`, or an error naming `what` when it overflows or a factor is negative.
     static func product(_ factors: [Int], _ what: String) throws -> Int {
-        var p = 1
-        for f in factors {
-            guard f >= 0 else { throw CalibrationStoreError(description: "stage 1: \(what) has a negative size") }
-            let (r, overflow) = p.multipliedReportingOverflow(by: f)
-            guard !overflow else { throw CalibrationStoreError(description: "stage 1: \(what) is too large to store") }
-            p = r
+        guard let p = CheckedSize.product(factors) else {
+            throw CalibrationStoreError(description: "stage 1: \(what) has a negative size or is too large to store")
         }
         return p
     }
