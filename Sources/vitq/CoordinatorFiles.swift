@@ -5,7 +5,9 @@ extension CoordinatorCommand {
     /// which is rewritten as the run goes, is none of the inputs, the journal or the output.
     func coordinatorFiles(journal: String) throws -> [(flag: String, path: String?)] {
         let keys: [(flag: String, path: String?)] = [("--curve-secret", curveSecret)] + allow.map { ("--allow", $0) }
-        // The journal is created with the first decision; its folder is checked now, before stage 1.
+        // The journal is created with the first decision; its folder is checked now, before stage 1
+        // (after --out's, beside which the default journal lies, so a bad --out is named as such).
+        try OutputChecks.writableFolder(of: calibration.out, flag: "--out")
         try OutputChecks.writableFolder(of: journal, flag: "--journal")
         if let status {
             try OutputChecks.writableFolder(of: status, flag: "--status")
