@@ -30,9 +30,9 @@ let package = Package(
         // MARK: Swift library
         .target(name: "VitqTensor", dependencies: ["CVitqKernels", "COpenBLAS"]),
         .target(name: "VitqFormats", dependencies: ["VitqTensor"]),
-        .target(name: "VitqModels", dependencies: ["VitqTensor", "VitqFormats"]),
-        .target(name: "VitqData", dependencies: ["VitqTensor", "VitqFormats", "VitqModels", "CTurboJPEG", "CPNG"]),
-        .target(name: "VitqQuant", dependencies: ["VitqTensor", "VitqFormats", "VitqModels", "CVitqKernels", "COpenBLAS",
+        .target(name: "VitqModels", dependencies: ["VitqTensor", "VitqFormats", "VitqData"]),
+        .target(name: "VitqData", dependencies: ["VitqTensor", "VitqFormats", "CTurboJPEG", "CPNG"]),
+        .target(name: "VitqQuant", dependencies: ["VitqTensor", "VitqFormats", "VitqData", "VitqModels", "CVitqKernels", "COpenBLAS",
                                                   .product(name: "Yams", package: "Yams")]),
         .target(name: "VitqZmq", dependencies: ["CZmq"]),
         .target(name: "VitqDistributed", dependencies: ["VitqQuant", "VitqModels", "VitqTensor"]),

@@ -1,6 +1,5 @@
 import Foundation
 import VitqFormats
-import VitqModels
 import VitqTensor
 
 /// A labelled (or unlabelled) image collection that yields preprocessed images.

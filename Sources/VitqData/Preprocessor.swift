@@ -1,4 +1,3 @@
-import VitqModels
 
 /// timm's eval transform: resize the shorter side to int(size / crop_pct) (PIL bicubic),
 /// center crop, x/255, then (x − mean)/std, giving CHW floats. Resize targets that an extreme

@@ -1,4 +1,5 @@
 import Foundation
+import VitqData
 import VitqFormats
 
 /// Checks on the sizes a model config implies, made before anything is allocated or indexed

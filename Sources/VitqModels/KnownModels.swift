@@ -1,3 +1,4 @@
+import VitqData
 /// timm model names whose architecture and preprocessing vitq knows without any config file.
 public enum KnownModels {
     /// One entry of the table.

@@ -1,4 +1,5 @@
 import Foundation
+import VitqData
 import VitqFormats
 
 /// Settings given on the command line; each wins over what the file and its config say.

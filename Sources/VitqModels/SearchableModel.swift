@@ -1,3 +1,4 @@
+import VitqData
 import VitqTensor
 
 /// A float or quantized image classifier vitq can run and evaluate (ViT/DeiT and Swin).

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import VitqData
 import VitqFormats
 import VitqModels
 import VitqQuant

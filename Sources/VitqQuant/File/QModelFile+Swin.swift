@@ -1,4 +1,5 @@
 import Foundation
+import VitqData
 import VitqFormats
 import VitqModels
 import VitqTensor
