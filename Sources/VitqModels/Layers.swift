@@ -75,12 +75,6 @@ public struct Linear: LinearOp, @unchecked Sendable {
 
     public init(weight: Tensor, bias: Tensor?) { self.weight = weight; self.bias = bias }
 
-    /// Loads `prefix.weight` [out, in] and `prefix.bias` [out] (the bias may be absent when `biasOptional`).
-    public init(_ loader: StrictTensorLoader, _ prefix: String, out: Int, in inF: Int, biasOptional: Bool = false) throws {
-        weight = try loader.load("\(prefix).weight", [out, inF])
-        bias = biasOptional ? try loader.loadIfPresent("\(prefix).bias", [out]) : try loader.load("\(prefix).bias", [out])
-    }
-
     /// y[rows, out] = x[rows, in] · Wᵀ + b.
     public func forward(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>) {
         Gemm.linear(x, rows: rows, weight: weight.data, outFeatures: outFeatures, inFeatures: inFeatures,

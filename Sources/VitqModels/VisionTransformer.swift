@@ -22,6 +22,13 @@ public struct ViTBlock: @unchecked Sendable {
     }
 }
 
+extension ViTConfig {
+    /// The stored shape of linear op `name`'s weight: the patch projection keeps its conv shape.
+    public func weightShape(_ name: String, out: Int, in inF: Int) -> [Int] {
+        name == "patch_embed.proj" ? [embedDim, inChans, patchSize, patchSize] : [out, inF]
+    }
+}
+
 /// A timm VisionTransformer / VisionTransformerDistilled (ViT, DeiT).
 ///
 /// The matrix products are ``LinearOp`` and ``AttentionKernel`` values: fp32 when loaded from a
@@ -47,32 +54,51 @@ public final class VisionTransformer: @unchecked Sendable {
     }
 
     /// Loads the model in `file`, strictly: every key must be present with its shape, and no other.
-    public init(file: SafeTensorsFile, spec: ModelSpec) throws {
+    public convenience init(file: SafeTensorsFile, spec: ModelSpec) throws {
+        let l = StrictTensorLoader(file), c = spec.vit
+        try self.init(loader: l, spec: spec) { name, out, inF in
+            let w = try l.load("\(name).weight", c.weightShape(name, out: out, in: inF))
+            let bias = name.hasSuffix("attn.qkv") && !c.qkvBias ? try l.loadIfPresent("\(name).bias", [out]) : try l.load("\(name).bias", [out])
+            return Linear(weight: Tensor(shape: [out, inF], values: w.array), bias: bias)
+        }
+        try l.finish()
+    }
+
+    /// Loads the float tensors (class and distillation tokens, position embedding, norms and
+    /// GELU smoothing's optional `blocks.i.mlp.fc2.input_multiplier`) from `l` and each linear op
+    /// from `linear(name, out, in)`; the caller finishes the loader.
+    public init(loader l: StrictTensorLoader, spec: ModelSpec, linear: (String, Int, Int) throws -> any LinearOp) throws {
         self.spec = spec
-        let c = spec.vit, e = c.embedDim
-        try c.checkSizes(source: file.path, fileBytes: file.byteCount, tensorCount: file.tensors.count)
-        let l = StrictTensorLoader(file)
-        let pw = try l.load("patch_embed.proj.weight", [e, c.inChans, c.patchSize, c.patchSize])
-        patchEmbed = Linear(weight: Tensor(shape: [e, c.inChans * c.patchSize * c.patchSize], values: pw.array),
-                            bias: try l.load("patch_embed.proj.bias", [e]))
+        let c = spec.vit, e = c.embedDim, eps = c.layerNormEps
+        try c.checkSizes(source: l.file.path, fileBytes: l.file.byteCount, tensorCount: l.file.tensors.count)
+        patchEmbed = try linear("patch_embed.proj", e, c.inChans * c.patchSize * c.patchSize)
         clsToken = try l.load("cls_token", [1, 1, e])
         distToken = c.distilled ? try l.load("dist_token", [1, 1, e]) : nil
         posEmbed = try l.load("pos_embed", [1, c.tokens, e])
         blocks = try (0..<c.depth).map { i in
             let p = "blocks.\(i)"
             return ViTBlock(
-                norm1: try LayerNorm(l, "\(p).norm1", dim: e, eps: c.layerNormEps),
-                qkv: try Linear(l, "\(p).attn.qkv", out: 3 * e, in: e, biasOptional: !c.qkvBias),
+                norm1: try LayerNorm(l, "\(p).norm1", dim: e, eps: eps),
+                qkv: try linear("\(p).attn.qkv", 3 * e, e),
                 attention: FloatAttention(),
-                proj: try Linear(l, "\(p).attn.proj", out: e, in: e),
-                norm2: try LayerNorm(l, "\(p).norm2", dim: e, eps: c.layerNormEps),
-                fc1: try Linear(l, "\(p).mlp.fc1", out: c.mlpHidden, in: e),
-                fc2: try Linear(l, "\(p).mlp.fc2", out: e, in: c.mlpHidden))
+                proj: try linear("\(p).attn.proj", e, e),
+                norm2: try LayerNorm(l, "\(p).norm2", dim: e, eps: eps),
+                fc1: try linear("\(p).mlp.fc1", c.mlpHidden, e),
+                fc2: try linear("\(p).mlp.fc2", e, c.mlpHidden),
+                hiddenMultiplier: try Self.hiddenMultiplier(l, "\(p).mlp.fc2.input_multiplier", c.mlpHidden))
         }
-        norm = try LayerNorm(l, "norm", dim: e, eps: c.layerNormEps)
-        head = try Linear(l, "head", out: c.numClasses, in: e)
-        headDist = c.distilled ? try Linear(l, "head_dist", out: c.numClasses, in: e) : nil
-        try l.finish()
+        norm = try LayerNorm(l, "norm", dim: e, eps: eps)
+        head = try linear("head", c.numClasses, e)
+        headDist = c.distilled ? try linear("head_dist", c.numClasses, e) : nil
+    }
+
+    /// GELU smoothing's optional per-channel multiplier `name` [hidden]: finite and positive.
+    static func hiddenMultiplier(_ l: StrictTensorLoader, _ name: String, _ hidden: Int) throws -> Tensor? {
+        guard let m = try l.loadIfPresent(name, [hidden]) else { return nil }
+        if let bad = (0..<hidden).first(where: { !(m.data[$0].isFinite && m.data[$0] > 0) }) {
+            throw FormatError.badTensor(path: l.file.path, key: name, detail: "value \(m.data[bad]) at \(bad) is not a finite positive multiplier")
+        }
+        return m
     }
 
     /// Opens `path`, resolves its config and loads it.
@@ -97,19 +123,20 @@ public final class VisionTransformer: @unchecked Sendable {
         return Array(zip(config.linearOpNames, ops)).map { (name: $0.0, op: $0.1) }
     }
 
-    /// The same model with each linear op replaced by `linear(name, op)` and each block's
-    /// attention by `attention(blockIndex)`.
-    public func replacingOps(linear: (String, any LinearOp) throws -> any LinearOp,
-                             attention: (Int) throws -> any AttentionKernel) rethrows -> VisionTransformer {
-        let newBlocks = try blocks.enumerated().map { i, b in
-            ViTBlock(norm1: b.norm1, qkv: try linear("blocks.\(i).attn.qkv", b.qkv), attention: try attention(i),
-                     proj: try linear("blocks.\(i).attn.proj", b.proj), norm2: b.norm2,
-                     fc1: try linear("blocks.\(i).mlp.fc1", b.fc1), fc2: try linear("blocks.\(i).mlp.fc2", b.fc2),
-                     hiddenMultiplier: b.hiddenMultiplier)
+    /// This model with its products replaced: `linear(name, op)` for each linear op and
+    /// `attention(name, kernel)` for each block's attention (`blocks.i.attn`).
+    public func replacing(linear: (String, any LinearOp) -> any LinearOp,
+                          attention: (String, any AttentionKernel) -> any AttentionKernel) -> VisionTransformer {
+        let newBlocks = blocks.enumerated().map { i, b in
+            let p = "blocks.\(i)"
+            return ViTBlock(norm1: b.norm1, qkv: linear("\(p).attn.qkv", b.qkv), attention: attention("\(p).attn", b.attention),
+                            proj: linear("\(p).attn.proj", b.proj), norm2: b.norm2,
+                            fc1: linear("\(p).mlp.fc1", b.fc1), fc2: linear("\(p).mlp.fc2", b.fc2),
+                            hiddenMultiplier: b.hiddenMultiplier)
         }
-        return VisionTransformer(spec: spec, patchEmbed: try linear("patch_embed.proj", patchEmbed), clsToken: clsToken,
+        return VisionTransformer(spec: spec, patchEmbed: linear("patch_embed.proj", patchEmbed), clsToken: clsToken,
                                  distToken: distToken, posEmbed: posEmbed, blocks: newBlocks, norm: norm,
-                                 head: try linear("head", head), headDist: try headDist.map { try linear("head_dist", $0) })
+                                 head: linear("head", head), headDist: headDist.map { linear("head_dist", $0) })
     }
 
     // MARK: forward

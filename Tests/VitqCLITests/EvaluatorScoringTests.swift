@@ -26,10 +26,10 @@ final class EvaluatorScoringTests: XCTestCase {
 
     /// The model with its head's bias replaced by `bias` (NaN makes every logit NaN).
     func withHeadBias(_ m: VisionTransformer, _ bias: [Float]) -> VisionTransformer {
-        m.replacingOps(linear: { name, op in
+        m.replacing(linear: { name, op in
             guard name == "head", let l = op as? Linear else { return op }
             return Linear(weight: l.weight, bias: Tensor(shape: [bias.count], values: bias))
-        }, attention: { m.blocks[$0].attention })
+        }, attention: { _, kernel in kernel })
     }
 
     func testNaNLogitsAreNeverCorrect() throws {
