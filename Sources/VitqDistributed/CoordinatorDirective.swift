@@ -25,6 +25,9 @@ public struct Completion: Equatable, Sendable {
 public enum CoordinatorDirective: Equatable, Sendable {
     /// Encode `message` with the peer's version and send it.
     case send(Message, to: PeerID)
+    /// Encode `message` with `version` and send it: the ERROR `version` that refuses a HELLO
+    /// goes at the highest version the peer offered, one it can read whatever this side speaks.
+    case sendAtVersion(Message, to: PeerID, version: UInt8)
     /// Shard `shard` now belongs to a worker (status and progress only; the ASSIGN goes in a `.send`).
     case assign(shard: Int, to: PeerID, attempt: Int)
     /// Shard `shard` moved off a dropped worker; `to` nil means it waits for a worker to join.

@@ -1,3 +1,5 @@
+import VitqQuant
+
 /// Joining, placement of shards on live workers, readiness, results and failures of workers.
 extension CoordinatorState {
     // MARK: join
@@ -6,7 +8,7 @@ extension CoordinatorState {
         guard let version = ProtocolVersion.negotiate(ours: settings.versions, theirs: hello.versions) else {
             let text = "coordinator speaks \(settings.versions), worker speaks \(hello.versions)"
             out.append(.log("\(peer) (\(hello.name)): no common protocol version: \(text)"))
-            out.append(.send(.error(code: .version, message: text), to: peer))
+            out.append(.sendAtVersion(.error(code: .version, message: text), to: peer, version: hello.versions.max() ?? ProtocolVersion.current))
             out.append(.drop(peer, reason: "no common protocol version"))
             return
         }

@@ -3,7 +3,7 @@ import VitqQuant
 /// The coordinator's protocol core (Docs/PROTOCOL.md §4–6), without I/O. The caller feeds it
 /// events — decoded messages, decode failures, send failures, timer ticks, work submissions,
 /// op decisions and journal acknowledgements — and carries out the ``CoordinatorDirective``s
-/// each returns, in order. Time comes from the injected ``CoordinatorClock``.
+/// each returns, in order. Time comes from the injected ``MonotonicClock``.
 ///
 /// It owns the shard → worker assignment (balanced and deterministic, by join order),
 /// stage-1 readiness per shard, outstanding requests (one unit on all shards, reduced in shard
@@ -83,7 +83,7 @@ public struct CoordinatorState {
     }
 
     public let settings: CoordinatorSettings
-    let clock: CoordinatorClock
+    let clock: MonotonicClock
     public internal(set) var phase: Phase = .waiting
     var workers: [PeerID: Worker] = [:]
     var shards: [Shard]
@@ -102,7 +102,7 @@ public struct CoordinatorState {
     public internal(set) var journaledOps: Set<String>
 
     /// A coordinator for `settings`; `resumed` are the decisions replayed from the journal.
-    public init(settings: CoordinatorSettings, clock: CoordinatorClock, resumed: [OpDecision] = []) {
+    public init(settings: CoordinatorSettings, clock: MonotonicClock, resumed: [OpDecision] = []) {
         self.settings = settings; self.clock = clock
         shards = Array(repeating: Shard(), count: settings.shardCount)
         journaledOps = Set(resumed.map(\.op))
@@ -112,6 +112,8 @@ public struct CoordinatorState {
 
     /// Live workers in join order.
     public var liveWorkers: [PeerID] { workers.values.sorted { $0.joined < $1.joined }.map(\.peer) }
+    /// Whether `peer` is a live worker.
+    public func isLive(_ peer: PeerID) -> Bool { workers[peer] != nil }
     /// The protocol version negotiated with `peer` (the shell encodes its messages with it;
     /// nil for a peer that is not a live worker, which gets ``ProtocolVersion/current``).
     public func version(of peer: PeerID) -> UInt8? { workers[peer]?.version }
@@ -163,7 +165,7 @@ public struct CoordinatorState {
         case let .result(reply): result(peer, reply, into: &out)
         case .heartbeat: break
         case let .error(code, text): fail([peer], "sent ERROR \(code.rawValue): \(text)", into: &out)
-        case let .bye(reason): fail([peer], "left: \(reason)", into: &out)
+        case let .bye(_, reason): fail([peer], "left: \(reason)", into: &out)
         case .job, .assign, .task: violation(peer, "sent a coordinator-only \(envelope.message.type.name)", into: &out)
         }
         placeVacancies(into: &out)
@@ -260,7 +262,7 @@ public struct CoordinatorState {
 
     mutating func finishIfDone(into out: inout [CoordinatorDirective]) {
         guard phase == .waiting || phase == .running, requests.isEmpty, settings.ops.allSatisfy(journaledOps.contains) else { return }
-        for peer in liveWorkers { send(.bye(reason: "run finished"), to: peer, into: &out) }
+        for peer in liveWorkers { send(.bye(.runFinished, reason: "run finished"), to: peer, into: &out) }
         phase = .finished
         out.append(.finish)
     }

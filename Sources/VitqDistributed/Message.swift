@@ -1,4 +1,5 @@
 import Foundation
+import VitqQuant
 
 /// The one-byte message types (Docs/PROTOCOL.md §2).
 public enum MessageType: UInt8, CaseIterable, Sendable {
@@ -11,6 +12,15 @@ public enum MessageType: UInt8, CaseIterable, Sendable {
 /// The codes of an ERROR message.
 public enum ErrorCode: String, Codable, CaseIterable, Sendable {
     case version, malformed, unknownPeer, integrity, failed, refused
+}
+
+/// What a BYE ends (its `kind` field, since protocol version 2).
+public enum ByeKind: String, Codable, CaseIterable, Sendable {
+    /// The coordinator finished the run: every op is decided. A `--once` worker exits 0; any
+    /// other worker waits for the next run.
+    case runFinished
+    /// Only this link: the sender leaves, the run goes on (a worker reconnects as a new worker).
+    case leaving
 }
 
 /// A worker's greeting: the versions it speaks and a label for logs.
@@ -60,8 +70,8 @@ public enum Message: Equatable, Sendable {
     case heartbeat
     /// Both ways: a failure the peer should know about.
     case error(code: ErrorCode, message: String)
-    /// Both ways: the link ends.
-    case bye(reason: String)
+    /// Both ways: the link ends, and with ``ByeKind/runFinished`` the run; `reason` is for logs.
+    case bye(ByeKind, reason: String)
 
     /// The message's type byte.
     public var type: MessageType {

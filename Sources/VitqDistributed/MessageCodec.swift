@@ -8,7 +8,8 @@ public struct MessageCodec: Sendable {
     public var limits: MessageLimits
     /// The job's shard count, once known: shard indices are checked against it.
     public var shardCount: Int?
-    /// The versions this side accepts in headers (HELLO excepted: its body is frozen).
+    /// The versions this side accepts in headers (HELLO and ERROR excepted: their bodies are
+    /// frozen, so a peer can always say hello and read why it is refused).
     public var versions: [UInt8]
 
     public init(limits: MessageLimits = .default, shardCount: Int? = nil, versions: [UInt8] = ProtocolVersion.supported) {
@@ -41,7 +42,7 @@ public struct MessageCodec: Sendable {
             frames += [try json(body, type), values]
         case .heartbeat: frames.append(try json(Body.Empty(), type))
         case let .error(code, text): frames.append(try json(Body.Error(code: code, message: text), type))
-        case let .bye(reason): frames.append(try json(Body.Bye(reason: reason), type))
+        case let .bye(kind, reason): frames.append(try json(Body.Bye(kind: kind, reason: reason), type))
         }
         for (i, f) in frames.enumerated() where f.count > limit(frame: i, type) {
             throw ProtocolError.unencodable(type: type.name, detail: "frame \(i) of \(f.count) bytes is over the limit")
@@ -63,7 +64,7 @@ public struct MessageCodec: Sendable {
         let bytes = [UInt8](header)
         guard let type = MessageType(rawValue: bytes[0]) else { throw ProtocolError.unknownType(bytes[0]) }
         let version = bytes[1]
-        if type == .hello ? version == 0 : !versions.contains(version) {
+        if type == .hello || type == .error ? version == 0 : !versions.contains(version) {
             throw ProtocolError.unsupportedVersion(version, supported: versions)
         }
         for (i, f) in frames.enumerated() where f.count > limit(frame: i, type) {
@@ -111,7 +112,7 @@ public struct MessageCodec: Sendable {
         case .bye:
             let b = try v.body(Body.Bye.self, body)
             try v.text(b.reason, field: "reason")
-            return .bye(reason: b.reason)
+            return .bye(b.kind, reason: b.reason)
         }
     }
 

@@ -14,7 +14,7 @@ final class ClusterStatsBoundTests: XCTestCase {
         let stats = ClusterStats(opsTotal: 1, resumed: 0, statusPath: path, progress: { _ in })
         for i in 0..<10_001 {
             let peer = PeerID(String(format: "%08x", i))
-            stats.received(100, from: peer, routingID: Data([UInt8(i & 0xff)]))
+            stats.received(100, from: peer)
             stats.hello(peer, name: "flood-\(i)")
             if i != 10_000 { stats.dropped(peer, reason: "missed 3 heartbeats") }
         }

@@ -59,13 +59,30 @@ final class AssignmentTests: XCTestCase {
         XCTAssertEqual(d.receive(.ready(shard: 9, attempt: 0), from: Fx.peers[0]).drops, [Fx.peers[0]])
     }
 
-    func testAssignmentIsDeterministic() {
-        func run() -> [CoordinatorDirective] {
-            var d = Driver(Fx.settings(shards: 7, workers: 3))
-            d.join(Array(Fx.peers[0..<3]))
-            d.readyAll()
-            return d.log
-        }
-        XCTAssertEqual(run(), run())
+    /// The whole directive log of 3 workers joining for 7 shards, written out by hand: shard i
+    /// goes to the (i mod 3)-th worker in join order (not in name order), each at attempt 0,
+    /// and READY for every shard adds nothing while no request is outstanding.
+    func testAssignmentIsTheFixedRoundRobinOfTheJoinOrder() {
+        var d = Driver(Fx.settings(shards: 7, workers: 3))
+        let (a, b, c) = (Fx.peers[2], Fx.peers[0], Fx.peers[1])
+        d.join([a, b, c])
+        d.readyAll()
+        let job = Message.job(Fx.job(shards: 7), blobs: [])
+        XCTAssertEqual(d.log, [
+            .log("w2 (w2) joined, protocol version 2"), .send(job, to: a),
+            .log("w0 (w0) joined, protocol version 2"), .send(job, to: b),
+            .log("w1 (w1) joined, protocol version 2"), .send(job, to: c),
+            .assign(shard: 0, to: a, attempt: 0), .send(.assign(shard: 0, attempt: 0), to: a),
+            .assign(shard: 1, to: b, attempt: 0), .send(.assign(shard: 1, attempt: 0), to: b),
+            .assign(shard: 2, to: c, attempt: 0), .send(.assign(shard: 2, attempt: 0), to: c),
+            .assign(shard: 3, to: a, attempt: 0), .send(.assign(shard: 3, attempt: 0), to: a),
+            .assign(shard: 4, to: b, attempt: 0), .send(.assign(shard: 4, attempt: 0), to: b),
+            .assign(shard: 5, to: c, attempt: 0), .send(.assign(shard: 5, attempt: 0), to: c),
+            .assign(shard: 6, to: a, attempt: 0), .send(.assign(shard: 6, attempt: 0), to: a),
+        ])
+        XCTAssertEqual(d.state.shards(of: a), [0, 3, 6])
+        XCTAssertEqual(d.state.shards(of: b), [1, 4])
+        XCTAssertEqual(d.state.shards(of: c), [2, 5])
+        XCTAssertTrue((0..<7).allSatisfy(d.state.isReady))
     }
 }

@@ -55,7 +55,7 @@ final class FailureTests: XCTestCase {
 
     func testReassignedShardBalancesAcrossLiveWorkers() {
         var d = running(shards: 6, workers: 3)
-        let out = d.receive(.bye(reason: "shutdown"), from: a)
+        let out = d.receive(.bye(.leaving, reason: "shutdown"), from: a)
         XCTAssertEqual(out.drops, [a])
         XCTAssertEqual(d.state.owner(of: 0), b)
         XCTAssertEqual(d.state.owner(of: 3), c)
@@ -79,7 +79,7 @@ final class FailureTests: XCTestCase {
         d.join([c])
         d.receive(.heartbeat, from: c)
         let tasks = d.submit(.ranges(op: "x")).1.tasks
-        d.receive(.bye(reason: "gone"), from: b)
+        d.receive(.bye(.leaving, reason: "gone"), from: b)
         let late = d.receive(.result(WorkReply(request: tasks[1].0.request, shard: 1, attempt: 0, result: .ranges([666]))), from: b)
         XCTAssertTrue(late.completions.isEmpty)
         XCTAssertEqual(late.drops, [b], "an unknown peer now")
@@ -95,7 +95,7 @@ final class FailureTests: XCTestCase {
 
     func testOrphanShardsWaitForTheNextWorker() {
         var d = running(shards: 2, workers: 1)
-        let out = d.receive(.bye(reason: "gone"), from: a)
+        let out = d.receive(.bye(.leaving, reason: "gone"), from: a)
         XCTAssertTrue(out.contains(.reassign(shard: 0, from: a, to: nil, attempt: 1)))
         d.join([b])
         XCTAssertEqual(d.state.shards(of: b), [], "a worker is given shards once it speaks after its HELLO")
@@ -108,10 +108,10 @@ final class FailureTests: XCTestCase {
         var s = Fx.settings(shards: 1, workers: 1)
         s.maxAttempts = 2
         var d = Driver(s)
-        for p in Fx.peers[0..<2] { d.join([p]); d.receive(.heartbeat, from: p); d.receive(.bye(reason: "crash"), from: p) }
+        for p in Fx.peers[0..<2] { d.join([p]); d.receive(.heartbeat, from: p); d.receive(.bye(.leaving, reason: "crash"), from: p) }
         d.join([Fx.peers[2]])
         d.receive(.heartbeat, from: Fx.peers[2])
-        let out = d.receive(.bye(reason: "crash"), from: Fx.peers[2])
+        let out = d.receive(.bye(.leaving, reason: "crash"), from: Fx.peers[2])
         XCTAssertTrue(out.contains { if case .abort = $0 { return true }; return false })
         XCTAssertEqual(d.state.phase, .aborted)
     }

@@ -7,7 +7,7 @@ enum Fx {
     static let sha = String(repeating: "ab", count: 32)
 
     static func job(shards n: Int) -> Job {
-        Job(model: .path(path: "/models/vit.safetensors", sha256: sha), images: .path(path: "/data/cal.npy", sha256: sha),
+        Job(model: .path(path: "/models/vit.safetensors", sha256: sha), modelSpec: JobModelSpec(family: "vit", spec: "{}"), images: .path(path: "/data/cal.npy", sha256: sha),
             recipe: "{\"method\":\"search\"}", shards: (0..<n).map { ShardRange($0 * 8..<($0 + 1) * 8) })
     }
 
@@ -84,5 +84,13 @@ extension Array where Element == CoordinatorDirective {
     var drops: [PeerID] { compactMap { if case let .drop(p, _) = $0 { return p }; return nil } }
     var logs: [String] { compactMap { if case let .log(s) = $0 { return s }; return nil } }
     var finishes: Bool { contains(.finish) }
-    func sent(to p: PeerID) -> [Message] { compactMap { if case let .send(m, q) = $0, q == p { return m }; return nil } }
+    /// The messages sent to `p`, at its version or at a given one.
+    func sent(to p: PeerID) -> [Message] {
+        compactMap {
+            switch $0 {
+            case let .send(m, q) where q == p, let .sendAtVersion(m, q, _) where q == p: return m
+            default: return nil
+            }
+        }
+    }
 }

@@ -6,6 +6,8 @@ import XCTest
 /// Round trips of every message type through frames, and the typed errors of bad frames.
 final class MessageCodecTests: XCTestCase {
     let codec = MessageCodec(shardCount: 4)
+    /// The header version of the hand-made frames: the one this build speaks.
+    let v = ProtocolVersion.current
 
     func roundTrip(_ m: Message, file: StaticString = #filePath, line: UInt = #line) throws {
         let frames = try codec.encode(m)
@@ -76,7 +78,8 @@ final class MessageCodecTests: XCTestCase {
     func testHeartbeatErrorBye() throws {
         try roundTrip(.heartbeat)
         try roundTrip(.error(code: .integrity, message: "sha256 mismatch for /data/cal.npy"))
-        try roundTrip(.bye(reason: "run finished"))
+        try roundTrip(.bye(.runFinished, reason: "run finished"))
+        try roundTrip(.bye(.leaving, reason: "shutting down"))
     }
 
     func testResultValuesAreBitExact() throws {
@@ -109,44 +112,52 @@ final class MessageCodecTests: XCTestCase {
 
     func testFrameCount() {
         XCTAssertProtocolError([], .frameCount(got: 0, expected: "2...4"))
-        XCTAssertProtocolError([Data([7, 1])], .frameCount(got: 1, expected: "2...4"))
-        XCTAssertProtocolError([Data([7, 1]), body("{}"), Data()], .frameCount(got: 3, expected: "2"))
-        XCTAssertProtocolError([Data([6, 1]), body("{}")], .frameCount(got: 2, expected: "3"))
+        XCTAssertProtocolError([Data([7, v])], .frameCount(got: 1, expected: "2...4"))
+        XCTAssertProtocolError([Data([7, v]), body("{}"), Data()], .frameCount(got: 3, expected: "2"))
+        XCTAssertProtocolError([Data([6, v]), body("{}")], .frameCount(got: 2, expected: "3"))
     }
     func testHeader() {
         XCTAssertProtocolError([Data([7]), body("{}")], .headerLength(1))
         XCTAssertProtocolError([Data([7, 1, 0]), body("{}")], .headerLength(3))
-        XCTAssertProtocolError([Data([0x42, 1]), body("{}")], .unknownType(0x42))
-        XCTAssertProtocolError([Data([0, 1]), body("{}")], .unknownType(0))
+        XCTAssertProtocolError([Data([0x42, v]), body("{}")], .unknownType(0x42))
+        XCTAssertProtocolError([Data([0, v]), body("{}")], .unknownType(0))
     }
-    func testVersion() {
-        XCTAssertProtocolError([Data([7, 2]), body("{}")], .unsupportedVersion(2, supported: [1]))
-        XCTAssertProtocolError([Data([1, 0]), body("{\"versions\":[1],\"name\":\"w\"}")], .unsupportedVersion(0, supported: [1]))
+    func testVersion() throws {
+        XCTAssertEqual(ProtocolVersion.current, 2)
+        XCTAssertEqual(ProtocolVersion.supported, [2])
+        // Version 1 (BYE without a kind) is no longer spoken.
+        XCTAssertProtocolError([Data([7, 1]), body("{}")], .unsupportedVersion(1, supported: [2]))
+        XCTAssertProtocolError([Data([7, 3]), body("{}")], .unsupportedVersion(3, supported: [2]))
+        XCTAssertProtocolError([Data([1, 0]), body("{\"versions\":[1],\"name\":\"w\"}")], .unsupportedVersion(0, supported: [2]))
         // HELLO from a newer worker still decodes: its body is frozen, negotiation decides.
         XCTAssertNoThrow(try codec.decode([Data([1, 9]), body("{\"versions\":[9,1],\"name\":\"w\"}")]))
+        // So does an ERROR at any version (its body is frozen too: a peer reads why it is refused).
+        let refusal = try codec.decode([Data([8, 9]), body("{\"code\":\"version\",\"message\":\"coordinator speaks [9]\"}")])
+        XCTAssertEqual(refusal, Envelope(version: 9, message: .error(code: .version, message: "coordinator speaks [9]")))
+        XCTAssertProtocolError([Data([8, 0]), body("{\"code\":\"version\",\"message\":\"x\"}")], .unsupportedVersion(0, supported: [2]))
     }
     func testOversizeFrame() {
         var limits = MessageLimits()
         limits.maxBody = 8
-        XCTAssertProtocolError([Data([9, 1]), body("{\"reason\":\"long\"}")], .oversizeFrame(index: 1, bytes: 17, limit: 8), codec: MessageCodec(limits: limits))
+        XCTAssertProtocolError([Data([9, v]), body("{\"reason\":\"long\"}")], .oversizeFrame(index: 1, bytes: 17, limit: 8), codec: MessageCodec(limits: limits))
     }
     func testUndecodableBodies() {
         for b in ["", "[]", "{", "{\"shard\":1}", "{\"shard\":\"a\",\"attempt\":0}", "{\"shard\":1e400,\"attempt\":0}", "nul"] {
-            XCTAssertProtocolError([Data([3, 1]), body(b)])
+            XCTAssertProtocolError([Data([3, v]), body(b)])
         }
     }
     func testShardOutOfRange() {
-        XCTAssertProtocolError([Data([4, 1]), body("{\"shard\":4,\"attempt\":0}")], .shardOutOfRange(shard: 4, count: 4))
-        XCTAssertProtocolError([Data([4, 1]), body("{\"shard\":-1,\"attempt\":0}")], .shardOutOfRange(shard: -1, count: 4))
-        XCTAssertProtocolError([Data([4, 1]), body("{\"shard\":0,\"attempt\":-1}")])
+        XCTAssertProtocolError([Data([4, v]), body("{\"shard\":4,\"attempt\":0}")], .shardOutOfRange(shard: 4, count: 4))
+        XCTAssertProtocolError([Data([4, v]), body("{\"shard\":-1,\"attempt\":0}")], .shardOutOfRange(shard: -1, count: 4))
+        XCTAssertProtocolError([Data([4, v]), body("{\"shard\":0,\"attempt\":-1}")])
     }
     func testResultBinaryLengthMustMatchShape() {
         let b = body("{\"request\":1,\"shard\":0,\"attempt\":0,\"kind\":\"scores\",\"candidates\":2,\"groups\":2,\"stats\":1}")
-        XCTAssertProtocolError([Data([6, 1]), b, Data(count: 31)], .binaryLength(expected: 32, got: 31))
+        XCTAssertProtocolError([Data([6, v]), b, Data(count: 31)], .binaryLength(expected: 32, got: 31))
         let r = body("{\"request\":1,\"shard\":0,\"attempt\":0,\"kind\":\"ranges\"}")
-        XCTAssertProtocolError([Data([6, 1]), r, Data()], .invalidField(type: "RESULT", field: "count", detail: "missing for a ranges result"))
+        XCTAssertProtocolError([Data([6, v]), r, Data()], .invalidField(type: "RESULT", field: "count", detail: "missing for a ranges result"))
         let huge = body("{\"request\":1,\"shard\":0,\"attempt\":0,\"kind\":\"scores\",\"candidates\":65536,\"groups\":1048576,\"stats\":16}")
-        XCTAssertProtocolError([Data([6, 1]), huge, Data()])
+        XCTAssertProtocolError([Data([6, v]), huge, Data()])
     }
     func testJobValidation() throws {
         var bad = Fx.job(shards: 2)
@@ -159,11 +170,11 @@ final class MessageCodecTests: XCTestCase {
         missing.model = .inline(frame: 2, sha256: Fx.sha)
         XCTAssertProtocolError(try codec.encode(.job(missing, blobs: [])))
         XCTAssertProtocolError(try codec.encode(.job(Fx.job(shards: 2), blobs: [Data([1])])))
-        // A Swin job carries its config as text, bounded.
+        // A job carries its model's family and spec as text, bounded.
         var swin = Fx.job(shards: 2)
-        swin.swin = "{\"depths\":[2,2,6,2]}"
+        swin.modelSpec = JobModelSpec(family: "swin", spec: "{\"swin\":{\"depths\":[2,2,6,2]}}")
         try roundTrip(.job(swin, blobs: []))
-        swin.swin = String(repeating: "x", count: 5000)
+        swin.modelSpec.spec = String(repeating: "x", count: 20000)
         XCTAssertProtocolError(try codec.encode(.job(swin, blobs: [])))
         // Smoothing ranges: per op, k minima then k maxima, finite, each minimum at most its maximum.
         var smooth = Fx.job(shards: 2)
@@ -180,16 +191,26 @@ final class MessageCodecTests: XCTestCase {
         var t = Fx.searchTask()
         t.groups = 0
         XCTAssertProtocolError(try codec.encode(.task(WorkTask(request: 1, shard: 0, attempt: 0, unit: .score(t)))))
-        XCTAssertProtocolError([Data([5, 1]), body("{\"request\":1,\"shard\":0,\"attempt\":0,\"unit\":{\"ranges\":{\"op\":\"a\"},\"score\":{}}}")])
+        XCTAssertProtocolError([Data([5, v]), body("{\"request\":1,\"shard\":0,\"attempt\":0,\"unit\":{\"ranges\":{\"op\":\"a\"},\"score\":{}}}")])
+    }
+    func testByeCarriesATypedKind() throws {
+        let finished = try codec.decode([Data([9, v]), body("{\"kind\":\"runFinished\",\"reason\":\"x\"}")])
+        XCTAssertEqual(finished.message, .bye(.runFinished, reason: "x"))
+        XCTAssertEqual(try codec.decode([Data([9, v]), body("{\"kind\":\"leaving\",\"reason\":\"\"}")]).message, .bye(.leaving, reason: ""))
+        // Version 1's BYE (the reason string alone) and an unknown kind do not decode.
+        XCTAssertProtocolError([Data([9, v]), body("{\"reason\":\"run finished\"}")])
+        XCTAssertProtocolError([Data([9, v]), body("{\"kind\":\"done\",\"reason\":\"run finished\"}")])
+        XCTAssertEqual(String(decoding: try codec.encode(.bye(.runFinished, reason: "run finished"))[1], as: UTF8.self),
+                       "{\"kind\":\"runFinished\",\"reason\":\"run finished\"}")
     }
     func testHelloValidation() {
-        XCTAssertProtocolError([Data([1, 1]), body("{\"versions\":[],\"name\":\"w\"}")])
-        XCTAssertProtocolError([Data([1, 1]), body("{\"versions\":[1,1],\"name\":\"w\"}")])
-        XCTAssertProtocolError([Data([1, 1]), body("{\"versions\":[256],\"name\":\"w\"}")])
+        XCTAssertProtocolError([Data([1, v]), body("{\"versions\":[],\"name\":\"w\"}")])
+        XCTAssertProtocolError([Data([1, v]), body("{\"versions\":[1,1],\"name\":\"w\"}")])
+        XCTAssertProtocolError([Data([1, v]), body("{\"versions\":[256],\"name\":\"w\"}")])
     }
     func testEncodeRefusesOversize() {
         var limits = MessageLimits()
         limits.maxBody = 10
-        XCTAssertThrowsError(try MessageCodec(limits: limits).encode(.bye(reason: "a long reason"))) { XCTAssertTrue($0 is ProtocolError) }
+        XCTAssertThrowsError(try MessageCodec(limits: limits).encode(.bye(.leaving, reason: "a long reason"))) { XCTAssertTrue($0 is ProtocolError) }
     }
 }

@@ -11,17 +11,34 @@ final class NegotiationTests: XCTestCase {
 
     func testJoinGetsTheJobAtTheChosenVersion() {
         var d = Driver()
-        let out = d.receive(.hello(Hello(versions: [1, 2], name: "a")), from: Fx.peers[0])
+        let out = d.receive(.hello(Hello(versions: [1, 2, 3], name: "a")), from: Fx.peers[0])
         XCTAssertEqual(out.sent(to: Fx.peers[0]).first, .job(Fx.job(shards: 4), blobs: []))
-        XCTAssertEqual(d.state.version(of: Fx.peers[0]), 1)
+        XCTAssertEqual(d.state.version(of: Fx.peers[0]), 2)
+    }
+
+    /// A worker of the previous protocol (version 1: BYE without a kind) gets one ERROR line
+    /// naming both sides' versions, and the run goes on without it.
+    func testAVersionOneWorkerIsRefusedInOneLine() {
+        var d = Driver()
+        let out = d.receive(.hello(Hello(versions: [1], name: "old")), from: Fx.peers[0])
+        let refusal = Message.error(code: .version, message: "coordinator speaks [2], worker speaks [1]")
+        XCTAssertEqual(out.filter { if case .sendAtVersion = $0 { return true }; return false }, [.sendAtVersion(refusal, to: Fx.peers[0], version: 1)],
+                       "the ERROR goes at version 1, which the old worker reads")
+        let oldWorker = MessageCodec(versions: [1])
+        XCTAssertEqual(try oldWorker.decode(MessageCodec().encode(refusal, version: 1)), Envelope(version: 1, message: refusal))
+        XCTAssertEqual(out.drops, [Fx.peers[0]])
+        XCTAssertTrue(d.state.liveWorkers.isEmpty)
+        XCTAssertEqual(d.state.phase, .waiting)
+        d.join([Fx.peers[1], Fx.peers[2]])
+        XCTAssertEqual(d.state.phase, .running, "the current workers still start the run")
     }
 
     func testNoCommonVersionIsRefused() {
         var d = Driver()
-        let out = d.receive(.hello(Hello(versions: [2, 3], name: "new")), from: Fx.peers[0])
+        let out = d.receive(.hello(Hello(versions: [3, 4], name: "new")), from: Fx.peers[0])
         guard case let .error(code, text)? = out.sent(to: Fx.peers[0]).first else { return XCTFail("no ERROR") }
         XCTAssertEqual(code, .version)
-        XCTAssertTrue(text.contains("coordinator speaks [1]") && text.contains("[2, 3]"), text)
+        XCTAssertTrue(text.contains("coordinator speaks [2]") && text.contains("[3, 4]"), text)
         XCTAssertEqual(out.drops, [Fx.peers[0]])
         XCTAssertTrue(d.state.liveWorkers.isEmpty)
     }
@@ -29,7 +46,7 @@ final class NegotiationTests: XCTestCase {
     func testMessageAtAnotherVersionIsAViolation() {
         var d = Driver(Fx.settings(workers: 1))
         d.join([Fx.peers[0]])
-        let out = d.keep(d.state.receive(Envelope(version: 2, message: .heartbeat), from: Fx.peers[0]))
+        let out = d.keep(d.state.receive(Envelope(version: 1, message: .heartbeat), from: Fx.peers[0]))
         XCTAssertEqual(out.drops, [Fx.peers[0]])
     }
 }

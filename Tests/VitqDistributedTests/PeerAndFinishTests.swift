@@ -60,7 +60,7 @@ final class PeerAndFinishTests: XCTestCase {
         XCTAssertFalse(d.keep(d.state.journaled("x")).finishes, "a request is outstanding")
         let out = d.receive(.result(WorkReply(request: t.request, shard: 0, attempt: 0, result: .ranges([1]))), from: a)
         XCTAssertTrue(out.finishes)
-        XCTAssertEqual(out.sent(to: a), [.bye(reason: "run finished")])
+        XCTAssertEqual(out.sent(to: a), [.bye(.runFinished, reason: "run finished")])
         XCTAssertEqual(d.state.phase, .finished)
         XCTAssertEqual(d.receive(.heartbeat, from: a).logs.count, 1)
     }

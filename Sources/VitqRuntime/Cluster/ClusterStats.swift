@@ -7,7 +7,6 @@ import VitqFormats
 /// atomically.
 public final class ClusterStats: @unchecked Sendable {
     struct Peer {
-        var routingID: Data
         var name = ""
         /// The CURVE public key the peer authenticated with.
         var key: String?
@@ -46,9 +45,9 @@ public final class ClusterStats: @unchecked Sendable {
 
     // MARK: events (the I/O thread)
 
-    /// `bytes` arrived from `peer` (first seen with `routingID`).
-    public func received(_ bytes: Int, from peer: PeerID, routingID: Data) {
-        lock.withLock { peers[peer, default: Peer(routingID: routingID)].bytesIn += bytes }
+    /// `bytes` arrived from `peer`.
+    public func received(_ bytes: Int, from peer: PeerID) {
+        lock.withLock { peers[peer, default: Peer()].bytesIn += bytes }
     }
     /// `peer` joined as worker `name`, authenticated with CURVE `key` (if any).
     public func hello(_ peer: PeerID, name: String, key: String? = nil) {
@@ -116,7 +115,6 @@ public final class ClusterStats: @unchecked Sendable {
     }
 
     func hasJoined(_ peer: PeerID) -> Bool { lock.withLock { peers[peer]?.joined != nil } }
-    func routingID(_ peer: PeerID) -> Data? { lock.withLock { peers[peer]?.routingID } }
     func name(_ peer: PeerID) -> String {
         lock.withLock {
             peers[peer].map { p in (p.name.isEmpty ? peer.id : "\(p.name) (\(peer.id))") + (p.key.map { ", key \($0)" } ?? "") } ?? peer.id

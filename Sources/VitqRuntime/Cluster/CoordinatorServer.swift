@@ -15,6 +15,8 @@ final class CoordinatorServer: @unchecked Sendable {
     private let wake: WakePipe
     let stats: ClusterStats
     private let log: @Sendable (String) -> Void
+    private let clock: MonotonicClock
+    private var routes = PeerRoutes()
 
     private enum Command {
         case submit(WorkUnit, (Result<Completion, Error>) -> Void)
@@ -41,9 +43,11 @@ final class CoordinatorServer: @unchecked Sendable {
     private let maxWorkersPerKey: Int?
     private var unheard: [PeerID: Int] = [:]
 
+    /// A server for `settings` on `socket`; deadlines and ticks run on `clock`.
     init(socket: ZmqSocket, settings: CoordinatorSettings, journal: DecisionJournal, stats: ClusterStats, maxWorkersPerKey: Int? = nil,
-         watchdog: (@Sendable () -> String?)? = nil, log: @escaping @Sendable (String) -> Void) throws {
+         clock: MonotonicClock = SystemClock(), watchdog: (@Sendable () -> String?)? = nil, log: @escaping @Sendable (String) -> Void) throws {
         self.socket = socket
+        self.clock = clock
         self.watchdog = watchdog
         self.maxWorkersPerKey = maxWorkersPerKey
         sharedBlobs = settings.blobs.map(SharedFrame.init)
@@ -54,7 +58,7 @@ final class CoordinatorServer: @unchecked Sendable {
         // (``send(_:to:)``), so the inline model and images are held once.
         var placeholders = settings
         placeholders.blobs = settings.blobs.map { _ in Data() }
-        state = CoordinatorState(settings: placeholders, clock: SystemClock(), resumed: journal.decisions)
+        state = CoordinatorState(settings: placeholders, clock: clock, resumed: journal.decisions)
         codec = MessageCodec(shardCount: settings.shardCount, versions: settings.versions)
         wake = try WakePipe()
     }
@@ -111,15 +115,15 @@ final class CoordinatorServer: @unchecked Sendable {
 
     private func loop() {
         let tickEvery = min(0.25, state.settings.job.heartbeat / 2)
-        var nextTick = Date().timeIntervalSince1970
+        var nextTick = clock.now
         while !lock.withLock({ finished }) {
-            let wait = max(0, nextTick - Date().timeIntervalSince1970)
+            let wait = max(0, nextTick - clock.now)
             do {
                 let ready = try socket.poll(also: wake.readEnd, timeoutMs: Int32(wait * 1000) + 1)
                 if ready.fd { wake.drain(); runCommands() }
                 if ready.socket { try receiveAll() }
-                if Date().timeIntervalSince1970 >= nextTick {
-                    nextTick = Date().timeIntervalSince1970 + tickEvery
+                if clock.now >= nextTick {
+                    nextTick = clock.now + tickEvery
                     carryOut(state.tick())
                     stats.writeStatus(state: state)
                     if let why = watchdog?() { stop(ClusterError.aborted(why)) }
@@ -160,9 +164,9 @@ final class CoordinatorServer: @unchecked Sendable {
     private func receiveAll() throws {
         while let got = try socket.receiveWithUserID(timeoutMs: 0, maxFrames: 6) {
             guard let idFrame = got.frames.first, !idFrame.isEmpty else { continue }
-            let peer = PeerID(idFrame.map { String(format: "%02x", $0) }.joined())
+            let peer = routes.peer(routingID: idFrame)
             let frames = Array(got.frames.dropFirst())
-            stats.received(frames.reduce(0) { $0 + $1.count }, from: peer, routingID: idFrame)
+            stats.received(frames.reduce(0) { $0 + $1.count }, from: peer)
             unheard[peer] = nil
             if let key = got.userID { keyOf[peer] = key }
             do {
@@ -172,8 +176,9 @@ final class CoordinatorServer: @unchecked Sendable {
                 if case let .hello(h) = envelope.message {
                     if let why = tooManyForKey(peer) {
                         log("\(peer) (\(h.name)): refused: \(why)")
-                        send(.error(code: .refused, message: why), to: peer)
+                        send(.error(code: .refused, message: why), to: peer, version: h.versions.max())
                         stats.dropped(peer, reason: why)
+                        routes.forget(peer)
                         keyOf[peer] = nil
                         continue
                     }
@@ -191,6 +196,8 @@ final class CoordinatorServer: @unchecked Sendable {
             switch d {
             case let .send(message, peer):
                 send(message, to: peer)
+            case let .sendAtVersion(message, peer, version):
+                send(message, to: peer, version: version)
             case let .assign(shard, peer, attempt):
                 stats.assigned(shard, to: peer)
                 log("shard \(shard) → \(stats.name(peer)) (attempt \(attempt))")
@@ -210,6 +217,8 @@ final class CoordinatorServer: @unchecked Sendable {
             case let .drop(peer, reason):
                 if stats.hasJoined(peer) { log("dropped \(stats.name(peer)): \(reason)") }
                 stats.dropped(peer, reason: reason)
+                // A peer dropped for a second HELLO has joined again in the same event.
+                if !state.isLive(peer) { routes.forget(peer) }
                 keyOf[peer] = nil
                 unheard[peer] = nil
             case .finish:
@@ -229,11 +238,12 @@ final class CoordinatorServer: @unchecked Sendable {
 
     /// Sends without blocking: a peer whose queue is full (``sendQueueMessages``) or that was
     /// sent ``unheardBytesLimit`` bytes without a word back is dropped, so no peer can pin memory
-    /// or stall this thread. A JOB's inline frames go as the shared copies.
-    private func send(_ message: Message, to peer: PeerID) {
-        guard let id = stats.routingID(peer) else { return }
+    /// or stall this thread. A JOB's inline frames go as the shared copies. The header carries
+    /// `version`, by default the peer's (``ProtocolVersion/current`` for a peer that has not joined).
+    private func send(_ message: Message, to peer: PeerID, version: UInt8? = nil) {
+        guard let id = routes.routingID(peer) else { return }
         do {
-            var frames = try codec.encode(message, version: state.version(of: peer) ?? ProtocolVersion.current).map(ZmqFrame.bytes)
+            var frames = try codec.encode(message, version: version ?? state.version(of: peer) ?? ProtocolVersion.current).map(ZmqFrame.bytes)
             if case .job = message, frames.count == 2 + sharedBlobs.count {
                 for (i, b) in sharedBlobs.enumerated() { frames[2 + i] = .shared(b) }
             }

@@ -15,24 +15,31 @@ public struct WorkerOptions: Sendable {
     public var storage = StageOneStorage()
     /// Tests only: lie to the coordinator this way (hidden `--lie`).
     public var lie: WorkerLie?
+    /// Why this worker cannot take a JOB (nil: it can); ``WorkerSettings/refusal``.
+    public var refusal: @Sendable (Job) -> String? = { _ in nil }
 
     public init(endpoint: String, name: String) { self.endpoint = endpoint; self.name = name }
+
+    /// The protocol settings of these options.
+    var settings: WorkerSettings { WorkerSettings(endpoint: endpoint, name: name, once: once, wait: wait, refusal: refusal) }
 }
 
-/// `vitq worker`: connects a DEALER to the coordinator, says HELLO, and serves JOB, ASSIGN and
-/// TASK messages, with heartbeats both ways (Docs/PROTOCOL.md §4). When the coordinator falls
-/// silent the worker reconnects with exponential backoff (1 s … 32 s) as a new worker.
+/// `vitq worker`: the ZeroMQ shell of ``WorkerState``. It connects a DEALER to the
+/// coordinator, feeds the state machine with decoded messages, decode failures, the compute
+/// side's replies and timer ticks on the injected clock, and carries out its directives: sends,
+/// work for ``WorkerCompute``, reconnects (as a new worker, after the state's backoff) and the stop.
 public final class WorkerClient: @unchecked Sendable {
     let options: WorkerOptions
     let log: @Sendable (String) -> Void
+    private let clock: MonotonicClock
     private let wake: WakePipe
     private let lock = NSLock()
     private var outbox: [(Message, Int)] = []
     private var fatalError: Error?
     private var compute: WorkerCompute!
 
-    public init(options: WorkerOptions, log: @escaping @Sendable (String) -> Void) throws {
-        self.options = options; self.log = log
+    public init(options: WorkerOptions, clock: MonotonicClock = SystemClock(), log: @escaping @Sendable (String) -> Void) throws {
+        self.options = options; self.clock = clock; self.log = log
         wake = try WakePipe()
         compute = WorkerCompute(storage: options.storage, lie: options.lie, send: { [unowned self] m, g in
             lock.withLock { outbox.append((m, g)) }
@@ -47,30 +54,13 @@ public final class WorkerClient: @unchecked Sendable {
     public func run() throws {
         try Endpoint.validate(options.endpoint)
         let context = try ZmqContext()
-        var backoff = 1.0
-        var lastAnswer = Date()
-        while true {
-            switch try session(context, lastAnswer: &lastAnswer) {
-            case .finished:
-                if options.once { return }
-                backoff = 1
-                log("run finished; waiting for the next one")
-                Thread.sleep(forTimeInterval: 1)
-            case .lost:
-                if options.wait > 0 && Date().timeIntervalSince(lastAnswer) >= options.wait {
-                    throw ClusterError.unreachable(endpoint: options.endpoint, seconds: options.wait)
-                }
-                log(String(format: "reconnecting in %.0f s", backoff))
-                Thread.sleep(forTimeInterval: backoff)
-                backoff = min(backoff * 2, 32)
-            }
-        }
+        var state = WorkerState(settings: options.settings, clock: clock)
+        while let delay = try session(context, &state) { Thread.sleep(forTimeInterval: delay) }
     }
 
-    enum SessionEnd { case finished, lost }
-
-    /// One connection: HELLO, then messages until BYE, silence or a fatal error.
-    private func session(_ context: ZmqContext, lastAnswer: inout Date) throws -> SessionEnd {
+    /// One link, from HELLO until the state reconnects (returns the delay) or stops (returns
+    /// nil after a finished run, else throws).
+    private func session(_ context: ZmqContext, _ state: inout WorkerState) throws -> Double? {
         let generation = compute.reset()
         lock.withLock { outbox = [] }
         let socket = try ZmqSocket(context, .dealer)
@@ -84,86 +74,79 @@ public final class WorkerClient: @unchecked Sendable {
             monitor = try SocketMonitor(socket)
         }
         try socket.connect(options.endpoint)
-        var codec = MessageCodec()
-        var version = ProtocolVersion.current
-        var heartbeat = 1.0, liveness = 3
-        var joined = false
-        var lastSent = Date(), lastHeard = Date()
-        func send(_ m: Message) throws {
-            try socket.send(try codec.encode(m, version: m.type == .hello ? ProtocolVersion.current : version))
-            lastSent = Date()
-        }
-        try send(.hello(Hello(name: options.name)))
+        var link = Link(socket: socket, generation: generation)
+        var directives = state.connect()
         while true {
-            if let e = lock.withLock({ fatalError }) { _ = try? flush(socket, codec, version, generation); throw e }
+            if let end = try carryOut(directives, &link) { return try outcome(end) }
+            if let e = lock.withLock({ fatalError }) {
+                _ = try? carryOut(replies(generation).flatMap { state.reply($0) }, &link)
+                throw e
+            }
             if let monitor, monitor.drain().contains(.authenticationFailed) {
                 throw ClusterError.refused(endpoint: options.endpoint, detail: "CURVE authentication failed (is this worker's public key in its allow-list?)")
             }
-            let ready = try socket.poll(also: wake.readEnd, timeoutMs: Int32(heartbeat * 250))
+            let ready = try socket.poll(also: wake.readEnd, timeoutMs: Int32(state.tickInterval * 1000))
             if ready.fd { wake.drain() }
-            if try flush(socket, codec, version, generation) { lastSent = Date() }
-            while let got = try socket.receive(timeoutMs: 0, maxFrames: 5) {
-                lastHeard = Date(); lastAnswer = lastHeard
-                let envelope: Envelope
+            directives = replies(generation).flatMap { state.reply($0) }
+            while state.isLinked, let got = try socket.receive(timeoutMs: 0, maxFrames: 5) {
                 do {
                     if got.truncated { throw ProtocolError.frameCount(got: got.frames.count, expected: "2...4") }
-                    envelope = try codec.decode(got.frames)
-                } catch {
-                    log("malformed message from the coordinator: \(error)")
-                    return .lost
-                }
-                switch envelope.message {
-                case let .job(job, blobs):
-                    version = envelope.version
-                    codec.shardCount = job.shards.count
-                    codec.versions = [version]
-                    heartbeat = job.heartbeat; liveness = job.liveness
-                    joined = true
-                    log("joined \(options.endpoint) (protocol version \(version))")
-                    compute.job(job, blobs: blobs, generation: generation)
-                case let .assign(shard, attempt):
-                    compute.assign(shard: shard, attempt: attempt, generation: generation)
-                case let .task(t):
-                    compute.task(t, generation: generation)
-                case .heartbeat:
-                    break
-                case let .error(code, text):
-                    switch code {
-                    case .version, .refused, .integrity:
-                        throw ClusterError.refused(endpoint: options.endpoint, detail: "\(code.rawValue): \(text)")
-                    default:
-                        log("coordinator: ERROR \(code.rawValue): \(text)")
-                        return .lost
-                    }
-                case let .bye(reason):
-                    log("coordinator: BYE (\(reason))")
-                    return reason == "run finished" ? .finished : .lost
-                case .hello, .ready, .result:
-                    log("coordinator sent a worker-only \(envelope.message.type.name); reconnecting")
-                    return .lost
+                    directives += state.receive(try link.codec.decode(got.frames))
+                } catch let e as ProtocolError {
+                    directives += state.malformed(e)
                 }
             }
-            let now = Date()
-            if joined && now.timeIntervalSince(lastHeard) >= heartbeat * Double(liveness) {
-                log("the coordinator missed \(liveness) heartbeats")
-                return .lost
-            }
-            if !joined && options.wait > 0 && now.timeIntervalSince(lastAnswer) >= options.wait {
-                throw ClusterError.unreachable(endpoint: options.endpoint, seconds: options.wait)
-            }
-            if joined && now.timeIntervalSince(lastSent) >= heartbeat { try send(.heartbeat) }
+            directives += state.tick()
         }
     }
 
-    /// Sends the replies of this generation; returns whether anything was sent.
-    @discardableResult
-    private func flush(_ socket: ZmqSocket, _ codec: MessageCodec, _ version: UInt8, _ generation: Int) throws -> Bool {
-        let pending = lock.withLock { defer { outbox = [] }; return outbox }
-        var sent = false
-        for (m, g) in pending where g == generation {
-            try socket.send(try codec.encode(m, version: version))
-            sent = true
+    /// The socket and codec of one link.
+    private struct Link {
+        let socket: ZmqSocket
+        let generation: Int
+        var codec = MessageCodec()
+        var version = ProtocolVersion.current
+    }
+
+    /// How a link ended.
+    private enum End {
+        case reconnect(after: Double)
+        case stop(WorkerStop)
+    }
+
+    /// The delay before the next link, or nil after a finished run; throws a stop's error.
+    private func outcome(_ end: End) throws -> Double? {
+        switch end {
+        case let .reconnect(delay): return delay
+        case .stop(.finished): return nil
+        case let .stop(.refused(detail)): throw ClusterError.refused(endpoint: options.endpoint, detail: detail)
+        case let .stop(.unreachable(seconds)): throw ClusterError.unreachable(endpoint: options.endpoint, seconds: seconds)
+        case let .stop(.cannotTakeJob(why)): throw ClusterError.job(why)
         }
-        return sent
+    }
+
+    /// Carries out `directives` in order; returns how the link ended, if it did.
+    private func carryOut(_ directives: [WorkerDirective], _ link: inout Link) throws -> End? {
+        for d in directives {
+            switch d {
+            case let .send(m): try link.socket.send(try link.codec.encode(m, version: link.version))
+            case let .link(version, shards):
+                link.version = version
+                link.codec.versions = [version]
+                link.codec.shardCount = shards
+            case let .compute(.job(job, blobs)): compute.job(job, blobs: blobs, generation: link.generation)
+            case let .compute(.assign(shard, attempt)): compute.assign(shard: shard, attempt: attempt, generation: link.generation)
+            case let .compute(.task(t)): compute.task(t, generation: link.generation)
+            case let .log(line): log(line)
+            case let .reconnect(delay): return .reconnect(after: delay)
+            case let .stop(why): return .stop(why)
+            }
+        }
+        return nil
+    }
+
+    /// The compute side's queued replies of link `generation` (older ones are dropped).
+    private func replies(_ generation: Int) -> [Message] {
+        lock.withLock { defer { outbox = [] }; return outbox }.filter { $0.1 == generation }.map(\.0)
     }
 }
