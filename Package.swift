@@ -29,29 +29,33 @@ let package = Package(
 
         // MARK: Swift library
         .target(name: "VitqTensor", dependencies: ["CVitqKernels", "COpenBLAS"]),
-        .target(name: "VitqFormats", dependencies: ["VitqTensor"]),
+        .target(name: "VitqFormats", dependencies: ["VitqTensor", "CVitqKernels"]),
         .target(name: "VitqModels", dependencies: ["VitqTensor", "VitqFormats", "VitqData"]),
         .target(name: "VitqData", dependencies: ["VitqTensor", "VitqFormats", "CTurboJPEG", "CPNG"]),
-        .target(name: "VitqQuant", dependencies: ["VitqTensor", "VitqFormats", "VitqData", "VitqModels", "CVitqKernels", "COpenBLAS",
+        .target(name: "VitqQuant", dependencies: ["VitqTensor", "VitqFormats", "VitqData", "VitqModels", "CVitqKernels",
                                                   .product(name: "Yams", package: "Yams")]),
         .target(name: "VitqZmq", dependencies: ["CZmq"]),
-        .target(name: "VitqDistributed", dependencies: ["VitqQuant", "VitqModels", "VitqTensor"]),
+        .target(name: "VitqDistributed", dependencies: ["VitqQuant"]),
         .target(name: "VitqRuntime", dependencies: ["VitqTensor", "VitqFormats", "VitqModels", "VitqData", "VitqQuant",
-                                                    "VitqDistributed", "VitqZmq"]),
+                                                    "VitqDistributed", "VitqZmq",
+                                                    // BuildInfo (`vitq version`) reports the C libraries' versions and the kernels in use.
+                                                    "CVitqKernels", "COpenBLAS", "CZmq", "CPNG"]),
         .executableTarget(name: "vitq", dependencies: [
-            "VitqRuntime", "VitqQuant", "VitqZmq",
+            "VitqRuntime", "VitqQuant", "VitqZmq", "VitqTensor", "VitqFormats", "VitqModels", "VitqData",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         // MARK: Tests (fixtures are read from ../shared/fixtures, or $VITQ_FIXTURES)
         .target(name: "VitqTestSupport", dependencies: ["VitqTensor", "VitqFormats"], path: "Tests/VitqTestSupport"),
         .testTarget(name: "VitqKernelsTests", dependencies: ["VitqTensor", "CVitqKernels", "VitqTestSupport"]),
-        .testTarget(name: "VitqFormatsTests", dependencies: ["VitqFormats", "VitqTestSupport"]),
-        .testTarget(name: "VitqModelsTests", dependencies: ["VitqModels", "VitqFormats", "VitqTestSupport"]),
-        .testTarget(name: "VitqDataTests", dependencies: ["VitqData", "VitqModels", "VitqFormats", "VitqTestSupport"]),
+        .testTarget(name: "VitqFormatsTests", dependencies: ["VitqFormats", "VitqTensor", "VitqTestSupport"]),
+        .testTarget(name: "VitqModelsTests", dependencies: ["VitqModels", "VitqFormats", "VitqTensor", "VitqTestSupport"]),
+        .testTarget(name: "VitqDataTests", dependencies: ["VitqData", "VitqModels", "VitqFormats", "VitqTensor", "VitqTestSupport"]),
         .testTarget(name: "VitqQuantTests", dependencies: ["VitqQuant", "VitqModels", "VitqFormats", "VitqTensor", "CVitqKernels", "VitqTestSupport"]),
         .testTarget(name: "VitqDistributedTests", dependencies: ["VitqDistributed", "VitqQuant"]),
-        .testTarget(name: "VitqCLITests", dependencies: ["VitqRuntime", "VitqTestSupport", "VitqZmq", "VitqDistributed"]),
+        // VitqCLITests runs the `vitq` built with it (CLIRunner), never a stale binary.
+        .testTarget(name: "VitqCLITests", dependencies: ["vitq", "VitqRuntime", "VitqTestSupport", "VitqZmq", "VitqDistributed", "VitqQuant",
+                                                        "VitqModels", "VitqData", "VitqFormats", "VitqTensor"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -9,6 +9,8 @@ bash Deploy/setup.sh
 # One test opens a quantized file with Python's safetensors (the format must stay readable there);
 # the image-decoding tests make their PNG/JPEG inputs and references with Pillow at test time.
 python3 -c "import safetensors, numpy, PIL" 2>/dev/null || python3 -m pip install -q safetensors numpy pillow
+# Package.swift declares every module a target imports, and nothing it does not.
+bash Deploy/check-imports.sh
 swift test -c release --disable-swift-testing
 # 3 worker hosts and a coordinator host, each its own network namespace: the output must equal
 # the in-process run's. Exit 2 from --check means namespaces cannot be made here (not root, no

@@ -1,10 +1,4 @@
 import ArgumentParser
-import Foundation
-import VitqFormats
-import VitqModels
-import VitqQuant
-import VitqRuntime
-import VitqTensor
 
 /// `vitq bench`: speed measurements with JSON output.
 struct BenchCommand: ParsableCommand {

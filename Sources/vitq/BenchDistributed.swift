@@ -1,10 +1,6 @@
 import ArgumentParser
 import Foundation
-import VitqFormats
-import VitqModels
-import VitqQuant
 import VitqRuntime
-import VitqTensor
 
 extension BenchCommand {
     /// `vitq bench distributed`: CPU overhead and wall-time scaling of local workers.

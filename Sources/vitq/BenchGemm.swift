@@ -1,10 +1,6 @@
 import ArgumentParser
 import Foundation
-import VitqFormats
-import VitqModels
-import VitqQuant
 import VitqRuntime
-import VitqTensor
 
 extension BenchCommand {
     /// `vitq bench gemm`: int8 GEMM against OpenBLAS sgemm on ViT-S/B layer shapes.

@@ -1,8 +1,5 @@
 import ArgumentParser
 import Foundation
-import VitqFormats
-import VitqModels
-import VitqQuant
 import VitqRuntime
 import VitqTensor
 

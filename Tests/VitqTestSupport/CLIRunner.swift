@@ -8,17 +8,19 @@ public enum CLIRunner {
         public let stderr: String
     }
 
-    /// The `vitq` binary next to the running test bundle (same build configuration).
-    public static var binary: String {
-        let exe = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-        var dir = exe.deletingLastPathComponent()
-        for _ in 0..<4 {
-            let candidate = dir.appendingPathComponent("vitq").path
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-            dir = dir.deletingLastPathComponent()
+    /// The `vitq` built with the running tests: the one in the test bundle's build folder (the
+    /// folder holding `vitqPackageTests.xctest`; VitqCLITests depends on the `vitq` target, so it
+    /// is rebuilt with the tests). Never a binary from another build: without it the tests stop.
+    public static let binary: String = {
+        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        // macOS runs …/vitqPackageTests.xctest/Contents/MacOS/vitqPackageTests: leave the bundle.
+        while dir.pathComponents.contains(where: { $0.hasSuffix(".xctest") }) { dir = dir.deletingLastPathComponent() }
+        let candidate = dir.appendingPathComponent("vitq").path
+        guard FileManager.default.isExecutableFile(atPath: candidate) else {
+            fatalError("\(candidate) is missing: build the tests with `swift build --build-tests` (it builds vitq beside them)")
         }
-        return Fixtures.packageRoot + "/.build/release/vitq"
-    }
+        return candidate
+    }()
 
     /// Runs `vitq args…` to completion.
     public static func run(_ args: [String], environment: [String: String] = [:]) throws -> Result {
@@ -47,15 +49,19 @@ public enum CLIRunner {
 }
 
 extension CLIRunner {
-    /// Starts `vitq args…` in the background with stdout and stderr appended to `log`.
-    public static func start(_ args: [String], log: String) throws -> Process {
+    /// Starts `vitq args…` in the background with stderr written to `log`, and stdout to `stdout`
+    /// (to `log` too when nil).
+    public static func start(_ args: [String], log: String, stdout: String? = nil) throws -> Process {
+        func file(_ path: String) throws -> FileHandle {
+            _ = FileManager.default.createFile(atPath: path, contents: nil)
+            return try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        }
         let p = Process()
         p.executableURL = URL(fileURLWithPath: binary)
         p.arguments = args
-        _ = FileManager.default.createFile(atPath: log, contents: nil)
-        let h = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-        p.standardOutput = h
-        p.standardError = h
+        let err = try file(log)
+        p.standardError = err
+        p.standardOutput = try stdout.map(file) ?? err
         try p.run()
         return p
     }

@@ -11,7 +11,7 @@ public enum Fixtures {
         return pkg.deletingLastPathComponent().appendingPathComponent("shared/fixtures").path
     }()
 
-    /// The package root (for finding the built `vitq`).
+    /// The package root (the shipped recipes, the kernel header).
     public static let packageRoot: String = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
 
