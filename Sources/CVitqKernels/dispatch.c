@@ -156,3 +156,18 @@ void vitq_twin_combine(const int32_t *c_lo, const int32_t *c_hi, int64_t ldc, in
 #endif
     vitq_twin_combine_ref(c_lo, c_hi, ldc, m, n, shift, col_scale, bias, f, ldf);
 }
+
+void vitq_per_token_scale(const float *x, int64_t ld, int64_t rows, int64_t cols, float qmax, float *steps, float *out) {
+#if defined(__x86_64__)
+    if (vitq_kernels_use_avx2()) { vitq_per_token_scale_avx2(x, ld, rows, cols, qmax, steps, out); return; }
+#endif
+    vitq_per_token_scale_ref(x, ld, rows, cols, qmax, steps, out);
+}
+
+void vitq_per_token_finish(const float *v, int64_t ldv, int64_t rows, int64_t n, const float *steps, const float *bias,
+                           int gelu, int accumulate, float *y, int64_t ldy) {
+#if defined(__x86_64__)
+    if (vitq_kernels_use_avx2()) { vitq_per_token_finish_avx2(v, ldv, rows, n, steps, bias, gelu, accumulate, y, ldy); return; }
+#endif
+    vitq_per_token_finish_ref(v, ldv, rows, n, steps, bias, gelu, accumulate, y, ldy);
+}
