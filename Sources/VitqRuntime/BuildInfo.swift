@@ -32,8 +32,20 @@ public enum BuildInfo {
         vitq_kernels_use_avx2() != 0 ? "AVX2+FMA" : (vitq_cpu_has_avx2() != 0 ? "scalar (forced)" : "scalar (no AVX2)")
     }
 
+    /// Everything `vitq version` reports, one field per line of ``lines`` (`vitq version --json`).
+    public struct Report: Encodable, Sendable {
+        public var version: String, kernels: String, openblas: String, libzmq: String, libpng: String, cores: Int
+    }
+
+    public static var report: Report {
+        Report(version: version, kernels: kernels, openblas: openBLAS, libzmq: zmq, libpng: png,
+               cores: ProcessInfo.processInfo.activeProcessorCount)
+    }
+
+    /// The report as aligned text lines.
     public static var lines: [String] {
-        ["vitq \(version)", "kernels   \(kernels)", "openblas  \(openBLAS)", "libzmq    \(zmq)", "libpng    \(png)",
-         "cores     \(ProcessInfo.processInfo.activeProcessorCount)"]
+        let r = report
+        return ["vitq \(r.version)", "kernels   \(r.kernels)", "openblas  \(r.openblas)", "libzmq    \(r.libzmq)", "libpng    \(r.libpng)",
+                "cores     \(r.cores)"]
     }
 }

@@ -1,8 +1,5 @@
 import ArgumentParser
 import Foundation
-import VitqFormats
-import VitqModels
-import VitqQuant
 import VitqRuntime
 import VitqTensor
 
@@ -34,14 +31,8 @@ extension BenchCommand {
                 let (name, vit) = try benchModel(path: model, arch: arch)
                 let rows = Fp32Benchmark.run(model: vit, batches: batch, iterations: iterations)
                 if json {
-                    let enc = JSONEncoder()
-                    enc.outputFormatting = [.sortedKeys]
-                    struct Report: Encodable {
-                        var benchmark = "fp32", model: String, threads: Int, iterations: Int
-                        var configs: [Fp32Benchmark.Row]
-                    }
-                    let data = try enc.encode(Report(model: name, threads: Parallel.threads, iterations: iterations, configs: rows))
-                    print(String(decoding: data, as: UTF8.self))
+                    struct Report: Encodable { var benchmark = "fp32", model: String, threads: Int, iterations: Int, configs: [Fp32Benchmark.Row] }
+                    try printJSON(Report(model: name, threads: Parallel.threads, iterations: iterations, configs: rows))
                 } else {
                     print("model \(name), \(Parallel.threads) threads, median of \(iterations)")
                     print("batch  gemm-only img/s  model img/s  ratio  non-GEMM share  GEMM GFLOP/s")

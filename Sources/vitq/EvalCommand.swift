@@ -61,7 +61,7 @@ struct EvalCommand: ParsableCommand {
                 } else {
                     obj["top1"] = NSNull(); obj["top5"] = NSNull()
                 }
-                print(String(decoding: try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys]), as: UTF8.self))
+                try printJSON(object: obj)
             } else {
                 print("model   \(model) (\(vit.familyName), \(vit.parameterCount) parameters)")
                 print("images  \(r.images) (rows \(range.lowerBound)..<\(range.upperBound) of \(dataset.data))")

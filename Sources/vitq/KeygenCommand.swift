@@ -11,6 +11,11 @@ struct KeygenCommand: ParsableCommand {
 
     @Option(help: "Path prefix of the two files.")
     var out: String
+    @Flag(help: "Print one JSON object.")
+    var json = false
+
+    /// What `--json` prints: the two files and the public key.
+    struct Report: Encodable { var secret_key_file: String, public_key_file: String, public_key: String }
 
     func run() throws {
         try reportingErrors {
@@ -28,7 +33,11 @@ struct KeygenCommand: ParsableCommand {
                 unlink(secret)   // no half pair
                 throw error
             }
-            print("\(pub)  \(pair.publicKey)")
+            if json {
+                try printJSON(Report(secret_key_file: secret, public_key_file: pub, public_key: pair.publicKey))
+            } else {
+                print("\(pub)  \(pair.publicKey)")
+            }
         }
     }
 }

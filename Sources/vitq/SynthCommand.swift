@@ -11,6 +11,11 @@ struct SynthCommand: ParsableCommand {
     var out: String
     @Option(help: "Random seed.")
     var seed: UInt64 = 0
+    @Flag(help: "Print one JSON object.")
+    var json = false
+
+    /// What `--json` prints: the file written and what it holds.
+    struct Report: Encodable { var out: String, arch: String, seed: UInt64 }
 
     func run() throws {
         try reportingErrors {
@@ -20,7 +25,7 @@ struct SynthCommand: ParsableCommand {
             } else {
                 try SyntheticModel.vit(arch: arch, seed: seed).write(to: out)
             }
-            print("wrote \(out)")
+            if json { try printJSON(Report(out: out, arch: arch, seed: seed)) } else { print("wrote \(out)") }
         }
     }
 }

@@ -5,5 +5,12 @@ import VitqRuntime
 struct VersionCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "version", abstract: "Print versions and the kernel variant in use.")
 
-    func run() { BuildInfo.lines.forEach { print($0) } }
+    @Flag(help: "Print one JSON object.")
+    var json = false
+
+    func run() throws {
+        try reportingErrors {
+            if json { try printJSON(BuildInfo.report) } else { BuildInfo.lines.forEach { print($0) } }
+        }
+    }
 }

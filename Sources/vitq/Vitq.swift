@@ -7,7 +7,7 @@ import VitqTensor
 struct Vitq: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vitq",
-        abstract: "Post-training quantization of Vision Transformers (ViT, DeiT) with exact int8 kernels and distributed calibration.",
+        abstract: "Post-training quantization of Vision Transformers (ViT, DeiT, Swin) with exact int8 kernels and distributed calibration.",
         subcommands: [QuantizeCommand.self, CoordinatorCommand.self, WorkerCommand.self, KeygenCommand.self, EvalCommand.self, InspectCommand.self, BenchCommand.self, SynthCommand.self, VersionCommand.self])
 }
 

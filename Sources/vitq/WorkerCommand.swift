@@ -19,6 +19,8 @@ struct WorkerCommand: ParsableCommand {
     var name: String?
     @Flag(help: "Exit after the run finishes (else wait for the next run).")
     var once = false
+    @Flag(help: "When the run finishes (--once), print one JSON object naming this worker and its coordinator.")
+    var json = false
     @Option(help: "Give up when no coordinator answers for this many seconds (0: never).")
     var wait: Double = 60
     @Option(name: .customLong("memory-budget"), help: "Stage-1 memory in MiB before collected tensors spill to memory-mapped files.")
@@ -32,6 +34,9 @@ struct WorkerCommand: ParsableCommand {
     @Option(help: .hidden)
     var lie: String?
     @OptionGroup var threadOptions: ThreadOptions
+
+    /// What `--json` prints once the worker is done.
+    struct Report: Encodable { var name: String, connect: String, curve: Bool }
 
     func validate() throws {
         if (curveSecret == nil) != (serverKey == nil) { throw ValidationError("--curve-secret and --server-key go together") }
@@ -59,6 +64,7 @@ struct WorkerCommand: ParsableCommand {
             options.storage = StageOneStorage(memoryBudget: memoryBudget.map { $0 << 20 } ?? Int.max,
                                               spillDirectory: spillDir ?? NSTemporaryDirectory())
             try WorkerClient(options: options, log: stderrLine("vitq worker \(label)")).run()
+            if json { try printJSON(Report(name: label, connect: connect, curve: options.curve != nil)) }
         }
     }
 }
