@@ -1,6 +1,7 @@
 import Foundation
 import VitqDistributed
 import VitqFormats
+import VitqTensor
 import VitqTestSupport
 import VitqZmq
 import XCTest
@@ -104,21 +105,31 @@ final class DistributedCLITests: XCTestCase {
                              "--heartbeat", "0.5"] + extra, log: dir + "/coordinator.log")
     }
 
+    /// Worker `i`: stderr in `worker<i>.log`, stdout in `worker<i>.out`.
     func worker(_ i: Int, endpoint: String, extra: [String] = ["--once"]) throws -> Process {
         try CLIRunner.start(["worker", "--connect", endpoint, "--threads", "1", "--name", "w\(i)", "--wait", "60"] + extra,
-                            log: dir + "/worker\(i).log")
+                            log: dir + "/worker\(i).log", stdout: dir + "/worker\(i).out")
+    }
+
+    /// The coordinator's status file (nil before it exists).
+    func status() -> [String: Any]? {
+        guard let d = FileManager.default.contents(atPath: dir + "/status.json") else { return nil }
+        return try? JSONSerialization.jsonObject(with: d) as? [String: Any]
     }
 
     /// Ops done according to the status file (0 before it exists).
-    func opsDone() -> Int {
-        guard let d = FileManager.default.contents(atPath: dir + "/status.json"),
-              let j = try? JSONSerialization.jsonObject(with: d) as? [String: Any] else { return 0 }
-        return j["ops_done"] as? Int ?? 0
+    func opsDone() -> Int { status()?["ops_done"] as? Int ?? 0 }
+
+    /// Waits until the status file says `n` ops are done (and `also` holds of it); throws on timeout.
+    func waitForOps(_ n: Int, seconds: Double = 120, also: ([String: Any]) -> Bool = { _ in true }) throws {
+        try FileEvents.wait(for: "\(n) ops done in \(dir)/status.json; last status: \(status().map { "\($0)" } ?? "none")\n" + log("coordinator.log"),
+                            in: dir, seconds: seconds) { status().map { opsDone() >= n && also($0) } ?? false }
     }
 
-    func waitForOps(_ n: Int, seconds: Double = 120) {
-        let deadline = Date().addingTimeInterval(seconds)
-        while opsDone() < n && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+    /// Decisions in the journal beside `out` (its lines after the header; 0 before it exists).
+    func decisionsJournaled(_ out: String) -> Int {
+        guard let text = try? String(contentsOfFile: out + ".journal", encoding: .utf8) else { return 0 }
+        return max(text.split(separator: "\n").count - 1, 0)
     }
 
     func log(_ name: String) -> String { (try? String(contentsOfFile: dir + "/" + name, encoding: .utf8)) ?? "" }
@@ -131,7 +142,10 @@ final class DistributedCLITests: XCTestCase {
         let ep = "ipc://\(dir)/c.ipc", out = dir + "/q.safetensors"
         let c = try coordinator(out, endpoint: ep, workers: 3)
         let ws = try (1...3).map { try worker($0, endpoint: ep) }
-        waitForOps(8)
+        // w2 holds a shard once 8 ops are done: killing it must move that shard.
+        try waitForOps(8) { status in
+            (status["workers"] as? [[String: Any]] ?? []).contains { $0["name"] as? String == "w2" && !($0["shards"] as? [Int] ?? []).isEmpty }
+        }
         let before = opsDone()
         kill(ws[1].processIdentifier, SIGKILL)
         XCTAssertEqual(CLIRunner.wait(c, seconds: 300), 0, log("coordinator.log"))
@@ -150,11 +164,11 @@ final class DistributedCLITests: XCTestCase {
         let c1 = try coordinator(out, endpoint: ep, workers: 2, extra: ["--ship", "path"])
         // Workers outlive the coordinator: they reconnect with backoff to the resumed one.
         let ws = try (1...2).map { try worker($0, endpoint: ep) }
-        waitForOps(20)
+        try FileEvents.wait(for: "20 decisions in \(out).journal\n" + log("coordinator.log"), in: dir, seconds: 120) { decisionsJournaled(out) >= 20 }
         kill(c1.processIdentifier, SIGKILL)
         c1.waitUntilExit()
         XCTAssertFalse(FileManager.default.fileExists(atPath: out), "no output from a killed run")
-        let journaled = try String(contentsOfFile: out + ".journal", encoding: .utf8).split(separator: "\n").count - 1
+        let journaled = decisionsJournaled(out)
         XCTAssertGreaterThanOrEqual(journaled, 20)
         XCTAssertLessThan(journaled, 74)
         // Without --resume the journal is not overwritten.
@@ -194,8 +208,8 @@ final class DistributedCLITests: XCTestCase {
         let ref = try reference()
         let ep = "ipc://\(dir)/c.ipc", out = dir + "/q.safetensors"
         let c = try coordinator(out, endpoint: ep, workers: 1)
-        let w = try worker(1, endpoint: ep)
-        waitForOps(2)
+        let w = try worker(1, endpoint: ep, extra: ["--once", "--json"])
+        try waitForOps(2)
         let context = try ZmqContext()
         // A version mismatch gets a clear ERROR back.
         let peer = try ZmqSocket(context, .dealer)
@@ -204,9 +218,9 @@ final class DistributedCLITests: XCTestCase {
         let reply = try XCTUnwrap(try peer.receive(timeoutMs: 10_000))
         guard case let .error(code, text) = try MessageCodec().decode(reply.frames).message else { return XCTFail("expected ERROR") }
         XCTAssertEqual(code, .version)
-        XCTAssertTrue(text.contains("coordinator speaks [1]"), text)
+        XCTAssertTrue(text.contains("coordinator speaks \(ProtocolVersion.supported)"), text)
         // 1,000 random or malformed frame sets from a fresh peer each tenth time.
-        var g = SystemRandomNumberGenerator()
+        var g = SeededRandom(seed: 1000)
         var rogue = try ZmqSocket(context, .dealer)
         try rogue.connect(ep)
         for i in 0..<1000 {
@@ -223,6 +237,10 @@ final class DistributedCLITests: XCTestCase {
         XCTAssertEqual(CLIRunner.wait(c, seconds: 300), 0, log("coordinator.log"))
         XCTAssertEqual(CLIRunner.wait(w, seconds: 10), 0, log("worker1.log"))
         XCTAssertEqual(try sha(out), ref)
+        // `worker --json`: one JSON object on stdout when the run is done.
+        let report = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(log("worker1.out").utf8)) as? [String: Any], log("worker1.out"))
+        XCTAssertEqual(report["name"] as? String, "w1")
+        XCTAssertEqual(report["connect"] as? String, ep)
     }
 
     func testBadSetupsGiveOneClearLine() throws {
