@@ -1,3 +1,5 @@
+import VitqQuant
+
 /// Progress deadlines (``Deadlines``): what a worker is waiting on and how long it may take.
 extension CoordinatorState {
     /// What an interval of progress is: a stage 1, or one unit of a kind (each kind has its

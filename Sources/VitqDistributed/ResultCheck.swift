@@ -38,23 +38,7 @@ public enum ResultCheck {
             }
             return nil
         case (_, let r):
-            return "field 'kind': a \(Self.kind(r)) result for a \(Self.kind(unit)) task"
-        }
-    }
-
-    static func kind(_ r: WorkResult) -> String {
-        switch r {
-        case .ranges: return "ranges"
-        case .scores: return "scores"
-        case .outputError: return "outputError"
-        }
-    }
-
-    static func kind(_ u: WorkUnit) -> String {
-        switch u {
-        case .ranges: return "ranges"
-        case .score: return "score"
-        case .outputError: return "outputError"
+            return "field 'kind': a \(r.kind) result for a \(unit.kind) task"
         }
     }
 

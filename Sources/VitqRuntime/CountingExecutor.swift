@@ -1,15 +1,19 @@
+import Foundation
 import VitqQuant
 
-/// Counts candidate evaluations (candidates × images) passing through an executor.
+/// Counts the candidates scored (one per candidate of every score unit) passing through an
+/// executor; safe to use from several search threads.
 final class CountingExecutor: SearchExecutor {
     let inner: SearchExecutor
-    private(set) var candidateEvaluations = 0
+    private let lock = NSLock()
+    private var count = 0
     init(_ inner: SearchExecutor) { self.inner = inner }
-    var shardCount: Int { inner.shardCount }
-    func ranges(_ op: String) throws -> [[Float]] { try inner.ranges(op) }
-    func score(_ task: SearchTask) throws -> [ShardScores] {
-        candidateEvaluations += task.candidates.count
-        return try inner.score(task)
+
+    /// The candidates scored so far.
+    var candidateEvaluations: Int { lock.withLock { count } }
+
+    func run(_ unit: WorkUnit) throws -> WorkResult {
+        if case let .score(task) = unit { lock.withLock { count += task.candidates.count } }
+        return try inner.run(unit)
     }
-    func outputError(_ task: OutputErrorTask) throws -> [OutputErrorSums] { try inner.outputError(task) }
 }

@@ -122,6 +122,38 @@ final class SearchScorerTests: XCTestCase {
         XCTAssertEqual(scorer.score(task), one)
     }
 
+    /// ``LocalExecutor`` runs each unit on every shard and merges the results: two copies of
+    /// one shard give its ranges, and twice its statistics and sums (doubling is exact).
+    func testLocalExecutorMergesEveryShard() throws {
+        let (_, scorer, lin) = try makeScorer()
+        let (wq, xq) = quantizers(lin)
+        let executor = LocalExecutor(scorers: [scorer, scorer])
+        XCTAssertEqual(try executor.run(.ranges(op: Self.op), as: \.ranges), scorer.ranges(Self.op))
+        let task = SearchTask(op: Self.op, operand: .second, candidates: CandidateSet(base: .uniform(xq), multipliers: [0.9, 1.1]),
+                              current: [.uniform(wq), .uniform(xq)], groups: 1, metric: .mse)
+        XCTAssertEqual(try executor.run(.score(task), as: \.scores).values, scorer.score(task).values.map { 2 * $0 })
+        let errorTask = OutputErrorTask(op: Self.op, weight: .uniform(wq), input: .uniform(xq))
+        let one = scorer.outputError(errorTask), two = try executor.run(.outputError(errorTask), as: \.outputError)
+        XCTAssertEqual(two.sums, one.sums.map { 2 * $0 })
+        XCTAssertEqual(two.rows, 2 * one.rows)
+        XCTAssertEqual([two.inputAbsSum, two.squaredError, two.squaredReference],
+                       [one.inputAbsSum, one.squaredError, one.squaredReference].map { 2 * $0 })
+    }
+
+    /// A result that does not answer its unit is an error naming the unit, not a trap.
+    func testAnUnusableAnswerIsAnErrorNamingTheUnit() {
+        final class RangesOnly: SearchExecutor { func run(_ unit: WorkUnit) -> WorkResult { .ranges([1]) } }
+        let q = OperandQuant.uniform(TensorQuant(scheme: QuantScheme(bits: 8, signed: true), granularity: .perTensor, scales: [0.05]))
+        let task = SearchTask(op: Self.op, operand: .first, candidates: CandidateSet(base: q, multipliers: [1]),
+                              current: [q, q], groups: 1, metric: .mse)
+        XCTAssertThrowsError(try RangesOnly().run(.score(task), as: \.scores)) {
+            XCTAssertEqual("\($0)", "score of op \(Self.op): answered with a ranges result")
+        }
+        XCTAssertThrowsError(try LocalExecutor(scorers: []).run(.ranges(op: Self.op))) {
+            XCTAssertEqual("\($0)", "ranges of op \(Self.op): the results of 0 shard(s) do not merge")
+        }
+    }
+
     func testPearsonAndCosineFromStatistics() {
         // o = [1, 2, 3], ô = [2, 4, 7]: Pearson r and cosine by hand.
         let o: [Double] = [1, 2, 3], h: [Double] = [2, 4, 7]

@@ -2,42 +2,6 @@ import Foundation
 import VitqModels
 import VitqTensor
 
-/// Runs stage-2 units on the calibration shards: in this process (``LocalExecutor``) or on
-/// workers. Results come back in shard order.
-public protocol SearchExecutor: AnyObject {
-    /// The number of shards.
-    var shardCount: Int { get }
-    /// Max |x| per operand and group of `op` on every shard (``CandidateScorer/ranges(_:)``).
-    func ranges(_ op: String) throws -> [[Float]]
-    /// `task` scored on every shard.
-    func score(_ task: SearchTask) throws -> [ShardScores]
-    /// `task`'s output-error sums on every shard.
-    func outputError(_ task: OutputErrorTask) throws -> [OutputErrorSums]
-}
-
-/// Every shard's scorer in this process.
-public final class LocalExecutor: SearchExecutor {
-    public let scorers: [CandidateScorer]
-    public init(scorers: [CandidateScorer]) { self.scorers = scorers }
-    public var shardCount: Int { scorers.count }
-    public func ranges(_ op: String) throws -> [[Float]] { scorers.map { $0.ranges(op) } }
-    public func score(_ task: SearchTask) throws -> [ShardScores] { scorers.map { $0.score(task) } }
-    public func outputError(_ task: OutputErrorTask) throws -> [OutputErrorSums] { scorers.map { $0.outputError(task) } }
-}
-
-/// The decision for one op: its final quantizers (and, for linear ops, the corrected bias).
-public struct OpDecision: Equatable, Sendable, Codable {
-    public var op: String
-    /// [first, second]: weight and input of a linear op; A and B of a matmul.
-    public var quantizers: [OperandQuant]
-    public var bias: [Float]?
-    /// ‖ô − o‖ / ‖o‖ of a linear op with its final quantizers on FP inputs (partial quantization ranks by it).
-    public var relativeError: Double?
-    public init(op: String, quantizers: [OperandQuant], bias: [Float]?, relativeError: Double? = nil) {
-        self.op = op; self.quantizers = quantizers; self.bias = bias; self.relativeError = relativeError
-    }
-}
-
 /// PTQ4ViT's stage 2 in "parallel" mode: every op is searched on FP inputs, independently of
 /// the others, so ops can be searched in any order or at once. For each op: start from the
 /// max-based Δ0 of both operands, then for R rounds search the first operand (weight / A) with
@@ -54,7 +18,7 @@ public final class ScaleSearch {
 
     /// Searches `op` (a linear op name or `<attention block>.matmul1/2`).
     public func search(_ op: String) throws -> OpDecision {
-        let maxima = try Self.maxReduce(executor.ranges(op))
+        let maxima = try executor.run(.ranges(op: op), as: \.ranges)
         let (bases, groups) = initialQuantizers(op, maxima: maxima)
         var current = bases
         // The other operand's quantizer when each operand was last searched: searching again
@@ -70,8 +34,7 @@ public final class ScaleSearch {
                 let task = SearchTask(op: op, operand: operand, candidates: candidates(bases[i]),
                                       current: current, groups: groups[i], metric: settings.metric,
                                       rankingWeight: settings.rankingWeight, rankingMargin: settings.rankingMargin)
-                var total = task.emptyScores()
-                for s in try executor.score(task) { total.add(s) }
+                let total = try executor.run(.score(task), as: \.scores)
                 current[i] = Self.choose(task.candidates, winners: total.winners(task.score), groups: groups[i])
             }
         }
@@ -82,8 +45,7 @@ public final class ScaleSearch {
             // can cause, |E[ε]| ≤ ½Δw·E[Σ|x|] + ½Δx·Σ|w| + ¼ΔwΔx·K. A larger mean comes from
             // clipping (outlier tokens of one channel, e.g. ViT-Tiny's blocks.7 GELU channel);
             // it differs token by token, and shifting every token by it breaks the model.
-            var sums = OutputErrorSums(channels: lin.outFeatures)
-            for s in try executor.outputError(OutputErrorTask(op: op, weight: current[0], input: current[1])) { sums.add(s) }
+            let sums = try executor.run(.outputError(OutputErrorTask(op: op, weight: current[0], input: current[1])), as: \.outputError)
             relativeError = sums.relativeError
             let k = lin.inFeatures, wq = current[0].uniform
             let dx = Double(Self.largestStep(current[1], inputMax: maxima[0]))
@@ -119,13 +81,6 @@ public final class ScaleSearch {
     func isMatmul(_ op: String) -> Bool { op.hasSuffix(".matmul1") || op.hasSuffix(".matmul2") }
 
     func linear(_ op: String) -> Linear? { model.linearOps.first { $0.name == op }?.op as? Linear }
-
-    /// Max-reduction over shards (order-independent).
-    static func maxReduce(_ perShard: [[Float]]) -> [Float] {
-        guard var m = perShard.first else { return [] }
-        for s in perShard.dropFirst() { for i in m.indices { m[i] = max(m[i], s[i]) } }
-        return m
-    }
 
     /// Δ0 = max|x| / (qmax + ½) (ALGORITHMS.md §3) for both operands, and their scoring groups.
     func initialQuantizers(_ op: String, maxima: [Float]) -> (bases: [OperandQuant], groups: [Int]) {

@@ -106,7 +106,7 @@ public enum DistributedQuantization {
         material.blobs = []
         settings.blobs = []
         server.start()
-        let executor = CountingExecutor(DistributedExecutor(server: server, shardCount: settings.shardCount))
+        let executor = CountingExecutor(DistributedExecutor(server: server))
         let searchStart = Date()
         let decisions: [String: OpDecision]
         do {

@@ -3,9 +3,9 @@ import VitqDistributed
 import VitqQuant
 
 /// A worker's compute side: one serial thread that loads the job, runs stage 1 for the shards
-/// it is assigned and answers TASKs with ``CandidateScorer/run(_:)``, the same code the
-/// in-process executor calls. Replies go to `send`. A new ``generation`` (after a reconnect)
-/// makes queued and running work of the old link produce nothing.
+/// it is assigned and answers TASKs with ``CandidateScorer/run(_:)``, the same code
+/// ``LocalExecutor`` calls in process. Replies go to `send`. A new ``generation`` (after a
+/// reconnect) makes queued and running work of the old link produce nothing.
 final class WorkerCompute: @unchecked Sendable {
     private let queue = DispatchQueue(label: "vitq-worker-compute")
     private let storage: StageOneStorage

@@ -1,8 +1,6 @@
-import VitqQuant
-
-/// The shard-order reduction of a unit's per-shard results (Docs/PROTOCOL.md §4), the same
-/// arithmetic `ScaleSearch` does on a local executor's results, so any number of workers and
-/// any arrival order give bit-identical values.
+/// The shard-order reduction of a unit's per-shard results (Docs/PROTOCOL.md §4): the one merge
+/// behind ``LocalExecutor`` and the coordinator, so in process, any number of workers and any
+/// arrival order give bit-identical values.
 public enum Reduction {
     /// Whether `result` has the kind and shape `unit` asks for; `like` is another shard's
     /// result for the same unit, whose shape it must share (nil for the first).

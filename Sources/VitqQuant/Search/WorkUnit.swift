@@ -1,8 +1,6 @@
-import VitqQuant
-
-/// A unit of stage-2 work as it travels: one of the three things a ``SearchExecutor`` asks of
-/// every shard. Encoded as a one-key object: `{"ranges": {"op": …}}`, `{"score": SearchTask}`,
-/// `{"outputError": OutputErrorTask}`.
+/// A unit of stage-2 work: one of the three things a ``SearchExecutor`` asks of every shard,
+/// run by ``CandidateScorer/run(_:)`` in this process or on a worker. Encoded as a one-key
+/// object: `{"ranges": {"op": …}}`, `{"score": SearchTask}`, `{"outputError": OutputErrorTask}`.
 public enum WorkUnit: Equatable, Sendable, Codable {
     /// Max |x| per operand and group of an op (`CandidateScorer.ranges`).
     case ranges(op: String)
@@ -17,6 +15,15 @@ public enum WorkUnit: Equatable, Sendable, Codable {
         case let .ranges(op): return op
         case let .score(t): return t.op
         case let .outputError(t): return t.op
+        }
+    }
+
+    /// The unit's kind as the wire names it: `ranges`, `score` or `outputError`.
+    public var kind: String {
+        switch self {
+        case .ranges: return Key.ranges.rawValue
+        case .score: return Key.score.rawValue
+        case .outputError: return Key.outputError.rawValue
         }
     }
 
@@ -45,25 +52,6 @@ public enum WorkUnit: Equatable, Sendable, Codable {
             try r.encode(op, forKey: .op)
         case let .score(t): try c.encode(t, forKey: .score)
         case let .outputError(t): try c.encode(t, forKey: .outputError)
-        }
-    }
-}
-
-/// One shard's result of a ``WorkUnit``.
-public enum WorkResult: Equatable, Sendable {
-    case ranges([Float])
-    case scores(ShardScores)
-    case outputError(OutputErrorSums)
-}
-
-extension CandidateScorer {
-    /// Runs `unit` on this scorer's shard: the one implementation behind both the in-process
-    /// ``LocalExecutor`` calls and a worker's TASKs.
-    public func run(_ unit: WorkUnit) -> WorkResult {
-        switch unit {
-        case let .ranges(op): return .ranges(ranges(op))
-        case let .score(task): return .scores(score(task))
-        case let .outputError(task): return .outputError(outputError(task))
         }
     }
 }

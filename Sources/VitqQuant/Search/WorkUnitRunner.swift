@@ -1,0 +1,11 @@
+extension CandidateScorer {
+    /// Runs `unit` on this scorer's shard: the one implementation of each unit of work, behind
+    /// both ``LocalExecutor`` and a worker's TASKs.
+    public func run(_ unit: WorkUnit) -> WorkResult {
+        switch unit {
+        case let .ranges(op): return .ranges(ranges(op))
+        case let .score(task): return .scores(score(task))
+        case let .outputError(task): return .outputError(outputError(task))
+        }
+    }
+}
