@@ -6,7 +6,7 @@ extension VisionTransformer {
     /// in place; names are the gradient taps' without `.grad` (`blocks.1.mlp.act` is the GELU output).
     @_spi(Testing) public func logits(_ images: Tensor,
                                       perturbing hook: @escaping (String, UnsafeMutablePointer<Float>, [Int]) -> Void) -> Tensor {
-        tracedForward(images, observer: nil, hook: hook, keep: false).logits
+        forward(images, context: ForwardContext(hook: hook)).logits
     }
 }
 
@@ -15,7 +15,7 @@ extension SwinTransformer {
     /// output in place; names are the gradient taps' without `.grad`.
     @_spi(Testing) public func logits(_ images: Tensor,
                                       perturbing hook: @escaping (String, UnsafeMutablePointer<Float>, [Int]) -> Void) -> Tensor {
-        tracedForward(images, observer: nil, hook: hook, keep: false).logits
+        forward(images, context: ForwardContext(hook: hook)).logits
     }
 }
 

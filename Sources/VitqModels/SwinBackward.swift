@@ -11,7 +11,7 @@ extension SwinTransformer {
     /// The logits of `images`; with an observer, also the gradient taps of `loss`.
     public func forwardBackward(_ images: Tensor, loss: TaskLoss, firstImageIndex: Int = 0,
                                 observer: ForwardObserver?) -> Tensor {
-        let (logits, trace) = tracedForward(images, observer: observer, hook: nil, keep: observer != nil)
+        let (logits, trace) = forward(images, context: ForwardContext(observer: observer, keep: observer != nil))
         guard let observer, let trace else { return logits }
         let dLogits = TaskLossGradient.gradient(loss, logits: logits, firstImageIndex: firstImageIndex) { self.forward(images) }
         backward(dLogits, trace: trace, observer: observer)

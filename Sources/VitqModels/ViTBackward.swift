@@ -18,7 +18,7 @@ extension VisionTransformer {
     /// when distilled). The backward stops at the lowest block whose gradients the observer wants.
     public func forwardBackward(_ images: Tensor, loss: TaskLoss, firstImageIndex: Int = 0,
                                 observer: ForwardObserver?) -> Tensor {
-        let (logits, trace) = tracedForward(images, observer: observer, hook: nil, keep: true)
+        let (logits, trace) = forward(images, context: ForwardContext(observer: observer, keep: true))
         let dLogits = TaskLossGradient.gradient(loss, logits: logits, firstImageIndex: firstImageIndex) {
             self.forward(images)
         }
@@ -32,7 +32,7 @@ extension VisionTransformer {
 
     /// Propagates dL/dlogits [B, classes] back through the network recorded in `trace`, reporting
     /// the gradient taps that `observer` wants.
-    func backward(_ dLogits: Tensor, trace: ForwardTrace, observer o: ForwardObserver) {
+    func backward(_ dLogits: Tensor, trace: ViTTrace, observer o: ForwardObserver) {
         let c = config, layers = floatBlocks()
         let b = dLogits.shape[0], t = c.tokens, e = c.embedDim, rows = b * t, classes = c.numClasses
         func tap(_ name: String, _ p: UnsafePointer<Float>, _ shape: [Int]) {
@@ -85,7 +85,7 @@ extension VisionTransformer {
     }
 
     /// One block backward: on entry `dx` is dL/d(block output), on return dL/d(block input).
-    func blockBackward(_ blk: FloatBlock, saved s: ForwardTrace.Block, dx: Tensor, work w: BackwardWorkspace, index: Int,
+    func blockBackward(_ blk: FloatBlock, saved s: ViTTrace.Block, dx: Tensor, work w: BackwardWorkspace, index: Int,
                        tap: (String, UnsafePointer<Float>, [Int]) -> Void) {
         let c = config, rows = dx.shape[0], b = rows / c.tokens, t = c.tokens, e = c.embedDim
         let heads = c.numHeads, hd = c.headDim, hidden = c.mlpHidden

@@ -45,6 +45,10 @@ public final class VisionTransformer: @unchecked Sendable {
     public let norm: LayerNorm           // norm
     public let head: any LinearOp        // head [classes, E]
     public let headDist: (any LinearOp)? // head_dist [classes, E] (distilled only)
+    /// Guards ``cachedWorkspace``.
+    let workspaceLock = NSLock()
+    /// The last forward pass's block scratch, reused by the next one of the same batch size.
+    var cachedWorkspace: BlockWorkspace?
 
     /// A model from its parts.
     public init(spec: ModelSpec, patchEmbed: any LinearOp, clsToken: Tensor, distToken: Tensor?, posEmbed: Tensor,
@@ -137,145 +141,5 @@ public final class VisionTransformer: @unchecked Sendable {
         return VisionTransformer(spec: spec, patchEmbed: linear("patch_embed.proj", patchEmbed), clsToken: clsToken,
                                  distToken: distToken, posEmbed: posEmbed, blocks: newBlocks, norm: norm,
                                  head: linear("head", head), headDist: headDist.map { linear("head_dist", $0) })
-    }
-
-    // MARK: forward
-
-    /// Logits [B, classes] for normalised images [B, C, H, W].
-    public func forward(_ images: Tensor, observer: ForwardObserver? = nil) -> Tensor {
-        let c = config
-        precondition(images.shape.count == 4 && images.shape[1] == c.inChans && images.shape[2] == c.imgSize && images.shape[3] == c.imgSize,
-                     "input shape \(images.shape) does not match the model's [B, \(c.inChans), \(c.imgSize), \(c.imgSize)]")
-        let b = images.shape[0], t = c.tokens, e = c.embedDim
-        func tap(_ name: String, _ p: UnsafePointer<Float>, _ shape: [Int]) {
-            if let o = observer, o.wants(name) { o.observe(name, UnsafeBufferPointer(start: p, count: shape.reduce(1, *)), shape: shape) }
-        }
-
-        // patch_embed: im2col then GEMM; then prefix tokens and position embedding.
-        let np = c.numPatches
-        let cols = Tensor(zeros: [b * np, c.inChans * c.patchSize * c.patchSize])
-        Ops.im2col(images, patch: c.patchSize, into: cols)
-        tap("patch_embed.proj.input", cols.data, cols.shape)
-        let patches = Tensor(zeros: [b * np, e])
-        patchEmbed.forward(cols.data, rows: b * np, into: patches.data)
-        tap("patch_embed", patches.data, [b, np, e])
-        let x = embedTokens(patches, batch: b)
-        tap("embed", x.data, [b, t, e])
-
-        let work = workspace(batch: b)
-        for (i, blk) in blocks.enumerated() {
-            blockForward(blk, x: x, work: work, index: i, fuse: observer == nil, tap: tap)
-            tap("blocks.\(i)", x.data, [b, t, e])
-        }
-        returnWorkspace(work)
-        norm.forward(x.data, rows: b * t, into: x.data)
-        tap("norm", x.data, [b, t, e])
-
-        // Head on the class token (and, when distilled, head_dist on the distillation token; eval logits are their mean).
-        let cls = Tensor(zeros: [b, e])
-        for i in 0..<b { (cls.data + i * e).update(from: x.data + i * t * e, count: e) }
-        tap("head.input", cls.data, [b, e])
-        let logits = Tensor(zeros: [b, c.numClasses])
-        head.forward(cls.data, rows: b, into: logits.data)
-        if let hd = headDist {
-            for i in 0..<b { (cls.data + i * e).update(from: x.data + (i * t + 1) * e, count: e) }
-            tap("head_dist.input", cls.data, [b, e])
-            let ld = Tensor(zeros: [b, c.numClasses])
-            hd.forward(cls.data, rows: b, into: ld.data)
-            for j in 0..<logits.count { logits.data[j] = (logits.data[j] + ld.data[j]) * 0.5 }
-        }
-        tap("logits", logits.data, [b, c.numClasses])
-        return logits
-    }
-
-    /// The token sequence [B·T, E]: class (and distillation) token, then the patch embeddings
-    /// [B·N, E], plus the position embedding.
-    func embedTokens(_ patches: Tensor, batch b: Int) -> Tensor {
-        let c = config, t = c.tokens, e = c.embedDim, np = c.numPatches
-        let x = Tensor(zeros: [b * t, e])
-        for i in 0..<b {
-            let xi = x.data + i * t * e
-            xi.update(from: clsToken.data, count: e)
-            if let d = distToken { (xi + e).update(from: d.data, count: e) }
-            (xi + c.prefixTokens * e).update(from: patches.data + i * np * e, count: np * e)
-            Ops.add(xi, posEmbed.data, count: t * e)
-        }
-        return x
-    }
-
-    private let workspaceLock = NSLock()
-    private var cachedWorkspace: BlockWorkspace?
-
-    /// The block scratch buffers for batch size `b`, kept between calls of the same batch size
-    /// (allocating ~100 MB per call costs page faults). Concurrent callers get a fresh one.
-    func workspace(batch b: Int) -> BlockWorkspace {
-        workspaceLock.withLock {
-            if let w = cachedWorkspace, w.batch == b { cachedWorkspace = nil; return w }
-            return BlockWorkspace(batch: b, config: config)
-        }
-    }
-
-    func returnWorkspace(_ w: BlockWorkspace) { workspaceLock.withLock { cachedWorkspace = w } }
-
-    /// Scratch buffers shared by all blocks of one forward pass.
-    final class BlockWorkspace {
-        let h: Tensor, qkv: Tensor, attn: Tensor, ctx: Tensor, hidden: Tensor
-        let batch: Int
-        init(batch b: Int, config c: ViTConfig) {
-            batch = b
-            let rows = b * c.tokens
-            h = Tensor(zeros: [rows, c.embedDim])
-            qkv = Tensor(zeros: [rows, 3 * c.embedDim])
-            attn = Tensor(zeros: [b, c.numHeads, c.tokens, c.tokens])
-            ctx = Tensor(zeros: [rows, c.embedDim])
-            hidden = Tensor(zeros: [rows, c.mlpHidden])
-        }
-    }
-
-    /// Block `index` in place on x. With `fuse`, ops that offer it (``NormFusingLinearOp``) take
-    /// their LayerNorm and GELU into their own passes, so the taps of those inputs are not produced.
-    func blockForward(_ blk: ViTBlock, x: Tensor, work w: BlockWorkspace, index: Int, fuse: Bool,
-                      tap: (String, UnsafePointer<Float>, [Int]) -> Void) {
-        let c = config, b = x.shape[0] / c.tokens, t = c.tokens, e = c.embedDim
-        let heads = c.numHeads, hd = c.headDim, rows = b * t
-        let scale = 1 / Float(hd).squareRoot()
-        let p = "blocks.\(index)"
-
-        if fuse, let qkv = blk.qkv as? any NormFusingLinearOp {
-            qkv.forward(normalizing: x.data, with: blk.norm1, rows: rows, into: w.qkv.data)
-        } else {
-            blk.norm1.forward(x.data, rows: rows, into: w.h.data)
-            tap("\(p).attn.qkv.input", w.h.data, [b, t, e])
-            blk.qkv.forward(w.h.data, rows: rows, into: w.qkv.data)
-        }
-        tap("\(p).attn.qkv", w.qkv.data, [b, t, 3 * e])
-        // Per (image, head): S = (q·scale)·kᵀ [t, t]; softmax rows; ctx[:, head] = S·v.
-        Gemm.recordBatched(GemmShape(m: t, n: t, k: hd, transB: true, batch: b * heads))
-        Gemm.recordBatched(GemmShape(m: t, n: hd, k: t, transB: false, batch: b * heads))
-        Parallel.forChunks(b * heads) { range in
-            let scratch = blk.attention.makeScratch(tokens: t, headDim: hd)
-            for i in range {
-                let bi = i / heads, h = i % heads
-                let base = w.qkv.data + bi * t * 3 * e + h * hd
-                blk.attention.attend(head: h, q: base, k: base + e, v: base + 2 * e, ld: 3 * e, tokens: t, headDim: hd,
-                                     scale: scale, scoreBias: nil, probs: w.attn.data + i * t * t,
-                                     ctx: w.ctx.data + bi * t * e + h * hd, ldc: e, scratch: scratch)
-            }
-        }
-        tap("\(p).attn.softmax", w.attn.data, [b, heads, t, t])
-        tap("\(p).attn.proj.input", w.ctx.data, [b, t, e])
-        blk.proj.forward(w.ctx.data, rows: rows, addingInto: x.data)
-
-        if fuse, blk.hiddenMultiplier == nil, let fc1 = blk.fc1 as? any NormFusingLinearOp,
-           fc1.forwardMLP(normalizing: x.data, with: blk.norm2, rows: rows, next: blk.fc2, addingInto: x.data) {
-        } else {
-            blk.norm2.forward(x.data, rows: rows, into: w.h.data)
-            tap("\(p).mlp.fc1.input", w.h.data, [b, t, e])
-            blk.fc1.forward(w.h.data, rows: rows, into: w.hidden.data)
-            Ops.gelu(w.hidden.data, w.hidden.data, count: rows * c.mlpHidden)
-            if let m = blk.hiddenMultiplier { Ops.scaleColumns(w.hidden.data, rows: rows, by: m.data, cols: c.mlpHidden) }
-            tap("\(p).mlp.fc2.input", w.hidden.data, [b, t, c.mlpHidden])
-            blk.fc2.forward(w.hidden.data, rows: rows, addingInto: x.data)
-        }
     }
 }
