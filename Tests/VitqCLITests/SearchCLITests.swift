@@ -41,6 +41,7 @@ final class SearchCLITests: XCTestCase {
         try FileManager.default.createDirectory(atPath: spill, withIntermediateDirectories: true)
         _ = try quantize(b, extra: ["--memory-budget", "16", "--spill-dir", spill])
         XCTAssertEqual(try sha(a), try sha(b))
+        try ShippedRecipeBytesTests.assertExpected(a, ShippedRecipeBytesTests.fast8, "in-process")
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: spill), [])
     }
 }

@@ -31,6 +31,7 @@ final class SwinCLITests: XCTestCase {
         let w = try CLIRunner.run(args + ["--out", twoWorkers, "--workers", "2"])
         XCTAssertEqual(w.status, 0, w.stderr)
         XCTAssertEqual(try SHA256.hex(ofFile: twoWorkers), try SHA256.hex(ofFile: inProcess), "2 workers write the in-process bytes")
+        try ShippedRecipeBytesTests.assertExpected(inProcess, ShippedRecipeBytesTests.swinPtq4vit, "in-process")
     }
 
     func testChannelSmoothingIsRefusedForSwinInOneLine() throws {
