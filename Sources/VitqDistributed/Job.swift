@@ -35,8 +35,17 @@ public struct ShardRange: Equatable, Sendable, Codable {
     }
 }
 
-/// What a worker needs to take part in a run: the model, the images, the recipe, the fixed
-/// shards and the heartbeat settings.
+/// A model's architecture as the coordinator resolved it: its family's registry name (`vit`,
+/// `swin`) and the family's spec JSON (what a quantized file's `model` metadata holds). The
+/// worker builds the model from it; the model file need not carry a config.
+public struct JobModelSpec: Equatable, Sendable, Codable {
+    public var family: String
+    public var spec: String
+    public init(family: String, spec: String) { self.family = family; self.spec = spec }
+}
+
+/// What a worker needs to take part in a run: the model and its spec, the images, the recipe,
+/// the fixed shards and the heartbeat settings.
 public struct Job: Equatable, Sendable, Codable {
     public var model: Delivery
     /// A float32 `.npy` of the preprocessed calibration images, [N, 3, S, S]; row 0 is image
@@ -44,13 +53,8 @@ public struct Job: Equatable, Sendable, Codable {
     public var images: Delivery
     /// The image index of the images file's first row.
     public var imageOffset: Int
-    /// The timm architecture name, for a model file that carries no config (`--arch`).
-    public var arch: String?
-    /// The number of attention heads, overriding the model's config (`--heads`).
-    public var heads: Int?
-    /// For a Swin model, its architecture as the coordinator resolved it (SwinConfig JSON); the
-    /// model file need not carry it.
-    public var swin: String?
+    /// The model's family and resolved spec (`--arch`, `--heads` and the file's config applied).
+    public var modelSpec: JobModelSpec
     /// With the recipe's `smooth_alpha` or `gelu_smooth_alpha`, each smoothed op's per-channel
     /// input range (k minima, then k maxima), measured once by the coordinator
     /// (`SearchCalibration.smoothingRanges`); workers smooth the model with them.
@@ -64,9 +68,9 @@ public struct Job: Equatable, Sendable, Codable {
     /// Missed heartbeats before a peer is dead (default 3).
     public var liveness: Int
 
-    public init(model: Delivery, images: Delivery, imageOffset: Int = 0, arch: String? = nil, heads: Int? = nil, swin: String? = nil,
+    public init(model: Delivery, modelSpec: JobModelSpec, images: Delivery, imageOffset: Int = 0,
                 smoothingRanges: [String: [Float]]? = nil, recipe: String, shards: [ShardRange], heartbeat: Double = 1, liveness: Int = 3) {
-        self.model = model; self.images = images; self.imageOffset = imageOffset; self.arch = arch; self.heads = heads; self.swin = swin
+        self.model = model; self.modelSpec = modelSpec; self.images = images; self.imageOffset = imageOffset
         self.smoothingRanges = smoothingRanges
         self.recipe = recipe; self.shards = shards
         self.heartbeat = heartbeat; self.liveness = liveness

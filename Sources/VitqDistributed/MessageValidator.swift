@@ -33,9 +33,8 @@ struct MessageValidator {
     func job(_ j: Job, frames: Int) throws {
         guard (1...limits.maxShards).contains(j.shards.count) else { throw fail("shards", "\(j.shards.count) shards, expected 1...\(limits.maxShards)") }
         guard j.imageOffset >= 0 else { throw fail("imageOffset", "\(j.imageOffset) is negative") }
-        if let a = j.arch { try text(a, field: "arch", max: 256) }
-        if let h = j.heads, !(1...4096).contains(h) { throw fail("heads", "\(h), expected 1...4096") }
-        if let sw = j.swin { try text(sw, field: "swin", max: 4096) }
+        try text(j.modelSpec.family, field: "modelSpec.family", max: 64)
+        try text(j.modelSpec.spec, field: "modelSpec.spec", max: 16384)
         if let sm = j.smoothingRanges {
             guard sm.count <= 4096 else { throw fail("smoothingRanges", "\(sm.count) ops, expected at most 4096") }
             for (op, v) in sm {

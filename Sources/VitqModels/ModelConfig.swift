@@ -1,8 +1,8 @@
 import Foundation
 import VitqData
 
-/// The model families vitq runs.
-public enum ModelFamily: String, Codable, Sendable {
+/// The variants of the ViT family (the name reports and `vitq inspect` give).
+public enum ViTVariant: String, Codable, Sendable {
     case vit = "ViT", deit = "DeiT", deitDistilled = "DeiT-distilled"
 }
 
@@ -41,7 +41,8 @@ public struct ViTConfig: Codable, Equatable, Sendable {
 
 /// Everything needed to build and feed a model.
 public struct ModelSpec: Codable, Equatable, Sendable {
-    public var family: ModelFamily
+    /// ViT, DeiT or distilled DeiT (stored under this key in a quantized file's `model` metadata).
+    public var family: ViTVariant
     public var vit: ViTConfig
     public var preprocess: PreprocessConfig
     /// Where the architecture came from (for `vitq inspect`).

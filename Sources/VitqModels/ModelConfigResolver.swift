@@ -40,25 +40,8 @@ public enum ModelConfigResolver {
         "mlp_ratio", "qkv_bias", "class_token", "global_pool", "drop_rate", "pos_drop_rate",
         "proj_drop_rate", "attn_drop_rate", "drop_path_rate", "weight_init",
     ]
-    static let sidecarKeys: Set<String> = [
-        "timm_class", "config", "mean", "std", "crop_pct", "interpolation", "input_size",
-        "input", "taps", "state_dict_keys", "pretrained_cfg",
-    ]
-
     /// The largest config JSON read beside a model (its `state_dict_keys` list every tensor).
     public static let sidecarMaxBytes = 16 << 20
-
-    /// A parsed config source.
-    struct Source {
-        var name: String
-        var timmClass: String?
-        var config: [String: Any] = [:]
-        var mean: [Float]?
-        var std: [Float]?
-        var cropPct: Double?
-        var known: KnownModels.Entry?
-        var stateDictKeys: [String: [Int]]?
-    }
 
     /// Resolves the spec of the ViT/DeiT in `file`.
     public static func resolve(file: SafeTensorsFile, overrides: ModelOverrides = ModelOverrides()) throws -> ModelSpec {
@@ -97,9 +80,10 @@ public enum ModelConfigResolver {
         cfg.imgSize = imgSize
 
         // MARK: the config source
-        let source = try findSource(file: file, arch: overrides.arch)
+        let found = try findSource(file: file, arch: overrides.arch)
+        let source = found?.source
         var pre = PreprocessConfig.imagenet
-        var family: ModelFamily = cfg.distilled ? .deitDistilled : .vit
+        var family: ViTVariant = cfg.distilled ? .deitDistilled : .vit
         var headsSource = "none"
         var heads: Int?
         if let s = source {
@@ -110,7 +94,7 @@ public enum ModelConfigResolver {
                 default: throw ModelError.unknownArchitecture(path: path, detail: "timm class '\(tc)' (from \(s.name)) is not a ViT/DeiT; supported: VisionTransformer, VisionTransformerDistilled")
                 }
             }
-            for (k, v) in s.config {
+            for (k, v) in s.config ?? [:] {
                 guard vitConfigKeys.contains(k) else { throw ModelError.badConfig(source: s.name, key: k, detail: "unknown key for a ViT/DeiT config") }
                 func int() throws -> Int {
                     guard let i = v as? Int else { throw ModelError.badConfig(source: s.name, key: k, detail: "expected an integer") }
@@ -139,7 +123,7 @@ public enum ModelConfigResolver {
                 default: break // dropout rates and weight_init do not affect inference
                 }
             }
-            if let known = s.known {
+            if let known = found?.known {
                 guard known.embedDim == cfg.embedDim, known.depth == cfg.depth, known.patchSize == cfg.patchSize else {
                     throw ModelError.badConfig(source: s.name, key: "architecture", detail: "\(known.name) is \(known.embedDim)-wide, depth \(known.depth), patch \(known.patchSize), but the tensors give \(cfg.embedDim), \(cfg.depth), \(cfg.patchSize)")
                 }
@@ -151,7 +135,7 @@ public enum ModelConfigResolver {
             if let m = s.mean { pre.mean = m }
             if let sd = s.std { pre.std = sd }
             if let c = s.cropPct { pre.cropPct = c }
-            if let keys = s.stateDictKeys { try checkKeys(keys, file: file, source: s.name) }
+            if let keys = s.stateDictKeys { try ConfigSource.checkKeys(keys, file: file) }
         }
         if let h = overrides.numHeads { heads = h; headsSource = "--heads" }
         if heads == nil, cfg.embedDim % 64 == 0 {
@@ -176,95 +160,19 @@ public enum ModelConfigResolver {
 
     // MARK: sources
 
-    static func findSource(file: SafeTensorsFile, arch: String?) throws -> Source? {
-        let path = file.path
-        let meta = file.metadata
-        if let text = meta["timm_config"] {
-            let name = "\(path) metadata 'timm_config'"
-            guard let d = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else {
-                throw ModelError.badConfig(source: path, key: "timm_config", detail: "metadata is not a JSON object")
-            }
-            var s = Source(name: name, timmClass: meta["timm_class"], config: d)
-            s.known = meta["architecture"].flatMap(KnownModels.lookup)
-            s.mean = try meta["mean"].map { try floats(parseJSON($0, key: "mean", source: path), key: "mean", source: path) }
-            s.std = try meta["std"].map { try floats(parseJSON($0, key: "std", source: path), key: "std", source: path) }
-            s.cropPct = try meta["crop_pct"].map { v in
-                guard let c = Double(v) else { throw ModelError.badConfig(source: path, key: "crop_pct", detail: "not a number") }
-                return c
-            }
-            return s
+    /// The config source of `file` (``ConfigSource``), else the known timm name its
+    /// `architecture` metadata, its file name or `arch` gives; with it the known entry.
+    static func findSource(file: SafeTensorsFile, arch: String?) throws -> (source: ConfigSource, known: KnownModels.Entry?)? {
+        if let s = try ConfigSource.read(file) {
+            return (s, s.architecture.flatMap(KnownModels.lookup))
         }
-        let sidecar = (path.hasSuffix(".safetensors") ? String(path.dropLast(".safetensors".count)) : path) + ".json"
-        if FileManager.default.fileExists(atPath: sidecar) {
-            return try readSidecar(sidecar)
-        }
-        let stem = (path as NSString).lastPathComponent.replacingOccurrences(of: ".safetensors", with: "")
-        for candidate in [meta["architecture"], stem, arch].compactMap({ $0 }) {
+        let stem = (file.path as NSString).lastPathComponent.replacingOccurrences(of: ".safetensors", with: "")
+        for candidate in [file.metadata["architecture"], stem, arch].compactMap({ $0 }) {
             if let k = KnownModels.lookup(candidate) {
-                return Source(name: "known timm name '\(k.name)'", known: k)
+                return (ConfigSource(name: "known timm name '\(k.name)'"), k)
             }
         }
         if let arch { throw ModelError.badConfig(source: "--arch", key: "arch", detail: "'\(arch)' is not a known timm name; known: \(KnownModels.table.keys.sorted().joined(separator: ", "))") }
         return nil
-    }
-
-    static func readSidecar(_ path: String) throws -> Source {
-        let data: Data
-        do { data = try BoundedFile.read(path, maxBytes: sidecarMaxBytes) } catch {
-            throw ModelError.badConfig(source: path, key: "(file)", detail: "cannot read: \(error)".replacingOccurrences(of: "\(path): ", with: ""))
-        }
-        guard let root = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-            throw ModelError.badConfig(source: path, key: "(file)", detail: "not a JSON object")
-        }
-        for k in root.keys where !sidecarKeys.contains(k) {
-            throw ModelError.badConfig(source: path, key: k, detail: "unknown key; expected one of \(sidecarKeys.sorted().joined(separator: ", "))")
-        }
-        var s = Source(name: path)
-        s.timmClass = root["timm_class"] as? String
-        if let c = root["config"] {
-            guard let d = c as? [String: Any] else { throw ModelError.badConfig(source: path, key: "config", detail: "not an object") }
-            s.config = d
-        }
-        if let m = root["mean"] { s.mean = try floats(m, key: "mean", source: path) }
-        if let m = root["std"] { s.std = try floats(m, key: "std", source: path) }
-        if let c = root["crop_pct"] {
-            guard let v = c as? Double else { throw ModelError.badConfig(source: path, key: "crop_pct", detail: "not a number") }
-            s.cropPct = v
-        }
-        if let i = root["interpolation"], (i as? String) != "bicubic" {
-            throw ModelError.badConfig(source: path, key: "interpolation", detail: "only 'bicubic' is implemented")
-        }
-        if let keys = root["state_dict_keys"] {
-            guard let d = keys as? [String: Any] else { throw ModelError.badConfig(source: path, key: "state_dict_keys", detail: "not an object") }
-            var out: [String: [Int]] = [:]
-            for (k, v) in d {
-                guard let shape = v as? [Int] else { throw ModelError.badConfig(source: path, key: "state_dict_keys.\(k)", detail: "not a shape") }
-                out[k] = shape
-            }
-            s.stateDictKeys = out
-        }
-        return s
-    }
-
-    static func checkKeys(_ keys: [String: [Int]], file: SafeTensorsFile, source: String) throws {
-        for (k, shape) in keys.sorted(by: { $0.key < $1.key }) {
-            guard let t = file.tensors[k] else { throw ModelError.missingKey(path: file.path, key: k) }
-            guard t.shape == shape else { throw ModelError.wrongShape(path: file.path, key: k, expected: shape, actual: t.shape) }
-        }
-        for k in file.names where keys[k] == nil {
-            throw ModelError.unexpectedKey(path: file.path, key: k)
-        }
-    }
-
-    static func parseJSON(_ text: String, key: String, source: String) throws -> Any {
-        guard let v = try? JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed]) else {
-            throw ModelError.badConfig(source: source, key: key, detail: "not valid JSON")
-        }
-        return v
-    }
-
-    static func floats(_ v: Any, key: String, source: String) throws -> [Float] {
-        guard let a = v as? [Double] else { throw ModelError.badConfig(source: source, key: key, detail: "expected a list of numbers") }
-        return a.map { Float($0) }
     }
 }

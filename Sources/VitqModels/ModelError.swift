@@ -5,6 +5,8 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
     case wrongShape(path: String, key: String, expected: [Int], actual: [Int])
     case badConfig(source: String, key: String, detail: String)
     case unknownArchitecture(path: String, detail: String)
+    /// A stored spec (a quantized file's `model` metadata, a JOB's) that does not decode as `family`'s.
+    case invalidSpec(source: String, family: String, detail: String)
 
     public var description: String {
         switch self {
@@ -13,6 +15,7 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
         case let .wrongShape(p, k, e, a): return "\(p): tensor '\(k)' has shape \(a), expected \(e)"
         case let .badConfig(s, k, d): return "\(s): config key '\(k)': \(d)"
         case let .unknownArchitecture(p, d): return "\(p): \(d)"
+        case let .invalidSpec(s, f, d): return "\(s) is not a valid \(f) spec: \(d)"
         }
     }
 }

@@ -39,38 +39,23 @@ public protocol SearchableModel: ImageClassifier {
     func attentionGeometry(_ block: String) -> AttentionGeometry?
     /// The logits of `images`; with an observer, also the stage-1 taps and the gradient taps of `loss`.
     func forwardBackward(_ images: Tensor, loss: TaskLoss, firstImageIndex: Int, observer: ForwardObserver?) -> Tensor
-}
 
-extension VisionTransformer: SearchableModel {
-    public var imageSize: Int { config.imgSize }
-    public var numClasses: Int { config.numClasses }
-    public var preprocess: PreprocessConfig { spec.preprocess }
-    public var familyName: String { spec.family.rawValue }
+    // What a quantized file and a JOB need of a model (``ModelFamily``).
 
-    public func attentionGeometry(_ block: String) -> AttentionGeometry? {
-        let parts = block.split(separator: ".")
-        guard parts.count == 3, parts[0] == "blocks", parts[2] == "attn", let i = Int(parts[1]), (0..<config.depth).contains(i) else { return nil }
-        return AttentionGeometry(tokens: config.tokens, headDim: config.headDim, dim: config.embedDim, heads: config.numHeads, windows: 1)
-    }
-}
-
-extension SwinTransformer: SearchableModel {
-    public var imageSize: Int { config.imgSize }
-    public var numClasses: Int { config.numClasses }
-    public var familyName: String { "Swin" }
-    public var parameterCount: Int {
-        func n(_ l: LayerNorm) -> Int { l.weight.count + l.bias.count }
-        var total = linearOps.reduce(0) { $0 + $1.op.parameterCount } + n(patchNorm) + n(norm)
-        for m in merges { if let m { total += n(m.norm) } }
-        for blk in stages.joined() { total += n(blk.norm1) + n(blk.norm2) + blk.relativePositionBias.count }
-        return total
-    }
-
-    public func attentionGeometry(_ block: String) -> AttentionGeometry? {
-        let parts = block.split(separator: ".")
-        guard parts.count == 5, parts[0] == "layers", parts[2] == "blocks", parts[4] == "attn",
-              let s = Int(parts[1]), let b = Int(parts[3]), (0..<config.stages).contains(s), (0..<config.depths[s]).contains(b) else { return nil }
-        let w = config.window(s), side = config.resolution(s) / w, d = config.dim(s), heads = config.numHeads[s]
-        return AttentionGeometry(tokens: w * w, headDim: d / heads, dim: d, heads: heads, windows: side * side)
-    }
+    /// The family the model belongs to.
+    var family: any ModelFamily { get }
+    /// The model's resolved spec as its family encodes it (canonical JSON): a quantized file's
+    /// `model` metadata and a JOB's model spec.
+    func encodedSpec() throws -> String
+    /// Every attention block (the `….attn` prefix of ``attentionGeometry(_:)``), in forward order.
+    var attentionBlocks: [String] { get }
+    /// The stored tensors other than the linear ops' (tokens, norms, bias tables, multipliers),
+    /// by checkpoint key: what a quantized file keeps in float beside its linear and attention entries.
+    var floatTensors: [(key: String, tensor: Tensor)] { get }
+    /// The stored shape of linear op `name`'s weight ([out, in], or the checkpoint's conv shape).
+    func storedWeightShape(_ name: String, out: Int, in: Int) -> [Int]
+    /// The same model with each linear op replaced by `linear(name, op)` and each attention
+    /// block's kernel by `attention(block, kernel)`.
+    func replacing(linear: (String, any LinearOp) -> any LinearOp,
+                   attention: (String, any AttentionKernel) -> any AttentionKernel) -> Self
 }

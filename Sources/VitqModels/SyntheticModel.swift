@@ -4,6 +4,12 @@ import VitqTensor
 
 /// Random-weight models of the standard timm sizes, for benchmarks (`vitq synth`).
 public enum SyntheticModel {
+    /// The random model `arch` names: a Swin alias (``swinAliases``), else a ViT/DeiT (``vit(arch:seed:)``).
+    public static func named(_ arch: String, seed: UInt64 = 0) throws -> SafeTensorsWriter {
+        if let c = swinAliases[arch] { return swin(c, name: arch, seed: seed) }
+        return try vit(arch: arch, seed: seed)
+    }
+
     /// The safetensors bytes-to-be of a random ViT/DeiT named by a timm name or a `vitq synth`
     /// alias (vit-tiny, vit-small, vit-base, deit-small, …). The file carries `timm_config`,
     /// `timm_class`, `mean`, `std` and `crop_pct` metadata so it loads without a sidecar.

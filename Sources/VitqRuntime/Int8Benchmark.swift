@@ -75,14 +75,8 @@ public enum Int8Benchmark {
     }
 
     /// Times `fp32` and `int8` forward passes at each batch size on random inputs.
-    public static func model(name: String, fp32: VisionTransformer, int8: VisionTransformer, batches: [Int], iterations: Int) -> [ModelRow] {
-        model(name: name, imageSize: fp32.config.imgSize, fp32: { fp32.forward($0) }, int8: { int8.forward($0) },
-              batches: batches, iterations: iterations)
-    }
-
-    /// Times `fp32` and `int8` Swin forward passes at each batch size on random inputs.
-    public static func model(name: String, fp32: SwinTransformer, int8: SwinTransformer, batches: [Int], iterations: Int) -> [ModelRow] {
-        model(name: name, imageSize: fp32.config.imgSize, fp32: { fp32.forward($0) }, int8: { int8.forward($0) },
+    public static func model(name: String, fp32: any ImageClassifier, int8: any ImageClassifier, batches: [Int], iterations: Int) -> [ModelRow] {
+        model(name: name, imageSize: fp32.imageSize, fp32: { fp32.forward($0, observer: nil) }, int8: { int8.forward($0, observer: nil) },
               batches: batches, iterations: iterations)
     }
 
@@ -101,27 +95,16 @@ public enum Int8Benchmark {
         }
     }
 
-    /// A fully quantized (every linear op and attention product) minmax-w8a8 network of `fp32`,
-    /// calibrated on `images` random inputs: the arithmetic the engine runs, for timing.
-    public static func quantizeForTiming(_ fp32: VisionTransformer, images: Int = 2,
-                                         activationGranularity: Granularity = .perTensor) -> VisionTransformer {
+    /// A fully quantized (every linear op — a Swin's patch merging included — and attention
+    /// product) minmax-w8a8 network of `fp32`, calibrated on `images` random inputs: the
+    /// arithmetic the engine runs, for timing.
+    public static func quantizeForTiming(_ fp32: any SearchableModel, images: Int = 2,
+                                         activationGranularity: Granularity = .perTensor) -> any SearchableModel {
         var recipe = Recipe()
         recipe.keepFloat = 0
         recipe.activationGranularity = activationGranularity
         let cal = MinMaxCalibrator(model: fp32, recipe: recipe)
-        cal.observe(Fp32Benchmark.noiseImages(fp32.config, count: images, seed: 2))
-        return cal.finish().makeModel(.integer)
-    }
-
-    /// The same for a Swin: every linear op (patch merging and head included) and both window
-    /// attention products in integers.
-    public static func quantizeForTiming(_ fp32: SwinTransformer, images: Int = 2,
-                                         activationGranularity: Granularity = .perTensor) -> SwinTransformer {
-        var recipe = Recipe()
-        recipe.keepFloat = 0
-        recipe.activationGranularity = activationGranularity
-        let cal = SwinMinMaxCalibrator(model: fp32, recipe: recipe)
-        cal.observe(Fp32Benchmark.noiseImages(size: fp32.config.imgSize, count: images, seed: 2))
+        cal.observe(Fp32Benchmark.noiseImages(size: fp32.imageSize, count: images, seed: 2))
         return cal.finish().makeModel(.integer)
     }
 

@@ -34,10 +34,10 @@ public enum Quantization {
     @discardableResult
     public static func run(model: any SearchableModel, modelPath: String, dataset: ImageDataset, calib: Range<Int>,
                            recipe: Recipe, batch: Int, out: String,
-                           storage: StageOneStorage = StageOneStorage()) throws -> (network: QuantizedModel, timings: QuantizationTimings) {
+                           storage: StageOneStorage = StageOneStorage()) throws -> (network: QuantizedNetwork, timings: QuantizationTimings) {
         let start = Date()
         var t = QuantizationTimings()
-        let net: QuantizedModel
+        let net: QuantizedNetwork
         let load: (Range<Int>) throws -> Tensor = { try dataset.batch(Array($0), size: model.imageSize) }
         if recipe.method == "search" {
             let ranges = try SearchCalibration.smoothingRanges(model, recipe: recipe, calib: calib, load: load)
@@ -59,27 +59,17 @@ public enum Quantization {
             t.search = Date().timeIntervalSince(start) - t.collect
             t.candidateEvaluations = executor.candidateEvaluations
         } else {
-            let observe: (Tensor) -> Void, finish: () -> QuantizedModel
-            switch model {
-            case let vit as VisionTransformer:
-                let c = MinMaxCalibrator(model: vit, recipe: recipe)
-                observe = c.observe; finish = { .vit(c.finish()) }
-            case let swin as SwinTransformer:
-                let c = SwinMinMaxCalibrator(model: swin, recipe: recipe)
-                observe = c.observe; finish = { .swin(c.finish()) }
-            default:
-                preconditionFailure("no max calibrator for \(type(of: model))")
-            }
+            let calibrator = MinMaxCalibrator(model: model, recipe: recipe)
             let bar = ProgressBar("calibrate", total: calib.count)
             var lo = calib.lowerBound
             while lo < calib.upperBound {
                 let hi = min(lo + batch, calib.upperBound)
-                observe(try load(lo..<hi))
+                calibrator.observe(try load(lo..<hi))
                 bar.advance(hi - lo)
                 lo = hi
             }
             bar.finish()
-            net = finish()
+            net = calibrator.finish()
             t.collect = Date().timeIntervalSince(start)
         }
         let provenance = QModelProvenance(sourceSHA256: try SHA256.hex(ofFile: modelPath),

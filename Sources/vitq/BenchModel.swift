@@ -40,14 +40,9 @@ extension BenchCommand {
                 var rows: [Int8Benchmark.ModelRow] = []
                 let g = Granularity(rawValue: activationGranularity)!
                 for m in model + arch.map({ "synthetic:" + $0 }) {
-                    if let (name, swin) = try benchSwin(m) {
-                        rows += Int8Benchmark.model(name: name, fp32: swin, int8: Int8Benchmark.quantizeForTiming(swin, activationGranularity: g),
-                                                    batches: batch, iterations: iterations)
-                    } else {
-                        let (name, fp) = m.hasPrefix("synthetic:") ? try benchModel(path: nil, arch: String(m.dropFirst(10))) : try benchModel(path: m, arch: "")
-                        rows += Int8Benchmark.model(name: name, fp32: fp, int8: Int8Benchmark.quantizeForTiming(fp, activationGranularity: g),
-                                                    batches: batch, iterations: iterations)
-                    }
+                    let (name, fp) = try benchAnyModel(m)
+                    rows += Int8Benchmark.model(name: name, fp32: fp, int8: Int8Benchmark.quantizeForTiming(fp, activationGranularity: g),
+                                                batches: batch, iterations: iterations)
                 }
                 let speedup = Int8Benchmark.medianSpeedup(rows.map(\.speedup))
                 if json {

@@ -110,7 +110,7 @@ struct CalibrationOptions: ParsableArguments {
     }
 
     /// Prints the run's report (and, with `--eval-offset`, the accuracy protocol's figures).
-    func report(recipe r: Recipe, model fp: any ImageClassifier, dataset ds: ImageDataset, calib: Range<Int>, network: QuantizedModel,
+    func report(recipe r: Recipe, model fp: any ImageClassifier, dataset ds: ImageDataset, calib: Range<Int>, network: QuantizedNetwork,
                 timings: QuantizationTimings, seconds: Double, extra: [String: Any] = [:], extraLines: [String] = []) throws {
         let inSize = try FileManager.default.attributesOfItem(atPath: model)[.size] as? Int ?? 0
         let outSize = try FileManager.default.attributesOfItem(atPath: out)[.size] as? Int ?? 0

@@ -5,56 +5,88 @@ import VitqFormats
 import VitqModels
 import VitqQuant
 
-/// `vitq inspect`: what a model file holds (a float ViT/DeiT or Swin, or a quantized file).
+/// `vitq inspect`: what a model file holds (a float model of any family, or a quantized file).
 struct InspectCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "inspect", abstract: "Print a model's family, dimensions, parameter count and tensors.")
 
     @Argument(help: "Model file (.safetensors).")
     var model: String
     @OptionGroup var modelOptions: ModelOptions
+    @Flag(help: "Print one JSON object (family, dimensions, config source, preprocessing, tensors).")
+    var json = false
+
+    /// What `--json` prints.
+    struct Report: Encodable {
+        var file: String
+        /// The family's registry name (`vit`, `swin`) and its reported name (ViT, DeiT, Swin, …).
+        var family: String, familyName: String
+        var configSource: String?
+        var dimensions: [String: ModelSummary.Dimension]
+        var notes: [String: String]
+        var preprocess: PreprocessConfig
+        var parameters: Int
+        var quantized: Quantized?
+        var tensors: [Tensor]
+
+        struct Quantized: Encodable {
+            var format: String, formatVersion: Int, sourceName: String, sourceSHA256: String, recipe: String
+            var quantizedLinearOps: Int, linearOps: Int, quantizedAttentionBlocks: Int, attentionBlocks: Int
+        }
+        struct Tensor: Encodable { var name: String, dtype: String, shape: [Int] }
+    }
 
     func run() throws {
         try reportingErrors {
             let file = try SafeTensorsFile(path: model)
-            print("file        \(model)")
+            var lines = ["file        \(model)"]
+            let float: any SearchableModel, runnable: any ImageClassifier
+            var quantized: Report.Quantized?
             if QModelFile.isQuantized(file) {
                 let (q, prov) = try QModelFile.read(file)
-                let m = q.makeModel(.integer)
-                let quantized = q.linear.values.filter { if case .quantized = $0 { return true } else { return false } }.count
+                float = q.base
+                runnable = q.makeModel(.integer)
+                let count = q.linear.values.filter { if case .quantized = $0 { return true } else { return false } }.count
                 let attention = q.quantizedAttention
-                print("family      \(m.familyName), quantized (\(QModelFile.formatName) version \(QModelFile.version))")
-                print("source      \(prov.sourceName) (sha256 \(prov.sourceSHA256))")
-                print("recipe      \(prov.recipeJSON)")
-                print("quantized   \(quantized) of \(q.linear.count) linear ops; attention products in \(attention.quantized) of \(attention.total) blocks")
-                printPreprocess(m.preprocess)
-            } else if ModelLoader.isSwin(file) {
-                let swin = try ModelLoader.loadFloat(file: file, overrides: modelOptions.overrides) as! SwinTransformer
-                let c = swin.config
-                print("family      Swin")
-                print("dimensions  embed \(c.embedDim), depths \(c.depths), heads \(c.numHeads), window \(c.windowSize), patch \(c.patchSize), image \(c.imgSize), classes \(c.numClasses)")
-                printPreprocess(swin.preprocess)
-                print("parameters  \(swin.parameterCount)")
+                quantized = Report.Quantized(format: QModelFile.formatName, formatVersion: QModelFile.version, sourceName: prov.sourceName,
+                                             sourceSHA256: prov.sourceSHA256, recipe: prov.recipeJSON, quantizedLinearOps: count,
+                                             linearOps: q.linear.count, quantizedAttentionBlocks: attention.quantized, attentionBlocks: attention.total)
+                lines += [
+                    "family      \(runnable.familyName), quantized (\(QModelFile.formatName) version \(QModelFile.version))",
+                    "source      \(prov.sourceName) (sha256 \(prov.sourceSHA256))",
+                    "recipe      \(prov.recipeJSON)",
+                    "quantized   \(count) of \(q.linear.count) linear ops; attention products in \(attention.quantized) of \(attention.total) blocks",
+                    preprocessLine(runnable.preprocess),
+                ]
             } else {
-                let spec = try ModelConfigResolver.resolve(file: file, overrides: modelOptions.overrides)
-                let vit = try VisionTransformer(file: file, spec: spec)
-                let c = spec.vit
-                print("family      \(spec.family.rawValue)")
-                print("config      \(spec.configSource)")
-                print("dimensions  embed \(c.embedDim), depth \(c.depth), heads \(c.numHeads) (head dim \(c.headDim)), mlp \(c.mlpHidden), patch \(c.patchSize), image \(c.imgSize), tokens \(c.tokens), classes \(c.numClasses)")
-                print("heads from  \(spec.headsSource)")
-                printPreprocess(spec.preprocess)
-                print("parameters  \(vit.parameterCount)")
+                float = try ModelFamilies.load(file: file, overrides: modelOptions.overrides)
+                runnable = float
+                let s = float.family.summary(of: float)
+                lines.append("family      \(s.familyName)")
+                if let c = s.configSource { lines.append("config      \(c)") }
+                lines.append("dimensions  \(s.dimensionsText)")
+                lines += s.notes.map { $0.label.padding(toLength: 12, withPad: " ", startingAt: 0) + $0.text }
+                lines += [preprocessLine(float.preprocess), "parameters  \(float.parameterCount)"]
             }
-            print("tensors     \(file.tensors.count)")
+            if json {
+                let s = float.family.summary(of: float)
+                try printJSON(Report(
+                    file: model, family: float.family.name, familyName: runnable.familyName, configSource: s.configSource,
+                    dimensions: s.dimensions, notes: Dictionary(s.notes.map { ($0.label, $0.text) }, uniquingKeysWith: { a, _ in a }),
+                    preprocess: runnable.preprocess, parameters: runnable.parameterCount, quantized: quantized,
+                    tensors: file.names.map { Report.Tensor(name: $0, dtype: file.tensors[$0]!.dtype.rawValue, shape: file.tensors[$0]!.shape) }))
+                return
+            }
+            lines.append("tensors     \(file.tensors.count)")
             let w = file.names.map(\.count).max() ?? 10
             for name in file.names {
                 let i = file.tensors[name]!
-                print("  " + name.padding(toLength: w, withPad: " ", startingAt: 0) + "  " + i.dtype.rawValue.padding(toLength: 5, withPad: " ", startingAt: 0) + " \(i.shape)")
+                lines.append("  " + name.padding(toLength: w, withPad: " ", startingAt: 0) + "  " + i.dtype.rawValue.padding(toLength: 5, withPad: " ", startingAt: 0) + " \(i.shape)")
             }
+            print(lines.joined(separator: "\n"))
         }
     }
 
-    func printPreprocess(_ p: PreprocessConfig) {
-        print("preprocess  resize shorter side to \(p.resizeShorterSide) (\(p.interpolation)), crop \(p.inputSize), mean \(p.mean), std \(p.std)")
+    func preprocessLine(_ p: PreprocessConfig) -> String {
+        "preprocess  resize shorter side to \(p.resizeShorterSide) (\(p.interpolation)), crop \(p.inputSize), mean \(p.mean), std \(p.std)"
     }
 }

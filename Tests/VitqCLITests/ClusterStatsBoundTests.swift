@@ -18,7 +18,7 @@ final class ClusterStatsBoundTests: XCTestCase {
             stats.hello(peer, name: "flood-\(i)")
             if i != 10_000 { stats.dropped(peer, reason: "missed 3 heartbeats") }
         }
-        let job = Job(model: .path(path: "/m", sha256: String(repeating: "ab", count: 32)), images: .path(path: "/i", sha256: String(repeating: "ab", count: 32)),
+        let job = Job(model: .path(path: "/m", sha256: String(repeating: "ab", count: 32)), modelSpec: JobModelSpec(family: "vit", spec: "{}"), images: .path(path: "/i", sha256: String(repeating: "ab", count: 32)),
                       recipe: "{}", shards: [ShardRange(0..<4)])
         stats.writeStatus(state: CoordinatorState(settings: CoordinatorSettings(job: job, ops: ["x"]), clock: ManualClock()), force: true)
         let j = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any])

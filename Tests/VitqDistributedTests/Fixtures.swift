@@ -7,7 +7,7 @@ enum Fx {
     static let sha = String(repeating: "ab", count: 32)
 
     static func job(shards n: Int) -> Job {
-        Job(model: .path(path: "/models/vit.safetensors", sha256: sha), images: .path(path: "/data/cal.npy", sha256: sha),
+        Job(model: .path(path: "/models/vit.safetensors", sha256: sha), modelSpec: JobModelSpec(family: "vit", spec: "{}"), images: .path(path: "/data/cal.npy", sha256: sha),
             recipe: "{\"method\":\"search\"}", shards: (0..<n).map { ShardRange($0 * 8..<($0 + 1) * 8) })
     }
 

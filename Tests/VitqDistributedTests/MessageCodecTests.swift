@@ -170,11 +170,11 @@ final class MessageCodecTests: XCTestCase {
         missing.model = .inline(frame: 2, sha256: Fx.sha)
         XCTAssertProtocolError(try codec.encode(.job(missing, blobs: [])))
         XCTAssertProtocolError(try codec.encode(.job(Fx.job(shards: 2), blobs: [Data([1])])))
-        // A Swin job carries its config as text, bounded.
+        // A job carries its model's family and spec as text, bounded.
         var swin = Fx.job(shards: 2)
-        swin.swin = "{\"depths\":[2,2,6,2]}"
+        swin.modelSpec = JobModelSpec(family: "swin", spec: "{\"swin\":{\"depths\":[2,2,6,2]}}")
         try roundTrip(.job(swin, blobs: []))
-        swin.swin = String(repeating: "x", count: 5000)
+        swin.modelSpec.spec = String(repeating: "x", count: 20000)
         XCTAssertProtocolError(try codec.encode(.job(swin, blobs: [])))
         // Smoothing ranges: per op, k minima then k maxima, finite, each minimum at most its maximum.
         var smooth = Fx.job(shards: 2)

@@ -8,12 +8,12 @@ import XCTest
 final class WorkerStateTests: XCTestCase {
     let clock = ManualClock()
 
-    /// The model families this test worker knows; the JOB names its family in `arch` here.
+    /// The model families this test worker knows (the JOB's `modelSpec.family`).
     static let families: Set<String> = ["vit", "swin"]
 
     func worker(once: Bool = false, wait: Double = 60) -> WorkerState {
         let settings = WorkerSettings(endpoint: "ipc:///tmp/c.ipc", name: "w1", once: once, wait: wait) { job in
-            let family = job.arch ?? "vit"
+            let family = job.modelSpec.family
             return Self.families.contains(family) ? nil : "the JOB's model family '\(family)' is not one this worker knows (\(Self.families.sorted()))"
         }
         return WorkerState(settings: settings, clock: clock)
@@ -21,7 +21,7 @@ final class WorkerStateTests: XCTestCase {
 
     func job(family: String? = nil, heartbeat: Double = 1, liveness: Int = 3) -> Job {
         var j = Fx.job(shards: 4)
-        j.arch = family
+        if let family { j.modelSpec.family = family }
         j.heartbeat = heartbeat; j.liveness = liveness
         return j
     }

@@ -39,11 +39,13 @@ final class QModelFileTests: XCTestCase {
     func testRoundTripIsExactAndDeterministic() throws {
         let (fp, net, path) = try quantizedMicro()
         let (read, prov) = try QModelFile.read(try SafeTensorsFile(path: path))
-        let back = try XCTUnwrap(read.vit)
+        let back = read
+        XCTAssertEqual(back.family.name, "vit")
+        XCTAssertNil(try SafeTensorsFile(path: path).metadata["architecture"], "a ViT file has no architecture key")
         XCTAssertEqual(prov.sourceName, "micro")
         XCTAssertEqual(prov.sourceSHA256.count, 64)
         let x = randomImages(fp, count: 2, seed: 9)
-        XCTAssertEqual(net.makeModel(.integer).forward(x).array, back.makeModel(.integer).forward(x).array)
+        XCTAssertEqual(net.makeModel(.integer).forward(x, observer: nil).array, back.makeModel(.integer).forward(x, observer: nil).array)
         // Writing the read-back network again gives the same bytes.
         let again = dir + "/again.safetensors"
         try QModelFile.write(back, provenance: prov, to: again)
@@ -56,7 +58,7 @@ final class QModelFileTests: XCTestCase {
     func testIntegerEngineMatchesFakeQuantization() throws {
         let (fp, net, _) = try quantizedMicro()
         let x = randomImages(fp, count: 3, seed: 4)
-        let a = net.makeModel(.integer).forward(x).array, b = net.makeModel(.fakeQuant).forward(x).array
+        let a = net.makeModel(.integer).forward(x, observer: nil).array, b = net.makeModel(.fakeQuant).forward(x, observer: nil).array
         // The reference redoes the integer sums exactly in double: bit-identical logits.
         XCTAssertEqual(a.map(\.bitPattern), b.map(\.bitPattern))
         XCTAssertGreaterThan(relativeError(a, fp.forward(x).array), 1e-4, "quantization must change the logits")
@@ -72,20 +74,19 @@ final class QModelFileTests: XCTestCase {
             }
         }
         let heads = fp.config.numHeads
-        let attention = net.attention.map { a -> AttentionQuant? in
-            guard var a else { return nil }
+        let attention = net.attention.mapValues { a -> AttentionQuant in
+            var a = a
             a.probs = .twin((0..<heads).map { TwinCandidates.softmax(delta2: 1.0 / 128, bits: 8, shift: 3 + $0) })
             return a
         }
-        return (fp, QuantizedNetwork(spec: net.spec, clsToken: net.clsToken, distToken: net.distToken, posEmbed: net.posEmbed,
-                                     norms: net.norms, norm: net.norm, linear: linear, attention: attention))
+        return (fp, QuantizedNetwork(base: net.base, linear: linear, attention: attention))
     }
 
     func testTwinQuantizersRoundTripAndRunInIntegers() throws {
         let (fp, net) = try twinMicro()
         let path = dir + "/twin.safetensors"
         try QModelFile.write(net, provenance: QModelProvenance(sourceSHA256: String(repeating: "0", count: 64), sourceName: "micro", recipeJSON: "{}"), to: path)
-        let back = try XCTUnwrap(QModelFile.read(try SafeTensorsFile(path: path)).model.vit)
+        let back = try XCTUnwrap(QModelFile.read(try SafeTensorsFile(path: path)).model)
         XCTAssertEqual(back.attention, net.attention)
         if case let .quantized(_, input) = back.linear["blocks.0.mlp.fc2"]!, case let .twin(t) = input {
             XCTAssertEqual(t[0].kind, .gelu)
@@ -94,9 +95,9 @@ final class QModelFileTests: XCTestCase {
             XCTFail("fc2 input should read back as twin")
         }
         let x = randomImages(fp, count: 3, seed: 6)
-        let a = back.makeModel(.integer).forward(x).array, b = back.makeModel(.fakeQuant).forward(x).array
+        let a = back.makeModel(.integer).forward(x, observer: nil).array, b = back.makeModel(.fakeQuant).forward(x, observer: nil).array
         XCTAssertEqual(a.map(\.bitPattern), b.map(\.bitPattern), "two integer GEMMs + shift equal the exact reference")
-        XCTAssertEqual(a, net.makeModel(.integer).forward(x).array)
+        XCTAssertEqual(a, net.makeModel(.integer).forward(x, observer: nil).array)
         // A shift outside 0...20 is refused with the tensor named.
         let bad = try rewrite(path) { name, shape, data in
             guard name == "blocks.0.mlp.fc2.input_shift" else { return (name, shape, data) }
@@ -110,18 +111,17 @@ final class QModelFileTests: XCTestCase {
         let scheme = QuantScheme(bits: 8, signed: true, narrow: false)
         var linear = net.linear
         for (name, slot) in net.linear { if case let .quantized(w, _) = slot { linear[name] = .quantized(w, input: .perToken(scheme)) } }
-        let perToken = QuantizedNetwork(spec: net.spec, clsToken: net.clsToken, distToken: net.distToken, posEmbed: net.posEmbed,
-                                        norms: net.norms, norm: net.norm, linear: linear, attention: net.attention)
+        let perToken = QuantizedNetwork(base: net.base, linear: linear, attention: net.attention)
         let path = dir + "/token.safetensors"
         try QModelFile.write(perToken, provenance: QModelProvenance(sourceSHA256: String(repeating: "0", count: 64), sourceName: "micro", recipeJSON: "{}"), to: path)
-        let back = try XCTUnwrap(QModelFile.read(try SafeTensorsFile(path: path)).model.vit)
+        let back = try XCTUnwrap(QModelFile.read(try SafeTensorsFile(path: path)).model)
         guard case let .quantized(_, input) = back.linear["blocks.0.attn.qkv"]! else { return XCTFail("qkv should be quantized") }
         XCTAssertEqual(input, .perToken(scheme))
         let x = randomImages(fp, count: 3, seed: 5)
-        let a = back.makeModel(.integer).forward(x).array, b = back.makeModel(.fakeQuant).forward(x).array
+        let a = back.makeModel(.integer).forward(x, observer: nil).array, b = back.makeModel(.fakeQuant).forward(x, observer: nil).array
         XCTAssertEqual(a.map(\.bitPattern), b.map(\.bitPattern), "the engine equals the reference")
-        XCTAssertEqual(a, perToken.makeModel(.integer).forward(x).array)
-        XCTAssertGreaterThan(relativeError(a, net.makeModel(.integer).forward(x).array), 1e-4, "the inputs are quantized differently")
+        XCTAssertEqual(a, perToken.makeModel(.integer).forward(x, observer: nil).array)
+        XCTAssertGreaterThan(relativeError(a, net.makeModel(.integer).forward(x, observer: nil).array), 1e-4, "the inputs are quantized differently")
         // An unsigned per-token grid is refused with the op named.
         let bad = try rewrite(path, metadata: { meta in
             var ops = try! JSONSerialization.jsonObject(with: Data(meta["ops"]!.utf8)) as! [String: Any]
@@ -136,12 +136,22 @@ final class QModelFileTests: XCTestCase {
 
     /// `net` with block 0's GELU output multiplied per channel (GELU smoothing's multiplier).
     func withHiddenMultiplier(_ net: QuantizedNetwork) -> QuantizedNetwork {
-        let hidden = net.spec.vit.mlpHidden
+        let vit = net.base as! VisionTransformer
+        let hidden = vit.config.mlpHidden
         var rng = SeededRandom(seed: 3)
-        var multipliers = net.hiddenMultipliers
-        multipliers[0] = Tensor(shape: [hidden], values: (0..<hidden).map { _ in Float(0.05 + 0.95 * rng.uniform()) })
-        return QuantizedNetwork(spec: net.spec, clsToken: net.clsToken, distToken: net.distToken, posEmbed: net.posEmbed,
-                                norms: net.norms, hiddenMultipliers: multipliers, norm: net.norm, linear: net.linear, attention: net.attention)
+        let m = Tensor(shape: [hidden], values: (0..<hidden).map { _ in Float(0.05 + 0.95 * rng.uniform()) })
+        var blocks = vit.blocks
+        let b = blocks[0]
+        blocks[0] = ViTBlock(norm1: b.norm1, qkv: b.qkv, attention: b.attention, proj: b.proj, norm2: b.norm2, fc1: b.fc1, fc2: b.fc2,
+                             hiddenMultiplier: m)
+        let base = VisionTransformer(spec: vit.spec, patchEmbed: vit.patchEmbed, clsToken: vit.clsToken, distToken: vit.distToken,
+                                     posEmbed: vit.posEmbed, blocks: blocks, norm: vit.norm, head: vit.head, headDist: vit.headDist)
+        return QuantizedNetwork(base: base, linear: net.linear, attention: net.attention)
+    }
+
+    /// Block `i`'s GELU multiplier in `net`.
+    func hiddenMultiplier(_ net: QuantizedNetwork, block i: Int) -> [Float]? {
+        (net.base as! VisionTransformer).blocks[i].hiddenMultiplier?.array
     }
 
     func testHiddenMultiplierRoundTripsAndRunsInIntegers() throws {
@@ -151,12 +161,12 @@ final class QModelFileTests: XCTestCase {
             let net = withHiddenMultiplier(plain)
             let path = dir + "/mult.safetensors"
             try QModelFile.write(net, provenance: QModelProvenance(sourceSHA256: String(repeating: "0", count: 64), sourceName: "micro", recipeJSON: "{}"), to: path)
-            let back = try XCTUnwrap(QModelFile.read(try SafeTensorsFile(path: path)).model.vit)
-            XCTAssertEqual(back.hiddenMultipliers[0]?.array, net.hiddenMultipliers[0]?.array, label)
-            XCTAssertNil(back.hiddenMultipliers[1], label)
-            let a = back.makeModel(.integer).forward(x).array, b = back.makeModel(.fakeQuant).forward(x).array
+            let back = try XCTUnwrap(QModelFile.read(try SafeTensorsFile(path: path)).model)
+            XCTAssertEqual(hiddenMultiplier(back, block: 0), hiddenMultiplier(net, block: 0), label)
+            XCTAssertNil(hiddenMultiplier(back, block: 1), label)
+            let a = back.makeModel(.integer).forward(x, observer: nil).array, b = back.makeModel(.fakeQuant).forward(x, observer: nil).array
             XCTAssertEqual(a.map(\.bitPattern), b.map(\.bitPattern), "\(label): the engine equals the reference")
-            XCTAssertGreaterThan(relativeError(a, plain.makeModel(.integer).forward(x).array), 1e-3, "\(label): the multiplier is applied")
+            XCTAssertGreaterThan(relativeError(a, plain.makeModel(.integer).forward(x, observer: nil).array), 1e-3, "\(label): the multiplier is applied")
             // A multiplier that is not finite and positive, or mis-shaped, is refused with the tensor named.
             let name = "blocks.0.mlp.fc2.input_multiplier"
             assertReadFails(try rewrite(path) { n, shape, d in

@@ -16,12 +16,12 @@ final class SwinEngineTests: XCTestCase {
         let images = try golden.floatTensor("input_nchw")
         var recipe = try Recipe.load("minmax-w8a8")
         recipe.keepFloat = 0
-        let cal = SwinMinMaxCalibrator(model: fp, recipe: recipe)
+        let cal = MinMaxCalibrator(model: fp, recipe: recipe)
         cal.observe(images)
         let net = cal.finish()
         let int8 = net.makeModel(.integer), fake = net.makeModel(.fakeQuant)
         XCTAssertTrue(int8.linearOps.allSatisfy { $0.op is Int8Linear }, "every linear op runs in integers")
-        let a = int8.forward(images).array, b = fake.forward(images).array, f = fp.forward(images).array
+        let a = int8.forward(images, observer: nil).array, b = fake.forward(images, observer: nil).array, f = fp.forward(images).array
         XCTAssertEqual(a, b, "the engine equals its fake-quant reference bit for bit")
         let classes = 1000
         for i in 0..<4 {

@@ -43,10 +43,10 @@ enum TinyQModel {
         let fp = try SwinTransformer(path: floatPath)
         var r = Recipe()
         r.keepFloat = 1
-        let cal = SwinMinMaxCalibrator(model: fp, recipe: r)
+        let cal = MinMaxCalibrator(model: fp, recipe: r)
         cal.observe(images(2, size: c.imgSize, seed: 6))
         let path = dir + "/\(name).safetensors"
-        try QModelFile.write(.swin(cal.finish()), provenance: provenance(r), to: path)
+        try QModelFile.write(cal.finish(), provenance: provenance(r), to: path)
         return path
     }
 }

@@ -2,19 +2,21 @@ import Foundation
 import VitqModels
 import VitqTensor
 
-/// Max calibration (Wu et al. §1): weights per output channel (or per tensor) from max |w|;
-/// activations per tensor from the largest |x| seen over the calibration images; Q, K, V and
-/// the softmax probabilities per head (or per tensor).
+/// Max calibration (Wu et al. §1) of a model of any family: weights per output channel (or per
+/// tensor) from max |w|; each linear op's input per tensor from the largest |x| seen over the
+/// calibration images; Q, K, V and the softmax probabilities per head (or per tensor) over all
+/// of a block's attention units (Swin's windows). The recipe's patch-embedding, head and
+/// `keep_float` settings apply to every family.
 ///
 /// Feed it batches with ``observe(_:)`` and call ``finish()``. Max-reductions do not depend on
 /// the order or grouping of images, so the result is the same for any batch size or split.
 public final class MinMaxCalibrator: ForwardObserver {
-    public let model: VisionTransformer
+    public let model: any SearchableModel
     public let recipe: Recipe
     /// Largest |x| per tap name (per head for the "q/k/v/probs" taps).
     private let maxAbs = ActivationMaxima()
 
-    public init(model: VisionTransformer, recipe: Recipe) {
+    public init(model: any SearchableModel, recipe: Recipe) {
         self.model = model; self.recipe = recipe
     }
 
@@ -29,17 +31,22 @@ public final class MinMaxCalibrator: ForwardObserver {
 
     public func wants(_ name: String) -> Bool { ActivationMaxima.wants(name) }
 
+    /// The attention taps (`<block>.qkv`, `<block>.softmax`) are split per head with their
+    /// block's geometry; the other taps are single maxima.
     public func observe(_ name: String, _ values: UnsafeBufferPointer<Float>, shape: [Int]) {
-        maxAbs.record(name, values, shape: shape, heads: model.config.numHeads, dim: model.config.embedDim)
+        let block = name.split(separator: ".").dropLast().joined(separator: ".")
+        let geo = model.attentionGeometry(block)
+        maxAbs.record(name, values, shape: shape, heads: geo?.heads ?? 1, dim: geo?.dim ?? 1)
     }
 
     /// The quantized network from the ranges seen so far. With the recipe's `keep_float: k`,
     /// the k linear ops with the largest output error (``PartialQuantization``) stay in float.
     public func finish() -> QuantizedNetwork {
         let (weights, inputs) = Self.linearQuantizers(model, recipe: recipe, maxAbs: maxAbs, batches: batches)
-        let c = model.config
-        let attention: [AttentionQuant?] = (0..<c.depth).map { i in
-            Self.attentionQuant(maxAbs: { maxAbs["blocks.\(i).attn.\($0)"] ?? [Float](repeating: 0, count: c.numHeads) }, recipe: recipe)
+        var attention: [String: AttentionQuant] = [:]
+        for block in model.attentionBlocks {
+            let heads = model.attentionGeometry(block)!.heads
+            attention[block] = Self.attentionQuant(maxAbs: { maxAbs["\(block).\($0)"] ?? [Float](repeating: 0, count: heads) }, recipe: recipe)
         }
         return QuantizedNetwork(float: model, weights: weights, inputs: inputs, attention: attention)
     }
@@ -63,7 +70,7 @@ public final class MinMaxCalibrator: ForwardObserver {
         return (weights, inputs)
     }
 
-    // MARK: the max rules, shared with SwinMinMaxCalibrator
+    // MARK: the max rules
 
     /// A weight's quantizer from its max |w| per output channel (or over the tensor).
     static func weightQuant(_ lin: Linear, recipe: Recipe) -> TensorQuant {

@@ -9,62 +9,44 @@ public enum EngineMode: String, Sendable {
     case fakeQuant = "fake-quant"
 }
 
-/// A linear op of a quantized network: left in float, or an int8 weight with its input quantizer.
-public enum LinearSlot: @unchecked Sendable {
-    case float(Linear)
-    case quantized(QuantizedWeight, input: OperandQuant)
-}
-
-/// A ViT/DeiT with its quantization decided: the float parts (tokens, position embedding,
-/// LayerNorms), every linear op as a ``LinearSlot`` and each block's ``AttentionQuant`` (nil
-/// when that block's attention stays in float). This is what a quantized file stores, and
-/// ``makeModel(_:)`` turns it into a runnable ``VisionTransformer``.
+/// A float model of any family with its quantization decided: the float parts of `base`
+/// (tokens, norms, bias tables), every linear op as a ``LinearSlot`` and each attention block's
+/// ``AttentionQuant`` by block name (`blocks.i.attn`, `layers.s.blocks.b.attn`; absent: that
+/// attention stays in float). What a quantized file stores; ``makeModel(_:)`` turns it into a
+/// runnable model through the model's name-keyed replacement.
 public final class QuantizedNetwork: @unchecked Sendable {
-    public let spec: ModelSpec
-    public let clsToken: Tensor
-    public let distToken: Tensor?
-    public let posEmbed: Tensor
-    public let norms: [(norm1: LayerNorm, norm2: LayerNorm)]
-    /// Each block's ``ViTBlock/hiddenMultiplier`` (GELU smoothing), nil where there is none.
-    public let hiddenMultipliers: [Tensor?]
-    public let norm: LayerNorm
-    /// Linear ops by timm module name (``VisionTransformer/linearOps`` names).
+    /// The float parts; its linear ops may be float stand-ins that ``makeModel(_:)`` replaces.
+    public let base: any SearchableModel
+    /// Linear ops by timm module name (``SearchableModel/linearOps`` names).
     public let linear: [String: LinearSlot]
-    public let attention: [AttentionQuant?]
+    /// Attention quantizers by block (``SearchableModel/attentionBlocks`` names).
+    public let attention: [String: AttentionQuant]
 
-    public init(spec: ModelSpec, clsToken: Tensor, distToken: Tensor?, posEmbed: Tensor,
-                norms: [(norm1: LayerNorm, norm2: LayerNorm)], hiddenMultipliers: [Tensor?]? = nil, norm: LayerNorm,
-                linear: [String: LinearSlot], attention: [AttentionQuant?]) {
-        self.spec = spec; self.clsToken = clsToken; self.distToken = distToken; self.posEmbed = posEmbed
-        self.norms = norms; self.norm = norm; self.linear = linear; self.attention = attention
-        self.hiddenMultipliers = hiddenMultipliers ?? Array(repeating: nil, count: norms.count)
+    public init(base: any SearchableModel, linear: [String: LinearSlot], attention: [String: AttentionQuant]) {
+        self.base = base; self.linear = linear; self.attention = attention
     }
 
-    /// Quantizes the float model `vit`: `linear[name]` gives each quantized op's weight and
-    /// input quantizers (absent: stays float), `attention[i]` block i's attention quantizers.
+    /// Quantizes the float model `model`: `weights[name]` and `inputs[name]` give each quantized
+    /// op's quantizers (absent: stays float), `attention[block]` a block's attention quantizers;
     /// `biases[name]` replaces a quantized op's float bias (bias correction).
-    public convenience init(float vit: VisionTransformer, weights: [String: TensorQuant], inputs: [String: OperandQuant],
-                            attention: [AttentionQuant?], biases: [String: [Float]] = [:]) {
+    public convenience init(float model: any SearchableModel, weights: [String: TensorQuant], inputs: [String: OperandQuant],
+                            attention: [String: AttentionQuant], biases: [String: [Float]] = [:]) {
         var slots: [String: LinearSlot] = [:]
-        for (name, op) in vit.linearOps {
+        for (name, op) in model.linearOps {
             slots[name] = LinearSlot.make(op as! Linear, weight: weights[name], input: inputs[name], bias: biases[name])
         }
-        self.init(spec: vit.spec, clsToken: vit.clsToken, distToken: vit.distToken, posEmbed: vit.posEmbed,
-                  norms: vit.blocks.map { ($0.norm1, $0.norm2) }, hiddenMultipliers: vit.blocks.map(\.hiddenMultiplier),
-                  norm: vit.norm, linear: slots, attention: attention)
+        self.init(base: model, linear: slots, attention: attention)
     }
 
+    /// The family of the model.
+    public var family: any ModelFamily { base.family }
+
     /// The runnable model in `mode`.
-    public func makeModel(_ mode: EngineMode) -> VisionTransformer {
-        func op(_ name: String) -> any LinearOp { linear[name]!.op(mode) }
-        func attn(_ i: Int) -> any AttentionKernel { attention[i]?.kernel(mode) ?? FloatAttention() }
-        let blocks = (0..<spec.vit.depth).map { i in
-            ViTBlock(norm1: norms[i].norm1, qkv: op("blocks.\(i).attn.qkv"), attention: attn(i), proj: op("blocks.\(i).attn.proj"),
-                     norm2: norms[i].norm2, fc1: op("blocks.\(i).mlp.fc1"), fc2: op("blocks.\(i).mlp.fc2"),
-                     hiddenMultiplier: hiddenMultipliers[i])
-        }
-        return VisionTransformer(spec: spec, patchEmbed: op("patch_embed.proj"), clsToken: clsToken, distToken: distToken,
-                                 posEmbed: posEmbed, blocks: blocks, norm: norm, head: op("head"),
-                                 headDist: spec.vit.distilled ? op("head_dist") : nil)
+    public func makeModel(_ mode: EngineMode) -> any SearchableModel {
+        base.replacing(linear: { name, _ in linear[name]!.op(mode) },
+                       attention: { name, float in attention[name]?.kernel(mode) ?? float })
     }
+
+    /// The number of attention blocks whose products are quantized, and of attention blocks.
+    public var quantizedAttention: (quantized: Int, total: Int) { (attention.count, base.attentionBlocks.count) }
 }

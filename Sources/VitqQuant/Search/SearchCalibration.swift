@@ -113,7 +113,7 @@ public enum SearchCalibration {
     }
 
     /// The quantized network of a set of decisions (ops without one stay in float).
-    public static func network(model: any SearchableModel, recipe: Recipe, decisions: [String: OpDecision]) -> QuantizedModel {
+    public static func network(model: any SearchableModel, recipe: Recipe, decisions: [String: OpDecision]) -> QuantizedNetwork {
         var weights: [String: TensorQuant] = [:], inputs: [String: OperandQuant] = [:], biases: [String: [Float]] = [:]
         for (name, _) in model.linearOps {
             guard let d = decisions[name] else { continue }
@@ -121,24 +121,13 @@ public enum SearchCalibration {
             inputs[name] = d.quantizers[1]
             if let b = d.bias { biases[name] = b }
         }
-        /// Block `block`'s attention quantizers when both of its products were searched.
-        func attention(_ block: String) -> AttentionQuant? {
-            guard let qk = decisions["\(block).matmul1"], let pv = decisions["\(block).matmul2"] else { return nil }
-            return AttentionQuant(q: qk.quantizers[0].uniform, k: qk.quantizers[1].uniform, probs: pv.quantizers[0], v: pv.quantizers[1].uniform)
+        // Each block's attention quantizers, for the blocks both of whose products were searched.
+        var attention: [String: AttentionQuant] = [:]
+        for block in model.attentionBlocks {
+            guard let qk = decisions["\(block).matmul1"], let pv = decisions["\(block).matmul2"] else { continue }
+            attention[block] = AttentionQuant(q: qk.quantizers[0].uniform, k: qk.quantizers[1].uniform, probs: pv.quantizers[0], v: pv.quantizers[1].uniform)
         }
-        switch model {
-        case let vit as VisionTransformer:
-            return .vit(QuantizedNetwork(float: vit, weights: weights, inputs: inputs,
-                                         attention: (0..<vit.config.depth).map { attention("blocks.\($0).attn") }, biases: biases))
-        case let swin as SwinTransformer:
-            var att: [String: AttentionQuant] = [:]
-            for s in 0..<swin.config.stages {
-                for b in 0..<swin.config.depths[s] { let p = "layers.\(s).blocks.\(b).attn"; att[p] = attention(p) }
-            }
-            return .swin(QuantizedSwinNetwork(float: swin, weights: weights, inputs: inputs, attention: att, biases: biases))
-        default:
-            preconditionFailure("no quantized network for \(type(of: model))")
-        }
+        return QuantizedNetwork(float: model, weights: weights, inputs: inputs, attention: attention, biases: biases)
     }
 }
 

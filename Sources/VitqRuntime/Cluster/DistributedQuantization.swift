@@ -62,7 +62,7 @@ public struct DistributedReport: Sendable {
 public enum DistributedQuantization {
     public static func run(model: any SearchableModel, modelPath: String, overrides: ModelOverrides, dataset: ImageDataset,
                            calib: Range<Int>, recipe: Recipe, out: String, options o: CoordinatorOptions,
-                           log: @escaping @Sendable (String) -> Void) throws -> (network: QuantizedModel, report: DistributedReport) {
+                           log: @escaping @Sendable (String) -> Void) throws -> (network: QuantizedNetwork, report: DistributedReport) {
         guard recipe.method == "search" else {
             throw ClusterError.job("recipe \(recipe.name) uses method \(recipe.method); distributed calibration runs the search method")
         }
@@ -141,7 +141,7 @@ extension DistributedQuantization {
     public static func runWithLocalWorkers(count: Int, threads: Int, verify: Double = 0, deadlineFloor: Double? = nil, workerArguments: [String] = [], directory: String,
                                            model: any SearchableModel, modelPath: String, overrides: ModelOverrides,
                                            dataset: ImageDataset, calib: Range<Int>, recipe: Recipe, out: String,
-                                           log: @escaping @Sendable (String) -> Void) throws -> (network: QuantizedModel, report: DistributedReport) {
+                                           log: @escaping @Sendable (String) -> Void) throws -> (network: QuantizedNetwork, report: DistributedReport) {
         var options = CoordinatorOptions(endpoint: "ipc://\(directory)/coordinator.ipc", expectedWorkers: count,
                                          journalPath: directory + "/journal", imagesPath: directory + "/calibration.npy")
         options.concurrency = max(2, count)

@@ -49,9 +49,8 @@ public struct JobMaterial {
         let ranges = try SearchCalibration.smoothingRanges(model, recipe: recipe, calib: calib) {
             images.slice(($0.lowerBound - calib.lowerBound)..<($0.upperBound - calib.lowerBound))
         }
-        let swinConfig = try (model as? SwinTransformer).map { String(decoding: try JSONEncoder().encode($0.config), as: UTF8.self) }
-        let job = Job(model: modelDelivery, images: imagesDelivery, imageOffset: calib.lowerBound,
-                      arch: overrides.arch, heads: overrides.numHeads, swin: swinConfig, smoothingRanges: ranges, recipe: recipe.canonicalJSON,
+        let job = Job(model: modelDelivery, modelSpec: JobModelSpec(family: model.family.name, spec: try model.encodedSpec()),
+                      images: imagesDelivery, imageOffset: calib.lowerBound, smoothingRanges: ranges, recipe: recipe.canonicalJSON,
                       shards: shards, heartbeat: heartbeat, liveness: liveness)
         return JobMaterial(job: job, blobs: blobs, fingerprint: try RunFingerprint.of(job, overrides: overrides))
     }
@@ -92,15 +91,15 @@ final class JobInputs: @unchecked Sendable {
             defer { try? FileManager.default.removeItem(atPath: path) }
             return try body(path)
         }
+        // The coordinator's spec: the file may carry no config (its config may have come from a JSON beside it, or flags).
+        guard let family = ModelFamilies.named(job.modelSpec.family) else {
+            throw ClusterError.job("modelSpec: unknown model family '\(job.modelSpec.family)' (this worker knows \(ModelFamilies.names))")
+        }
         let float: any SearchableModel = try staged(modelBytes, "model.safetensors") { path in
-            guard let text = job.swin else { return try VisionTransformer(path: path, overrides: ModelOverrides(arch: job.arch, numHeads: job.heads)) }
-            // A Swin: the coordinator's config (the file may carry none; its config may have come from a JSON beside it).
-            let config: SwinConfig
-            do {
-                config = try JSONDecoder().decode(SwinConfig.self, from: Data(text.utf8))
-                try config.validate(source: "the job's swin config")
-            } catch { throw ClusterError.job("swin: \(error)") }
-            return try SwinTransformer(file: try SafeTensorsFile(path: path), config: config)
+            let file = try SafeTensorsFile(path: path)
+            do { return try family.load(file: file, spec: job.modelSpec.spec, source: "the job's model spec") } catch let e as ModelError {
+                throw ClusterError.job("modelSpec: \(e)")
+            }
         }
         let npy = try staged(imageBytes, "images.npy") { try NpyArray(path: $0, expect: .float32) }
         let s = float.imageSize
