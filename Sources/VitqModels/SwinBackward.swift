@@ -28,11 +28,11 @@ extension SwinTransformer {
         let d = c.dim(c.stages - 1)
         // head and average pool: every token of image i gets dpooled_i / R².
         let dPooled = Tensor(zeros: [b, d])
-        LayerBackward.linear(dLogits.data, rows: b, Self.float(head), into: dPooled.data)
+        Self.float(head).backward(dLogits.data, rows: b, into: dPooled.data)
         let dNorm = Tensor(zeros: [b * r * r, d])
         for i in 0..<b { for t in 0..<(r * r) { for j in 0..<d { dNorm.data[(i * r * r + t) * d + j] = dPooled.data[i * d + j] / Float(r * r) } } }
         var dx = Tensor(zeros: dNorm.shape)
-        LayerBackward.layerNorm(dNorm.data, x: trace.final!.data, norm, rows: dNorm.shape[0], accumulateInto: dx.data)
+        norm.backward(dNorm.data, x: trace.final!.data, rows: dNorm.shape[0], accumulateInto: dx.data)
         for s in (0..<c.stages).reversed() {
             for i in (0..<c.depths[s]).reversed() {
                 blockBackward(stages[s][i], trace: trace.blocks[[s, i]]!, dx: dx, batch: b, resolution: r, dim: c.dim(s),
@@ -45,7 +45,7 @@ extension SwinTransformer {
             }
         }
         let dPatch = Tensor(zeros: dx.shape)
-        LayerBackward.layerNorm(dx.data, x: trace.patch!.data, patchNorm, rows: dx.shape[0], accumulateInto: dPatch.data)
+        patchNorm.backward(dx.data, x: trace.patch!.data, rows: dx.shape[0], accumulateInto: dPatch.data)
         tap("patch_embed.grad", dPatch)
     }
 
@@ -56,20 +56,20 @@ extension SwinTransformer {
         // MLP: x2 = x1 + fc2(gelu(fc1(norm2(x1)))).
         tap("\(p).mlp.fc2.grad", dx)
         let dAct = Tensor(zeros: [rows, hidden])
-        LayerBackward.linear(dx.data, rows: rows, Self.float(blk.fc2), into: dAct.data)
+        Self.float(blk.fc2).backward(dx.data, rows: rows, into: dAct.data)
         tap("\(p).mlp.act.grad", dAct)
-        LayerBackward.gelu(dAct.data, f: t.fc1!.data, into: dAct.data, count: dAct.count)
+        Ops.geluBackward(dAct.data, f: t.fc1!.data, into: dAct.data, count: dAct.count)
         tap("\(p).mlp.fc1.grad", dAct)
         let dh = Tensor(zeros: [rows, d])
-        LayerBackward.linear(dAct.data, rows: rows, Self.float(blk.fc1), into: dh.data)
-        LayerBackward.layerNorm(dh.data, x: t.mid!.data, blk.norm2, rows: rows, accumulateInto: dx.data)
+        Self.float(blk.fc1).backward(dAct.data, rows: rows, into: dh.data)
+        blk.norm2.backward(dh.data, x: t.mid!.data, rows: rows, accumulateInto: dx.data)
         // Attention: x1 = x0 + scatter(proj(attention(gather(norm1(x0))))).
         let source = t.source
         let dProj = Tensor(zeros: [rows, d])
         Parallel.forChunks(rows) { chunk in for i in chunk { (dProj.data + i * d).update(from: dx.data + source[i] * d, count: d) } }
         tap("\(p).attn.proj.grad", dProj)
         let dCtx = Tensor(zeros: [rows, d])
-        LayerBackward.linear(dProj.data, rows: rows, Self.float(blk.proj), into: dCtx.data)
+        Self.float(blk.proj).backward(dProj.data, rows: rows, into: dCtx.data)
         let dHeadMajor = Tensor(zeros: [b * nW, heads, n, hd])
         HeadLayout.toHeadMajor(dCtx.data, dHeadMajor.data, batch: b * nW, tokens: n, heads: heads, headDim: hd)
         tap("\(p).attn.matmul2.grad", dHeadMajor)
@@ -77,25 +77,25 @@ extension SwinTransformer {
         let dQKV = Tensor(zeros: [rows, 3 * d]), dS = Tensor(zeros: probs.shape)
         Parallel.forChunks(b * nW * heads) { chunk in for task in chunk {
             let bw = task / heads, head = task % heads, off = bw * n * 3 * d + head * hd
-            LayerBackward.attentionContext(p: probs.data + task * n * n, dc: dCtx.data + bw * n * d + head * hd, ldc: d,
+            FloatAttention.contextBackward(p: probs.data + task * n * n, dc: dCtx.data + bw * n * d + head * hd, ldc: d,
                                            v: qkv.data + off + 2 * d, dv: dQKV.data + off + 2 * d, ld: 3 * d,
                                            tokens: n, headDim: hd, dp: dS.data + task * n * n)
         } }
         tap("\(p).attn.softmax.grad", dS)
-        Parallel.forChunks(b * nW * heads) { chunk in for task in chunk { LayerBackward.softmax(p: probs.data + task * n * n, dS.data + task * n * n, rows: n, n: n) } }
+        Parallel.forChunks(b * nW * heads) { chunk in for task in chunk { FloatAttention.softmaxBackward(p: probs.data + task * n * n, dS.data + task * n * n, rows: n, n: n) } }
         tap("\(p).attn.matmul1.grad", dS)
         let scale = 1 / Float(hd).squareRoot()
         Parallel.forChunks(b * nW * heads) { chunk in for task in chunk {
             let bw = task / heads, head = task % heads, off = bw * n * 3 * d + head * hd
-            LayerBackward.attentionScores(ds: dS.data + task * n * n, q: qkv.data + off, k: qkv.data + off + d,
+            FloatAttention.scoresBackward(ds: dS.data + task * n * n, q: qkv.data + off, k: qkv.data + off + d,
                                           dq: dQKV.data + off, dk: dQKV.data + off + d, ld: 3 * d, tokens: n, headDim: hd, scale: scale)
         } }
         tap("\(p).attn.qkv.grad", dQKV)
         let dWin = Tensor(zeros: [rows, d])
-        LayerBackward.linear(dQKV.data, rows: rows, Self.float(blk.qkv), into: dWin.data)
+        Self.float(blk.qkv).backward(dQKV.data, rows: rows, into: dWin.data)
         let dh1 = Tensor(zeros: [rows, d])
         Parallel.forChunks(rows) { chunk in for i in chunk { (dh1.data + source[i] * d).update(from: dWin.data + i * d, count: d) } }
-        LayerBackward.layerNorm(dh1.data, x: t.input!.data, blk.norm1, rows: rows, accumulateInto: dx.data)
+        blk.norm1.backward(dh1.data, x: t.input!.data, rows: rows, accumulateInto: dx.data)
     }
 
     /// The fp32 layer behind `op` (the backward pass runs on the float model).
@@ -108,8 +108,8 @@ extension SwinTransformer {
     func mergeBackward(_ m: SwinMerge, trace: SwinMergeTrace, dOut: Tensor, batch b: Int, resolution r: Int, dim d: Int) -> Tensor {
         let h = r / 2, rows = b * h * h
         let dNormed = Tensor(zeros: [rows, 4 * d]), dCat = Tensor(zeros: [rows, 4 * d])
-        LayerBackward.linear(dOut.data, rows: rows, Self.float(m.reduction), into: dNormed.data)
-        LayerBackward.layerNorm(dNormed.data, x: trace.concatenated!.data, m.norm, rows: rows, accumulateInto: dCat.data)
+        Self.float(m.reduction).backward(dOut.data, rows: rows, into: dNormed.data)
+        m.norm.backward(dNormed.data, x: trace.concatenated!.data, rows: rows, accumulateInto: dCat.data)
         let dx = Tensor(zeros: [b * r * r, d])
         for i in 0..<b { for y in 0..<h { for xx in 0..<h {
             let src = dCat.data + ((i * h + y) * h + xx) * 4 * d

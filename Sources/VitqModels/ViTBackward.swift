@@ -51,14 +51,14 @@ extension VisionTransformer {
             for j in 0..<dHead.count { dHead.data[j] = share * dLogits.data[j] }
             tap("\(name).grad", dHead.data, [b, classes])
             guard lowest < c.depth else { continue }
-            LayerBackward.linear(dHead.data, rows: b, op as! Linear, into: dPrefix.data)
+            (op as! Linear).backward(dHead.data, rows: b, into: dPrefix.data)
             for i in 0..<b { (dNorm.data + (i * t + row) * e).update(from: dPrefix.data + i * e, count: e) }
         }
         guard lowest < c.depth, let preNorm = trace.preNorm else { return }
 
         // dx: dL/d(residual stream), walked back block by block.
         let dx = Tensor(zeros: [rows, e])
-        LayerBackward.layerNorm(dNorm.data, x: preNorm.data, norm, rows: rows, accumulateInto: dx.data)
+        norm.backward(dNorm.data, x: preNorm.data, rows: rows, accumulateInto: dx.data)
         let work = BackwardWorkspace(batch: b, config: c)
         for i in stride(from: c.depth - 1, through: lowest, by: -1) {
             blockBackward(layers[i], saved: trace.blocks[i], dx: dx, work: work, index: i, tap: tap)
@@ -94,17 +94,17 @@ extension VisionTransformer {
 
         // MLP: x2 = x1 + fc2(gelu(fc1(norm2(x1)))).
         tap("\(p).mlp.fc2.grad", dx.data, [b, t, e])
-        LayerBackward.linear(dx.data, rows: rows, blk.fc2, into: w.dhidden.data)
+        blk.fc2.backward(dx.data, rows: rows, into: w.dhidden.data)
         tap("\(p).mlp.act.grad", w.dhidden.data, [b, t, hidden])
         if let m = blk.hiddenMultiplier { Ops.scaleColumns(w.dhidden.data, rows: rows, by: m.data, cols: hidden) }
-        LayerBackward.gelu(w.dhidden.data, f: s.fc1.data, into: w.dhidden.data, count: rows * hidden)
+        Ops.geluBackward(w.dhidden.data, f: s.fc1.data, into: w.dhidden.data, count: rows * hidden)
         tap("\(p).mlp.fc1.grad", w.dhidden.data, [b, t, hidden])
-        LayerBackward.linear(w.dhidden.data, rows: rows, blk.fc1, into: w.dh.data)
-        LayerBackward.layerNorm(w.dh.data, x: s.x1.data, blk.norm2, rows: rows, accumulateInto: dx.data)
+        blk.fc1.backward(w.dhidden.data, rows: rows, into: w.dh.data)
+        blk.norm2.backward(w.dh.data, x: s.x1.data, rows: rows, accumulateInto: dx.data)
 
         // Attention: x1 = x0 + proj(attn(norm1(x0))).
         tap("\(p).attn.proj.grad", dx.data, [b, t, e])
-        LayerBackward.linear(dx.data, rows: rows, blk.proj, into: w.dctx.data)
+        blk.proj.backward(dx.data, rows: rows, into: w.dctx.data)
         HeadLayout.toHeadMajor(w.dctx.data, w.headMajor.data, batch: b, tokens: t, heads: heads, headDim: hd)
         tap("\(p).attn.matmul2.grad", w.headMajor.data, w.headMajor.shape)
         let qkv = s.qkv.data, dqkv = w.dqkv.data, probs = w.probs.data, dscores = w.dscores.data
@@ -115,7 +115,7 @@ extension VisionTransformer {
                 Gemm.sgemm(m: t, n: t, k: hd, alpha: scale, a: qkv + off, lda: 3 * e, b: qkv + off + e, ldb: 3 * e,
                            transB: true, c: pj, ldc: t)
                 Ops.softmaxSerial(pj, rows: t, n: t)
-                LayerBackward.attentionContext(p: pj, dc: w.dctx.data + bi * t * e + (j % heads) * hd, ldc: e,
+                FloatAttention.contextBackward(p: pj, dc: w.dctx.data + bi * t * e + (j % heads) * hd, ldc: e,
                                                v: qkv + off + 2 * e, dv: dqkv + off + 2 * e, ld: 3 * e,
                                                tokens: t, headDim: hd, dp: dscores + j * t * t)
             }
@@ -125,15 +125,15 @@ extension VisionTransformer {
         Parallel.forChunks(b * heads) { range in
             for j in range {
                 let off = (j / heads) * t * 3 * e + (j % heads) * hd
-                LayerBackward.softmax(p: probs + j * t * t, dscores + j * t * t, rows: t, n: t)
-                LayerBackward.attentionScores(ds: dscores + j * t * t, q: qkv + off, k: qkv + off + e,
+                FloatAttention.softmaxBackward(p: probs + j * t * t, dscores + j * t * t, rows: t, n: t)
+                FloatAttention.scoresBackward(ds: dscores + j * t * t, q: qkv + off, k: qkv + off + e,
                                               dq: dqkv + off, dk: dqkv + off + e, ld: 3 * e,
                                               tokens: t, headDim: hd, scale: scale)
             }
         }
         tap("\(p).attn.matmul1.grad", dscores, [b, heads, t, t])
         tap("\(p).attn.qkv.grad", dqkv, [b, t, 3 * e])
-        LayerBackward.linear(dqkv, rows: rows, blk.qkv, into: w.dh.data)
-        LayerBackward.layerNorm(w.dh.data, x: s.x0.data, blk.norm1, rows: rows, accumulateInto: dx.data)
+        blk.qkv.backward(dqkv, rows: rows, into: w.dh.data)
+        blk.norm1.backward(w.dh.data, x: s.x0.data, rows: rows, accumulateInto: dx.data)
     }
 }

@@ -1,14 +1,6 @@
 import VitqFormats
 import VitqTensor
 
-/// Receives named activations during a forward pass (golden tests, calibration taps).
-public protocol ForwardObserver: AnyObject {
-    /// Whether `name` should be reported; unreported taps cost nothing.
-    func wants(_ name: String) -> Bool
-    /// Called with a tapped activation. The buffer is valid only during the call.
-    func observe(_ name: String, _ values: UnsafeBufferPointer<Float>, shape: [Int])
-}
-
 /// Reads the tensors of one model file strictly: every key must be asked for exactly once with
 /// its expected shape, every float tensor must be finite (a NaN or infinite weight, norm or
 /// position embedding is refused naming the tensor), and ``finish()`` fails on any key left over.
@@ -62,41 +54,5 @@ public final class StrictTensorLoader {
         if let extra = file.names.first(where: { !used.contains($0) }) {
             throw ModelError.unexpectedKey(path: file.path, key: extra)
         }
-    }
-}
-
-/// A fully connected layer with PyTorch's [out, in] weight.
-public struct Linear: LinearOp, @unchecked Sendable {
-    public let weight: Tensor
-    public let bias: Tensor?
-    public var outFeatures: Int { weight.shape[0] }
-    public var inFeatures: Int { weight.shape[1] }
-    public var parameterCount: Int { weight.count + (bias?.count ?? 0) }
-
-    public init(weight: Tensor, bias: Tensor?) { self.weight = weight; self.bias = bias }
-
-    /// y[rows, out] = x[rows, in] · Wᵀ + b.
-    public func forward(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>) {
-        Gemm.linear(x, rows: rows, weight: weight.data, outFeatures: outFeatures, inFeatures: inFeatures,
-                    bias: bias?.data, into: y)
-    }
-}
-
-/// LayerNorm over the last dimension.
-public struct LayerNorm: @unchecked Sendable {
-    public let weight: Tensor
-    public let bias: Tensor
-    public let eps: Float
-
-    public init(weight: Tensor, bias: Tensor, eps: Float) { self.weight = weight; self.bias = bias; self.eps = eps }
-
-    public init(_ loader: StrictTensorLoader, _ prefix: String, dim: Int, eps: Float) throws {
-        weight = try loader.load("\(prefix).weight", [dim])
-        bias = try loader.load("\(prefix).bias", [dim])
-        self.eps = eps
-    }
-
-    public func forward(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>) {
-        Ops.layerNorm(x, y, gamma: weight.data, beta: bias.data, rows: rows, dim: weight.count, eps: eps)
     }
 }
