@@ -1,5 +1,6 @@
 import Foundation
 import VitqDistributed
+import VitqModels
 import VitqZmq
 
 /// How a worker connects and behaves.
@@ -15,10 +16,17 @@ public struct WorkerOptions: Sendable {
     public var storage = StageOneStorage()
     /// Tests only: lie to the coordinator this way (hidden `--lie`).
     public var lie: WorkerLie?
-    /// Why this worker cannot take a JOB (nil: it can); ``WorkerSettings/refusal``.
-    public var refusal: @Sendable (Job) -> String? = { _ in nil }
+    /// Why this worker cannot take a JOB (nil: it can); ``WorkerSettings/refusal``. By default
+    /// a JOB whose model family the registry does not know (``unknownFamily(_:)``).
+    public var refusal: @Sendable (Job) -> String? = WorkerOptions.unknownFamily
 
     public init(endpoint: String, name: String) { self.endpoint = endpoint; self.name = name }
+
+    /// Why `job` cannot be taken by this build: its model family is not in ``ModelFamilies``.
+    public static func unknownFamily(_ job: Job) -> String? {
+        let name = job.modelSpec.family
+        return ModelFamilies.named(name) == nil ? "modelSpec: unknown model family '\(name)' (this worker knows \(ModelFamilies.names))" : nil
+    }
 
     /// The protocol settings of these options.
     var settings: WorkerSettings { WorkerSettings(endpoint: endpoint, name: name, once: once, wait: wait, refusal: refusal) }
