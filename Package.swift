@@ -32,7 +32,7 @@ let package = Package(
         .target(name: "VitqFormats", dependencies: ["VitqTensor", "CVitqKernels"]),
         .target(name: "VitqModels", dependencies: ["VitqTensor", "VitqFormats", "VitqData"]),
         .target(name: "VitqData", dependencies: ["VitqTensor", "VitqFormats", "CTurboJPEG", "CPNG"]),
-        .target(name: "VitqQuant", dependencies: ["VitqTensor", "VitqFormats", "VitqData", "VitqModels", "CVitqKernels",
+        .target(name: "VitqQuant", dependencies: ["VitqTensor", "VitqFormats", "VitqModels", "CVitqKernels",
                                                   .product(name: "Yams", package: "Yams")]),
         .target(name: "VitqZmq", dependencies: ["CZmq"]),
         .target(name: "VitqDistributed", dependencies: ["VitqQuant"]),
