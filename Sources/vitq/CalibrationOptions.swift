@@ -160,7 +160,7 @@ struct CalibrationOptions: ParsableArguments {
             lines.append(String(format: "speed       fp32 %.1f images/s, int8 %.1f images/s", fpResult.imagesPerSecond, qResult.imagesPerSecond))
         }
         if json {
-            print(String(decoding: try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys]), as: UTF8.self))
+            try printJSON(object: obj)
         } else {
             lines.forEach { print($0) }
         }

@@ -7,7 +7,7 @@ import VitqRuntime
 struct QuantizeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "quantize",
-        abstract: "Calibrate a float ViT/DeiT with a recipe and write one quantized .safetensors file.")
+        abstract: "Calibrate a float ViT, DeiT or Swin with a recipe and write one quantized .safetensors file.")
 
     @OptionGroup var calibration: CalibrationOptions
     @Option(help: "Run the search through this many local worker processes (ipc); the file is byte-identical to the in-process run.")

@@ -228,8 +228,8 @@ final class DistributedCLITests: XCTestCase {
             let frames: [Data]
             switch i % 4 {
             case 0: frames = (0..<Int.random(in: 1...6, using: &g)).map { _ in Data((0..<Int.random(in: 0...40, using: &g)).map { _ in UInt8.random(in: 0...255, using: &g) }) }
-            case 1: frames = [Data([MessageType.result.rawValue, 1]), Data("{\"request\":1,\"shard\":0,\"attempt\":0,\"kind\":\"scores\"}".utf8), Data([1, 2, 3])]
-            case 2: frames = [Data([MessageType.ready.rawValue, 1]), Data("{\"shard\":99999,\"attempt\":0}".utf8)]
+            case 1: frames = [Data([MessageType.result.rawValue, ProtocolVersion.current]), Data("{\"request\":1,\"shard\":0,\"attempt\":0,\"kind\":\"scores\"}".utf8), Data([1, 2, 3])]
+            case 2: frames = [Data([MessageType.ready.rawValue, ProtocolVersion.current]), Data("{\"shard\":99999,\"attempt\":0}".utf8)]
             default: frames = [Data([0xee, 1]), Data("{}".utf8)]
             }
             try rogue.send(frames)
