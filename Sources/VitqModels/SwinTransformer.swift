@@ -122,12 +122,6 @@ extension SwinTransformer {
         return ops
     }
 
-    /// This model with another eval transform.
-    public func withPreprocess(_ p: PreprocessConfig) -> SwinTransformer {
-        SwinTransformer(config: config, preprocess: p, patchEmbed: patchEmbed, patchNorm: patchNorm, merges: merges, stages: stages,
-                        norm: norm, head: head)
-    }
-
     /// This model with its products replaced: `linear(name, op)` for each linear op and
     /// `attention(name, kernel)` for each block's attention (`layers.s.blocks.b.attn`).
     public func replacing(linear: (String, any LinearOp) -> any LinearOp,

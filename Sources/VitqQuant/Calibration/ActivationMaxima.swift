@@ -1,8 +1,7 @@
 import Foundation
 import VitqTensor
 
-/// Running max |x| of the taps max calibration needs, shared by ``MinMaxCalibrator`` and
-/// ``SwinMinMaxCalibrator``: one value per linear-op input (`….input`), per head for Q, K and V
+/// Running max |x| of the taps ``MinMaxCalibrator`` needs, for any model family: one value per linear-op input (`….input`), per head for Q, K and V
 /// (from a qkv output laid out (3, heads, head_dim)) and for the probabilities (`….attn.softmax`,
 /// [batch, heads, t, t]), stored as `….attn.q|k|v|probs`.
 final class ActivationMaxima: @unchecked Sendable {

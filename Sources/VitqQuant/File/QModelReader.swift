@@ -26,7 +26,7 @@ extension QModelFile {
         }
         let prov = QModelProvenance(sourceSHA256: meta["source_sha256"]!, sourceName: meta["source_name"]!, recipeJSON: meta["recipe"]!)
         guard let family = ModelFamilies.tagged(meta["architecture"]) else {
-            throw QModelError(path, "metadata 'architecture': unknown architecture '\(meta["architecture"]!)' (\(ModelFamilies.names))")
+            throw QModelError(path, "metadata 'architecture': unknown architecture '\(meta["architecture"] ?? "")' (\(ModelFamilies.names))")
         }
         let blueprint: ModelBlueprint
         do { blueprint = try family.blueprint(spec: meta["model"]!, source: "metadata 'model'", file: file) } catch {
