@@ -39,7 +39,7 @@ final class KernelPairTests: XCTestCase {
     }
 
     func testEveryAcceleratedKernelAgreesWithItsReference() throws {
-        try XCTSkipUnless(vitq_cpu_has_avx2() != 0, "the AVX2 kernels need an AVX2+FMA CPU, and this one has none")
+        guard vitq_cpu_has_avx2() != 0 else { return XCTFail("the AVX2 kernels need an AVX2+FMA CPU to be tested, and this one has none") }
         for (i, pair) in KernelPairs.all.enumerated() {
             var rng = SeededRandom(seed: 1000 + UInt64(i))
             for trial in 0..<Self.casesPerPair {

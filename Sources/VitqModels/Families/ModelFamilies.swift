@@ -11,6 +11,11 @@ public enum ModelFamilies {
     /// The family named `name` in a JOB, or nil.
     public static func named(_ name: String) -> (any ModelFamily)? { all.first { $0.name == name } }
 
+    /// The one-line refusal of a JOB whose model spec names `name`, a family this build lacks.
+    public static func unknownFamily(_ name: String) -> String {
+        "modelSpec: unknown model family '\(name)' (this worker knows \(names))"
+    }
+
     /// The family of a quantized file whose `architecture` metadata is `tag` (nil: absent; a
     /// family's name is accepted too), or nil.
     public static func tagged(_ tag: String?) -> (any ModelFamily)? {

@@ -93,7 +93,7 @@ final class JobInputs: @unchecked Sendable {
         }
         // The coordinator's spec: the file may carry no config (its config may have come from a JSON beside it, or flags).
         guard let family = ModelFamilies.named(job.modelSpec.family) else {
-            throw ClusterError.job("modelSpec: unknown model family '\(job.modelSpec.family)' (this worker knows \(ModelFamilies.names))")
+            throw ClusterError.job(ModelFamilies.unknownFamily(job.modelSpec.family))
         }
         let float: any SearchableModel = try staged(modelBytes, "model.safetensors") { path in
             let file = try SafeTensorsFile(path: path)

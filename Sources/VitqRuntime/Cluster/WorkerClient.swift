@@ -25,7 +25,7 @@ public struct WorkerOptions: Sendable {
     /// Why `job` cannot be taken by this build: its model family is not in ``ModelFamilies``.
     public static func unknownFamily(_ job: Job) -> String? {
         let name = job.modelSpec.family
-        return ModelFamilies.named(name) == nil ? "modelSpec: unknown model family '\(name)' (this worker knows \(ModelFamilies.names))" : nil
+        return ModelFamilies.named(name) == nil ? ModelFamilies.unknownFamily(name) : nil
     }
 
     /// The protocol settings of these options.
