@@ -44,7 +44,7 @@ public enum ModelConfigResolver {
     public static let sidecarMaxBytes = 16 << 20
 
     /// Resolves the spec of the ViT/DeiT in `file`.
-    public static func resolve(file: SafeTensorsFile, overrides: ModelOverrides = ModelOverrides()) throws -> ModelSpec {
+    public static func resolve(file: TensorFile, overrides: ModelOverrides = ModelOverrides()) throws -> ModelSpec {
         let path = file.path
         func shape(_ k: String) throws -> [Int] {
             guard let i = file.tensors[k] else { throw ModelError.missingKey(path: path, key: k) }
@@ -162,7 +162,7 @@ public enum ModelConfigResolver {
 
     /// The config source of `file` (``ConfigSource``), else the known timm name its
     /// `architecture` metadata, its file name or `arch` gives; with it the known entry.
-    static func findSource(file: SafeTensorsFile, arch: String?) throws -> (source: ConfigSource, known: KnownModels.Entry?)? {
+    static func findSource(file: TensorFile, arch: String?) throws -> (source: ConfigSource, known: KnownModels.Entry?)? {
         if let s = try ConfigSource.read(file) {
             return (s, s.architecture.flatMap(KnownModels.lookup))
         }

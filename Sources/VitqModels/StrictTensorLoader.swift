@@ -5,10 +5,10 @@ import VitqTensor
 /// its expected shape, every float tensor must be finite (a NaN or infinite weight, norm or
 /// position embedding is refused naming the tensor), and ``finish()`` fails on any key left over.
 public final class StrictTensorLoader {
-    public let file: SafeTensorsFile
+    public let file: TensorFile
     private var used: Set<String> = []
 
-    public init(_ file: SafeTensorsFile) { self.file = file }
+    public init(_ file: TensorFile) { self.file = file }
 
     /// Tensor `key`, which must have `shape` and only finite values.
     public func load(_ key: String, _ shape: [Int]) throws -> Tensor {

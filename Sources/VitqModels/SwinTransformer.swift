@@ -59,7 +59,7 @@ public final class SwinTransformer: @unchecked Sendable {
     }
 
     /// Loads a timm state dict strictly, with `config`.
-    public convenience init(file: SafeTensorsFile, config c: SwinConfig, preprocess: PreprocessConfig = .imagenet) throws {
+    public convenience init(file: TensorFile, config c: SwinConfig, preprocess: PreprocessConfig = .imagenet) throws {
         let l = StrictTensorLoader(file)
         try self.init(loader: l, config: c, preprocess: preprocess) { name, out, inF in
             let bias = name.hasSuffix("downsample.reduction") ? nil : try l.load("\(name).bias", [out])

@@ -58,7 +58,7 @@ public final class VisionTransformer: @unchecked Sendable {
     }
 
     /// Loads the model in `file`, strictly: every key must be present with its shape, and no other.
-    public convenience init(file: SafeTensorsFile, spec: ModelSpec) throws {
+    public convenience init(file: TensorFile, spec: ModelSpec) throws {
         let l = StrictTensorLoader(file), c = spec.vit
         try self.init(loader: l, spec: spec) { name, out, inF in
             let w = try l.load("\(name).weight", c.weightShape(name, out: out, in: inF))
@@ -107,7 +107,7 @@ public final class VisionTransformer: @unchecked Sendable {
 
     /// Opens `path`, resolves its config and loads it.
     public convenience init(path: String, overrides: ModelOverrides = ModelOverrides()) throws {
-        let file = try SafeTensorsFile(path: path)
+        let file = try TensorFile.open(path: path)
         try self.init(file: file, spec: try ModelConfigResolver.resolve(file: file, overrides: overrides))
     }
 

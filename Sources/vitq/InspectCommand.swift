@@ -37,7 +37,7 @@ struct InspectCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let file = try SafeTensorsFile(path: model)
+            let file = try TensorFile.open(path: model)
             var lines = ["file        \(model)"]
             let float: any SearchableModel, runnable: any ImageClassifier
             var quantized: Report.Quantized?

@@ -74,7 +74,7 @@ final class CLITests: XCTestCase {
         let dtype = withHeader(header.replacingOccurrences(of: "\"F32\"", with: "\"Q4\""), "dtype.safetensors")
         try assertFails(["inspect", dtype], mentions: [dtype, "Q4"])
         // Missing key and mis-shaped key (no sidecar: the copies are in a temp dir).
-        let src = try SafeTensorsFile(path: Fixtures.deitMicro)
+        let src = try TensorFile(path: Fixtures.deitMicro)
         func rewrite(_ name: String, _ edit: (inout SafeTensorsWriter, String) throws -> Bool) throws -> String {
             var w = SafeTensorsWriter()
             w.metadata = src.metadata

@@ -82,7 +82,7 @@ final class DistributedCLITests: XCTestCase {
         let shas = try inProcessAndTwoWorkers("smooth", recipe: "smooth_alpha: 0.5\nsmooth_center: true\ngelu_smooth_alpha: 0.5\n")
         XCTAssertEqual(shas[0], shas[1])
         XCTAssertNotEqual(shas[0], try reference(), "smoothing changes the model")
-        let names = try SafeTensorsFile(path: dir + "/smooth0.safetensors").names
+        let names = try TensorFile(path: dir + "/smooth0.safetensors").names
         XCTAssertTrue(names.contains("blocks.11.mlp.fc2.input_multiplier"), "\(names.filter { $0.contains("fc2") })")
     }
 
@@ -92,7 +92,7 @@ final class DistributedCLITests: XCTestCase {
         try Fixtures.require()
         let shas = try inProcessAndTwoWorkers("token", recipe: "weight_granularity: per_channel\nactivation_granularity: per_token\n")
         XCTAssertEqual(shas[0], shas[1])
-        let file = try SafeTensorsFile(path: dir + "/token0.safetensors")
+        let file = try TensorFile(path: dir + "/token0.safetensors")
         XCTAssertFalse(file.names.contains("blocks.0.mlp.fc2.input_scale"), "per-token inputs have no stored scale")
         XCTAssertTrue(file.metadata["ops"]!.contains("\"per_token\""))
     }

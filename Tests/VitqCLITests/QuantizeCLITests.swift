@@ -32,7 +32,7 @@ final class QuantizeCLITests: XCTestCase {
         _ = try quantize(b)
         XCTAssertEqual(SHA256.hex(of: try Data(contentsOf: URL(fileURLWithPath: a))),
                        SHA256.hex(of: try Data(contentsOf: URL(fileURLWithPath: b))))
-        XCTAssertEqual(try SafeTensorsFile(path: a).metadata["source_sha256"], try SHA256.hex(ofFile: Fixtures.vitTiny))
+        XCTAssertEqual(try TensorFile(path: a).metadata["source_sha256"], try SHA256.hex(ofFile: Fixtures.vitTiny))
         // Python's safetensors opens it and sees int8 weights and float scales.
         let py = Process()
         py.executableURL = URL(fileURLWithPath: "/usr/bin/env")

@@ -28,7 +28,7 @@ final class SearchCLITests: XCTestCase {
         XCTAssertGreaterThanOrEqual(j["agreement"] as? Double ?? 0, 0.9, "ptq4vit-fast agreement with FP32 on 96 held-out images")
         XCTAssertGreaterThan(j["candidate_evaluations"] as? Int ?? 0, 0)
         // Twin quantizers are stored: the GELU output feeding fc2 and the softmax probabilities.
-        let f = try SafeTensorsFile(path: a)
+        let f = try TensorFile(path: a)
         let ops = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(f.metadata["ops"]!.utf8)) as? [String: Any])
         let fc2 = try XCTUnwrap((ops["blocks.3.mlp.fc2"] as? [String: Any])?["input"] as? [String: Any])
         XCTAssertEqual(fc2["kind"] as? String, "twin")

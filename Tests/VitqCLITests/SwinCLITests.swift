@@ -50,7 +50,7 @@ final class SwinCLITests: XCTestCase {
     /// the JOB carries the coordinator's config; the output equals the in-process run's.
     func testSwinWithASidecarConfigRunsOnWorkers() throws {
         try Fixtures.require()
-        let src = try SafeTensorsFile(path: Fixtures.swinMicro)
+        let src = try TensorFile(path: Fixtures.swinMicro)
         var w = SafeTensorsWriter()
         for name in src.names {
             let info = try src.info(name)
@@ -58,7 +58,7 @@ final class SwinCLITests: XCTestCase {
         }
         let model = dir + "/swin_no_metadata.safetensors"
         try w.write(to: model)
-        XCTAssertNil(try SafeTensorsFile(path: model).metadata["timm_config"])
+        XCTAssertNil(try TensorFile(path: model).metadata["timm_config"])
         let sidecar = Fixtures.swinMicro.replacingOccurrences(of: ".safetensors", with: ".json")
         try FileManager.default.copyItem(atPath: sidecar, toPath: dir + "/swin_no_metadata.json")
         var shas: [String] = []

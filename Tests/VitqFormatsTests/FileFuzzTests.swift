@@ -29,7 +29,7 @@ final class FileFuzzTests: XCTestCase {
 
     /// Opens `path` and reads every tensor the way the loaders do.
     func readSafetensors(_ path: String) throws -> Int {
-        let f = try SafeTensorsFile(path: path)
+        let f = try TensorFile(path: path)
         var read = 0
         for name in f.names {
             let info = try f.info(name)

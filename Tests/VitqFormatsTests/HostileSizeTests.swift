@@ -42,17 +42,17 @@ final class HostileSizeTests: XCTestCase {
     /// [2^61] F64 is 2^64 bytes: the byte count overflowed and trapped (SIGILL).
     func testSafetensorsShapeWhoseByteCountOverflowsIsAnError() {
         let p = safetensors(#"{"x":{"dtype":"F64","shape":[2305843009213693952],"data_offsets":[0,8]}}"#)
-        XCTAssertThrowsError(try SafeTensorsFile(path: p)) { assertOneLine($0, [p, "'x'", "overflows"]) }
+        XCTAssertThrowsError(try TensorFile(path: p)) { assertOneLine($0, [p, "'x'", "overflows"]) }
         // Huge dimensions beside a zero one hold no bytes, but any product over them would trap.
         let q = safetensors(#"{"y":{"dtype":"F32","shape":[4611686018427387904,4611686018427387904,0],"data_offsets":[0,0]}}"#)
-        XCTAssertThrowsError(try SafeTensorsFile(path: q)) { assertOneLine($0, [q, "'y'", "overflows"]) }
+        XCTAssertThrowsError(try TensorFile(path: q)) { assertOneLine($0, [q, "'y'", "overflows"]) }
     }
 
     /// JSON nested 100k deep in the header (and in a metadata string) is an error, not a stack overflow.
     func testDeeplyNestedHeaderIsAnError() {
         let deep = String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000)
         let p = safetensors("{\"x\":" + deep + "}", payload: 0)
-        XCTAssertThrowsError(try SafeTensorsFile(path: p)) { assertOneLine($0, [p]) }
+        XCTAssertThrowsError(try TensorFile(path: p)) { assertOneLine($0, [p]) }
     }
 
     func testNpyShapeWhoseProductOverflowsIsAnError() {

@@ -12,11 +12,11 @@ final class MappedFileTests: XCTestCase {
         let fifo = dir + "/model.safetensors"
         XCTAssertEqual(mkfifo(fifo, 0o600), 0)
         let started = Date()
-        XCTAssertThrowsError(try SafeTensorsFile(path: fifo)) { e in
+        XCTAssertThrowsError(try TensorFile(path: fifo)) { e in
             XCTAssertEqual("\(e)".components(separatedBy: "\n").count, 1)
             XCTAssertTrue("\(e)".contains(fifo) && "\(e)".contains("not a regular file"), "\(e)")
         }
         XCTAssertLessThan(Date().timeIntervalSince(started), 5)
-        XCTAssertThrowsError(try SafeTensorsFile(path: "/dev/null")) { XCTAssertTrue("\($0)".contains("not a regular file"), "\($0)") }
+        XCTAssertThrowsError(try TensorFile(path: "/dev/null")) { XCTAssertTrue("\($0)".contains("not a regular file"), "\($0)") }
     }
 }

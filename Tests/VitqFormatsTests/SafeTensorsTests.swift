@@ -27,7 +27,7 @@ final class SafeTensorsTests: XCTestCase {
         w.metadata = ["k": "v \"quoted\""]
         let p = dir + "/rt.safetensors"
         try w.write(to: p)
-        let f = try SafeTensorsFile(path: p)
+        let f = try TensorFile(path: p)
         XCTAssertEqual(f.names, ["a", "b"])
         XCTAssertEqual(f.metadata, ["k": "v \"quoted\""])
         XCTAssertEqual(try f.floatTensor("b").array, [1, 2, 3, 4, 5, -6.5])
@@ -42,21 +42,21 @@ final class SafeTensorsTests: XCTestCase {
         // F16 1.0, -2.0 and BF16 1.0, -5.0 (hand-encoded little-endian).
         let header = #"{"h":{"dtype":"F16","shape":[2],"data_offsets":[0,4]},"b":{"dtype":"BF16","shape":[2],"data_offsets":[4,8]}}"#
         let p = write(header: header, payload: [0x00, 0x3C, 0x00, 0xC0, 0x80, 0x3F, 0xA0, 0xC0])
-        let f = try SafeTensorsFile(path: p)
+        let f = try TensorFile(path: p)
         XCTAssertEqual(try f.floatTensor("h").array, [1, -2])
         XCTAssertEqual(try f.floatTensor("b").array, [1, -5])
     }
 
     func testReadsTheRealViTTinyFixture() throws {
         try Fixtures.require()
-        let f = try SafeTensorsFile(path: Fixtures.vitTiny)
+        let f = try TensorFile(path: Fixtures.vitTiny)
         XCTAssertEqual(f.tensors.count, 152)
         XCTAssertEqual(f.tensors["pos_embed"]?.shape, [1, 197, 192])
         XCTAssertEqual(f.metadata["architecture"], "vit_tiny_patch16_224")
     }
 
     func assertError(_ path: String, contains needles: [String], file: StaticString = #filePath, line: UInt = #line) {
-        XCTAssertThrowsError(try SafeTensorsFile(path: path), file: file, line: line) { e in
+        XCTAssertThrowsError(try TensorFile(path: path), file: file, line: line) { e in
             let text = "\(e)"
             XCTAssertFalse(text.contains("\n"), "one line: \(text)", file: file, line: line)
             for n in needles { XCTAssertTrue(text.contains(n), "'\(text)' should mention '\(n)'", file: file, line: line) }

@@ -23,7 +23,7 @@ final class GoldenForwardTests: XCTestCase {
         XCTAssertEqual(model.config.numHeads, 3)
         XCTAssertEqual(model.spec.preprocess.mean, [0.5, 0.5, 0.5])
         XCTAssertEqual(model.spec.preprocess.resizeShorterSide, 248)
-        let golden = try SafeTensorsFile(path: Fixtures.path("vit_tiny_reference_activations_img0.safetensors"))
+        let golden = try TensorFile(path: Fixtures.path("vit_tiny_reference_activations_img0.safetensors"))
         let input = try golden.floatTensor("input_nchw")
         let taps = TapCollector()
         let logits = model.forward(input, observer: taps)
@@ -42,7 +42,7 @@ final class GoldenForwardTests: XCTestCase {
     func testNormalisedEven500Row0EqualsTheGoldenInput() throws {
         try Fixtures.require()
         let images = try NpyArray(path: Fixtures.even500Images, expect: .uint8)
-        let golden = try SafeTensorsFile(path: Fixtures.path("vit_tiny_reference_activations_img0.safetensors")).floatTensor("input_nchw")
+        let golden = try TensorFile(path: Fixtures.path("vit_tiny_reference_activations_img0.safetensors")).floatTensor("input_nchw")
         // (x/255 − 0.5)/0.5 by hand, HWC → CHW.
         let px = images.bytes
         for c in 0..<3 { for i in stride(from: 0, to: 224 * 224, by: 97) {
@@ -58,7 +58,7 @@ final class GoldenForwardTests: XCTestCase {
         XCTAssertEqual(model.config.numHeads, 2)
         XCTAssertEqual(model.config.tokens, 198)
         XCTAssertEqual(model.spec.preprocess.mean, [0.485, 0.456, 0.406])
-        let golden = try SafeTensorsFile(path: Fixtures.deitMicroGolden)
+        let golden = try TensorFile(path: Fixtures.deitMicroGolden)
         let taps = TapCollector()
         let logits = model.forward(try golden.floatTensor("input_nchw"), observer: taps)
         for (ours, key) in [("patch_embed", "patch_embed.out"), ("blocks.0", "blocks.0.out"), ("blocks.1", "blocks.1.out"), ("norm", "norm.out")] {
@@ -70,7 +70,7 @@ final class GoldenForwardTests: XCTestCase {
     func testBatchedForwardEqualsOneImageAtATime() throws {
         try Fixtures.require()
         let model = try VisionTransformer(path: Fixtures.deitMicro)
-        let input = try SafeTensorsFile(path: Fixtures.deitMicroGolden).floatTensor("input_nchw")
+        let input = try TensorFile(path: Fixtures.deitMicroGolden).floatTensor("input_nchw")
         let all = model.forward(input).array
         let per = 3 * 224 * 224
         for i in 0..<4 {
@@ -88,7 +88,7 @@ final class SwinGoldenTests: XCTestCase {
         let model = try SwinTransformer(path: Fixtures.path("arch/swin_micro_patch4_window7_224_random.safetensors"))
         XCTAssertEqual(model.config.numHeads, [1, 2, 4, 8])
         XCTAssertEqual((0..<4).map { model.config.shift($0, block: 1) }, [3, 3, 3, 0])
-        let golden = try SafeTensorsFile(path: Fixtures.path("arch/swin_micro_patch4_window7_224_random.golden.safetensors"))
+        let golden = try TensorFile(path: Fixtures.path("arch/swin_micro_patch4_window7_224_random.golden.safetensors"))
         let taps = TapCollector()
         let logits = model.forward(try golden.floatTensor("input_nchw"), observer: taps)
         func check(_ ours: [Float], _ key: String) throws {

@@ -14,7 +14,7 @@ final class ModelFamilyTests: XCTestCase {
     func testFilesNamesAndTagsGiveTheirFamily() throws {
         try Fixtures.require()
         for (path, family) in [(Fixtures.vitTiny, "vit"), (Fixtures.deitMicro, "vit"), (swinPath, "swin")] {
-            let file = try SafeTensorsFile(path: path)
+            let file = try TensorFile(path: path)
             XCTAssertEqual(ModelFamilies.detect(file).name, family, path)
             XCTAssertEqual(try ModelFamilies.load(file: file).family.name, family, path)
         }
@@ -34,7 +34,7 @@ final class ModelFamilyTests: XCTestCase {
     func testSpecRoundTripsThroughTheFamily() throws {
         try Fixtures.require()
         for path in [Fixtures.deitMicro, swinPath] {
-            let file = try SafeTensorsFile(path: path)
+            let file = try TensorFile(path: path)
             let model = try ModelFamilies.load(file: file)
             let spec = try model.encodedSpec()
             let again = try model.family.load(file: file, spec: spec, source: "test")
@@ -49,7 +49,7 @@ final class ModelFamilyTests: XCTestCase {
     func testBlueprintAndFloatTensorsMatchTheCheckpoint() throws {
         try Fixtures.require()
         for path in [Fixtures.deitMicro, swinPath] {
-            let file = try SafeTensorsFile(path: path)
+            let file = try TensorFile(path: path)
             let model = try ModelFamilies.load(file: file)
             let blueprint = try model.family.blueprint(spec: try model.encodedSpec(), source: "test", file: file)
             XCTAssertEqual(blueprint.linearOps, model.linearOps.map(\.name), path)
@@ -68,7 +68,7 @@ final class ModelFamilyTests: XCTestCase {
 
     func testABadSpecNamesItsSourceAndFamily() throws {
         try Fixtures.require()
-        let file = try SafeTensorsFile(path: swinPath)
+        let file = try TensorFile(path: swinPath)
         for family in ModelFamilies.all {
             XCTAssertThrowsError(try family.blueprint(spec: "{\"depths\": 3}", source: "the job's model spec", file: file)) { e in
                 XCTAssertTrue("\(e)".contains("the job's model spec"), "\(e)")

@@ -14,7 +14,7 @@ final class ModelLoadingTests: XCTestCase {
     /// The DeiT micro fixture rewritten with `edit` applied to its tensors, with timm_config metadata.
     func deitVariant(_ name: String, metadata: [String: String]? = nil,
                      edit: (inout [String: (shape: [Int], values: [Float])]) -> Void) throws -> String {
-        let src = try SafeTensorsFile(path: Fixtures.deitMicro)
+        let src = try TensorFile(path: Fixtures.deitMicro)
         var tensors: [String: (shape: [Int], values: [Float])] = [:]
         for n in src.names { let t = try src.floatTensor(n); tensors[n] = (t.shape, t.array) }
         edit(&tensors)
@@ -69,13 +69,13 @@ final class ModelLoadingTests: XCTestCase {
     func testSidecarJSONIsUsedAndCheckedAgainstTheFile() throws {
         try Fixtures.require()
         // Without metadata, the fixture's own sidecar JSON gives the heads; a stripped copy gets the fallback.
-        let spec = try ModelConfigResolver.resolve(file: SafeTensorsFile(path: Fixtures.deitMicro))
+        let spec = try ModelConfigResolver.resolve(file: TensorFile(path: Fixtures.deitMicro))
         XCTAssertEqual(spec.vit.numHeads, 2)
         let p = try deitVariant("nometa", metadata: [:]) { _ in }
-        let fallback = try ModelConfigResolver.resolve(file: SafeTensorsFile(path: p))
+        let fallback = try ModelConfigResolver.resolve(file: TensorFile(path: p))
         XCTAssertEqual(fallback.vit.numHeads, 1, "64 wide / head width 64")
         XCTAssertTrue(fallback.headsSource.contains("assumed"))
-        XCTAssertEqual(try ModelConfigResolver.resolve(file: SafeTensorsFile(path: p), overrides: ModelOverrides(numHeads: 4)).vit.numHeads, 4)
+        XCTAssertEqual(try ModelConfigResolver.resolve(file: TensorFile(path: p), overrides: ModelOverrides(numHeads: 4)).vit.numHeads, 4)
         // A sidecar with an unknown key is an error naming it.
         try #"{"timm_class": "VisionTransformerDistilled", "config": {"num_heads": 2}, "colour": 1}"#
             .write(toFile: dir + "/nometa.json", atomically: true, encoding: .utf8)
@@ -84,7 +84,7 @@ final class ModelLoadingTests: XCTestCase {
 
     func testKnownNameTableAndOverrides() throws {
         try Fixtures.require()
-        let f = try SafeTensorsFile(path: Fixtures.vitTiny)
+        let f = try TensorFile(path: Fixtures.vitTiny)
         let spec = try ModelConfigResolver.resolve(file: f)
         XCTAssertTrue(spec.configSource.contains("vit_tiny_patch16_224"))
         XCTAssertEqual(spec.preprocess.cropPct, 0.9)

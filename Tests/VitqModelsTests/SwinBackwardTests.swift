@@ -44,7 +44,7 @@ final class SwinBackwardTests: XCTestCase {
         linear("head.fc", out: 10, in: 16, gain: 2)
         let path = dir + "/tiny_swin.safetensors"
         try w.write(to: path)
-        return try SwinTransformer(file: try SafeTensorsFile(path: path), config: c)
+        return try SwinTransformer(file: try TensorFile(path: path), config: c)
     }
 
     func testGradientsMatchFiniteDifferences() throws {
@@ -94,7 +94,7 @@ final class SwinSynthTests: XCTestCase {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let path = dir + "/micro.safetensors"
         try SyntheticModel.swin(micro, name: "micro").write(to: path)
-        let file = try SafeTensorsFile(path: path)
+        let file = try TensorFile(path: path)
         XCTAssertEqual(Dictionary(uniqueKeysWithValues: file.names.map { ($0, file.tensors[$0]!.shape) }), timmKeys)
 
         let tiny = dir + "/swin-tiny.safetensors"

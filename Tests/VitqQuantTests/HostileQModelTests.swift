@@ -18,9 +18,9 @@ extension QModelFileTests {
     }
 
     func testTinyQuantizedFilesReadBack() throws {
-        let v = try QModelFile.read(try SafeTensorsFile(path: try TinyQModel.vit(in: dir))).model
+        let v = try QModelFile.read(try TensorFile(path: try TinyQModel.vit(in: dir))).model
         XCTAssertEqual(v.family.name, "vit")
-        let s = try QModelFile.read(try SafeTensorsFile(path: try TinyQModel.swin(in: dir))).model
+        let s = try QModelFile.read(try TensorFile(path: try TinyQModel.swin(in: dir))).model
         XCTAssertEqual(s.family.name, "swin")
     }
 
@@ -50,7 +50,7 @@ extension QModelFileTests {
     /// biases) was loaded silently.
     func testNonFiniteFloatTensorsAreRefused() throws {
         let q = try TinyQModel.vit(in: dir)
-        let f = try SafeTensorsFile(path: q)
+        let f = try TensorFile(path: q)
         let floatOp = try XCTUnwrap(f.names.first { $0.hasSuffix(".weight") && f.tensors[$0]?.dtype == .f32 && !$0.contains("norm") },
                                     "keep_float left one op's weight in F32")
         for name in ["pos_embed", "blocks.0.norm2.weight", "blocks.0.attn.qkv.bias", floatOp] {

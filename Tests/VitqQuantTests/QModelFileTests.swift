@@ -38,10 +38,10 @@ final class QModelFileTests: XCTestCase {
 
     func testRoundTripIsExactAndDeterministic() throws {
         let (fp, net, path) = try quantizedMicro()
-        let (read, prov) = try QModelFile.read(try SafeTensorsFile(path: path))
+        let (read, prov) = try QModelFile.read(try TensorFile(path: path))
         let back = read
         XCTAssertEqual(back.family.name, "vit")
-        XCTAssertNil(try SafeTensorsFile(path: path).metadata["architecture"], "a ViT file has no architecture key")
+        XCTAssertNil(try TensorFile(path: path).metadata["architecture"], "a ViT file has no architecture key")
         XCTAssertEqual(prov.sourceName, "micro")
         XCTAssertEqual(prov.sourceSHA256.count, 64)
         let x = randomImages(fp, count: 2, seed: 9)
@@ -86,7 +86,7 @@ final class QModelFileTests: XCTestCase {
         let (fp, net) = try twinMicro()
         let path = dir + "/twin.safetensors"
         try QModelFile.write(net, provenance: QModelProvenance(sourceSHA256: String(repeating: "0", count: 64), sourceName: "micro", recipeJSON: "{}"), to: path)
-        let back = try XCTUnwrap(QModelFile.read(try SafeTensorsFile(path: path)).model)
+        let back = try XCTUnwrap(QModelFile.read(try TensorFile(path: path)).model)
         XCTAssertEqual(back.attention, net.attention)
         if case let .quantized(_, input) = back.linear["blocks.0.mlp.fc2"]!, case let .twin(t) = input {
             XCTAssertEqual(t[0].kind, .gelu)
@@ -114,7 +114,7 @@ final class QModelFileTests: XCTestCase {
         let perToken = QuantizedNetwork(base: net.base, linear: linear, attention: net.attention)
         let path = dir + "/token.safetensors"
         try QModelFile.write(perToken, provenance: QModelProvenance(sourceSHA256: String(repeating: "0", count: 64), sourceName: "micro", recipeJSON: "{}"), to: path)
-        let back = try XCTUnwrap(QModelFile.read(try SafeTensorsFile(path: path)).model)
+        let back = try XCTUnwrap(QModelFile.read(try TensorFile(path: path)).model)
         guard case let .quantized(_, input) = back.linear["blocks.0.attn.qkv"]! else { return XCTFail("qkv should be quantized") }
         XCTAssertEqual(input, .perToken(scheme))
         let x = randomImages(fp, count: 3, seed: 5)
@@ -161,7 +161,7 @@ final class QModelFileTests: XCTestCase {
             let net = withHiddenMultiplier(plain)
             let path = dir + "/mult.safetensors"
             try QModelFile.write(net, provenance: QModelProvenance(sourceSHA256: String(repeating: "0", count: 64), sourceName: "micro", recipeJSON: "{}"), to: path)
-            let back = try XCTUnwrap(QModelFile.read(try SafeTensorsFile(path: path)).model)
+            let back = try XCTUnwrap(QModelFile.read(try TensorFile(path: path)).model)
             XCTAssertEqual(hiddenMultiplier(back, block: 0), hiddenMultiplier(net, block: 0), label)
             XCTAssertNil(hiddenMultiplier(back, block: 1), label)
             let a = back.makeModel(.integer).forward(x, observer: nil).array, b = back.makeModel(.fakeQuant).forward(x, observer: nil).array
@@ -180,7 +180,7 @@ final class QModelFileTests: XCTestCase {
     /// Copies `path` with the metadata and tensors edited.
     func rewrite(_ path: String, metadata: (inout [String: String]) -> Void = { _ in },
                  tensors: (String, [Int], Data) -> (String, [Int], Data)? = { ($0, $1, $2) }) throws -> String {
-        let f = try SafeTensorsFile(path: path)
+        let f = try TensorFile(path: path)
         var w = SafeTensorsWriter()
         var meta = f.metadata
         metadata(&meta)
@@ -195,7 +195,7 @@ final class QModelFileTests: XCTestCase {
     }
 
     func assertReadFails(_ path: String, mentions needles: [String], file: StaticString = #filePath, line: UInt = #line) {
-        XCTAssertThrowsError(try QModelFile.read(try SafeTensorsFile(path: path)), file: file, line: line) { e in
+        XCTAssertThrowsError(try QModelFile.read(try TensorFile(path: path)), file: file, line: line) { e in
             let msg = "\(e)"
             for n in needles { XCTAssertTrue(msg.contains(n), "'\(msg)' should mention '\(n)'", file: file, line: line) }
             XCTAssertFalse(msg.contains("\n"), "one line", file: file, line: line)

@@ -12,7 +12,7 @@ final class SwinEngineTests: XCTestCase {
     func testInt8SwinEqualsFakeQuantAndTracksFloat() throws {
         try Fixtures.require()
         let fp = try SwinTransformer(path: Fixtures.path("arch/swin_micro_patch4_window7_224_random.safetensors"))
-        let golden = try SafeTensorsFile(path: Fixtures.path("arch/swin_micro_patch4_window7_224_random.golden.safetensors"))
+        let golden = try TensorFile(path: Fixtures.path("arch/swin_micro_patch4_window7_224_random.golden.safetensors"))
         let images = try golden.floatTensor("input_nchw")
         var recipe = try Recipe.load("minmax-w8a8")
         recipe.keepFloat = 0

@@ -13,7 +13,7 @@ extension QModelFileTests {
     func quantizedSwin() throws -> (fp: SwinTransformer, net: QuantizedNetwork, images: Tensor, path: String) {
         try Fixtures.require()
         let fp = try SwinTransformer(path: Fixtures.path("arch/swin_micro_patch4_window7_224_random.safetensors"))
-        let images = try SafeTensorsFile(path: Fixtures.path("arch/swin_micro_patch4_window7_224_random.golden.safetensors")).floatTensor("input_nchw")
+        let images = try TensorFile(path: Fixtures.path("arch/swin_micro_patch4_window7_224_random.golden.safetensors")).floatTensor("input_nchw")
         let recipe = try Recipe.load("minmax-w8a8")
         let cal = MinMaxCalibrator(model: fp, recipe: recipe)
         cal.observe(images)
@@ -26,9 +26,9 @@ extension QModelFileTests {
 
     func testSwinRoundTripIsExactAndRunsInIntegers() throws {
         let (fp, net, images, path) = try quantizedSwin()
-        let (read, prov) = try QModelFile.read(try SafeTensorsFile(path: path))
+        let (read, prov) = try QModelFile.read(try TensorFile(path: path))
         XCTAssertEqual(read.family.name, "swin", "a Swin file reads back as a Swin")
-        XCTAssertEqual(try SafeTensorsFile(path: path).metadata["architecture"], "swin")
+        XCTAssertEqual(try TensorFile(path: path).metadata["architecture"], "swin")
         let back = read
         XCTAssertEqual(try XCTUnwrap(back.base as? SwinTransformer).config, fp.config)
         XCTAssertEqual(back.base.preprocess, fp.preprocess)

@@ -38,7 +38,7 @@ struct ConfigSource {
     }
 
     /// The config of `file`: its `timm_config` metadata, else the JSON beside it, else nil.
-    static func read(_ file: SafeTensorsFile) throws -> ConfigSource? {
+    static func read(_ file: TensorFile) throws -> ConfigSource? {
         let path = file.path
         let meta = file.metadata
         if let text = meta["timm_config"] {
@@ -98,7 +98,7 @@ struct ConfigSource {
     }
 
     /// Checks `file` holds exactly the tensors `keys` lists, with their shapes.
-    static func checkKeys(_ keys: [String: [Int]], file: SafeTensorsFile) throws {
+    static func checkKeys(_ keys: [String: [Int]], file: TensorFile) throws {
         for (k, shape) in keys.sorted(by: { $0.key < $1.key }) {
             guard let t = file.tensors[k] else { throw ModelError.missingKey(path: file.path, key: k) }
             guard t.shape == shape else { throw ModelError.wrongShape(path: file.path, key: k, expected: shape, actual: t.shape) }

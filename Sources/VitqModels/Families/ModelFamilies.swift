@@ -26,12 +26,12 @@ public enum ModelFamilies {
     public static var names: String { all.map(\.name).joined(separator: ", ") }
 
     /// The family of float file `file`.
-    public static func detect(_ file: SafeTensorsFile) -> any ModelFamily {
+    public static func detect(_ file: TensorFile) -> any ModelFamily {
         all.first { $0.detects(file) } ?? fallback
     }
 
     /// The float model in `file`: its family detected, its config resolved, loaded strictly.
-    public static func load(file: SafeTensorsFile, overrides: ModelOverrides = ModelOverrides()) throws -> any SearchableModel {
+    public static func load(file: TensorFile, overrides: ModelOverrides = ModelOverrides()) throws -> any SearchableModel {
         try detect(file).load(file: file, overrides: overrides)
     }
 }

@@ -15,16 +15,16 @@ public protocol ModelFamily: Sendable {
     /// whose files predate the key).
     var architectureTag: String? { get }
     /// Whether float file `file` holds a model of this family.
-    func detects(_ file: SafeTensorsFile) -> Bool
+    func detects(_ file: TensorFile) -> Bool
     /// Resolves float file `file`'s config (`overrides`, from the command line, win) and loads
     /// the model strictly: every tensor by its checkpoint key and shape, and no other.
-    func load(file: SafeTensorsFile, overrides: ModelOverrides) throws -> any SearchableModel
+    func load(file: TensorFile, overrides: ModelOverrides) throws -> any SearchableModel
     /// Loads float file `file` strictly with `spec`, a spec this family encoded
     /// (``SearchableModel/encodedSpec()``); `source` names the spec in errors.
-    func load(file: SafeTensorsFile, spec: String, source: String) throws -> any SearchableModel
+    func load(file: TensorFile, spec: String, source: String) throws -> any SearchableModel
     /// The model `spec` describes, checked against the size of `file` before anything is built:
     /// its op names and a builder that takes the other tensors from a loader.
-    func blueprint(spec: String, source: String, file: SafeTensorsFile) throws -> ModelBlueprint
+    func blueprint(spec: String, source: String, file: TensorFile) throws -> ModelBlueprint
     /// What `vitq inspect` reports of `model`, a model of this family.
     func summary(of model: any SearchableModel) -> ModelSummary
 }

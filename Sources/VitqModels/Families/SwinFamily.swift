@@ -19,11 +19,11 @@ public struct SwinFamily: ModelFamily {
     public var architectureTag: String? { "swin" }
 
     /// A timm_class of SwinTransformer, or Swin's relative position bias tables.
-    public func detects(_ file: SafeTensorsFile) -> Bool {
+    public func detects(_ file: TensorFile) -> Bool {
         file.metadata["timm_class"] == "SwinTransformer" || file.tensors["layers.0.blocks.0.attn.relative_position_bias_table"] != nil
     }
 
-    public func load(file: SafeTensorsFile, overrides: ModelOverrides) throws -> any SearchableModel {
+    public func load(file: TensorFile, overrides: ModelOverrides) throws -> any SearchableModel {
         if overrides.arch != nil || overrides.numHeads != nil {
             throw ModelError.badConfig(source: file.path, key: "--arch/--heads", detail: "a Swin file's architecture comes from its config")
         }
@@ -34,12 +34,12 @@ public struct SwinFamily: ModelFamily {
         return try SwinTransformer(file: file, config: config, preprocess: pre)
     }
 
-    public func load(file: SafeTensorsFile, spec: String, source: String) throws -> any SearchableModel {
+    public func load(file: TensorFile, spec: String, source: String) throws -> any SearchableModel {
         let s = try decode(spec, source: source)
         return try SwinTransformer(file: file, config: s.swin, preprocess: s.preprocess)
     }
 
-    public func blueprint(spec: String, source: String, file: SafeTensorsFile) throws -> ModelBlueprint {
+    public func blueprint(spec: String, source: String, file: TensorFile) throws -> ModelBlueprint {
         let s = try decode(spec, source: source)
         let c = s.swin
         try c.checkSizes(source: source, fileBytes: file.byteCount, tensorCount: file.tensors.count)
@@ -73,7 +73,7 @@ public struct SwinFamily: ModelFamily {
     /// (timm's constructor arguments), the class, which must be SwinTransformer, from
     /// `timm_class` or else the config's Swin-only keys; ImageNet's mean/std and timm's crop 0.9
     /// unless the source says otherwise.
-    static func resolve(_ file: SafeTensorsFile) throws -> (SwinConfig, PreprocessConfig) {
+    static func resolve(_ file: TensorFile) throws -> (SwinConfig, PreprocessConfig) {
         let path = file.path
         guard let source = try ConfigSource.read(file), let config = source.config else {
             throw ModelError.unknownArchitecture(path: path, detail: "a Swin model needs timm_config metadata or its config in \(ConfigSource.sidecarPath(of: path))")
@@ -116,7 +116,7 @@ extension SwinConfig {
 extension SwinTransformer: SearchableModel {
     /// Opens `path`, resolves its config (``SwinFamily``) and loads it strictly.
     public convenience init(path: String) throws {
-        let file = try SafeTensorsFile(path: path)
+        let file = try TensorFile.open(path: path)
         let (config, pre) = try SwinFamily.resolve(file)
         try self.init(file: file, config: config, preprocess: pre)
     }

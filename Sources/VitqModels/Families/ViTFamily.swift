@@ -12,17 +12,17 @@ public struct ViTFamily: ModelFamily {
     public var architectureTag: String? { nil }
 
     /// A class token (timm's VisionTransformer always has one).
-    public func detects(_ file: SafeTensorsFile) -> Bool { file.tensors["cls_token"] != nil }
+    public func detects(_ file: TensorFile) -> Bool { file.tensors["cls_token"] != nil }
 
-    public func load(file: SafeTensorsFile, overrides: ModelOverrides) throws -> any SearchableModel {
+    public func load(file: TensorFile, overrides: ModelOverrides) throws -> any SearchableModel {
         try VisionTransformer(file: file, spec: try ModelConfigResolver.resolve(file: file, overrides: overrides))
     }
 
-    public func load(file: SafeTensorsFile, spec: String, source: String) throws -> any SearchableModel {
+    public func load(file: TensorFile, spec: String, source: String) throws -> any SearchableModel {
         try VisionTransformer(file: file, spec: try decode(spec, source: source))
     }
 
-    public func blueprint(spec text: String, source: String, file: SafeTensorsFile) throws -> ModelBlueprint {
+    public func blueprint(spec text: String, source: String, file: TensorFile) throws -> ModelBlueprint {
         let spec = try decode(text, source: source)
         let c = spec.vit
         try c.checkSizes(source: source, fileBytes: file.byteCount, tensorCount: file.tensors.count)

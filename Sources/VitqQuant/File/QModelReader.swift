@@ -5,14 +5,14 @@ import VitqTensor
 
 extension QModelFile {
     /// Whether `file` is a vitq quantized model (by its `format` metadata).
-    public static func isQuantized(_ file: SafeTensorsFile) -> Bool { file.metadata["format"] == formatName }
+    public static func isQuantized(_ file: TensorFile) -> Bool { file.metadata["format"] == formatName }
 
     /// Reads and validates a quantized file: format and version, the family (``ModelFamilies``,
     /// by the `architecture` metadata) and its model spec, every op's quantizer entry and scale
     /// tensors (shape from the granularity, finite and positive, zero points on the grid), and no
     /// tensor left unused. The model is built by its family's loader, each linear op read as a
     /// ``LinearSlot`` (a float stand-in in the model, replaced by ``QuantizedNetwork/makeModel(_:)``).
-    public static func read(_ file: SafeTensorsFile) throws -> (model: QuantizedNetwork, provenance: QModelProvenance) {
+    public static func read(_ file: TensorFile) throws -> (model: QuantizedNetwork, provenance: QModelProvenance) {
         let path = file.path
         let meta = file.metadata
         guard meta["format"] == formatName else { throw QModelError(path, "not a vitq quantized model (metadata 'format' is \(meta["format"].map { "'\($0)'" } ?? "missing"))") }

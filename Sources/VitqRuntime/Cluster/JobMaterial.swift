@@ -95,8 +95,8 @@ final class JobInputs: @unchecked Sendable {
         guard let family = ModelFamilies.named(job.modelSpec.family) else {
             throw ClusterError.job(ModelFamilies.unknownFamily(job.modelSpec.family))
         }
-        let float: any SearchableModel = try staged(modelBytes, "model.safetensors") { path in
-            let file = try SafeTensorsFile(path: path)
+        let float: any SearchableModel = try staged(modelBytes, "model") { path in
+            let file = try TensorFile.open(path: path)
             do { return try family.load(file: file, spec: job.modelSpec.spec, source: "the job's model spec") } catch let e as ModelError {
                 throw ClusterError.job("modelSpec: \(e)")
             }

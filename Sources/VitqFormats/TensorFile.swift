@@ -28,30 +28,91 @@ public struct TensorInfo: Sendable, Equatable {
     public var count: Int { CheckedSize.product(shape) ?? 0 }
 }
 
-/// A safetensors file opened through a memory mapping, with its header fully validated.
+/// The kinds of checkpoint file a ``TensorFile`` is read from.
+public enum CheckpointFormat: String, Sendable {
+    /// A safetensors file (timm, Hugging Face, vitq's quantized files), memory-mapped.
+    case safetensors
+    /// A PyTorch `torch.save` zip of a state dict (`.pth`/`.pt`), read by the strict unpickler.
+    case pytorch
+
+    /// The name `vitq inspect` reports.
+    public var displayName: String {
+        switch self {
+        case .safetensors: return "safetensors"
+        case .pytorch: return "PyTorch state dict (torch.save zip)"
+        }
+    }
+}
+
+/// The named tensors of one checkpoint file, with every entry validated: a safetensors file
+/// opened through a memory mapping (``init(path:)``), or tensors assembled in memory by another
+/// reader (a PyTorch state dict, a checkpoint re-keyed to timm's names;
+/// ``init(path:format:entries:metadata:)``). ``open(path:)`` picks the reader by the file's first bytes.
 ///
-/// Validation: the 8-byte header length fits the file, the header is a JSON object, every
+/// Safetensors validation: the 8-byte header length fits the file, the header is a JSON object, every
 /// entry has a known dtype, non-negative shape and `data_offsets` inside the data section,
 /// shape × dtype size equals the byte length, and no two ranges overlap.
-public final class SafeTensorsFile: @unchecked Sendable {
+public final class TensorFile: @unchecked Sendable {
     /// Header entries by name.
     public let tensors: [String: TensorInfo]
     /// The `__metadata__` string map (empty when absent).
     public let metadata: [String: String]
     /// The path the file was opened from.
-    public var path: String { file.path }
-    private let file: MappedFile
-    private let dataStart: Int
+    public let path: String
+    /// The reader the tensors came from.
+    public let format: CheckpointFormat
+    /// The tensors' bytes (ranges of ``TensorInfo`` index it), valid while `owner` lives.
+    private let data: UnsafeRawBufferPointer
+    /// Keeps `data` alive: the mapping, or the buffer of an in-memory file.
+    private let owner: AnyObject
 
-    /// The size of the whole file in bytes (an upper bound on what any tensor in it can hold).
-    public var byteCount: Int { file.bytes.count }
+    /// The size of the file the tensors were read from, in bytes (an upper bound on what any
+    /// tensor in it can hold).
+    public let byteCount: Int
 
     /// Tensor names, sorted.
     public var names: [String] { tensors.keys.sorted() }
 
+    /// The checkpoint at `path`, read by the reader its first bytes name: a zip (`PK\u{3}\u{4}`)
+    /// is a PyTorch state dict, anything else is read as safetensors.
+    public static func open(path: String) throws -> TensorFile {
+        try TensorFile(path: path)
+    }
+
+    /// One tensor of an in-memory file: its little-endian bytes, which must match dtype × shape.
+    public struct Entry {
+        public var name: String, dtype: DType, shape: [Int], bytes: Data
+        public init(name: String, dtype: DType, shape: [Int], bytes: Data) {
+            self.name = name; self.dtype = dtype; self.shape = shape; self.bytes = bytes
+        }
+    }
+
+    /// A file of `entries` held in memory, reported as read from `path` in `format` (whose size,
+    /// `byteCount`, bounds the sizes checked against it). Names must be unique and each entry's bytes
+    /// must be exactly dtype × shape.
+    public init(path: String, format: CheckpointFormat, byteCount: Int, entries: [Entry], metadata: [String: String] = [:]) throws {
+        var infos: [String: TensorInfo] = [:]
+        var offset = 0
+        for e in entries {
+            guard infos[e.name] == nil else { throw FormatError.badTensor(path: path, key: e.name, detail: "appears twice") }
+            guard let n = CheckedSize.product(e.shape + [e.dtype.size]), n == e.bytes.count else {
+                throw FormatError.badTensor(path: path, key: e.name, detail: "shape \(e.shape) × \(e.dtype.rawValue) does not match its \(e.bytes.count) bytes")
+            }
+            infos[e.name] = TensorInfo(name: e.name, dtype: e.dtype, shape: e.shape, range: offset..<(offset + n))
+            offset += n
+        }
+        let buffer = AlignedBytes(count: offset)
+        for e in entries where !e.bytes.isEmpty {
+            let to = UnsafeMutableRawPointer(mutating: buffer.bytes.baseAddress!) + infos[e.name]!.range.lowerBound
+            e.bytes.withUnsafeBytes { to.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        }
+        self.path = path; self.format = format; self.byteCount = byteCount
+        tensors = infos; self.metadata = metadata; data = buffer.bytes; owner = buffer
+    }
+
     /// Opens and validates `path`.
     public init(path: String) throws {
-        file = try MappedFile(path: path)
+        let file = try MappedFile(path: path)
         let size = file.bytes.count
         guard size >= 8 else { throw FormatError.truncated(path: path, detail: "\(size) bytes, need at least 8 for the header length") }
         let headerLen = file.readLE(UInt64.self, at: 0)
@@ -59,7 +120,7 @@ public final class SafeTensorsFile: @unchecked Sendable {
             throw FormatError.truncated(path: path, detail: "header length \(headerLen) exceeds the \(size - 8) bytes after it")
         }
         guard headerLen <= 100_000_000 else { throw FormatError.badHeader(path: path, detail: "header length \(headerLen) is implausibly large") }
-        dataStart = 8 + Int(headerLen)
+        let dataStart = 8 + Int(headerLen)
         let dataSize = size - dataStart
         let headerBytes = Data(file.bytes[8..<dataStart])
         let json: Any
@@ -106,6 +167,8 @@ public final class SafeTensorsFile: @unchecked Sendable {
         }
         tensors = infos
         metadata = meta
+        self.path = path; format = .safetensors; byteCount = size
+        data = UnsafeRawBufferPointer(rebasing: file.bytes[dataStart...]); owner = file
     }
 
     private static func integers(_ a: [Any]) -> [Int]? {
@@ -126,7 +189,7 @@ public final class SafeTensorsFile: @unchecked Sendable {
     /// The raw bytes of tensor `name`, valid while this object lives.
     public func rawBytes(_ name: String) throws -> UnsafeRawBufferPointer {
         let i = try info(name)
-        return UnsafeRawBufferPointer(rebasing: file.bytes[(dataStart + i.range.lowerBound)..<(dataStart + i.range.upperBound)])
+        return UnsafeRawBufferPointer(rebasing: data[i.range])
     }
 
     /// Tensor `name` converted to F32 (from F32, F16, BF16 or F64).
@@ -163,4 +226,15 @@ public final class SafeTensorsFile: @unchecked Sendable {
         default: throw FormatError.unsupportedDtype(path: path, key: name, dtype: i.dtype.rawValue + " (expected an integer type)")
         }
     }
+}
+
+/// A zeroed, 64-byte aligned byte buffer that frees itself: the storage of an in-memory ``TensorFile``.
+final class AlignedBytes {
+    let bytes: UnsafeRawBufferPointer
+    init(count: Int) {
+        let p = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1), alignment: 64)
+        p.initializeMemory(as: UInt8.self, repeating: 0, count: max(count, 1))
+        bytes = UnsafeRawBufferPointer(start: p, count: count)
+    }
+    deinit { bytes.baseAddress.map { UnsafeMutableRawPointer(mutating: $0).deallocate() } }
 }
