@@ -4,7 +4,8 @@ import VitqModels
 
 /// Opening models and datasets from command-line paths, shared by every subcommand.
 public enum Inputs {
-    /// The dataset at `path`: a directory is an ImageFolder, a `.npy` is uint8 NHWC images.
+    /// The dataset at `path`: a directory is an ImageFolder, a `.npy` is uint8 NHWC images, a
+    /// `.bin` is a CIFAR-10 binary batch (labels inside).
     /// With `classes` (the model head's width), labels outside 0…(classes − 1) are refused here,
     /// before any calibration or evaluation, naming the labels file, image and value.
     public static func dataset(path: String, labels: String?, classIndex: String?, preprocess: PreprocessConfig,
@@ -24,8 +25,14 @@ public enum Inputs {
             return try ImageFolderDataset(root: path, classIndex: try classIndex.map { try ClassIndex.load(path: $0) },
                                           classIndexPath: classIndex, preprocess: preprocess)
         }
+        if path.hasSuffix(".bin") {
+            if labels != nil { throw DataError.badDataset(path: path, detail: "--labels is for .npy images; a CIFAR binary batch holds its labels") }
+            if classIndex != nil { throw DataError.badDataset(path: path, detail: "--class-index is for ImageFolder directories") }
+            try RegularFile.check(path) { DataError.badDataset(path: $0, detail: $1) }
+            return try CifarBinaryDataset(path: path, preprocess: preprocess)
+        }
         guard path.hasSuffix(".npy") else {
-            throw DataError.badDataset(path: path, detail: "expected an ImageFolder directory or a uint8 NHWC .npy file")
+            throw DataError.badDataset(path: path, detail: "expected an ImageFolder directory, a uint8 NHWC .npy file or a CIFAR-10 binary batch (.bin)")
         }
         if classIndex != nil { throw DataError.badDataset(path: path, detail: "--class-index is for ImageFolder directories") }
         // A FIFO or device would block the .npy reader's open(): refuse anything but a regular file.

@@ -9,7 +9,7 @@ import VitqQuant
 struct InspectCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "inspect", abstract: "Print a model's family, dimensions, parameter count and tensors.")
 
-    @Argument(help: "Model file (.safetensors).")
+    @Argument(help: "Model file (.safetensors, a PyTorch .pth/.pt state dict, or a vitq quantized file).")
     var model: String
     @OptionGroup var modelOptions: ModelOptions
     @Flag(help: "Print one JSON object (family, dimensions, config source, preprocessing, tensors).")
@@ -18,6 +18,8 @@ struct InspectCommand: ParsableCommand {
     /// What `--json` prints.
     struct Report: Encodable {
         var file: String
+        /// The file format (`safetensors`, `pytorch`, `vitq-quantized`).
+        var format: String
         /// The family's registry name (`vit`, `swin`) and its reported name (ViT, DeiT, Swin, …).
         var family: String, familyName: String
         var configSource: String?
@@ -39,9 +41,12 @@ struct InspectCommand: ParsableCommand {
         try reportingErrors {
             let file = try TensorFile.open(path: model)
             var lines = ["file        \(model)"]
+            let isQuantized = QModelFile.isQuantized(file)
+            let format = isQuantized ? "vitq-quantized" : file.format.rawValue
+            lines.append("format      " + (isQuantized ? "vitq quantized model (\(QModelFile.formatName) version \(QModelFile.version), safetensors)" : file.format.displayName))
             let float: any SearchableModel, runnable: any ImageClassifier
             var quantized: Report.Quantized?
-            if QModelFile.isQuantized(file) {
+            if isQuantized {
                 let (q, prov) = try QModelFile.read(file)
                 float = q.base
                 runnable = q.makeModel(.integer)
@@ -70,7 +75,7 @@ struct InspectCommand: ParsableCommand {
             if json {
                 let s = float.family.summary(of: float)
                 try printJSON(Report(
-                    file: model, family: float.family.name, familyName: runnable.familyName, configSource: s.configSource,
+                    file: model, format: format, family: float.family.name, familyName: runnable.familyName, configSource: s.configSource,
                     dimensions: s.dimensions, notes: Dictionary(s.notes.map { ($0.label, $0.text) }, uniquingKeysWith: { a, _ in a }),
                     preprocess: runnable.preprocess, parameters: runnable.parameterCount, quantized: quantized,
                     tensors: file.names.map { Report.Tensor(name: $0, dtype: file.tensors[$0]!.dtype.rawValue, shape: file.tensors[$0]!.shape) }))

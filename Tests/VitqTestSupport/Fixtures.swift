@@ -23,6 +23,10 @@ public enum Fixtures {
     public static var even500RefLogits: String { path("imagenet_sample/vit_tiny_ref_logits_even500_f32.npy") }
     public static var deitMicro: String { path("arch/deit_distilled_micro_patch16_224_random.safetensors") }
     public static var deitMicroGolden: String { path("arch/deit_distilled_micro_patch16_224_random.golden.safetensors") }
+    /// The real CIFAR-10 ViT (SOURCES.md §3), its first 932 test images and their reference logits.
+    public static var cifarViT: String { path("cifar10/vit_cifar10_smmk47.pth") }
+    public static var cifarImages: String { path("cifar10/cifar10_test_first932.bin") }
+    public static var cifarRefLogits: String { path("cifar10/vit_cifar10_ref_logits_first932_f32.bin") }
     public static var swinMicro: String { path("arch/swin_micro_patch4_window7_224_random.safetensors") }
 
     /// Fails the test (never skips) when the fixtures are absent.
