@@ -8,7 +8,7 @@ import VitqRuntime
 
 /// The model, images and recipe of a calibration (`quantize`, `coordinator`, `bench distributed`).
 struct CalibrationInputs: ParsableArguments {
-    @Argument(help: "Float model file (.safetensors).")
+    @Argument(help: "Float model file: safetensors (timm or Hugging Face) or a PyTorch .pth/.pt state dict.")
     var model: String
     @OptionGroup var dataset: DatasetOptions
     @Option(name: .customLong("calib-offset"), help: "First calibration image.")

@@ -5,7 +5,7 @@ import VitqRuntime
 
 /// Where images (and labels) come from; shared by every command that reads a dataset.
 struct DatasetOptions: ParsableArguments {
-    @Option(help: "Images: a uint8 NHWC .npy file or an ImageFolder directory.")
+    @Option(help: "Images: a uint8 NHWC .npy file, a CIFAR-10 binary batch (.bin), or an ImageFolder directory.")
     var data: String
     @Option(help: "int64 .npy labels for .npy images.")
     var labels: String?

@@ -9,7 +9,7 @@ import VitqRuntime
 struct EvalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "eval", abstract: "Evaluate a model: top-1, top-5 and images/s.")
 
-    @Argument(help: "Model file (.safetensors).")
+    @Argument(help: "Model file: safetensors (timm or Hugging Face), a PyTorch .pth/.pt state dict, or a vitq quantized file.")
     var model: String
     @OptionGroup var dataset: DatasetOptions
     @Option(help: "First image to evaluate.")
