@@ -3,8 +3,8 @@ import VitqFormats
 /// The registry of model families: the one place that decides which family a file, a JOB or a
 /// quantized file holds.
 public enum ModelFamilies {
-    /// Every family, in detection order.
-    public static let all: [any ModelFamily] = [ViTFamily(), SwinFamily()]
+    /// Every family, in detection order (torch-vit before vit: both files have a `cls_token`).
+    public static let all: [any ModelFamily] = [TorchEncoderViTFamily(), ViTFamily(), SwinFamily()]
     /// The family of a float file no family recognises (its loader names what is missing).
     public static let fallback: any ModelFamily = ViTFamily()
 
