@@ -13,6 +13,9 @@ public enum FormatError: Error, CustomStringConvertible, Equatable {
     case unsupportedDtype(path: String, key: String, dtype: String)
     /// A tensor that was asked for is not in the file.
     case missingKey(path: String, key: String)
+    /// A checkpoint container (a torch.save zip, its pickle) holds something vitq refuses:
+    /// `object` names the entry or pickled object.
+    case badCheckpoint(path: String, object: String, detail: String)
 
     public var description: String {
         switch self {
@@ -22,6 +25,7 @@ public enum FormatError: Error, CustomStringConvertible, Equatable {
         case let .badTensor(p, k, d): return "\(p): tensor '\(k)': \(d)"
         case let .unsupportedDtype(p, k, d): return "\(p): tensor '\(k)': unsupported dtype '\(d)'"
         case let .missingKey(p, k): return "\(p): missing tensor '\(k)'"
+        case let .badCheckpoint(p, o, d): return "\(p): \(o): \(d)"
         }
     }
 }

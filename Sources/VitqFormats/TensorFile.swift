@@ -76,7 +76,13 @@ public final class TensorFile: @unchecked Sendable {
     /// The checkpoint at `path`, read by the reader its first bytes name: a zip (`PK\u{3}\u{4}`)
     /// is a PyTorch state dict, anything else is read as safetensors.
     public static func open(path: String) throws -> TensorFile {
-        try TensorFile(path: path)
+        var magic = [UInt8](repeating: 0, count: 4)
+        if let h = FileHandle(forReadingAtPath: path) {
+            defer { try? h.close() }
+            if let d = try? h.read(upToCount: 4) { magic = Array(d) }
+        }
+        if magic == [0x50, 0x4B, 0x03, 0x04] { return try PyTorchCheckpoint.read(path: path) }
+        return try TensorFile(path: path)
     }
 
     /// One tensor of an in-memory file: its little-endian bytes, which must match dtype × shape.
