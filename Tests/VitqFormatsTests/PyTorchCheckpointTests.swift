@@ -94,4 +94,19 @@ final class PyTorchCheckpointTests: XCTestCase {
         }
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/canary"))
     }
+
+    /// Mutated copies of the small valid file are read or refused with a FormatError, never a trap.
+    func testMutatedFilesNeverTrap() throws {
+        let dir = try makeFiles(); defer { try? FileManager.default.removeItem(atPath: dir) }
+        let valid = [UInt8](try Data(contentsOf: URL(fileURLWithPath: dir + "/valid.pth")))
+        var m = FuzzMutator(seed: 0x9717)
+        let path = dir + "/fuzz.pth"
+        for _ in 0..<FuzzMutator.count(ciDefault: 300) {
+            var bytes = valid
+            for _ in 0..<m.rounds() { m.mutate(&bytes) }
+            if bytes.count >= 4 { bytes.replaceSubrange(0..<4, with: [0x50, 0x4B, 0x03, 0x04]) }
+            FuzzMutator.writeFile(bytes, to: path)
+            do { _ = try TensorFile.open(path: path) } catch is FormatError {}
+        }
+    }
 }
