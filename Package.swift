@@ -49,7 +49,7 @@ let package = Package(
         .target(name: "VitqTestSupport", dependencies: ["VitqTensor", "VitqFormats"], path: "Tests/VitqTestSupport"),
         .testTarget(name: "VitqKernelsTests", dependencies: ["VitqTensor", "CVitqKernels", "VitqTestSupport"]),
         .testTarget(name: "VitqFormatsTests", dependencies: ["VitqFormats", "VitqTensor", "VitqTestSupport"]),
-        .testTarget(name: "VitqModelsTests", dependencies: ["VitqModels", "VitqFormats", "VitqTensor", "VitqTestSupport"]),
+        .testTarget(name: "VitqModelsTests", dependencies: ["VitqModels", "VitqFormats", "VitqData", "VitqTensor", "VitqTestSupport"]),
         .testTarget(name: "VitqDataTests", dependencies: ["VitqData", "VitqModels", "VitqFormats", "VitqTensor", "VitqTestSupport"]),
         .testTarget(name: "VitqQuantTests", dependencies: ["VitqQuant", "VitqModels", "VitqFormats", "VitqTensor", "CVitqKernels", "VitqTestSupport"]),
         .testTarget(name: "VitqDistributedTests", dependencies: ["VitqDistributed", "VitqQuant"]),

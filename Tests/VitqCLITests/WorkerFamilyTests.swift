@@ -13,8 +13,9 @@ final class WorkerFamilyTests: XCTestCase {
 
     func testAJobForAnUnknownFamilyIsRefusedAndKnownOnesAreTaken() {
         let options = WorkerOptions(endpoint: "ipc:///tmp/c.ipc", name: "w1")
-        XCTAssertEqual(options.refusal(job(family: "convnext")), "modelSpec: unknown model family 'convnext' (this worker knows vit, swin)")
+        XCTAssertEqual(options.refusal(job(family: "convnext")), "modelSpec: unknown model family 'convnext' (this worker knows torch-vit, vit, swin)")
         XCTAssertNil(options.refusal(job(family: "vit")))
         XCTAssertNil(options.refusal(job(family: "swin")))
+        XCTAssertNil(options.refusal(job(family: "torch-vit")))
     }
 }

@@ -27,7 +27,8 @@ final class ModelFamilyTests: XCTestCase {
         XCTAssertNil(ModelFamilies.tagged("convnext"))
         XCTAssertNil(ViTFamily().architectureTag)
         XCTAssertEqual(SwinFamily().architectureTag, "swin")
-        XCTAssertEqual(ModelFamilies.names, "vit, swin")
+        XCTAssertEqual(ModelFamilies.names, "torch-vit, vit, swin")
+        XCTAssertEqual(ModelFamilies.tagged("torch-vit")?.name, "torch-vit")
     }
 
     /// A model loaded again from its encoded spec is the same model: same spec, same logits.

@@ -11,15 +11,23 @@ public struct ViTFamily: ModelFamily {
     public var name: String { "vit" }
     public var architectureTag: String? { nil }
 
-    /// A class token (timm's VisionTransformer always has one).
-    public func detects(_ file: TensorFile) -> Bool { file.tensors["cls_token"] != nil }
+    /// A class token (timm's VisionTransformer always has one), under timm's name or in Hugging
+    /// Face's layout (``HuggingFaceViT``).
+    public func detects(_ file: TensorFile) -> Bool { file.tensors["cls_token"] != nil || HuggingFaceViT.prefix(of: file) != nil }
 
     public func load(file: TensorFile, overrides: ModelOverrides) throws -> any SearchableModel {
-        try VisionTransformer(file: file, spec: try ModelConfigResolver.resolve(file: file, overrides: overrides))
+        if let p = HuggingFaceViT.prefix(of: file) {
+            let timm = try HuggingFaceViT.timmView(file, prefix: p)
+            return try VisionTransformer(file: timm, spec: try HuggingFaceViT.spec(file: file, timm: timm, overrides: overrides))
+        }
+        return try VisionTransformer(file: file, spec: try ModelConfigResolver.resolve(file: file, overrides: overrides))
     }
 
+    /// A worker's load: the JOB's spec, and the file re-keyed when it is in Hugging Face's layout
+    /// (the config.json beside the coordinator's file is already in the spec).
     public func load(file: TensorFile, spec: String, source: String) throws -> any SearchableModel {
-        try VisionTransformer(file: file, spec: try decode(spec, source: source))
+        let tensors = try HuggingFaceViT.prefix(of: file).map { try HuggingFaceViT.timmView(file, prefix: $0) } ?? file
+        return try VisionTransformer(file: tensors, spec: try decode(spec, source: source))
     }
 
     public func blueprint(spec text: String, source: String, file: TensorFile) throws -> ModelBlueprint {
