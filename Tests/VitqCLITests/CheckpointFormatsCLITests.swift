@@ -10,15 +10,10 @@ final class CheckpointFormatsCLITests: XCTestCase {
     override func setUp() { dir = makeTempDir() }
     override func tearDown() { try? FileManager.default.removeItem(atPath: dir) }
 
-    func json(_ r: CLIRunner.Result) throws -> [String: Any] {
-        XCTAssertEqual(r.status, 0, r.stderr)
-        return try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], r.stdout + r.stderr)
-    }
-
     func testTheCifarPthEvaluatesToTheReferenceLogitsAndItsTop1() throws {
         try Fixtures.require()
         let dump = dir + "/logits.npy"
-        let j = try json(try CLIRunner.run(["eval", Fixtures.cifarViT, "--data", Fixtures.cifarImages, "--dump-logits", dump, "--json"]))
+        let j = try CLIRunner.run(["eval", Fixtures.cifarViT, "--data", Fixtures.cifarImages, "--dump-logits", dump, "--json"]).jsonObject()
         XCTAssertEqual(j["images"] as? Int, 932)
         // SOURCES.md §3: 70.2% on these 932 images.
         XCTAssertEqual(j["top1_correct"] as? Int, 654)
@@ -33,11 +28,11 @@ final class CheckpointFormatsCLITests: XCTestCase {
 
     func testInspectNamesTheFormatAndFamilyOfEveryKindOfFile() throws {
         try Fixtures.require()
-        let pth = try json(try CLIRunner.run(["inspect", Fixtures.cifarViT, "--json"]))
+        let pth = try CLIRunner.run(["inspect", Fixtures.cifarViT, "--json"]).jsonObject()
         XCTAssertEqual(pth["format"] as? String, "pytorch")
         XCTAssertEqual(pth["family"] as? String, "torch-vit")
         XCTAssertEqual(pth["parameters"] as? Int, 811_146)
-        let timm = try json(try CLIRunner.run(["inspect", Fixtures.vitTiny, "--json"]))
+        let timm = try CLIRunner.run(["inspect", Fixtures.vitTiny, "--json"]).jsonObject()
         XCTAssertEqual(timm["format"] as? String, "safetensors")
         XCTAssertEqual(timm["family"] as? String, "vit")
         let text = try CLIRunner.run(["inspect", Fixtures.cifarViT])
@@ -52,7 +47,7 @@ final class CheckpointFormatsCLITests: XCTestCase {
         let args = ["quantize", Fixtures.cifarViT, "--data", Fixtures.cifarImages, "--calib-offset", "0", "--calib", "32",
                     "--recipe", "ptq4vit-fast", "--json"]
         let one = dir + "/one.safetensors", two = dir + "/two.safetensors"
-        let j = try json(try CLIRunner.run(args + ["--out", one, "--eval-offset", "32"]))
+        let j = try CLIRunner.run(args + ["--out", one, "--eval-offset", "32"]).jsonObject()
         XCTAssertEqual(j["eval_images"] as? Int, 900)
         let top1 = try XCTUnwrap(j["top1"] as? Double), fp = try XCTUnwrap(j["fp32_top1"] as? Double)
         XCTAssertGreaterThan(top1, fp - 0.03, "int8 within 3 points of FP32 on 900 images")
@@ -60,10 +55,10 @@ final class CheckpointFormatsCLITests: XCTestCase {
         let w = try CLIRunner.run(args + ["--out", two, "--workers", "2"])
         XCTAssertEqual(w.status, 0, w.stderr)
         XCTAssertEqual(try SHA256.hex(ofFile: two), try SHA256.hex(ofFile: one), "2 workers write the in-process bytes")
-        let q = try json(try CLIRunner.run(["inspect", one, "--json"]))
+        let q = try CLIRunner.run(["inspect", one, "--json"]).jsonObject()
         XCTAssertEqual(q["format"] as? String, "vitq-quantized")
         XCTAssertEqual(q["family"] as? String, "torch-vit")
-        let e = try json(try CLIRunner.run(["eval", one, "--data", Fixtures.cifarImages, "--offset", "32", "--json"]))
+        let e = try CLIRunner.run(["eval", one, "--data", Fixtures.cifarImages, "--offset", "32", "--json"]).jsonObject()
         XCTAssertEqual(e["top1"] as? Double, top1, "eval of the written file gives quantize's top-1")
     }
 }

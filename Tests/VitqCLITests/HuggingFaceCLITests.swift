@@ -11,11 +11,6 @@ final class HuggingFaceCLITests: XCTestCase {
     override func setUp() { dir = makeTempDir() }
     override func tearDown() { try? FileManager.default.removeItem(atPath: dir) }
 
-    func json(_ r: CLIRunner.Result) throws -> [String: Any] {
-        XCTAssertEqual(r.status, 0, r.stderr)
-        return try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], r.stdout + r.stderr)
-    }
-
     /// Writes model.safetensors, config.json and preprocessor_config.json in `folder`; `extra`
     /// adds a stray tensor.
     func makeHuggingFaceViTTiny(in folder: String, extra: Bool = false) throws -> String {
@@ -61,8 +56,8 @@ final class HuggingFaceCLITests: XCTestCase {
     func testAHuggingFaceViTGivesTheTimmLogitsAndQuantizesToTheSameTensors() throws {
         try Fixtures.require()
         let hf = try makeHuggingFaceViTTiny(in: dir + "/hf")
-        let inspect = try json(try CLIRunner.run(["inspect", hf, "--json"]))
-        let timmInspect = try json(try CLIRunner.run(["inspect", Fixtures.vitTiny, "--json"]))
+        let inspect = try CLIRunner.run(["inspect", hf, "--json"]).jsonObject()
+        let timmInspect = try CLIRunner.run(["inspect", Fixtures.vitTiny, "--json"]).jsonObject()
         XCTAssertEqual(inspect["format"] as? String, "safetensors")
         XCTAssertEqual(inspect["family"] as? String, "vit")
         XCTAssertEqual(inspect["config_source"] as? String ?? inspect["configSource"] as? String, dir + "/hf/config.json")
@@ -74,7 +69,7 @@ final class HuggingFaceCLITests: XCTestCase {
         var logits: [[Float]] = []
         for model in [Fixtures.vitTiny, hf] {
             let dump = dir + "/\(logits.count).npy"
-            _ = try json(try CLIRunner.run(["eval", model, "--data", Fixtures.even500Images, "--limit", "16", "--dump-logits", dump, "--json"]))
+            _ = try CLIRunner.run(["eval", model, "--data", Fixtures.even500Images, "--limit", "16", "--dump-logits", dump, "--json"]).jsonObject()
             logits.append(try NpyArray(path: dump, expect: .float32).floats())
         }
         XCTAssertLessThan(relativeError(logits[1], logits[0]), 1e-5, "Hugging Face and timm layouts of one model")

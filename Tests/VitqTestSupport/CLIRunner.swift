@@ -1,4 +1,5 @@
 import Foundation
+import XCTest
 
 /// Runs the built `vitq` executable and captures its output.
 public enum CLIRunner {
@@ -6,6 +7,12 @@ public enum CLIRunner {
         public let status: Int32
         public let stdout: String
         public let stderr: String
+
+        /// The JSON object on stdout of a run that must have succeeded (test failures otherwise).
+        public func jsonObject(file: StaticString = #filePath, line: UInt = #line) throws -> [String: Any] {
+            XCTAssertEqual(status, 0, stderr, file: file, line: line)
+            return try XCTUnwrap(JSONSerialization.jsonObject(with: Data(stdout.utf8)) as? [String: Any], stdout + stderr, file: file, line: line)
+        }
     }
 
     /// The `vitq` built with the running tests: the one in the test bundle's build folder (the
