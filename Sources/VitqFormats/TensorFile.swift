@@ -76,12 +76,10 @@ public final class TensorFile: @unchecked Sendable {
     /// The checkpoint at `path`, read by the reader its first bytes name: a zip (`PK\u{3}\u{4}`)
     /// is a PyTorch state dict, anything else is read as safetensors.
     public static func open(path: String) throws -> TensorFile {
-        var magic = [UInt8](repeating: 0, count: 4)
-        if let h = FileHandle(forReadingAtPath: path) {
-            defer { try? h.close() }
-            if let d = try? h.read(upToCount: 4) { magic = Array(d) }
-        }
-        if magic == [0x50, 0x4B, 0x03, 0x04] { return try PyTorchCheckpoint.read(path: path) }
+        // Mapped first: only a regular file is opened, and never blocking (a FIFO cannot hang the sniff).
+        let mapped = try MappedFile(path: path)
+        let isZip = withExtendedLifetime(mapped) { mapped.bytes.prefix(4).elementsEqual([0x50, 0x4B, 0x03, 0x04]) }
+        if isZip { return try PyTorchCheckpoint.read(path: path) }
         return try TensorFile(path: path)
     }
 

@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import VitqFormats
 import VitqTestSupport
 import XCTest
@@ -108,5 +111,14 @@ final class PyTorchCheckpointTests: XCTestCase {
             FuzzMutator.writeFile(bytes, to: path)
             do { _ = try TensorFile.open(path: path) } catch is FormatError {}
         }
+    }
+
+    /// Sniffing the format must not open a FIFO for reading (which blocks until a writer comes).
+    func testAFIFOIsRefusedWithoutBlocking() throws {
+        let dir = makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let fifo = dir + "/model.pth"
+        XCTAssertEqual(mkfifo(fifo, 0o600), 0)
+        XCTAssertThrowsError(try TensorFile.open(path: fifo)) { XCTAssertTrue("\($0)".contains(fifo), "\($0)") }
     }
 }
