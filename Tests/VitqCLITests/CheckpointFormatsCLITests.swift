@@ -40,12 +40,17 @@ final class CheckpointFormatsCLITests: XCTestCase {
         XCTAssertTrue(text.stdout.contains("format      PyTorch state dict"), text.stdout)
     }
 
-    /// `ptq4vit-fast` on the CIFAR ViT: calibrated on the first 32 images, evaluated on the other
-    /// 900, and the same bytes from two workers (which load the same .pth) as in one process.
+    /// `ptq4vit-fast` with vitq-w6a6's channel smoothing (the ReLU outputs folded into fc1, the
+    /// head's LayerNorm centred and smoothed) on the CIFAR ViT: calibrated on the first 32
+    /// images, evaluated on the other 900, and the same bytes from two workers (which load the
+    /// same .pth and smooth it with the JOB's ranges) as in one process.
     func testTheCifarPthQuantizesAndTwoWorkersWriteTheSameBytes() throws {
         try Fixtures.require()
+        let recipe = dir + "/fast-smooth.yaml"
+        try "name: fast-smooth\nbase: ptq4vit-fast\nsmooth_alpha: 0.5\nsmooth_center: true\ngelu_smooth_alpha: 0.5\n"
+            .write(toFile: recipe, atomically: true, encoding: .utf8)
         let args = ["quantize", Fixtures.cifarViT, "--data", Fixtures.cifarImages, "--calib-offset", "0", "--calib", "32",
-                    "--recipe", "ptq4vit-fast", "--json"]
+                    "--recipe", recipe, "--json"]
         let one = dir + "/one.safetensors", two = dir + "/two.safetensors"
         let j = try CLIRunner.run(args + ["--out", one, "--eval-offset", "32"]).jsonObject()
         XCTAssertEqual(j["eval_images"] as? Int, 900)

@@ -18,7 +18,7 @@ final class ChannelSmoothingTests: XCTestCase {
         let x = Tensor(zeros: [2, 3, s, s])
         let raw = images.bytes.bindMemory(to: UInt8.self)
         for i in 0..<2 { for p in 0..<plane { for c in 0..<3 { x.data[(i * 3 + c) * plane + p] = (Float(raw[(i * plane + p) * 3 + c]) / 255 - 0.5) / 0.5 } } }
-        let ops = ChannelSmoothing.ops(vit, layerNorm: true, gelu: true)
+        let ops = vit.smoothedOps(layerNorm: true, activation: true)
         let ranges = try ChannelSmoothing.inputRanges(vit, ops: ops, images: 0..<2, batch: 1) { r in
             let t = Tensor(zeros: [r.count, 3, s, s])
             t.data.update(from: x.data + r.lowerBound * 3 * plane, count: r.count * 3 * plane)
@@ -27,7 +27,7 @@ final class ChannelSmoothingTests: XCTestCase {
         let maxima = ranges.mapValues(Self.maxAbs)
         XCTAssertEqual(Set(maxima.keys), Set(ops))
         XCTAssertTrue(ops.contains("blocks.7.mlp.fc2") && ops.contains("head"))
-        let smooth = ChannelSmoothing.apply(vit, ranges: ranges, alpha: 0.5, geluAlpha: 0.5)
+        let smooth = vit.smoothed(ranges: ranges, alpha: 0.5, activationAlpha: 0.5, center: false)
         let a = vit.forward(x).array, b = smooth.forward(x).array
         XCTAssertLessThan(relativeError(b, a), 1e-4, "the same function")
         // After smoothing, the spread of the per-channel input maxima of blocks.0 qkv shrinks,
@@ -47,11 +47,11 @@ final class ChannelSmoothingTests: XCTestCase {
         XCTAssertEqual(m.max()!, 1, accuracy: 1e-6)
         for c in 0..<m.count { XCTAssertEqual(after[gelu]![c], maxima[gelu]![c] * m[c], accuracy: 1e-4 * max(after[gelu]![c], 1e-3)) }
         XCTAssertLessThan(spread(after[gelu]!), spread(maxima[gelu]!) / 4)
-        XCTAssertNil(ChannelSmoothing.apply(vit, ranges: ranges, alpha: 0.5).blocks[7].hiddenMultiplier, "gelu_smooth_alpha 0 leaves GELU outputs alone")
+        XCTAssertNil(vit.smoothed(ranges: ranges, alpha: 0.5, activationAlpha: 0, center: false).blocks[7].hiddenMultiplier, "gelu_smooth_alpha 0 leaves GELU outputs alone")
 
         // Centred (smooth_center): the same function again, and every smoothed LayerNorm output
         // channel's range is now symmetric about 0, its half-range balanced as before.
-        let centred = ChannelSmoothing.apply(vit, ranges: ranges, alpha: 0.5, center: true)
+        let centred = vit.smoothed(ranges: ranges, alpha: 0.5, activationAlpha: 0, center: true)
         XCTAssertLessThan(relativeError(centred.forward(x).array, a), 1e-4, "the same function, centred")
         let centredRanges = try ChannelSmoothing.inputRanges(centred, ops: ops, images: 0..<2, batch: 2) { _ in x }
         let r = centredRanges[op]!, k0 = r.count / 2
@@ -59,6 +59,45 @@ final class ChannelSmoothingTests: XCTestCase {
             XCTAssertEqual(r[c], -r[k0 + c], accuracy: 1e-3 * max(r[k0 + c], 1e-3), "channel \(c)")
             XCTAssertEqual(r[k0 + c] * r[k0 + c], (ranges[op]![k0 + c] - ranges[op]![c]) / 2 * wmaxOf(w, c), accuracy: 2e-3 * r[k0 + c] * r[k0 + c])
         }
+    }
+
+    /// The torch-vit family (post-norm, ReLU): only mlp_head.0 → head folds a LayerNorm
+    /// smoothing, and the ReLU outputs fold into fc1's rows; the CIFAR-10 ViT stays the same
+    /// function, with fc2's input channels divided by exactly the factors the formula gives.
+    func testTorchEncoderViTSmoothsReLUOutputsAndTheHead() throws {
+        try Fixtures.require()
+        let model = try XCTUnwrap(try ModelFamilies.load(file: try TensorFile.open(path: Fixtures.cifarViT)) as? TorchEncoderViT)
+        let raw = try Data(contentsOf: URL(fileURLWithPath: Fixtures.cifarImages))
+        let x = Tensor(zeros: [4, 3, 32, 32])
+        raw.withUnsafeBytes { (p: UnsafeRawBufferPointer) in
+            for i in 0..<4 { for j in 0..<3072 { x.data[i * 3072 + j] = (Float(p[i * 3073 + 1 + j]) / 255 - 0.5) / 0.25 } }
+        }
+        let ops = model.smoothedOps(layerNorm: true, activation: true)
+        XCTAssertEqual(ops, (0..<model.spec.depth).map { "blocks.\($0).mlp.fc2" } + ["head"])
+        XCTAssertEqual(model.smoothedOps(layerNorm: true, activation: false), ["head"], "norm1/norm2 also feed the residual")
+        let ranges = try ChannelSmoothing.inputRanges(model, ops: ops, images: 0..<4, batch: 2) { r in
+            let t = Tensor(zeros: [r.count, 3, 32, 32])
+            t.data.update(from: x.data + r.lowerBound * 3072, count: r.count * 3072)
+            return t
+        }
+        let smooth = model.smoothed(ranges: ranges, alpha: 0.5, activationAlpha: 0.5, center: true)
+        let a = model.forward(x, observer: nil).array, b = smooth.forward(x, observer: nil).array
+        XCTAssertLessThan(relativeError(b, a), 1e-4, "the same function")
+        let after = try ChannelSmoothing.inputRanges(smooth, ops: ops, images: 0..<4, batch: 4) { _ in x }
+        let op = "blocks.0.mlp.fc2", before = Self.maxAbs(ranges[op]!), now = Self.maxAbs(after[op]!)
+        let w = (model.blocks[0].fc2 as! Linear).weight
+        XCTAssertEqual(ranges[op]!.prefix(before.count).min()!, 0, "ReLU outputs are non-negative")
+        var checked = 0
+        for c in 0..<before.count where before[c] > 1e-3 {
+            // At α = ½: max|X_c/s_c| = sqrt(max|X_c| · max|W_c|).
+            XCTAssertEqual(now[c], (before[c] * wmaxOf(w, c)).squareRoot(), accuracy: 1e-3 * now[c], "channel \(c)")
+            checked += 1
+        }
+        XCTAssertGreaterThan(checked, before.count / 2)
+        let head = after["head"]!, k = head.count / 2
+        for c in 0..<k { XCTAssertEqual(head[c], -head[k + c], accuracy: 1e-3 * max(head[k + c], 1e-3), "head input channel \(c) centred") }
+        let swinLike = smooth.smoothed(ranges: [:], alpha: 0.5, activationAlpha: 0.5, center: false)
+        XCTAssertEqual(swinLike.forward(x, observer: nil).array, b, "no ranges: unchanged")
     }
 
     func wmaxOf(_ w: Tensor, _ c: Int) -> Float {

@@ -28,26 +28,26 @@ public enum SearchCalibration {
     public static func smoothingRanges(_ model: any SearchableModel, recipe: Recipe, calib: Range<Int>,
                                        load: (Range<Int>) throws -> Tensor) throws -> [String: [Float]]? {
         guard recipe.smoothsChannels else { return nil }
-        let vit = try smoothable(model, recipe: recipe)
-        let ops = ChannelSmoothing.ops(vit, layerNorm: recipe.smoothAlpha > 0, gelu: recipe.geluSmoothAlpha > 0)
-        return try Gemm.reproducible { try ChannelSmoothing.inputRanges(vit, ops: ops, images: calib, batch: recipe.shardImages, load: load) }
+        let smoothable = try smoothable(model, recipe: recipe)
+        let ops = smoothable.smoothedOps(layerNorm: recipe.smoothAlpha > 0, activation: recipe.geluSmoothAlpha > 0)
+        return try Gemm.reproducible { try ChannelSmoothing.inputRanges(smoothable, ops: ops, images: calib, batch: recipe.shardImages, load: load) }
     }
 
     /// The model the search runs on: `model`, smoothed when `ranges` are given.
     public static func searchModel(_ model: any SearchableModel, recipe: Recipe, ranges: [String: [Float]]?) throws -> any SearchableModel {
         guard let ranges, recipe.smoothsChannels else { return model }
-        return ChannelSmoothing.apply(try smoothable(model, recipe: recipe), ranges: ranges, alpha: recipe.smoothAlpha,
-                                      geluAlpha: recipe.geluSmoothAlpha, center: recipe.smoothCenter)
+        return try smoothable(model, recipe: recipe).smoothed(ranges: ranges, alpha: recipe.smoothAlpha,
+                                                              activationAlpha: recipe.geluSmoothAlpha, center: recipe.smoothCenter)
     }
 
-    /// Channel smoothing folds scales into ViT's LayerNorms and linear ops; Swin's windows and
-    /// patch merging are not covered.
-    static func smoothable(_ model: any SearchableModel, recipe: Recipe) throws -> VisionTransformer {
-        guard let vit = model as? VisionTransformer else {
+    /// Channel smoothing needs a family that says where its scales fold (ViT/DeiT and the
+    /// torch-vit family); Swin's windows and patch merging are not covered.
+    static func smoothable(_ model: any SearchableModel, recipe: Recipe) throws -> any ChannelSmoothable {
+        guard let smoothable = model as? any ChannelSmoothable else {
             let key = recipe.smoothAlpha > 0 ? "smooth_alpha" : "gelu_smooth_alpha"
-            throw RecipeError("recipe \(recipe.name)", "key '\(key)': channel smoothing is implemented for ViT/DeiT only, not \(model.familyName)")
+            throw RecipeError("recipe \(recipe.name)", "key '\(key)': channel smoothing is implemented for ViT/DeiT and torch-vit, not \(model.familyName)")
         }
-        return vit
+        return smoothable
     }
 
     /// The fixed shards of `images`: consecutive runs of `recipe.shardImages`.
