@@ -13,6 +13,10 @@ public struct CoordinatorSettings: Sendable {
     public var maxAttempts: Int
     /// Every op the run must decide; the run finishes when all are journaled.
     public var ops: [String]
+    /// The run finishes when the driver releases it (``CoordinatorState/release()``), not once
+    /// every op is journaled: calibrators decide ops centrally, and the sensitivity probes run
+    /// after the decisions.
+    public var finishesOnRelease = false
     /// The result shape of every op (``OpShape``), from the model: each RESULT is checked
     /// against it. An op missing here is checked only against the task and the other shards.
     public var shapes: [String: OpShape]

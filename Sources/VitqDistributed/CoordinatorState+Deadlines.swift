@@ -4,7 +4,7 @@ import VitqQuant
 extension CoordinatorState {
     /// What an interval of progress is: a stage 1, or one unit of a kind (each kind has its
     /// own measurements: a `ranges` unit is far cheaper than a `score` one).
-    enum Kind: Hashable, CaseIterable { case stageOne, ranges, score, outputError }
+    enum Kind: Hashable, CaseIterable { case stageOne, ranges, score, outputError, statistics, probe }
 
     /// The kind of an interval that ends with a RESULT for `unit`.
     static func kind(of unit: WorkUnit) -> Kind {
@@ -12,6 +12,8 @@ extension CoordinatorState {
         case .ranges: return .ranges
         case .score: return .score
         case .outputError: return .outputError
+        case .statistics: return .statistics
+        case .probe: return .probe
         }
     }
 

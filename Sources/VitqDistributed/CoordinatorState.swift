@@ -100,6 +100,8 @@ public struct CoordinatorState {
     var warnedUnchecked = false
     /// Ops whose decision is journaled (or was replayed from the journal).
     public internal(set) var journaledOps: Set<String>
+    /// Whether the driver released a ``CoordinatorSettings/finishesOnRelease`` run.
+    public internal(set) var released = false
 
     /// A coordinator for `settings`; `resumed` are the decisions replayed from the journal.
     public init(settings: CoordinatorSettings, clock: MonotonicClock, resumed: [OpDecision] = []) {
@@ -253,6 +255,15 @@ public struct CoordinatorState {
         return out
     }
 
+    /// The driver has no more units (``CoordinatorSettings/finishesOnRelease``): finish once
+    /// the outstanding requests are answered.
+    public mutating func release() -> [CoordinatorDirective] {
+        released = true
+        var out: [CoordinatorDirective] = []
+        finishIfDone(into: &out)
+        return out
+    }
+
     // MARK: helpers
 
     mutating func send(_ message: Message, to peer: PeerID, into out: inout [CoordinatorDirective]) {
@@ -261,7 +272,8 @@ public struct CoordinatorState {
     }
 
     mutating func finishIfDone(into out: inout [CoordinatorDirective]) {
-        guard phase == .waiting || phase == .running, requests.isEmpty, settings.ops.allSatisfy(journaledOps.contains) else { return }
+        guard phase == .waiting || phase == .running, requests.isEmpty,
+              settings.finishesOnRelease ? released : settings.ops.allSatisfy(journaledOps.contains) else { return }
         for peer in liveWorkers { send(.bye(.runFinished, reason: "run finished"), to: peer, into: &out) }
         phase = .finished
         out.append(.finish)

@@ -11,7 +11,7 @@ enum Body {
 
     /// A RESULT's body: the echo of its task, the kind and the shape of frame 2.
     struct Result: Codable {
-        enum Kind: String, Codable { case ranges, scores, outputError }
+        enum Kind: String, Codable { case ranges, scores, outputError, counts }
         var request: UInt64
         var shard: Int
         var attempt: Int

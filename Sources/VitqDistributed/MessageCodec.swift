@@ -38,6 +38,9 @@ public struct MessageCodec: Sendable {
             case let .outputError(e):
                 body.kind = .outputError; body.channels = e.sums.count; body.rows = e.rows
                 values = BinaryValues.encode([e.inputAbsSum, e.squaredError, e.squaredReference] + e.sums)
+            case let .counts(c):
+                body.kind = .counts; body.count = c.count
+                values = BinaryValues.encode(c)
             }
             frames += [try json(body, type), values]
         case .heartbeat: frames.append(try json(Body.Empty(), type))

@@ -21,6 +21,8 @@ public struct MessageLimits: Equatable, Sendable {
     public var maxAttempt = 1_000_000
     /// Most statistics per (candidate, group) (default 16).
     public var maxStats = 16
+    /// Most bins of a histogram task (default 65,536).
+    public var maxHistogramBins = 1 << 16
 
     /// The protocol's limits.
     public static let `default` = MessageLimits()

@@ -95,6 +95,27 @@ struct MessageValidator {
             guard t.rankingWeight.isFinite, t.rankingMargin.isFinite, t.rankingWeight >= 0 else { throw fail("ranking", "weight and margin must be finite, weight ≥ 0") }
         case let .outputError(t):
             try operands(u.op, first: t.weight, second: t.input)
+        case let .statistics(t):
+            switch t.kind {
+            case .extrema:
+                guard t.edges.isEmpty, t.absolute.isEmpty, t.bins == 0 else { throw fail("edges", "an extrema task has no edges, flags or bins") }
+            case .histogram:
+                guard (1...limits.maxHistogramBins).contains(t.bins) else { throw fail("bins", "\(t.bins), expected 1...\(limits.maxHistogramBins)") }
+                let groups = t.absolute.count
+                guard (1...limits.maxGroups).contains(groups), t.edges.count == 2 * groups, groups * t.bins <= limits.maxValues else {
+                    throw fail("edges", "\(t.edges.count) edges for \(groups) groups of \(t.bins) bins")
+                }
+                for g in 0..<groups where !(t.edges[2 * g].isFinite && t.edges[2 * g + 1].isFinite && t.edges[2 * g] <= t.edges[2 * g + 1]) {
+                    throw fail("edges", "group \(g): [\(t.edges[2 * g]), \(t.edges[2 * g + 1])] is not a finite range")
+                }
+            }
+        case let .probe(t):
+            guard (1...limits.maxGroups).contains(t.decisions.count) else { throw fail("decisions", "\(t.decisions.count), expected 1...\(limits.maxGroups)") }
+            for d in t.decisions {
+                try text(d.op, field: "op", max: limits.maxName)
+                guard d.quantizers.count == 2 else { throw fail("quantizers", "op \(d.op): \(d.quantizers.count), expected 2") }
+                try operands(d.op, first: d.quantizers[0], second: d.quantizers[1])
+            }
         }
     }
 
@@ -129,6 +150,9 @@ struct MessageValidator {
             let s = try count(b.stats, "stats", 1...limits.maxStats)
             let n = try values(c * g * s, width: 8)
             return .scores(ShardScores(candidates: c, groups: g, stats: s, values: BinaryValues.doubles(frame, count: n)))
+        case .counts:
+            let n = try values(count(b.count, "count", 0...limits.maxValues), width: 8)
+            return .counts(BinaryValues.doubles(frame, count: n) ?? [])
         case .outputError:
             let ch = try count(b.channels, "channels", 0...limits.maxValues)
             let rows = try count(b.rows, "rows", 0...Int.max)

@@ -37,6 +37,24 @@ public enum ResultCheck {
                 return "field '\(name)': \(v), expected finite and ≥ 0"
             }
             return nil
+        case (let .statistics(task), let .ranges(v)) where task.kind == .extrema:
+            if let shape, v.count != 2 * shape.ranges { return "field 'count': \(v.count) extrema, op \(unit.op) has \(2 * shape.ranges)" }
+            if v.isEmpty || v.count % 2 != 0 { return "field 'count': \(v.count) extrema, expected an even number above 0" }
+            if case let .ranges(w)? = like, w.count != v.count { return "field 'count': \(v.count) extrema, other shards sent \(w.count)" }
+            if let i = v.firstIndex(where: { !$0.isFinite || $0 < 0 }) { return "field 'ranges': value \(i) is \(v[i]), expected finite and ≥ 0" }
+            return nil
+        case (let .statistics(task), let .counts(c)) where task.kind == .histogram:
+            if c.count != task.absolute.count * task.bins { return "field 'count': \(c.count) counts, the task has \(task.absolute.count) groups of \(task.bins) bins" }
+            if let i = c.firstIndex(where: { !($0 >= 0 && $0 <= 0x1p52 && $0 == $0.rounded()) }) {
+                return "field 'counts': value \(i) is \(c[i]), expected a whole number in 0...2^52"
+            }
+            return nil
+        case (.probe, let .counts(c)):
+            if c.count != 3 { return "field 'count': \(c.count) sums, a probe has 3" }
+            if !(c[2] >= 1 && c[2] <= 0x1p40 && c[2] == c[2].rounded()) { return "field 'counts': \(c[2]) images, expected a whole number ≥ 1" }
+            if !(c[1] >= 0 && c[1] <= c[2] && c[1] == c[1].rounded()) { return "field 'counts': \(c[1]) agreements for \(c[2]) images" }
+            if !(c[0].isFinite && c[0] >= 0) { return "field 'counts': KL sum \(c[0]), expected finite and ≥ 0" }
+            return nil
         case (_, let r):
             return "field 'kind': a \(r.kind) result for a \(unit.kind) task"
         }
@@ -52,6 +70,7 @@ public enum ResultCheck {
         case let (.outputError(x), .outputError(y)):
             return x.rows == y.rows && x.sums.map(\.bitPattern) == y.sums.map(\.bitPattern)
                 && [x.inputAbsSum, x.squaredError, x.squaredReference].map(\.bitPattern) == [y.inputAbsSum, y.squaredError, y.squaredReference].map(\.bitPattern)
+        case let (.counts(x), .counts(y)): return x.map(\.bitPattern) == y.map(\.bitPattern)
         default: return false
         }
     }

@@ -99,13 +99,13 @@ public enum Int8Benchmark {
     /// product) minmax-w8a8 network of `fp32`, calibrated on `images` random inputs: the
     /// arithmetic the engine runs, for timing.
     public static func quantizeForTiming(_ fp32: any SearchableModel, images: Int = 2,
-                                         activationGranularity: Granularity = .perTensor) -> any SearchableModel {
+                                         activationGranularity: Granularity = .perTensor) throws -> any SearchableModel {
         var recipe = Recipe()
         recipe.keepFloat = 0
         recipe.activationGranularity = activationGranularity
         let cal = MinMaxCalibrator(model: fp32, recipe: recipe)
         cal.observe(Fp32Benchmark.noiseImages(size: fp32.imageSize, count: images, seed: 2))
-        return cal.finish().makeModel(.integer)
+        return try cal.finish().makeModel(.integer)
     }
 
     /// The median of the rows' speedups.

@@ -23,6 +23,10 @@ public struct QuantizationTimings: Sendable {
     public var total = 0.0
     /// Per linear op, ‖ô − o‖/‖o‖ with its final quantizers on FP inputs (search recipes).
     public var relativeErrors: [String: Double] = [:]
+    /// What partial quantization measured and chose, when the recipe asks for it.
+    public var sensitivity: SensitivityReport?
+    /// Method `minmax`: the final network's mean KL from FP32 and top-1 agreement on the calibration images.
+    public var calibrationFit: (kl: Double, agreement: Double)?
     public init() {}
 }
 
@@ -52,28 +56,29 @@ public enum Quantization {
             let ops = SearchCalibration.ops(model: model, recipe: recipe)
             let searchBar = ProgressBar("stage 2 search", total: ops.count)
             let executor = CountingExecutor(LocalExecutor(scorers: scorers))
-            let decisions = try SearchCalibration.search(model: model, recipe: recipe, executor: executor) { searchBar.advance(1, detail: $0.op) }
+            let searched = try SearchCalibration.search(model: model, recipe: recipe, executor: executor) { searchBar.advance(1, detail: $0.op) }
             searchBar.finish()
-            net = SearchCalibration.network(model: model, recipe: recipe, decisions: decisions)
+            let (decisions, report) = try SensitivityAnalysis.apply(model: model, recipe: recipe, decisions: searched, executor: executor,
+                                                                    log: { FileHandle.standardError.write(Data(("vitq: " + $0 + "\n").utf8)) })
+            net = SearchCalibration.network(model: model, decisions: decisions)
             t.relativeErrors = decisions.compactMapValues(\.relativeError)
+            t.sensitivity = report
             t.search = Date().timeIntervalSince(start) - t.collect
             t.candidateEvaluations = executor.candidateEvaluations
         } else {
-            let calibrator = MinMaxCalibrator(model: model, recipe: recipe)
             let bar = ProgressBar("calibrate", total: calib.count)
-            var lo = calib.lowerBound
-            while lo < calib.upperBound {
-                let hi = min(lo + batch, calib.upperBound)
-                calibrator.observe(try load(lo..<hi))
-                bar.advance(hi - lo)
-                lo = hi
-            }
+            let result = try MinMaxCalibrator.calibrate(model: model, recipe: recipe, images: calib, memoryBudget: storage.memoryBudget,
+                                                        spillDirectory: storage.spillDirectory, load: load, progress: { bar.advance($0) },
+                                                        log: { FileHandle.standardError.write(Data(("vitq: " + $0 + "\n").utf8)) })
             bar.finish()
-            net = calibrator.finish()
+            net = result.network
+            t.sensitivity = result.sensitivity
+            t.calibrationFit = result.fit
             t.collect = Date().timeIntervalSince(start)
         }
         let provenance = QModelProvenance(sourceSHA256: try SHA256.hex(ofFile: modelPath),
-                                          sourceName: (modelPath as NSString).lastPathComponent, recipeJSON: recipe.canonicalJSON)
+                                          sourceName: (modelPath as NSString).lastPathComponent, recipeJSON: recipe.canonicalJSON,
+                                          partialQuantizationJSON: t.sensitivity?.canonicalJSON)
         try QModelFile.write(net, provenance: provenance, to: out)
         t.total = Date().timeIntervalSince(start)
         return (net, t)

@@ -41,7 +41,7 @@ extension BenchCommand {
                 let g = Granularity(rawValue: activationGranularity)!
                 for m in model + arch.map({ "synthetic:" + $0 }) {
                     let (name, fp) = try benchAnyModel(m)
-                    rows += Int8Benchmark.model(name: name, fp32: fp, int8: Int8Benchmark.quantizeForTiming(fp, activationGranularity: g),
+                    rows += Int8Benchmark.model(name: name, fp32: fp, int8: try Int8Benchmark.quantizeForTiming(fp, activationGranularity: g),
                                                 batches: batch, iterations: iterations)
                 }
                 let speedup = Int8Benchmark.medianSpeedup(rows.map(\.speedup))

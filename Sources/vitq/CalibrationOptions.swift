@@ -34,6 +34,7 @@ struct CalibrationInputs: ParsableArguments {
     func open() throws -> (recipe: Recipe, model: any SearchableModel, dataset: ImageDataset, calib: Range<Int>) {
         let r = try Recipe.load(recipe)
         let fp = try ModelLoader.loadFloat(path: model, overrides: modelOptions.overrides)
+        try SensitivityAnalysis.checkNamedOps(recipe: r, model: fp, source: recipe)
         let ds = try dataset.open(fp.preprocess, classes: fp.numClasses)
         guard calibOffset < ds.count else {
             throw FlagError("--calib-offset \(calibOffset) is outside the \(ds.count) images of \(dataset.data)")
@@ -109,6 +110,20 @@ struct CalibrationOptions: ParsableArguments {
         return off..<(off + limit)
     }
 
+    /// The partial-quantization lines of the report: the ops left in float, the most sensitive
+    /// probes and the curve.
+    static func lines(_ s: SensitivityReport) -> [String] {
+        var lines = ["float ops   \(s.floatOps.isEmpty ? "none" : s.floatOps.joined(separator: ", "))"
+                     + (s.targetMet == false ? " (target not met within max_float_ops)" : "")]
+        if !s.ranking.isEmpty {
+            lines.append("sensitive   " + s.ranking.prefix(5).map { String(format: "%@ (KL %.4f, agreement %.3f)", $0.op, $0.kl, $0.agreement) }.joined(separator: ", "))
+        }
+        if !s.curve.isEmpty {
+            lines.append("curve       " + s.curve.map { String(format: "%d float: %.3f", $0.floatOps, $0.agreement) }.joined(separator: ", ") + " agreement on the calibration images")
+        }
+        return lines
+    }
+
     /// Prints the run's report (and, with `--eval-offset`, the accuracy protocol's figures).
     func report(recipe r: Recipe, model fp: any ImageClassifier, dataset ds: ImageDataset, calib: Range<Int>, network: QuantizedNetwork,
                 timings: QuantizationTimings, seconds: Double, extra: [String: Any] = [:], extraLines: [String] = []) throws {
@@ -124,12 +139,16 @@ struct CalibrationOptions: ParsableArguments {
         ]
         obj.merge(extra) { $1 }
         if !timings.relativeErrors.isEmpty { obj["op_relative_error"] = timings.relativeErrors }
+        if let s = timings.sensitivity { obj["partial_quantization"] = s.jsonObject }
+        if let f = timings.calibrationFit { obj["calibration_kl"] = f.kl; obj["calibration_agreement"] = f.agreement }
         var lines = [
             "recipe      \(r.name) (\(r.method))",
             "calibrated  on images \(calib.lowerBound)..<\(calib.upperBound) of \(dataset.data) in \(String(format: "%.1f", seconds)) s",
             String(format: "stages      collect %.1f s, search %.1f s (%d candidate evaluations, %.0f/s)", timings.collect, timings.search,
                    timings.candidateEvaluations, timings.search > 0 ? Double(timings.candidateEvaluations) / timings.search : 0),
-        ] + extraLines + [
+        ] + (timings.sensitivity.map(Self.lines) ?? [])
+          + (timings.calibrationFit.map { [String(format: "calib fit   KL %.5f, agreement %.4f on the calibration images", $0.kl, $0.agreement)] } ?? [])
+          + extraLines + [
             "wrote       \(out) (\(outSize) bytes, \(String(format: "%.1f", 100 * Double(outSize) / Double(max(inSize, 1))))% of the float file)",
             "sha256      \(sha)",
         ]

@@ -73,6 +73,12 @@ struct Cluster {
         case let .score(task): return .scores(Fx.scores(task, shard: shard))
         case .outputError:
             return .outputError(OutputErrorSums(sums: [0.1 * Double(shard), -0.2], rows: 16, inputAbsSum: 3, squaredError: 0.5, squaredReference: 2))
+        case let .statistics(task) where task.kind == .extrema:
+            return .ranges((0..<(2 * (Fx.shapes[task.op]?.ranges ?? 1))).map { Float(shard + 1) * 0.25 + Float($0) })
+        case let .statistics(task):
+            return .counts((0..<(task.absolute.count * task.bins)).map { Double(($0 + shard) % 5) })
+        case .probe:
+            return .counts([0.5 * Double(shard + 1), 3, 4])
         }
     }
 
@@ -80,6 +86,9 @@ struct Cluster {
     static let units: [WorkUnit] = [
         .ranges(op: "blocks.0.attn.qkv"), .ranges(op: "blocks.0.attn.matmul1"), .score(Fx.searchTask(candidates: 4, groups: 2)),
         .outputError(OutputErrorTask(op: "blocks.0.mlp.fc1", weight: Fx.uniform, input: Fx.uniform)),
+        .statistics(.extrema("blocks.0.attn.qkv")),
+        .statistics(StatisticsTask(op: "blocks.0.attn.qkv", kind: .histogram, edges: [0, 2], bins: 8, absolute: [true])),
+        .probe(ProbeTask(label: "blocks.0.mlp.fc1", decisions: [OpDecision(op: "blocks.0.mlp.fc1", quantizers: [Fx.uniform, Fx.uniform], bias: nil)])),
     ]
 
     /// The honest reduction of `unit` over every shard.

@@ -21,7 +21,7 @@ final class QModelFileTests: XCTestCase {
         recipe.keepFloat = 1
         let cal = MinMaxCalibrator(model: fp, recipe: recipe)
         cal.observe(randomImages(fp, count: 4, seed: 1))
-        let net = cal.finish()
+        let net = try cal.finish()
         let path = dir + "/q.safetensors"
         try QModelFile.write(net, provenance: QModelProvenance(sourceSHA256: try SHA256.hex(ofFile: Fixtures.deitMicro),
                                                                 sourceName: "micro", recipeJSON: recipe.canonicalJSON), to: path)

@@ -18,7 +18,7 @@ final class SwinEngineTests: XCTestCase {
         recipe.keepFloat = 0
         let cal = MinMaxCalibrator(model: fp, recipe: recipe)
         cal.observe(images)
-        let net = cal.finish()
+        let net = try cal.finish()
         let int8 = net.makeModel(.integer), fake = net.makeModel(.fakeQuant)
         XCTAssertTrue(int8.linearOps.allSatisfy { $0.op is Int8Linear }, "every linear op runs in integers")
         let a = int8.forward(images, observer: nil).array, b = fake.forward(images, observer: nil).array, f = fp.forward(images).array

@@ -17,7 +17,7 @@ extension QModelFileTests {
         let recipe = try Recipe.load("minmax-w8a8")
         let cal = MinMaxCalibrator(model: fp, recipe: recipe)
         cal.observe(images)
-        let net = cal.finish()
+        let net = try cal.finish()
         let path = dir + "/swin.safetensors"
         try QModelFile.write(net, provenance: QModelProvenance(sourceSHA256: String(repeating: "a", count: 64), sourceName: "swin",
                                                                       recipeJSON: recipe.canonicalJSON), to: path)

@@ -27,7 +27,7 @@ enum TinyQModel {
         let cal = MinMaxCalibrator(model: fp, recipe: r)
         cal.observe(images(2, size: TinyViTFile.img, seed: 5))
         let path = dir + "/\(name).safetensors"
-        try QModelFile.write(cal.finish(), provenance: provenance(r), to: path)
+        try QModelFile.write(try cal.finish(), provenance: provenance(r), to: path)
         return path
     }
 
@@ -46,7 +46,7 @@ enum TinyQModel {
         let cal = MinMaxCalibrator(model: fp, recipe: r)
         cal.observe(images(2, size: c.imgSize, seed: 6))
         let path = dir + "/\(name).safetensors"
-        try QModelFile.write(cal.finish(), provenance: provenance(r), to: path)
+        try QModelFile.write(try cal.finish(), provenance: provenance(r), to: path)
         return path
     }
 }

@@ -17,8 +17,12 @@ public struct QModelProvenance: Equatable, Sendable {
     public var sourceName: String
     /// The resolved recipe as canonical JSON.
     public var recipeJSON: String
-    public init(sourceSHA256: String, sourceName: String, recipeJSON: String) {
+    /// What partial quantization measured and chose (``SensitivityReport/canonicalJSON``), when
+    /// the recipe asked for it: metadata `partial_quantization`.
+    public var partialQuantizationJSON: String?
+    public init(sourceSHA256: String, sourceName: String, recipeJSON: String, partialQuantizationJSON: String? = nil) {
         self.sourceSHA256 = sourceSHA256; self.sourceName = sourceName; self.recipeJSON = recipeJSON
+        self.partialQuantizationJSON = partialQuantizationJSON
     }
 }
 

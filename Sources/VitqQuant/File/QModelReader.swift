@@ -24,7 +24,8 @@ extension QModelFile {
         guard let ops = (try? JSONSerialization.jsonObject(with: Data(meta["ops"]!.utf8))) as? [String: Any] else {
             throw QModelError(path, "metadata 'ops' is not a JSON object")
         }
-        let prov = QModelProvenance(sourceSHA256: meta["source_sha256"]!, sourceName: meta["source_name"]!, recipeJSON: meta["recipe"]!)
+        let prov = QModelProvenance(sourceSHA256: meta["source_sha256"]!, sourceName: meta["source_name"]!, recipeJSON: meta["recipe"]!,
+                                    partialQuantizationJSON: meta["partial_quantization"])
         guard let family = ModelFamilies.tagged(meta["architecture"]) else {
             throw QModelError(path, "metadata 'architecture': unknown architecture '\(meta["architecture"] ?? "")' (\(ModelFamilies.names))")
         }

@@ -56,6 +56,7 @@ extension QModelFile {
             "model": model,
             "ops": String(decoding: try JSONSerialization.data(withJSONObject: ops, options: [.sortedKeys]), as: UTF8.self),
         ]
+        if let p = provenance.partialQuantizationJSON { m["partial_quantization"] = p }
         for (k, v) in extra { m[k] = v }
         return m
     }

@@ -33,6 +33,28 @@ public struct Recipe: Equatable, Sendable {
     public var quantizeHead = true
     /// Partial quantization: the number of linear ops with the largest output error left in float.
     public var keepFloat = 0
+    /// `keep_float: auto`: leave the ops the sensitivity probes rank worst in float, one at a
+    /// time, until the calibration images meet ``targetAgreement`` and/or ``maxKL``
+    /// (``SensitivityAnalysis``), at most ``maxFloatOps`` of them.
+    public var keepFloatAuto = false
+    /// `keep_float: auto`: the least top-1 agreement with FP32 on the calibration images.
+    public var targetAgreement: Double?
+    /// `keep_float: auto`: the largest mean KL divergence of the logits from FP32's.
+    public var maxKL: Double?
+    /// `keep_float: auto`: the most ops left in float.
+    public var maxFloatOps = 8
+    /// Ops left in float by name (ORT's `nodes_to_exclude`): linear ops, or an attention
+    /// block's products by `<block>.matmul1` / `<block>.matmul2` (both stay float together).
+    public var keepFloatOps: [String] = []
+    /// `minmax`: how each activation's range is chosen from its calibration statistics.
+    public var activationCalibrator = ActivationCalibrator.max
+    /// `activation_calibrator: percentile`: the percentile of |x| (or of x at both ends) kept.
+    public var percentile = 99.99
+    /// `minmax`: how each weight row's (or tensor's) range is chosen.
+    public var weightCalibrator = WeightCalibrator.max
+    /// `minmax`: symmetric activation grids (zero point 0), or affine ones with zero points
+    /// (`activation_symmetric: false`) for linear-op inputs and Q, K, V.
+    public var activationSymmetric = true
     /// `search`: the metric, candidates, rounds and bias correction of stage 2.
     public var search = SearchSettings()
     /// `search`: the task loss whose gradient weights the Hessian metric (`fisher-argmax`,
@@ -63,6 +85,8 @@ public struct Recipe: Equatable, Sendable {
         "keep_float", "metric", "search_alpha", "search_beta", "search_candidates", "search_rounds", "bias_correction",
         "twin", "gradient", "gradient_samples", "gradient_seed", "shard_images", "ranking_weight", "ranking_margin",
         "smooth_alpha", "gelu_smooth_alpha", "smooth_center", "activation_granularity",
+        "activation_calibrator", "percentile", "weight_calibrator", "activation_symmetric",
+        "target_agreement", "max_kl", "max_float_ops", "keep_float_ops",
     ]
 
     public var weightScheme: QuantScheme { QuantScheme(bits: weightBits, signed: true, narrow: weightNarrow) }
@@ -158,7 +182,42 @@ public struct Recipe: Equatable, Sendable {
         if let b = try bool("softmax_signed") { r.softmaxSigned = b }
         if let b = try bool("quantize_patch_embed") { r.quantizePatchEmbed = b }
         if let b = try bool("quantize_head") { r.quantizeHead = b }
-        if let k = try int("keep_float", 0...10_000) { r.keepFloat = k }
+        if map["keep_float"] as? String == "auto" {
+            r.keepFloat = 0; r.keepFloatAuto = true
+        } else if let k = try int("keep_float", 0...10_000) { r.keepFloat = k; r.keepFloatAuto = false }
+        if let v = map["target_agreement"] {
+            guard let d = (v as? Double) ?? (v as? Int).map(Double.init), d > 0, d <= 1 else {
+                throw RecipeError(source, "key 'target_agreement' must be a fraction in (0, 1], got '\(v)'")
+            }
+            r.targetAgreement = d
+        }
+        if let v = map["max_kl"] {
+            guard let d = (v as? Double) ?? (v as? Int).map(Double.init), d > 0, d.isFinite else {
+                throw RecipeError(source, "key 'max_kl' must be a number above 0, got '\(v)'")
+            }
+            r.maxKL = d
+        }
+        if let n = try int("max_float_ops", 1...10_000) { r.maxFloatOps = n }
+        if let v = map["keep_float_ops"] {
+            guard let names = v as? [Any], names.count <= 10_000,
+                  let ops = names.map({ $0 as? String }) as? [String], ops.allSatisfy({ !$0.isEmpty && $0.utf8.count <= 256 }) else {
+                throw RecipeError(source, "key 'keep_float_ops' must be a list of op names, got '\(v)'")
+            }
+            if let twice = ops.first(where: { op in ops.filter { $0 == op }.count > 1 }) {
+                throw RecipeError(source, "key 'keep_float_ops': op '\(twice)' is named twice")
+            }
+            r.keepFloatOps = ops
+        }
+        if let c = try choice("activation_calibrator", ActivationCalibrator.allCases.map(\.rawValue)) { r.activationCalibrator = ActivationCalibrator(rawValue: c)! }
+        if let v = map["percentile"] {
+            guard let d = (v as? Double) ?? (v as? Int).map(Double.init), d > 0, d <= 100 else {
+                throw RecipeError(source, "key 'percentile' must be a number in (0, 100], got '\(v)'")
+            }
+            guard r.activationCalibrator == .percentile else { throw RecipeError(source, "key 'percentile' needs 'activation_calibrator: percentile'") }
+            r.percentile = d
+        }
+        if let c = try choice("weight_calibrator", WeightCalibrator.allCases.map(\.rawValue)) { r.weightCalibrator = WeightCalibrator(rawValue: c)! }
+        if let b = try bool("activation_symmetric") { r.activationSymmetric = b }
         if let m = try choice("metric", SearchMetric.allCases.map(\.rawValue)) { r.search.metric = SearchMetric(rawValue: m)! }
         if let a = try float("search_alpha", 0.001...10) { r.search.alpha = a }
         if let b = try float("search_beta", 0.001...10) { r.search.beta = b }
@@ -176,6 +235,18 @@ public struct Recipe: Equatable, Sendable {
         if let a = try float("gelu_smooth_alpha", 0...1) { r.geluSmoothAlpha = a }
         if let b = try bool("smooth_center") { r.smoothCenter = b }
         if r.smoothCenter && r.smoothAlpha == 0 { throw RecipeError(source, "key 'smooth_center' needs 'smooth_alpha' above 0") }
+        if r.keepFloatAuto && r.targetAgreement == nil && r.maxKL == nil {
+            throw RecipeError(source, "key 'keep_float': auto needs 'target_agreement' or 'max_kl'")
+        }
+        if !r.keepFloatAuto, let key = ["target_agreement", "max_kl", "max_float_ops"].first(where: { map[$0] != nil }) {
+            throw RecipeError(source, "key '\(key)' needs 'keep_float: auto'")
+        }
+        if r.method == "search", let key = ["activation_calibrator", "weight_calibrator", "activation_symmetric"].first(where: { map[$0] != nil }) {
+            throw RecipeError(source, "key '\(key)' applies to method 'minmax' (the search chooses its own scales)")
+        }
+        if !r.activationSymmetric && r.activationGranularity == .perToken {
+            throw RecipeError(source, "key 'activation_symmetric': per-token inputs are symmetric")
+        }
         if r.method == "search" && r.matmulGranularity != .perHead {
             throw RecipeError(source, "key 'matmul_granularity' must be per_head with method 'search' (heads are searched independently)")
         }
@@ -204,6 +275,19 @@ public struct Recipe: Equatable, Sendable {
         ]
         // Written only when not the default, so files of earlier recipes keep their bytes.
         if activationGranularity != .perTensor { obj["activation_granularity"] = activationGranularity.rawValue }
+        if keepFloatAuto {
+            obj["keep_float"] = "auto"; obj["max_float_ops"] = maxFloatOps
+            if let targetAgreement { obj["target_agreement"] = targetAgreement }
+            if let maxKL { obj["max_kl"] = maxKL }
+        }
+        if !keepFloatOps.isEmpty { obj["keep_float_ops"] = keepFloatOps }
+        if method == "minmax" {
+            obj["shard_images"] = shardImages
+            obj["activation_calibrator"] = activationCalibrator.rawValue
+            if activationCalibrator == .percentile { obj["percentile"] = percentile }
+            if weightCalibrator != .max { obj["weight_calibrator"] = weightCalibrator.rawValue }
+            if !activationSymmetric { obj["activation_symmetric"] = false }
+        }
         if method == "search" {
             obj["metric"] = search.metric.rawValue; obj["search_alpha"] = Double(search.alpha); obj["search_beta"] = Double(search.beta)
             obj["search_candidates"] = search.candidates; obj["search_rounds"] = search.rounds
@@ -217,4 +301,24 @@ public struct Recipe: Equatable, Sendable {
         let data = try! JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys])
         return String(decoding: data, as: UTF8.self)
     }
+}
+
+/// How a calibrated activation's range is chosen (Wu et al. §1; ALGORITHMS.md §1b).
+public enum ActivationCalibrator: String, CaseIterable, Sendable {
+    /// The largest |x| (or the extremes, affine) seen.
+    case max
+    /// The recipe's `percentile` of the histogram.
+    case percentile
+    /// TensorRT's KL-divergence threshold search over the histogram.
+    case entropy
+    /// The threshold with the least expected squared quantization error under the histogram.
+    case mse
+}
+
+/// How a weight's range is chosen.
+public enum WeightCalibrator: String, CaseIterable, Sendable {
+    /// max |w| per output channel (or over the tensor).
+    case max
+    /// The threshold with the least squared quantization error of the weights themselves.
+    case mse
 }

@@ -7,7 +7,10 @@ import VitqTensor
 ///
 /// Store names (from the ``SearchableModel`` tap convention): linear op `X` → `X.input`,
 /// `X.output`, `X.grad`; attention block `B` (`blocks.i.attn`, `layers.s.blocks.b.attn`) →
-/// `B.qkv.output` (Q, K, V), `B.softmax` (P) and `B.matmul{1,2}.{output,grad}`.
+/// `B.qkv.output` (Q, K, V), `B.softmax` (P) and `B.matmul{1,2}.{output,grad}`; and for the
+/// whole shard `images` (the normalised inputs) and `logits` (FP32), which the sensitivity
+/// probes rerun and compare with. Without gradients (the calibrators of method `minmax`) only the
+/// forward runs and only the inputs of the ops (and `images`, `logits`) are kept.
 public final class CalibrationCollector: ForwardObserver {
     let store: CalibrationStore
     /// Store names to keep.
@@ -16,10 +19,14 @@ public final class CalibrationCollector: ForwardObserver {
     private var batchSize = 1
     private var failure: Error?
 
+    /// Whether stage 1 runs the backward too (and keeps outputs and gradients).
+    let gradients: Bool
+
     /// A collector for the ops in `ops` (linear op names and `<block>.matmul1/2`).
-    public init(store: CalibrationStore, ops: [String]) {
+    public init(store: CalibrationStore, ops: [String], gradients: Bool = true) {
         self.store = store
-        var n = Set<String>()
+        self.gradients = gradients
+        var n: Set<String> = ["images", "logits"]
         for op in ops {
             if op.hasSuffix(".matmul1") || op.hasSuffix(".matmul2") {
                 let block = String(op.dropLast(".matmul1".count))
@@ -28,7 +35,7 @@ public final class CalibrationCollector: ForwardObserver {
             } else {
                 n.insert("\(op).input")
             }
-            n.insert("\(op).output"); n.insert("\(op).grad")
+            if gradients { n.insert("\(op).output"); n.insert("\(op).grad") }
         }
         needed = n
     }
@@ -43,7 +50,10 @@ public final class CalibrationCollector: ForwardObserver {
             let x = try load(lo..<hi)
             batchOffset = lo - store.images.lowerBound
             batchSize = hi - lo
-            _ = model.forwardBackward(x, loss: loss, firstImageIndex: lo, observer: self)
+            let logits = gradients ? model.forwardBackward(x, loss: loss, firstImageIndex: lo, observer: self)
+                                   : model.forward(x, observer: self)
+            observe("images", UnsafeBufferPointer(start: x.data, count: x.count), shape: x.shape)
+            observe("logits", UnsafeBufferPointer(start: logits.data, count: logits.count), shape: logits.shape)
             if let e = failure { throw e }
             progress?(hi - lo)
             lo = hi
@@ -55,7 +65,7 @@ public final class CalibrationCollector: ForwardObserver {
         switch tap {
         case "patch_embed.grad": return "patch_embed.proj.grad"
         default:
-            if tap.hasSuffix(".input") || tap.hasSuffix(".grad") || tap.hasSuffix(".attn.softmax") { return tap }
+            if tap.hasSuffix(".input") || tap.hasSuffix(".grad") || tap.hasSuffix(".attn.softmax") || tap == "images" || tap == "logits" { return tap }
             return "\(tap).output"
         }
     }

@@ -9,6 +9,13 @@ public enum Reduction {
         case (.ranges, let .ranges(v)):
             guard case let .ranges(w)? = like else { return like == nil }
             return v.count == w.count
+        case (let .statistics(task), let .ranges(v)) where task.kind == .extrema:
+            guard case let .ranges(w)? = like else { return like == nil }
+            return v.count == w.count
+        case (let .statistics(task), let .counts(v)) where task.kind == .histogram:
+            return v.count == task.absolute.count * task.bins
+        case (.probe, let .counts(v)):
+            return v.count == 3
         case (let .score(task), let .scores(s)):
             return s.candidates == task.candidates.count && s.groups == task.groups && s.stats == task.statsPerGroup
                 && s.values.count == s.candidates * s.groups * s.stats
@@ -21,7 +28,7 @@ public enum Reduction {
     }
 
     /// `perShard` (in shard order, all fitting `unit`) reduced: scores and sums added from
-    /// zero in shard order, ranges max-reduced. Returns nil for an empty or ill-fitting list.
+    /// zero in shard order (counts too), ranges and extrema max-reduced. Returns nil for an empty or ill-fitting list.
     public static func reduce(_ perShard: [WorkResult], for unit: WorkUnit) -> WorkResult? {
         guard let first = perShard.first, perShard.allSatisfy({ fits($0, unit, like: first) }) else { return nil }
         switch (unit, first) {
@@ -29,6 +36,10 @@ public enum Reduction {
             var total = task.emptyScores()
             for case let .scores(s) in perShard { total.add(s) }
             return .scores(total)
+        case (_, let .counts(c)):
+            var total = [Double](repeating: 0, count: c.count)
+            for case let .counts(s) in perShard { for i in total.indices { total[i] += s[i] } }
+            return .counts(total)
         case (_, let .outputError(e)):
             var total = OutputErrorSums(channels: e.sums.count)
             for case let .outputError(s) in perShard { total.add(s) }

@@ -62,14 +62,15 @@ public enum SearchCalibration {
         TaskLoss(name: recipe.gradient, samples: recipe.gradientSamples, seed: UInt64(recipe.gradientSeed))!
     }
 
-    /// Stage 1 for one shard: FP forward and backward of the whole shard as one batch. The
+    /// Stage 1 for one shard: FP forward and backward (the forward alone for method `minmax`)
+    /// of the whole shard as one batch. The
     /// shard, not a batch option, fixes every product's shape, so the collected tensors (and the
     /// model) are the same bits whichever process or thread count collects them.
     public static func collect(model: any SearchableModel, recipe: Recipe, shard: Range<Int>,
                                memoryBudget: Int, spillDirectory: String,
                                load: (Range<Int>) throws -> Tensor, progress: ((Int) -> Void)? = nil) throws -> CandidateScorer {
         let store = CalibrationStore(images: shard, memoryBudget: memoryBudget, spillDirectory: spillDirectory)
-        let collector = CalibrationCollector(store: store, ops: ops(model: model, recipe: recipe))
+        let collector = CalibrationCollector(store: store, ops: ops(model: model, recipe: recipe), gradients: recipe.method == "search")
         try Gemm.reproducible { try collector.collect(model: model, loss: loss(recipe), batch: max(1, shard.count), load: load, progress: progress) }
         return CandidateScorer(model: model, store: store)
     }
@@ -113,7 +114,7 @@ public enum SearchCalibration {
     }
 
     /// The quantized network of a set of decisions (ops without one stay in float).
-    public static func network(model: any SearchableModel, recipe: Recipe, decisions: [String: OpDecision]) -> QuantizedNetwork {
+    public static func network(model: any SearchableModel, decisions: [String: OpDecision]) -> QuantizedNetwork {
         var weights: [String: TensorQuant] = [:], inputs: [String: OperandQuant] = [:], biases: [String: [Float]] = [:]
         for (name, _) in model.linearOps {
             guard let d = decisions[name] else { continue }

@@ -6,13 +6,16 @@ public enum WorkResult: Equatable, Sendable {
     case scores(ShardScores)
     /// Bias-correction sums.
     case outputError(OutputErrorSums)
+    /// Additive statistics: histogram counts, probe sums.
+    case counts([Double])
 
-    /// The result's kind: `ranges`, `scores` or `outputError`.
+    /// The result's kind: `ranges`, `scores`, `outputError` or `counts`.
     public var kind: String {
         switch self {
         case .ranges: return "ranges"
         case .scores: return "scores"
         case .outputError: return "outputError"
+        case .counts: return "counts"
         }
     }
 
@@ -26,6 +29,12 @@ public enum WorkResult: Equatable, Sendable {
     public var scores: ShardScores? {
         guard case let .scores(s) = self else { return nil }
         return s
+    }
+
+    /// The values of a `.counts` result (nil for another kind).
+    public var counts: [Double]? {
+        guard case let .counts(v) = self else { return nil }
+        return v
     }
 
     /// The sums of an `.outputError` result (nil for another kind).

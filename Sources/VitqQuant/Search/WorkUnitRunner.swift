@@ -6,6 +6,8 @@ extension CandidateScorer {
         case let .ranges(op): return .ranges(ranges(op))
         case let .score(task): return .scores(score(task))
         case let .outputError(task): return .outputError(outputError(task))
+        case let .statistics(task): return statistics(task)
+        case let .probe(task): return .counts(probe(task))
         }
     }
 }

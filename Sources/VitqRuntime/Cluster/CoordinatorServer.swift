@@ -21,6 +21,7 @@ final class CoordinatorServer: @unchecked Sendable {
     private enum Command {
         case submit(WorkUnit, (Result<Completion, Error>) -> Void)
         case decided(OpDecision)
+        case release
     }
     private let lock = NSLock()
     private var commands: [Command] = []
@@ -82,6 +83,9 @@ final class CoordinatorServer: @unchecked Sendable {
 
     /// Journals a decision (asynchronously; the run finishes once all are journaled).
     func decided(_ decision: OpDecision) { enqueue(.decided(decision)) }
+
+    /// Lets a ``CoordinatorSettings/finishesOnRelease`` run finish (asynchronously).
+    func release() { enqueue(.release) }
 
     /// Waits until every op is journaled and every worker was told BYE, or the run failed.
     func waitUntilFinished() throws {
@@ -157,6 +161,8 @@ final class CoordinatorServer: @unchecked Sendable {
                 carryOut(out)
             case let .decided(d):
                 carryOut(state.decided(d))
+            case .release:
+                carryOut(state.release())
             }
         }
     }

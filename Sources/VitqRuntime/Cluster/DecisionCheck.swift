@@ -8,20 +8,25 @@ struct DecisionMismatch: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-/// Checks an ``OpDecision`` read back from a journal against the op it names, as strictly as a
-/// fresh result: the op is one the recipe searches, and its two quantizers have the kinds,
-/// schemes (bits), granularities and scale counts the search gives that op
-/// (`ScaleSearch.initialQuantizers`), every value finite (scales positive), zero points on the
-/// grid, and a bias of the op's output width.
+/// Checks an ``OpDecision`` read back from a journal, or received in a probe, against the op it
+/// names, as strictly as a fresh result: the op is one the recipe quantizes, and its two
+/// quantizers have the kinds, schemes (bits), granularities and scale counts the search
+/// (`ScaleSearch.initialQuantizers`) or the calibrators (``RangeCalibration``) give that op,
+/// every value finite (scales positive), zero points on the grid, and a bias of the op's output width.
 struct DecisionCheck {
     let model: any SearchableModel
     let settings: SearchSettings
+    /// Method `minmax`: no twin quantizers, the recipe's weight and matmul granularities.
+    let calibrated: Bool
+    let matmulGranularity: Granularity
     let ops: Set<String>
     private let linears: [String: any LinearOp]
 
     init(model: any SearchableModel, recipe: Recipe) {
         self.model = model
         settings = recipe.search
+        calibrated = recipe.method != "search"
+        matmulGranularity = recipe.matmulGranularity
         ops = Set(SearchCalibration.ops(model: model, recipe: recipe))
         linears = Dictionary(model.linearOps.map { ($0.name, $0.op) }, uniquingKeysWith: { a, _ in a })
     }
@@ -42,26 +47,26 @@ struct DecisionCheck {
         let isQK = d.op.hasSuffix(".matmul1")
         let block = String(d.op.dropLast(".matmul1".count))
         guard let geometry = model.attentionGeometry(block) else { throw DecisionMismatch("no attention block \(block)") }
-        let heads = geometry.heads
-        if !isQK && settings.twin {
+        let heads = matmulGranularity == .perHead ? geometry.heads : 1
+        if !isQK && settings.twin && !calibrated {
             try twin(d.quantizers[0], "A", count: heads, kind: .softmax, bits: settings.activationScheme.bits)
         } else {
-            try uniform(d.quantizers[0], "A", scheme: isQK ? settings.activationScheme : settings.probsScheme, granularity: .perHead, count: heads)
+            try uniform(d.quantizers[0], "A", scheme: isQK ? settings.activationScheme : settings.probsScheme, granularity: matmulGranularity, count: heads)
         }
-        try uniform(d.quantizers[1], "B", scheme: settings.activationScheme, granularity: .perHead, count: heads)
+        try uniform(d.quantizers[1], "B", scheme: settings.activationScheme, granularity: matmulGranularity, count: heads)
         if d.bias != nil { throw DecisionMismatch("a bias for a matmul") }
     }
 
     private func validateLinear(_ d: OpDecision) throws {
         guard let lin = linears[d.op] else { throw DecisionMismatch("no linear op \(d.op)") }
         let n = lin.outFeatures
-        let perChannel = settings.weightGranularity == .perChannel || d.op.hasSuffix(".attn.qkv")
+        let perChannel = settings.weightGranularity == .perChannel || (d.op.hasSuffix(".attn.qkv") && !calibrated)
         try uniform(d.quantizers[0], "weight", scheme: settings.weightScheme, granularity: perChannel ? .perChannel : .perTensor,
                     count: perChannel ? n : 1)
         let xs = settings.activationScheme
         if settings.activationGranularity == .perToken {
             guard case let .perToken(s) = d.quantizers[1], s == xs else { throw DecisionMismatch("input: expected per-token \(xs.bits)-bit") }
-        } else if settings.twin && d.op.hasSuffix(".mlp.fc2") {
+        } else if settings.twin && d.op.hasSuffix(".mlp.fc2") && !calibrated {
             try twin(d.quantizers[1], "input", count: 1, kind: .gelu, bits: xs.bits)
         } else {
             try uniform(d.quantizers[1], "input", scheme: xs, granularity: .perTensor, count: 1)

@@ -57,15 +57,13 @@ public struct DistributedReport: Sendable {
 }
 
 /// `vitq coordinator` (and `vitq quantize --workers N`) as a library call: the search method's
-/// stage 2 through ``SearchCalibration/search(model:recipe:executor:concurrency:done:onDecision:)``
-/// with workers as the executor, then the same network and file as ``Quantization/run``.
+/// stage 2 through ``SearchCalibration/search(model:recipe:executor:concurrency:done:onDecision:)``,
+/// or method `minmax`'s ``RangeCalibration``, then ``SensitivityAnalysis``, with workers as the
+/// executor; then the same network and file as ``Quantization/run``.
 public enum DistributedQuantization {
     public static func run(model: any SearchableModel, modelPath: String, overrides: ModelOverrides, dataset: ImageDataset,
                            calib: Range<Int>, recipe: Recipe, out: String, options o: CoordinatorOptions,
                            log: @escaping @Sendable (String) -> Void) throws -> (network: QuantizedNetwork, report: DistributedReport) {
-        guard recipe.method == "search" else {
-            throw ClusterError.job("recipe \(recipe.name) uses method \(recipe.method); distributed calibration runs the search method")
-        }
         try Endpoint.validate(o.endpoint)
         if o.curve == nil && !o.insecure && !Endpoint.isLocal(o.endpoint) { throw ClusterError.insecureEndpoint(o.endpoint) }
         let start = Date()
@@ -98,6 +96,7 @@ public enum DistributedQuantization {
 
         var settings = CoordinatorSettings(job: material.job, blobs: material.blobs, expectedWorkers: o.expectedWorkers, ops: ops,
                                            shapes: try OpShape.of(ops, model: model), deadlines: o.deadlineFloor.map { Deadlines(floor: $0) } ?? Deadlines(), verifyFraction: o.verify)
+        settings.finishesOnRelease = recipe.method != "search" || SensitivityAnalysis.applies(to: recipe)
         if o.verify > 0 { log(String(format: "--verify %g: a seeded %.0f%% of units also go to a second worker", o.verify, o.verify * 100)) }
         let stats = ClusterStats(opsTotal: ops.count, resumed: journal.decisions.count, statusPath: o.statusPath, progress: log)
         let server = try CoordinatorServer(socket: socket, settings: settings, journal: journal, stats: stats,
@@ -109,9 +108,16 @@ public enum DistributedQuantization {
         let executor = CountingExecutor(DistributedExecutor(server: server))
         let searchStart = Date()
         let decisions: [String: OpDecision]
+        let sensitivity: SensitivityReport?
+        var fit: (kl: Double, agreement: Double)?
         do {
-            decisions = try SearchCalibration.search(model: model, recipe: recipe, executor: executor, concurrency: o.concurrency,
-                                                     done: journal.decisions, onDecision: { server.decided($0) })
+            let decided = recipe.method == "search"
+                ? try SearchCalibration.search(model: model, recipe: recipe, executor: executor, concurrency: o.concurrency,
+                                               done: journal.decisions, onDecision: { server.decided($0) })
+                : try RangeCalibration.decisions(model: model, recipe: recipe, executor: executor)
+            (decisions, sensitivity) = try SensitivityAnalysis.apply(model: model, recipe: recipe, decisions: decided, executor: executor, log: log)
+            if recipe.method != "search" { fit = try SensitivityAnalysis.fit(decisions, executor: executor) }
+            server.release()
             try server.waitUntilFinished()
         } catch {
             server.shutdown()
@@ -123,11 +129,14 @@ public enum DistributedQuantization {
         report.timings.search = Date().timeIntervalSince(searchStart)
         report.timings.candidateEvaluations = executor.candidateEvaluations
         report.timings.relativeErrors = decisions.compactMapValues(\.relativeError)
+        report.timings.sensitivity = sensitivity
+        report.timings.calibrationFit = fit
         report.wireBytesPerOp = stats.wireBytesPerOp
         report.totalWireBytes = stats.totalWireBytes
-        let net = SearchCalibration.network(model: model, recipe: recipe, decisions: decisions)
+        let net = SearchCalibration.network(model: model, decisions: decisions)
         let provenance = QModelProvenance(sourceSHA256: material.job.model.sha256,
-                                          sourceName: (modelPath as NSString).lastPathComponent, recipeJSON: recipe.canonicalJSON)
+                                          sourceName: (modelPath as NSString).lastPathComponent, recipeJSON: recipe.canonicalJSON,
+                                          partialQuantizationJSON: sensitivity?.canonicalJSON)
         try QModelFile.write(net, provenance: provenance, to: out)
         report.timings.total = Date().timeIntervalSince(start)
         return (net, report)

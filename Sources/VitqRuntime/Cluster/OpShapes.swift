@@ -22,4 +22,9 @@ extension OpShape {
         }
         return shapes
     }
+
+    /// The operand groups of op `op` (its `ranges` count; 0 for an op the model does not have).
+    static func groups(_ op: String, model: any SearchableModel) -> Int {
+        (try? of([op], model: model))?[op]?.ranges ?? 0
+    }
 }

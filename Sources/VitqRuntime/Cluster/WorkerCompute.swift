@@ -75,13 +75,38 @@ final class WorkerCompute: @unchecked Sendable {
                 log("TASK \(t.request) for shard \(t.shard) attempt \(t.attempt), which this worker does not hold: ignored")
                 return
             }
-            guard inputs.ops.contains(t.unit.op) else {
-                send(.error(code: .malformed, message: "TASK \(t.request) names op \(t.unit.op), which the job does not search"), g)
+            if let op = t.unit.ops.first(where: { !inputs.ops.contains($0) }) {
+                send(.error(code: .malformed, message: "TASK \(t.request) names op \(op), which the job does not quantize"), g)
+                return
+            }
+            if let problem = Self.problem(t.unit, inputs: inputs) {
+                send(.error(code: .malformed, message: "TASK \(t.request): \(problem)"), g)
                 return
             }
             let honest = s.scorer.run(t.unit)
             let result = lie?.apply(honest) ?? honest
             send(.result(WorkReply(request: t.request, shard: t.shard, attempt: t.attempt, result: result)), g)
+        }
+    }
+
+    /// Why the scorer cannot run `unit` on this job (nil: it can): a probe's decisions must fit
+    /// their ops; a histogram's edges and bins must fit its op's groups.
+    static func problem(_ unit: WorkUnit, inputs: JobInputs) -> String? {
+        switch unit {
+        case let .probe(p):
+            let check = DecisionCheck(model: inputs.model, recipe: inputs.recipe)
+            for d in p.decisions {
+                do { try check.validate(d) } catch { return "probe \(p.label): decision of op \(d.op): \(error)" }
+            }
+            return nil
+        case let .statistics(s) where s.kind == .histogram:
+            let groups = OpShape.groups(s.op, model: inputs.model)
+            guard s.edges.count == 2 * groups, s.absolute.count == groups else {
+                return "histogram of op \(s.op): \(s.edges.count) edges and \(s.absolute.count) flags, the op has \(groups) groups"
+            }
+            return nil
+        default:
+            return nil
         }
     }
 }

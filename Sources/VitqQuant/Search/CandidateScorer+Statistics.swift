@@ -1,0 +1,103 @@
+import Foundation
+import VitqModels
+import VitqTensor
+
+extension CandidateScorer {
+    /// The operand groups of `op` on image `i` of the shard, as rows: `visit(group, row pointer,
+    /// row length)` for every contiguous row of every group, in a fixed order. A linear op has one
+    /// group (its input); `<block>.matmul1` Q then K per head, `<block>.matmul2` P then V per head.
+    func forEachOperandRow(_ op: String, image i: Int, _ visit: (Int, UnsafePointer<Float>, Int) -> Void) {
+        guard op.hasSuffix(".matmul1") || op.hasSuffix(".matmul2") else {
+            let x = store["\(op).input"]
+            visit(0, x.image(i), x.perImage)
+            return
+        }
+        let isQK = op.hasSuffix(".matmul1")
+        let block = String(op.dropLast(".matmul1".count))
+        let geo = model.attentionGeometry(block)!
+        let t = geo.tokens, hd = geo.headDim, e = geo.dim, heads = geo.heads, rows = geo.windows * t
+        let qkv = store["\(block).qkv.output"].image(i)
+        for h in 0..<heads {
+            if isQK {
+                for r in 0..<rows { visit(h, qkv + r * 3 * e + h * hd, hd) }
+            } else {
+                let p = store["\(block).softmax"].image(i)
+                for w in 0..<geo.windows { visit(h, p + (w * heads + h) * t * t, t * t) }
+            }
+            for r in 0..<rows { visit(heads + h, qkv + r * 3 * e + (isQK ? e : 2 * e) + h * hd, hd) }
+        }
+    }
+
+    /// The number of operand groups of `op`.
+    func operandGroups(_ op: String) -> Int {
+        guard op.hasSuffix(".matmul1") || op.hasSuffix(".matmul2") else { return 1 }
+        return 2 * model.attentionGeometry(String(op.dropLast(".matmul1".count)))!.heads
+    }
+
+    /// `task` on this shard: extrema (as a `ranges` result) or histogram counts, images in order.
+    public func statistics(_ task: StatisticsTask) -> WorkResult {
+        let groups = operandGroups(task.op), images = store.images.count
+        switch task.kind {
+        case .extrema:
+            var v = [Float](repeating: 0, count: 2 * groups)
+            for i in 0..<images {
+                forEachOperandRow(task.op, image: i) { g, p, n in
+                    var lo = v[g], hi = v[groups + g]
+                    for j in 0..<n { lo = max(lo, -p[j]); hi = max(hi, p[j]) }
+                    v[g] = lo; v[groups + g] = hi
+                }
+            }
+            return .ranges(v)
+        case .histogram:
+            var hist = (0..<groups).map { ActivationHistogram(lower: task.edges[2 * $0], upper: task.edges[2 * $0 + 1], bins: task.bins) }
+            for i in 0..<images {
+                forEachOperandRow(task.op, image: i) { g, p, n in hist[g].add(UnsafeBufferPointer(start: p, count: n), absolute: task.absolute[g]) }
+            }
+            return .counts(hist.flatMap { h in h.counts.map { Double($0) } })
+        }
+    }
+
+    /// `task` on this shard: the stored images through the integer engine with `task`'s ops
+    /// quantized, against the stored FP32 logits: `[Σ KL(p_fp ‖ p_q), top-1 agreements, images]`,
+    /// per image in order, in double.
+    public func probe(_ task: ProbeTask) -> [Double] {
+        let decisions = Dictionary(task.decisions.map { ($0.op, $0) }, uniquingKeysWith: { a, _ in a })
+        let net = SearchCalibration.network(model: model, decisions: decisions)
+        let images = store["images"], fp = store["logits"], n = store.images.count
+        let x = Tensor(zeros: [n] + images.imageShape)
+        x.data.update(from: images.image(0), count: n * images.perImage)
+        let q = Gemm.reproducible { net.makeModel(.integer).forward(x, observer: nil) }
+        let classes = fp.perImage
+        var kl = 0.0, agree = 0.0
+        for i in 0..<n {
+            let (k, same) = SensitivityMeasure.compare(UnsafePointer(fp.image(i)), UnsafePointer(q.data + i * classes), classes: classes)
+            kl += k
+            if same { agree += 1 }
+        }
+        return [kl, agree, Double(n)]
+    }
+}
+
+/// How far quantized logits are from the FP32 ones, image by image (the sensitivity probes).
+public enum SensitivityMeasure {
+    /// KL(softmax(fp) ‖ softmax(q)) in double, and whether the top-1 classes (first maximum) agree.
+    public static func compare(_ fp: UnsafePointer<Float>, _ q: UnsafePointer<Float>, classes: Int) -> (kl: Double, agree: Bool) {
+        func logSoftmax(_ z: UnsafePointer<Float>) -> [Double] {
+            var m = -Double.infinity
+            for j in 0..<classes { m = max(m, Double(z[j])) }
+            var s = 0.0
+            for j in 0..<classes { s += exp(Double(z[j]) - m) }
+            let l = m + log(s)
+            return (0..<classes).map { Double(z[$0]) - l }
+        }
+        func top(_ z: UnsafePointer<Float>) -> Int {
+            var best = 0
+            for j in 1..<classes where z[j] > z[best] { best = j }
+            return best
+        }
+        let lp = logSoftmax(fp), lq = logSoftmax(q)
+        var kl = 0.0
+        for j in 0..<classes { kl += exp(lp[j]) * (lp[j] - lq[j]) }
+        return (max(0, kl), top(fp) == top(q))
+    }
+}
