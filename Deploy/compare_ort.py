@@ -202,9 +202,10 @@ def calibrate_all(fp32_onnx, calib_x, work):
 
 
 def equal_ranges(a, b):
-    """How many of a's tensors have exactly b's (lowest, highest), and how many a has."""
+    """How many of a's tensors have exactly b's (lowest, highest), and how many a has. MinMax keeps
+    its bounds as shape-[1] arrays, the histogram calibrators as scalars: compare the values."""
     same = sum(1 for k in a.keys() if k in b and all(
-        np.array_equal(x, y) for x, y in zip(a[k].range_value, b[k].range_value)))
+        np.array_equal(np.ravel(x), np.ravel(y)) for x, y in zip(a[k].range_value, b[k].range_value)))
     return same, len(a.keys())
 
 
