@@ -35,9 +35,16 @@ extension VisionTransformer {
         ctx.tap("patch_embed.proj", patches.data, [b, np, e])
         let x = embedTokens(patches, batch: b)
         ctx.tap("embed", x.data, [b, t, e])
+        return (tail(x, batch: b, fromBlock: 0, trace: trace, context: ctx), trace)
+    }
 
+    /// Blocks `start…` of the residual stream `x` [B·T, E] (in place), then the norm and the heads:
+    /// the logits. ``forward(_:context:)`` runs it from block 0, ``forward(fromBlock:residual:)``
+    /// from a stored stream, so both give the same bits.
+    func tail(_ x: Tensor, batch b: Int, fromBlock start: Int, trace: ViTTrace?, context ctx: ForwardContext) -> Tensor {
+        let c = config, t = c.tokens, e = c.embedDim
         let work = workspace(batch: b)
-        for (i, blk) in blocks.enumerated() {
+        for (i, blk) in blocks.enumerated() where i >= start {
             if let saved = blockForward(blk, x: x, work: work, index: i, context: ctx) { trace?.blocks.append(saved) }
             ctx.tap("blocks.\(i)", x.data, [b, t, e])
         }
@@ -62,7 +69,7 @@ extension VisionTransformer {
             for j in 0..<logits.count { logits.data[j] = (logits.data[j] + ld.data[j]) * 0.5 }
         }
         ctx.tap("logits", logits.data, [b, c.numClasses])
-        return (logits, trace)
+        return logits
     }
 
     /// The token sequence [B·T, E]: class (and distillation) token, then the patch embeddings

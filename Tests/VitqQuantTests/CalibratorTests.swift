@@ -118,6 +118,37 @@ final class CalibratorTests: XCTestCase {
         XCTAssertEqual(probe[0], kl, accuracy: 1e-4 * kl + 1e-9, "the probe's KL sum is the hand-computed one")
     }
 
+    /// Probes restart at the quantized op's block from the stage-1 stream: the same bits as the
+    /// whole forward from the pixels.
+    func testRestartingAtABlockGivesTheFullForwardsBits() throws {
+        try Fixtures.require()
+        let fp = try VisionTransformer(path: Fixtures.deitMicro)
+        var recipe = Recipe()
+        recipe.keepFloat = 0
+        recipe.shardImages = 3
+        let x = images(fp, count: 3, seed: 5)
+        let decisions = try RangeCalibration.decisions(model: fp, recipe: recipe, executor: try executor(fp, recipe, x))
+        final class Stream: ForwardObserver {
+            let tap: String
+            var value: Tensor?
+            init(_ tap: String) { self.tap = tap }
+            func wants(_ name: String) -> Bool { name == tap }
+            func observe(_ name: String, _ v: UnsafeBufferPointer<Float>, shape: [Int]) { value = Tensor(shape: shape, values: Array(v)) }
+        }
+        for op in ["blocks.1.mlp.fc1", "head"] {
+            let d = decisions[op]!
+            let net = QuantizedNetwork(float: fp, weights: [op: d.quantizers[0].uniform], inputs: [op: d.quantizers[1]], attention: [:])
+            let q = net.makeModel(.integer) as! VisionTransformer
+            let b = try XCTUnwrap(q.block(of: op))
+            let stream = Stream(q.residualTap(block: b))
+            let whole = q.forward(x, observer: stream).array
+            // Both unfused (an observer is attached), as the same computation.
+            let resumed = q.forward(fromBlock: b, residual: try XCTUnwrap(stream.value), observer: Stream("none")).array
+            XCTAssertEqual(resumed.map(\.bitPattern), whole.map(\.bitPattern), "\(op): relative error \(relativeError(resumed, whole))")
+        }
+        XCTAssertNil(fp.block(of: "patch_embed.proj"), "the patch embedding comes before the blocks")
+    }
+
     func testKeepFloatAutoLeavesTheMostSensitiveOpsInFloatUntilTheTarget() throws {
         try Fixtures.require()
         let fp = try VisionTransformer(path: Fixtures.deitMicro)
@@ -152,5 +183,20 @@ final class CalibratorTests: XCTestCase {
         XCTAssertThrowsError(try SensitivityAnalysis.apply(model: fp, recipe: recipe, decisions: decided, executor: ex)) { e in
             XCTAssertTrue("\(e)".contains("keep_float_ops") && "\(e)".contains("blocks.9.mlp.fc1"), "\(e)")
         }
+    }
+}
+
+/// The probes' exponential is plain IEEE arithmetic; it must agree with libm's to rounding.
+final class PortableExpTests: XCTestCase {
+    func testPortableExpIsWithinTwoUlpsOfLibm() {
+        var rng = SeededRandom(seed: 7)
+        for _ in 0..<20_000 {
+            let x = (rng.uniform() - 0.5) * 1400
+            let a = portableExp(x), b = Foundation.exp(x)
+            XCTAssertLessThanOrEqual(abs(a - b), 2 * b.ulp, "exp(\(x))")
+        }
+        XCTAssertEqual(portableExp(0), 1)
+        XCTAssertEqual(portableExp(-800), 0)
+        XCTAssertEqual(portableExp(800), .infinity)
     }
 }

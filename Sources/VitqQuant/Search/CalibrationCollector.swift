@@ -22,11 +22,12 @@ public final class CalibrationCollector: ForwardObserver {
     /// Whether stage 1 runs the backward too (and keeps outputs and gradients).
     let gradients: Bool
 
-    /// A collector for the ops in `ops` (linear op names and `<block>.matmul1/2`).
-    public init(store: CalibrationStore, ops: [String], gradients: Bool = true) {
+    /// A collector for the ops in `ops` (linear op names and `<block>.matmul1/2`), and the taps
+    /// `alsoTaps` (the residual streams a ``BlockResumable`` model's probes restart from).
+    public init(store: CalibrationStore, ops: [String], gradients: Bool = true, alsoTaps: [String] = []) {
         self.store = store
         self.gradients = gradients
-        var n: Set<String> = ["images", "logits"]
+        var n: Set<String> = Set(["images", "logits"] + alsoTaps.map(Self.storeName))
         for op in ops {
             if op.hasSuffix(".matmul1") || op.hasSuffix(".matmul2") {
                 let block = String(op.dropLast(".matmul1".count))

@@ -63,10 +63,29 @@ extension CandidateScorer {
     public func probe(_ task: ProbeTask) -> [Double] {
         let decisions = Dictionary(task.decisions.map { ($0.op, $0) }, uniquingKeysWith: { a, _ in a })
         let net = SearchCalibration.network(model: model, decisions: decisions)
-        let images = store["images"], fp = store["logits"], n = store.images.count
-        let x = Tensor(zeros: [n] + images.imageShape)
-        x.data.update(from: images.image(0), count: n * images.perImage)
-        let q = Gemm.reproducible { net.makeModel(.integer).forward(x, observer: nil) }
+        let fp = store["logits"], n = store.images.count
+        let model = net.makeModel(.integer)
+        // Restart at the earliest quantized op's block when the model can and stage 1 kept that
+        // stream; otherwise run from the images.
+        var stream: (model: any BlockResumable, block: Int, residual: CapturedTensor)?
+        if let m = model as? any BlockResumable {
+            let blocks = task.decisions.map { m.block(of: $0.op) }
+            if !blocks.contains(where: { $0 == nil }), let b = blocks.compactMap({ $0 }).min(),
+               let r = store.tensors[CalibrationCollector.storeName(m.residualTap(block: b))] {
+                stream = (m, b, r)
+            }
+        }
+        let q: Tensor
+        if let (m, b, r) = stream {
+            let x = Tensor(zeros: [n] + r.imageShape)
+            x.data.update(from: r.image(0), count: n * r.perImage)
+            q = Gemm.reproducible { m.forward(fromBlock: b, residual: x, observer: nil) }
+        } else {
+            let images = store["images"]
+            let x = Tensor(zeros: [n] + images.imageShape)
+            x.data.update(from: images.image(0), count: n * images.perImage)
+            q = Gemm.reproducible { model.forward(x, observer: nil) }
+        }
         let classes = fp.perImage
         var kl = 0.0, agree = 0.0
         for i in 0..<n {
@@ -79,6 +98,9 @@ extension CandidateScorer {
 }
 
 /// How far quantized logits are from the FP32 ones, image by image (the sensitivity probes).
+/// Exponentials and logarithms are plain IEEE arithmetic (``portableExp(_:)``, `portableLog`),
+/// not the CPU-dispatched libm, so the KL values that rank ops and that the file records are the
+/// same bits on any machine.
 public enum SensitivityMeasure {
     /// KL(softmax(fp) ‖ softmax(q)) in double, and whether the top-1 classes (first maximum) agree.
     public static func compare(_ fp: UnsafePointer<Float>, _ q: UnsafePointer<Float>, classes: Int) -> (kl: Double, agree: Bool) {
@@ -86,8 +108,8 @@ public enum SensitivityMeasure {
             var m = -Double.infinity
             for j in 0..<classes { m = max(m, Double(z[j])) }
             var s = 0.0
-            for j in 0..<classes { s += exp(Double(z[j]) - m) }
-            let l = m + log(s)
+            for j in 0..<classes { s += portableExp(Double(z[j]) - m) }
+            let l = m + portableLog(s)
             return (0..<classes).map { Double(z[$0]) - l }
         }
         func top(_ z: UnsafePointer<Float>) -> Int {
@@ -97,7 +119,27 @@ public enum SensitivityMeasure {
         }
         let lp = logSoftmax(fp), lq = logSoftmax(q)
         var kl = 0.0
-        for j in 0..<classes { kl += exp(lp[j]) * (lp[j] - lq[j]) }
+        for j in 0..<classes { kl += portableExp(lp[j]) * (lp[j] - lq[j]) }
         return (max(0, kl), top(fp) == top(q))
     }
+}
+
+/// e^x from IEEE operations alone (no libm): x = k·ln 2 + r with |r| ≤ ln 2 / 2 (ln 2 split in two
+/// parts, Cody–Waite), e^r by its Taylor series to r¹⁴/14! (relative error below 1e-15 on that
+/// range), scaled by 2^k. The same bits on every machine; 0 below −745, +∞ above 709.78.
+public func portableExp(_ x: Double) -> Double {
+    guard x.isFinite else { return x.isNaN ? x : (x > 0 ? x : 0) }
+    if x > 709.78 { return .infinity }
+    if x < -745.2 { return 0 }
+    let ln2Hi = 0.693147180369123816490, ln2Lo = 1.90821492927058770002e-10
+    let k = (x / 0.6931471805599453).rounded(.toNearestOrEven)
+    let r = (x - k * ln2Hi) - k * ln2Lo
+    var term = 1.0, sum = 1.0
+    for n in 1...14 {
+        term = term * r / Double(n)
+        sum += term
+    }
+    // 2^k in two steps, so that k down to −1074 stays representable.
+    let k1 = Int(k) / 2, k2 = Int(k) - k1
+    return sum * Double(sign: .plus, exponent: k1, significand: 1) * Double(sign: .plus, exponent: k2, significand: 1)
 }

@@ -70,7 +70,9 @@ public enum SearchCalibration {
                                memoryBudget: Int, spillDirectory: String,
                                load: (Range<Int>) throws -> Tensor, progress: ((Int) -> Void)? = nil) throws -> CandidateScorer {
         let store = CalibrationStore(images: shard, memoryBudget: memoryBudget, spillDirectory: spillDirectory)
-        let collector = CalibrationCollector(store: store, ops: ops(model: model, recipe: recipe), gradients: recipe.method == "search")
+        let resumable = (model as? any BlockResumable).map { m in (0...m.blockCount).map { m.residualTap(block: $0) } } ?? []
+        let collector = CalibrationCollector(store: store, ops: ops(model: model, recipe: recipe), gradients: recipe.method == "search",
+                                             alsoTaps: SensitivityAnalysis.applies(to: recipe) || recipe.method != "search" ? resumable : [])
         try Gemm.reproducible { try collector.collect(model: model, loss: loss(recipe), batch: max(1, shard.count), load: load, progress: progress) }
         return CandidateScorer(model: model, store: store)
     }
