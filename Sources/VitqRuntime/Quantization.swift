@@ -37,7 +37,7 @@ public enum Quantization {
     /// quantized file to `out`. Returns the quantized network and the time per stage.
     @discardableResult
     public static func run(model: any SearchableModel, modelPath: String, dataset: ImageDataset, calib: Range<Int>,
-                           recipe: Recipe, batch: Int, out: String,
+                           recipe: Recipe, out: String,
                            storage: StageOneStorage = StageOneStorage()) throws -> (network: QuantizedNetwork, timings: QuantizationTimings) {
         let start = Date()
         var t = QuantizationTimings()

@@ -60,9 +60,9 @@ struct CalibrationOptions: ParsableArguments {
     var evalOffset: Int?
     @Option(name: .customLong("eval-limit"), help: "Number of evaluation images (default: all after --eval-offset).")
     var evalLimit: Int?
-    @Option(help: "Images per forward pass (minmax calibration and evaluation; search recipes collect shard by shard).")
+    @Option(help: "Images per forward pass of the evaluation (calibration runs shard by shard: the recipe's shard_images).")
     var batch: Int = 32
-    @Option(name: .customLong("memory-budget"), help: "Stage-1 memory in MiB before collected tensors spill to memory-mapped files (search recipes).")
+    @Option(name: .customLong("memory-budget"), help: "Stage-1 memory in MiB before collected tensors spill to memory-mapped files (every recipe).")
     var memoryBudget: Int?
     @Option(name: .customLong("spill-dir"), help: "Directory for stage-1 spill files (default: the temporary directory).")
     var spillDir: String?

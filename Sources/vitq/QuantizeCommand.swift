@@ -30,7 +30,7 @@ struct QuantizeCommand: ParsableCommand {
             let start = Date()
             if workers == 0 {
                 let (net, timings) = try Quantization.run(model: fp, modelPath: calibration.model, dataset: ds, calib: calibRange, recipe: r,
-                                                          batch: calibration.batch, out: calibration.out, storage: calibration.storage)
+                                                          out: calibration.out, storage: calibration.storage)
                 try calibration.report(recipe: r, model: fp, dataset: ds, calib: calibRange, network: net, timings: timings,
                                        seconds: Date().timeIntervalSince(start))
                 return

@@ -46,7 +46,7 @@ final class CalibratorCLITests: XCTestCase {
         }
     }
 
-    func testEveryCalibratorGivesTheInProcessBytesOnTwoWorkers() throws {
+    func testEveryCalibratorGivesTheInProcessBytesOnOneTwoAndFourWorkers() throws {
         try Fixtures.require()
         let variants = [
             ("percentile-affine", "activation_calibrator: percentile\npercentile: 99.9\nactivation_symmetric: false\n"),
@@ -57,7 +57,7 @@ final class CalibratorCLITests: XCTestCase {
         for (label, lines) in variants {
             let r = try recipe(label, base: "minmax-w8a8", "keep_float: 0\n" + lines)
             let one = try quantize(r, label, workers: 0)
-            XCTAssertEqual(try quantize(r, label, workers: 2).sha, one.sha, label)
+            for n in [1, 2, 4] { XCTAssertEqual(try quantize(r, label, workers: n).sha, one.sha, "\(label) on \(n) workers") }
             XCTAssertNotNil(one.json["calibration_agreement"] as? Double, "the fit on the calibration images is reported")
             shas.insert(one.sha)
         }
@@ -83,6 +83,37 @@ final class CalibratorCLITests: XCTestCase {
         XCTAssertTrue(log().contains("moves from w2"), log())
         XCTAssertEqual(try SHA256.hex(ofFile: out), ref)
         CLIRunner.wait(ws[0], seconds: 10)
+    }
+
+    /// The coordinator journals each finished probe: killed mid-probes and resumed, it answers
+    /// those from the journal, sends the rest, and writes the uninterrupted run's bytes.
+    func testAKilledCoordinatorResumesItsProbesToTheSameBytes() throws {
+        try Fixtures.require()
+        let r = try recipe("resume", base: "minmax-w8a8")
+        let ref = try quantize(r, "resume", workers: 0).sha
+        let ep = "ipc://\(dir)/c.ipc", out = dir + "/q.safetensors", journal = out + ".journal"
+        func coordinator(_ extra: [String]) throws -> Process {
+            try CLIRunner.start(["coordinator", Fixtures.vitTiny, "--data", Fixtures.even500Images, "--calib-offset", "0", "--calib", "8",
+                                 "--recipe", r, "--out", out, "--bind", ep, "--expect-workers", "2", "--heartbeat", "0.5"] + extra,
+                                log: dir + "/coordinator.log")
+        }
+        let log = { (try? String(contentsOfFile: self.dir + "/coordinator.log", encoding: .utf8)) ?? "" }
+        let probes = { max(((try? String(contentsOfFile: journal, encoding: .utf8)) ?? "").split(separator: "\n").count - 1, 0) }
+        let c1 = try coordinator([])
+        let ws = try (1...2).map { i in
+            try CLIRunner.start(["worker", "--connect", ep, "--threads", "1", "--name", "w\(i)", "--wait", "60", "--once"], log: dir + "/worker\(i).log")
+        }
+        try FileEvents.wait(for: "10 probes in \(journal)\n" + log(), in: dir, seconds: 120) { probes() >= 10 }
+        kill(c1.processIdentifier, SIGKILL)
+        c1.waitUntilExit()
+        let kept = probes()
+        XCTAssertLessThan(kept, 62, "killed during the probes")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out))
+        let c2 = try coordinator(["--resume"])
+        XCTAssertEqual(CLIRunner.wait(c2, seconds: 300), 0, log())
+        XCTAssertTrue(log().contains("resuming: \(kept) sensitivity probe(s) answered from"), log())
+        XCTAssertEqual(try SHA256.hex(ofFile: out), ref)
+        for w in ws { CLIRunner.wait(w, seconds: 10) }
     }
 
     func testBadCalibratorRecipesGiveOneLineNamingTheFileAndKey() throws {

@@ -39,9 +39,9 @@ final class ShippedRecipeBytesTests: XCTestCase {
             fast8: "06697af19a74f05cac99a0bd3c77c8955f72fdd19b77879da8d905d84b90b36f",
             vitqW8A8: "0e2061aca20d2584a4be33fe984a6505248412dbe711719ab365aeba56aaa5a5",
             ptq4vitW8A8: "b5fe92d141a8a6dca8fe73f0546f90e102399986c739985a5d0944255ec10971",
-            minmax: "2edda6939f17434e7d6e61847fa305ef3fc49ffe7f3f1b1b733fbe619d13aba8",
+            minmax: "84ce7dd74b69521c8c7d6586b0e07835b5b0f015615426094f5ae141c1e5dd2b",
             swinPtq4vit: "e91b954cee35a2da9a191fb5cd140b04585ac71e4fb50f1f8ab718d1721861b6",
-            swinMinmax: "f6eb6f9ee2019c9c2e4089d3e7648b6e496158b26a52fb0422f6d82071bbb342",
+            swinMinmax: "78417a1d7f1d09f0176de92af05096feb8030895b81f87542570b0fe25fe9f89",
         ]
         let cooperlake: [Run: String] = [
             fast8: "0013a34af2f995ea9168b01c136bd2fcfee4b5fc4a584663f759d73d357992fb",

@@ -38,7 +38,7 @@ public final class MinMaxCalibrator {
     public static func calibrate(model: any SearchableModel, recipe: Recipe, images: Range<Int>,
                                  memoryBudget: Int = Int.max, spillDirectory: String = NSTemporaryDirectory(),
                                  load: (Range<Int>) throws -> Tensor, progress: ((Int) -> Void)? = nil,
-                                 log: ((String) -> Void)? = nil) throws -> (network: QuantizedNetwork, sensitivity: SensitivityReport?,
+                                 log: (@Sendable (String) -> Void)? = nil) throws -> (network: QuantizedNetwork, sensitivity: SensitivityReport?,
                                                                             fit: (kl: Double, agreement: Double)) {
         let scorers = try SearchCalibration.shards(images, recipe: recipe).map { shard in
             try SearchCalibration.collect(model: model, recipe: recipe, shard: shard, memoryBudget: memoryBudget,

@@ -100,7 +100,8 @@ public enum SensitivityAnalysis {
     /// asks for no partial quantization of this kind). Throws a ``RecipeError`` for an unknown
     /// name in `keep_float_ops`.
     public static func apply(model: any SearchableModel, recipe: Recipe, decisions: [String: OpDecision],
-                             executor: SearchExecutor, log: ((String) -> Void)? = nil) throws -> ([String: OpDecision], SensitivityReport?) {
+                             executor: SearchExecutor, concurrency: Int = 1,
+                             log: (@Sendable (String) -> Void)? = nil) throws -> ([String: OpDecision], SensitivityReport?) {
         guard applies(to: recipe) else { return (decisions, nil) }
         let all = units(model: model, decisions: decisions)
         try checkNamedOps(recipe: recipe, model: model, source: "recipe \(recipe.name)")
@@ -113,11 +114,14 @@ public enum SensitivityAnalysis {
         func measure(_ label: String, _ ds: [OpDecision]) throws -> (kl: Double, agreement: Double) {
             try Self.measure(label, ds, executor: executor)
         }
-        for (i, unit) in toRank.enumerated() {
-            let m = try measure(unit, Self.decisions(of: unit, in: decisions))
-            report.ranking.append(.init(op: unit, kl: m.kl, agreement: m.agreement))
-            log?(String(format: "probe %d/%d %@: KL %.5f, agreement %.4f", i + 1, toRank.count, unit, m.kl, m.agreement))
+        // Up to `concurrency` probes in flight: on workers, different ops' probes run at once.
+        let counter = ProbeCounter()
+        let measured = try Self.inParallel(toRank.count, concurrency: concurrency) { i -> SensitivityReport.Probe in
+            let m = try measure(toRank[i], Self.decisions(of: toRank[i], in: decisions))
+            log?(String(format: "probe %d/%d %@: KL %.5f, agreement %.4f", counter.next(), toRank.count, toRank[i], m.kl, m.agreement))
+            return .init(op: toRank[i], kl: m.kl, agreement: m.agreement)
         }
+        report.ranking = measured
         report.ranking.sort { $0.kl != $1.kl ? $0.kl > $1.kl : $0.op < $1.op }
         let ranked = report.ranking.map(\.op)
         if recipe.keepFloatAuto {
@@ -144,4 +148,44 @@ public enum SensitivityAnalysis {
         }
         return (remaining, report)
     }
+
+    /// `body(i)` for i in 0..<n on up to `concurrency` threads, the results in index order (so
+    /// nothing depends on which finished first); the first error is thrown.
+    static func inParallel<T>(_ n: Int, concurrency: Int, _ body: @escaping (Int) throws -> T) throws -> [T] {
+        let threads = max(1, min(concurrency, n))
+        guard threads > 1 else { return try (0..<n).map(body) }
+        let lock = NSLock()
+        var results = [T?](repeating: nil, count: n), next = 0, failure: Error?
+        let group = DispatchGroup()
+        for _ in 0..<threads {
+            group.enter()
+            let t = Thread {
+                while true {
+                    let i: Int? = lock.withLock {
+                        guard failure == nil, next < n else { return nil }
+                        next += 1
+                        return next - 1
+                    }
+                    guard let i else { break }
+                    do {
+                        let r = try body(i)
+                        lock.withLock { results[i] = r }
+                    } catch { lock.withLock { if failure == nil { failure = error } } }
+                }
+                group.leave()
+            }
+            t.stackSize = 8 << 20
+            t.start()
+        }
+        group.wait()
+        if let failure { throw failure }
+        return results.map { $0! }
+    }
+}
+
+/// Numbers the probes as they finish, for the log.
+private final class ProbeCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var n = 0
+    func next() -> Int { lock.withLock { n += 1; return n } }
 }

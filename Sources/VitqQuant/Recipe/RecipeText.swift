@@ -92,9 +92,19 @@ enum RecipeText {
         var out: [String: Any] = [:]
         for (k, v) in pairs {
             guard case let .scalar(key) = k else { throw RecipeError(source, "a recipe's keys must be plain strings, not lists or mappings") }
-            guard case let .scalar(value) = v else { throw RecipeError(source, "key '\(key.string)' must be a single value, not a list or mapping") }
             guard out[key.string] == nil else { throw RecipeError(source, "key '\(key.string)' is given twice") }
-            out[key.string] = scalar(value.string, tag: v.tag.description)
+            switch v {
+            case let .scalar(value):
+                out[key.string] = scalar(value.string, tag: v.tag.description)
+            case let .sequence(items):
+                // A flat list of scalars (`keep_float_ops`); the recipe's parser says which keys take one.
+                out[key.string] = try items.map { item -> Any in
+                    guard case let .scalar(value) = item else { throw RecipeError(source, "key '\(key.string)': a list of single values, not of lists or mappings") }
+                    return scalar(value.string, tag: item.tag.description)
+                }
+            default:
+                throw RecipeError(source, "key '\(key.string)' must be a single value or a list of them, not a mapping")
+            }
         }
         return out
     }

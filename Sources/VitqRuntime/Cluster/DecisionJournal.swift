@@ -3,8 +3,17 @@ import VitqDistributed
 import VitqFormats
 import VitqQuant
 
+/// A sensitivity probe's merged sums as the journal keeps them, keyed by the sha256 of the
+/// probe's task (its canonical JSON), so a resumed run reuses exactly the probes it would redo.
+struct JournaledProbe: Codable, Equatable {
+    var probe: String
+    var task: String
+    var sums: [Double]
+}
+
 /// The coordinator's journal (Docs/PROTOCOL.md §5): a header line naming the run, then one
-/// ``OpDecision`` per line, each fsynced before the op counts as done. Resuming reads it back,
+/// ``OpDecision`` (or one finished sensitivity probe, ``JournaledProbe``) per line, each fsynced
+/// before the op counts as done. Resuming reads it back,
 /// discarding a torn last line, and checks every decision like a fresh result: a decision for an
 /// unknown op, a second line for the same op, or quantizers that do not fit the op are refused
 /// with one line naming the journal and the op.
@@ -26,6 +35,7 @@ final class DecisionJournal: @unchecked Sendable {
         self.path = path
         self.fingerprint = fingerprint
         var replayed: [OpDecision] = []
+        var replayedProbes: [String: [Double]] = [:]
         if FileManager.default.fileExists(atPath: path) {
             guard resume else {
                 throw ClusterError.journal(path: path, detail: "exists; pass --resume to finish that run, or remove it to start over")
@@ -48,8 +58,17 @@ final class DecisionJournal: @unchecked Sendable {
             var seen: Set<String> = []
             for (i, line) in lines.dropFirst().enumerated() {
                 let n = i + 2
+                if let p = try? decoder.decode(JournaledProbe.self, from: Data(line)) {
+                    guard p.task.count == 64, p.sums.count == 3, p.sums.allSatisfy({ $0.isFinite && $0 >= 0 }), p.sums[2] >= 1, p.sums[1] <= p.sums[2] else {
+                        throw ClusterError.journal(path: path, detail: "line \(n): probe \(p.probe): not a task hash and 3 finite sums over at least one image")
+                    }
+                    guard replayedProbes.updateValue(p.sums, forKey: p.task) == nil else {
+                        throw ClusterError.journal(path: path, detail: "line \(n): a second line for probe \(p.probe)")
+                    }
+                    continue
+                }
                 guard let d = try? decoder.decode(OpDecision.self, from: Data(line)) else {
-                    throw ClusterError.journal(path: path, detail: "line \(n) is not a decision")
+                    throw ClusterError.journal(path: path, detail: "line \(n) is neither a decision nor a probe")
                 }
                 guard seen.insert(d.op).inserted else {
                     throw ClusterError.journal(path: path, detail: "line \(n): a second decision for op \(d.op)")
@@ -69,14 +88,26 @@ final class DecisionJournal: @unchecked Sendable {
             handle = try Self.openForAppending(path)
         }
         decisions = replayed
+        probes = replayedProbes
     }
 
     /// The decisions replayed when it was opened.
     let decisions: [OpDecision]
+    /// The probes' sums replayed when it was opened, by task hash.
+    let probes: [String: [Double]]
 
     /// Appends `decision` and fsyncs (the first one creates the file with its header).
     func append(_ decision: OpDecision) throws {
-        var line = try ProtocolJSON.encoder().encode(decision)
+        try append(line: try ProtocolJSON.encoder().encode(decision))
+    }
+
+    /// Appends a finished probe and fsyncs.
+    func append(_ probe: JournaledProbe) throws {
+        try append(line: try ProtocolJSON.encoder().encode(probe))
+    }
+
+    private func append(line encoded: Data) throws {
+        var line = encoded
         line.append(UInt8(ascii: "\n"))
         try lock.withLock {
             guard let handle else {

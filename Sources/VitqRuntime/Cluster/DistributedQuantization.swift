@@ -115,8 +115,12 @@ public enum DistributedQuantization {
                 ? try SearchCalibration.search(model: model, recipe: recipe, executor: executor, concurrency: o.concurrency,
                                                done: journal.decisions, onDecision: { server.decided($0) })
                 : try RangeCalibration.decisions(model: model, recipe: recipe, executor: executor)
-            (decisions, sensitivity) = try SensitivityAnalysis.apply(model: model, recipe: recipe, decisions: decided, executor: executor, log: log)
-            if recipe.method != "search" { fit = try SensitivityAnalysis.fit(decisions, executor: executor) }
+            // Finished probes go to the journal; after --resume they are answered from it.
+            let probes = ProbeJournalExecutor(executor, journal: journal)
+            (decisions, sensitivity) = try SensitivityAnalysis.apply(model: model, recipe: recipe, decisions: decided, executor: probes,
+                                                                     concurrency: o.concurrency, log: log)
+            if recipe.method != "search" { fit = try SensitivityAnalysis.fit(decisions, executor: probes) }
+            if probes.resumed > 0 { log("resuming: \(probes.resumed) sensitivity probe(s) answered from \(o.journalPath)") }
             server.release()
             try server.waitUntilFinished()
         } catch {
