@@ -22,14 +22,11 @@ public final class MinMaxCalibrator {
     public func finish() throws -> QuantizedNetwork {
         let n = batches.reduce(0) { $0 + $1.shape[0] }
         guard let first = batches.first else { throw SearchExecutorError(description: "minmax calibration: no images observed") }
-        let per = first.count / first.shape[0]
         let all = Tensor(zeros: [n] + Array(first.shape.dropFirst()))
         var offset = 0
         for b in batches { (all.data + offset).update(from: b.data, count: b.count); offset += b.count }
         return try Self.calibrate(model: model, recipe: recipe, images: 0..<n) { r in
-            let t = Tensor(zeros: [r.count] + Array(first.shape.dropFirst()))
-            t.data.update(from: all.data + r.lowerBound * per, count: r.count * per)
-            return t
+            all.slice(r)
         }.network
     }
 

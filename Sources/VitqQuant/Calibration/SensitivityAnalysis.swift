@@ -50,13 +50,18 @@ public enum SensitivityAnalysis {
     /// The unit names of `decisions`: linear ops, and `<block>` for an attention block whose two
     /// products are both decided, in forward order.
     public static func units(model: any SearchableModel, decisions: [String: OpDecision]) -> [String] {
+        units(model: model) { decisions[$0] != nil }
+    }
+
+    /// The unit names of the ops for which `has` holds, in forward order.
+    static func units(model: any SearchableModel, has: (String) -> Bool) -> [String] {
         var units: [String] = []
         for (name, _) in model.linearOps {
             if name.hasSuffix(".attn.proj") {
                 let block = String(name.dropLast(".proj".count))
-                if decisions["\(block).matmul1"] != nil && decisions["\(block).matmul2"] != nil { units.append(block) }
+                if has("\(block).matmul1") && has("\(block).matmul2") { units.append(block) }
             }
-            if decisions[name] != nil { units.append(name) }
+            if has(name) { units.append(name) }
         }
         return units
     }
@@ -84,8 +89,8 @@ public enum SensitivityAnalysis {
     /// Throws a ``RecipeError`` naming `source` (the recipe's file or name) unless every op in the
     /// recipe's `keep_float_ops` is one the recipe quantizes in `model`.
     public static func checkNamedOps(recipe: Recipe, model: any SearchableModel, source: String) throws {
-        let ops = SearchCalibration.ops(model: model, recipe: recipe)
-        let all = units(model: model, decisions: Dictionary(ops.map { ($0, OpDecision(op: $0, quantizers: [], bias: nil)) }, uniquingKeysWith: { a, _ in a }))
+        let ops = Set(SearchCalibration.ops(model: model, recipe: recipe))
+        let all = units(model: model, has: ops.contains)
         if let bad = recipe.keepFloatOps.first(where: { !all.contains($0) }) {
             throw RecipeError(source, "key 'keep_float_ops': unknown op '\(bad)' (the quantized ops are linear op names and attention blocks such as \(all.first(where: { $0.hasSuffix(".attn") }) ?? "blocks.0.attn"))")
         }

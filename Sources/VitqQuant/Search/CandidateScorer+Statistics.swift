@@ -75,16 +75,17 @@ extension CandidateScorer {
                 stream = (m, b, r)
             }
         }
+        /// The shard's images of a stored tensor as one batch.
+        func batch(_ t: CapturedTensor) -> Tensor {
+            let x = Tensor(zeros: [n] + t.imageShape)
+            x.data.update(from: t.image(0), count: n * t.perImage)
+            return x
+        }
         let q: Tensor
         if let (m, b, r) = stream {
-            let x = Tensor(zeros: [n] + r.imageShape)
-            x.data.update(from: r.image(0), count: n * r.perImage)
-            q = Gemm.reproducible { m.forward(fromBlock: b, residual: x, observer: nil) }
+            q = Gemm.reproducible { m.forward(fromBlock: b, residual: batch(r), observer: nil) }
         } else {
-            let images = store["images"]
-            let x = Tensor(zeros: [n] + images.imageShape)
-            x.data.update(from: images.image(0), count: n * images.perImage)
-            q = Gemm.reproducible { model.forward(x, observer: nil) }
+            q = Gemm.reproducible { model.forward(batch(store["images"]), observer: nil) }
         }
         let classes = fp.perImage
         var kl = 0.0, agree = 0.0
