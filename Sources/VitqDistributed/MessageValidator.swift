@@ -97,8 +97,8 @@ struct MessageValidator {
             try operands(u.op, first: t.weight, second: t.input)
         case let .statistics(t):
             switch t.kind {
-            case .extrema:
-                guard t.edges.isEmpty, t.absolute.isEmpty, t.bins == 0 else { throw fail("edges", "an extrema task has no edges, flags or bins") }
+            case .extrema, .nuclear, .elements:
+                guard t.edges.isEmpty, t.absolute.isEmpty, t.bins == 0 else { throw fail("edges", "an \(t.kind.rawValue) task has no edges, flags or bins") }
             case .histogram:
                 guard (1...limits.maxHistogramBins).contains(t.bins) else { throw fail("bins", "\(t.bins), expected 1...\(limits.maxHistogramBins)") }
                 let groups = t.absolute.count

@@ -49,6 +49,11 @@ public enum ResultCheck {
                 return "field 'counts': value \(i) is \(c[i]), expected a whole number in 0...2^52"
             }
             return nil
+        case (let .statistics(task), let .counts(c)) where task.isSum:
+            if c.count != 1 { return "field 'count': \(c.count) values, a \(task.kind.rawValue) task has 1" }
+            if !(c[0].isFinite && c[0] >= 0) { return "field 'counts': \(c[0]), expected finite and ≥ 0" }
+            if task.kind == .elements && !(c[0] <= 0x1p52 && c[0] == c[0].rounded()) { return "field 'counts': \(c[0]) elements, expected a whole number" }
+            return nil
         case (.probe, let .counts(c)):
             if c.count != 3 { return "field 'count': \(c.count) sums, a probe has 3" }
             if !(c[2] >= 1 && c[2] <= 0x1p40 && c[2] == c[2].rounded()) { return "field 'counts': \(c[2]) images, expected a whole number ≥ 1" }

@@ -25,6 +25,8 @@ public struct QuantizationTimings: Sendable {
     public var relativeErrors: [String: Double] = [:]
     /// What partial quantization measured and chose, when the recipe asks for it.
     public var sensitivity: SensitivityReport?
+    /// What the mixed-precision allocation measured and chose, when the recipe asks for one.
+    public var mixedPrecision: MixedPrecisionReport?
     /// Method `minmax`: the final network's mean KL from FP32 and top-1 agreement on the calibration images.
     public var calibrationFit: (kl: Double, agreement: Double)?
     public init() {}
@@ -54,11 +56,14 @@ public enum Quantization {
             collectBar.finish()
             t.collect = Date().timeIntervalSince(start)
             let ops = SearchCalibration.ops(model: model, recipe: recipe)
-            let searchBar = ProgressBar("stage 2 search", total: ops.count)
+            let searchBar = ProgressBar("stage 2 search", total: SearchCalibration.searchCount(model: model, recipe: recipe))
             let executor = CountingExecutor(LocalExecutor(scorers: scorers))
-            let searched = try SearchCalibration.search(model: model, recipe: recipe, executor: executor) { searchBar.advance(1, detail: $0.op) }
+            let searched = try SearchCalibration.search(model: model, recipe: recipe, executor: executor) {
+                searchBar.advance(1, detail: $0.op + ($0.bits.map { " @\($0) bits" } ?? ""))
+            }
             searchBar.finish()
-            let (decisions, report) = try SensitivityAnalysis.apply(model: model, recipe: recipe, decisions: searched, executor: executor,
+            t.mixedPrecision = searched.mixedPrecision
+            let (decisions, report) = try SensitivityAnalysis.apply(model: model, recipe: recipe, decisions: searched.decisions, executor: executor,
                                                                     log: { FileHandle.standardError.write(Data(("vitq: " + $0 + "\n").utf8)) })
             net = SearchCalibration.network(model: model, decisions: decisions)
             t.relativeErrors = decisions.compactMapValues(\.relativeError)
@@ -78,7 +83,7 @@ public enum Quantization {
         }
         let provenance = QModelProvenance(sourceSHA256: try SHA256.hex(ofFile: modelPath),
                                           sourceName: (modelPath as NSString).lastPathComponent, recipeJSON: recipe.canonicalJSON,
-                                          partialQuantizationJSON: t.sensitivity?.canonicalJSON)
+                                          partialQuantizationJSON: t.sensitivity?.canonicalJSON, mixedPrecisionJSON: t.mixedPrecision?.canonicalJSON)
         try QModelFile.write(net, provenance: provenance, to: out)
         t.total = Date().timeIntervalSince(start)
         return (net, t)

@@ -124,6 +124,17 @@ struct CalibrationOptions: ParsableArguments {
         return lines
     }
 
+    /// The mixed-precision allocation in a few lines: the averages, and the modules at each width.
+    static func lines(_ m: MixedPrecisionReport) -> [String] {
+        var lines = [String(format: "mixed bits  %@: average %.3f weight bits, %.3f activation bits (budget %g), Ω %.4g, %d frontier points",
+                            m.metric.rawValue, m.result.averageWeightBits, m.result.averageActivationBits, m.budget, m.result.omega, m.result.frontier.count)]
+        for b in m.widths {
+            let at = m.modules.indices.filter { m.result.bits[$0] == b }.map { m.modules[$0].name }
+            if !at.isEmpty { lines.append("  \(b) bits    " + at.joined(separator: ", ")) }
+        }
+        return lines
+    }
+
     /// Prints the run's report (and, with `--eval-offset`, the accuracy protocol's figures).
     func report(recipe r: Recipe, model fp: any ImageClassifier, dataset ds: ImageDataset, calib: Range<Int>, network: QuantizedNetwork,
                 timings: QuantizationTimings, seconds: Double, extra: [String: Any] = [:], extraLines: [String] = []) throws {
@@ -140,13 +151,14 @@ struct CalibrationOptions: ParsableArguments {
         obj.merge(extra) { $1 }
         if !timings.relativeErrors.isEmpty { obj["op_relative_error"] = timings.relativeErrors }
         if let s = timings.sensitivity { obj["partial_quantization"] = s.jsonObject }
+        if let m = timings.mixedPrecision { obj["mixed_precision"] = m.jsonObject }
         if let f = timings.calibrationFit { obj["calibration_kl"] = f.kl; obj["calibration_agreement"] = f.agreement }
         var lines = [
             "recipe      \(r.name) (\(r.method))",
             "calibrated  on images \(calib.lowerBound)..<\(calib.upperBound) of \(dataset.data) in \(String(format: "%.1f", seconds)) s",
             String(format: "stages      collect %.1f s, search %.1f s (%d candidate evaluations, %.0f/s)", timings.collect, timings.search,
                    timings.candidateEvaluations, timings.search > 0 ? Double(timings.candidateEvaluations) / timings.search : 0),
-        ] + (timings.sensitivity.map(Self.lines) ?? [])
+        ] + (timings.sensitivity.map(Self.lines) ?? []) + (timings.mixedPrecision.map(Self.lines) ?? [])
           + (timings.calibrationFit.map { [String(format: "calib fit   KL %.5f, agreement %.4f on the calibration images", $0.kl, $0.agreement)] } ?? [])
           + extraLines + [
             "wrote       \(out) (\(outSize) bytes, \(String(format: "%.1f", 100 * Double(outSize) / Double(max(inSize, 1))))% of the float file)",

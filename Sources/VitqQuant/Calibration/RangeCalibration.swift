@@ -21,6 +21,7 @@ public enum RangeCalibration {
         var out: [String: OpDecision] = [:]
         let linears = Dictionary(model.linearOps.map { ($0.name, $0.op) }, uniquingKeysWith: { a, _ in a })
         for op in SearchCalibration.ops(model: model, recipe: recipe) {
+            let recipe = recipe.forOp(op)
             if op.hasSuffix(".matmul1") || op.hasSuffix(".matmul2") {
                 let isQK = op.hasSuffix(".matmul1")
                 let block = String(op.dropLast(".matmul1".count))

@@ -87,12 +87,16 @@ public enum SensitivityAnalysis {
     }
 
     /// Throws a ``RecipeError`` naming `source` (the recipe's file or name) unless every op in the
-    /// recipe's `keep_float_ops` is one the recipe quantizes in `model`.
+    /// recipe's `keep_float_ops` is one the recipe quantizes in `model`, and every `module_bits`
+    /// module covers at least one.
     public static func checkNamedOps(recipe: Recipe, model: any SearchableModel, source: String) throws {
         let ops = Set(SearchCalibration.ops(model: model, recipe: recipe))
         let all = units(model: model, has: ops.contains)
         if let bad = recipe.keepFloatOps.first(where: { !all.contains($0) }) {
             throw RecipeError(source, "key 'keep_float_ops': unknown op '\(bad)' (the quantized ops are linear op names and attention blocks such as \(all.first(where: { $0.hasSuffix(".attn") }) ?? "blocks.0.attn"))")
+        }
+        if let bad = recipe.moduleBits.keys.sorted().first(where: { m in !ops.contains { $0 == m || $0.hasPrefix(m + ".") } }) {
+            throw RecipeError(source, "key 'module_bits': module '\(bad)' covers no op the recipe quantizes (modules are op names or their prefixes, such as blocks.0.attn or blocks.0.mlp)")
         }
     }
 

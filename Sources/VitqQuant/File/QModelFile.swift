@@ -20,9 +20,13 @@ public struct QModelProvenance: Equatable, Sendable {
     /// What partial quantization measured and chose (``SensitivityReport/canonicalJSON``), when
     /// the recipe asked for it: metadata `partial_quantization`.
     public var partialQuantizationJSON: String?
-    public init(sourceSHA256: String, sourceName: String, recipeJSON: String, partialQuantizationJSON: String? = nil) {
+    /// What a mixed-precision allocation measured and chose (``MixedPrecisionReport/canonicalJSON``):
+    /// metadata `mixed_precision`.
+    public var mixedPrecisionJSON: String?
+    public init(sourceSHA256: String, sourceName: String, recipeJSON: String, partialQuantizationJSON: String? = nil,
+                mixedPrecisionJSON: String? = nil) {
         self.sourceSHA256 = sourceSHA256; self.sourceName = sourceName; self.recipeJSON = recipeJSON
-        self.partialQuantizationJSON = partialQuantizationJSON
+        self.partialQuantizationJSON = partialQuantizationJSON; self.mixedPrecisionJSON = mixedPrecisionJSON
     }
 }
 

@@ -25,7 +25,7 @@ extension QModelFile {
             throw QModelError(path, "metadata 'ops' is not a JSON object")
         }
         let prov = QModelProvenance(sourceSHA256: meta["source_sha256"]!, sourceName: meta["source_name"]!, recipeJSON: meta["recipe"]!,
-                                    partialQuantizationJSON: meta["partial_quantization"])
+                                    partialQuantizationJSON: meta["partial_quantization"], mixedPrecisionJSON: meta["mixed_precision"])
         guard let family = ModelFamilies.tagged(meta["architecture"]) else {
             throw QModelError(path, "metadata 'architecture': unknown architecture '\(meta["architecture"] ?? "")' (\(ModelFamilies.names))")
         }

@@ -22,14 +22,19 @@ extension QModelFile {
         try w.write(to: path)
     }
 
-    /// A linear op's weight (I8 when quantized, F32 otherwise), its bias and its `ops` entry.
+    /// A linear op's weight (I8 when quantized, U8 two per byte at 4 bits or fewer, F32 when float), its bias and its `ops` entry.
     static func addLinear(_ w: inout SafeTensorsWriter, _ name: String, shape: [Int], _ slot: LinearSlot, ops: inout [String: Any]) {
         switch slot {
         case let .float(l):
             w.add("\(name).weight", shape: shape, floats: l.weight.array)
             if let b = l.bias { w.add("\(name).bias", b) }
         case let .quantized(qw, input):
-            w.add("\(name).weight", dtype: .i8, shape: shape, bytes: qw.values.withUnsafeBufferPointer { Data(buffer: $0) })
+            if PackedNibbles.isPacked(bits: qw.quant.scheme.bits) {
+                let packed = PackedNibbles.pack(qw.values, rows: qw.outFeatures, inFeatures: qw.inFeatures)
+                w.add("\(name).weight", dtype: .u8, shape: [qw.outFeatures, PackedNibbles.rowBytes(qw.inFeatures)], bytes: Data(packed))
+            } else {
+                w.add("\(name).weight", dtype: .i8, shape: shape, bytes: qw.values.withUnsafeBufferPointer { Data(buffer: $0) })
+            }
             if let b = qw.bias { w.add("\(name).bias", b) }
             ops[name] = [
                 "kind": "linear",
@@ -57,6 +62,7 @@ extension QModelFile {
             "ops": String(decoding: try JSONSerialization.data(withJSONObject: ops, options: [.sortedKeys]), as: UTF8.self),
         ]
         if let p = provenance.partialQuantizationJSON { m["partial_quantization"] = p }
+        if let p = provenance.mixedPrecisionJSON { m["mixed_precision"] = p }
         for (k, v) in extra { m[k] = v }
         return m
     }

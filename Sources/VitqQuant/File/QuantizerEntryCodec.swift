@@ -51,11 +51,35 @@ extension QModelFile {
         let iq = try operand(e["input"], op: name, field: "input", count: ["per_tensor": 1], perToken: true, l, path)
         guard !wq.isAffine else { throw QModelError(path, "ops '\(name)': weight zero points are not supported (weights are symmetric)") }
         guard wq.scheme.signed else { throw QModelError(path, "ops '\(name)': weights must be signed") }
-        let values = try l.loadInt8("\(name).weight", shape)
+        let values = try weightValues(name, shape: shape, out: out, inFeatures: inF, bits: wq.scheme.bits, l, path)
         if let bad = values.firstIndex(where: { Int32($0) < wq.scheme.qmin || Int32($0) > wq.scheme.qmax }) {
             throw QModelError(path, "tensor '\(name).weight': value \(values[bad]) at \(bad) is outside the \(wq.scheme.bits)-bit grid")
         }
         return .quantized(QuantizedWeight(values: values, outFeatures: out, inFeatures: inF, quant: wq, bias: bias), input: iq)
+    }
+
+    /// A quantized weight's integers: I8 in its checkpoint shape, or at 4 bits or fewer U8
+    /// [out, ⌈in/2⌉] two per byte (``PackedNibbles``). A dtype or shape that disagrees with the
+    /// bit width is refused.
+    static func weightValues(_ name: String, shape: [Int], out: Int, inFeatures inF: Int, bits: Int,
+                             _ l: StrictTensorLoader, _ path: String) throws -> [Int8] {
+        let key = "\(name).weight"
+        guard PackedNibbles.isPacked(bits: bits) else {
+            if let info = l.file.tensors[key], info.dtype == .u8 {
+                throw QModelError(path, "tensor '\(key)': a \(bits)-bit weight is stored as I8 \(shape), not packed U8 (packing is for 4 bits or fewer)")
+            }
+            return try l.loadInt8(key, shape)
+        }
+        let packedShape = [out, PackedNibbles.rowBytes(inF)]
+        guard let info = l.file.tensors[key] else { return try l.loadInt8(key, shape) }   // names the missing key
+        guard info.dtype == .u8, info.shape == packedShape else {
+            throw QModelError(path, "tensor '\(key)': a \(bits)-bit weight is stored packed as U8 \(packedShape), got \(info.dtype.rawValue) \(info.shape)")
+        }
+        l.markUsed(key)
+        guard let values = PackedNibbles.unpack(Array(try l.file.rawBytes(key)), rows: out, inFeatures: inF) else {
+            throw QModelError(path, "tensor '\(key)': the padding nibble of an odd-length row is not 0")
+        }
+        return values
     }
 
     /// The attention quantizers of block `p` (`heads` heads), nil when `ops` has neither product.

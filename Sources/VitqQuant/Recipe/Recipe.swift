@@ -73,6 +73,19 @@ public struct Recipe: Equatable, Sendable {
     /// `search`: with `smooth_alpha`, centre each LayerNorm output channel on its calibration
     /// range before scaling it (RepQ-ViT's per-channel zero points, folded; ``ChannelSmoothing``).
     public var smoothCenter = false
+    /// Mixed precision: bit widths by module, for the weights and inputs of every op whose name
+    /// is the module's or starts with it and a dot (`blocks.3.attn`: qkv, both attention
+    /// products and proj; `blocks.3.mlp`: fc1 and fc2; `head`). The longest module wins; other
+    /// ops keep `weight_bits` / `activation_bits`.
+    public var moduleBits: [String: Int] = [:]
+    /// Mixed precision by allocation (`mixed_precision`, method `search`): every op is searched
+    /// at each of ``candidateBits``, then each module (``MixedPrecision/module(of:)``) gets the
+    /// width that minimises Σ Ω within ``averageBits`` (``BitAllocation``).
+    public var mixedPrecision: MixedPrecisionMetric?
+    /// `mixed_precision`: the candidate widths, ascending.
+    public var candidateBits = [4, 6, 8]
+    /// `mixed_precision`: the budget, in average bits per weight parameter (and per activation element).
+    public var averageBits = 6.0
     /// Whether the recipe smooths any activation channels (and so needs their input ranges).
     public var smoothsChannels: Bool { smoothAlpha > 0 || geluSmoothAlpha > 0 }
 
@@ -86,12 +99,36 @@ public struct Recipe: Equatable, Sendable {
         "twin", "gradient", "gradient_samples", "gradient_seed", "shard_images", "ranking_weight", "ranking_margin",
         "smooth_alpha", "gelu_smooth_alpha", "smooth_center", "activation_granularity",
         "activation_calibrator", "percentile", "weight_calibrator", "activation_symmetric",
-        "target_agreement", "max_kl", "max_float_ops", "keep_float_ops",
+        "target_agreement", "max_kl", "max_float_ops", "keep_float_ops", "module_bits",
+        "mixed_precision", "candidate_bits", "average_bits",
     ]
 
     public var weightScheme: QuantScheme { QuantScheme(bits: weightBits, signed: true, narrow: weightNarrow) }
     public var activationScheme: QuantScheme { QuantScheme(bits: activationBits, signed: true, narrow: activationNarrow) }
     public var probsScheme: QuantScheme { QuantScheme(bits: activationBits, signed: softmaxSigned, narrow: activationNarrow && softmaxSigned) }
+
+    /// The `module_bits` width of `op`, if a module covers it (the longest such module).
+    public func moduleBits(for op: String) -> Int? {
+        moduleBits.keys.filter { op == $0 || op.hasPrefix($0 + ".") }.max { $0.count < $1.count }.map { moduleBits[$0]! }
+    }
+
+    /// The recipe as it applies to `op`: its module's width (``moduleBits``) in place of
+    /// `weight_bits` and `activation_bits`.
+    public func forOp(_ op: String) -> Recipe {
+        guard let b = moduleBits(for: op) else { return self }
+        var r = self
+        r.weightBits = b; r.activationBits = b; r.moduleBits = [:]
+        r.syncSearchSchemes()
+        return r
+    }
+
+    /// The recipe with every op at `bits` (one width of a mixed-precision search).
+    public func atWidth(_ bits: Int) -> Recipe {
+        var r = self
+        r.weightBits = bits; r.activationBits = bits; r.moduleBits = [:]; r.mixedPrecision = nil
+        r.syncSearchSchemes()
+        return r
+    }
 
     /// The directories searched for built-in recipe names, in order: `$VITQ_RECIPES`, then
     /// Config/recipes of the checkout the binary was built in (…/.build/release/vitq), then
@@ -208,6 +245,30 @@ public struct Recipe: Equatable, Sendable {
             }
             r.keepFloatOps = ops
         }
+        if let v = map["module_bits"] {
+            guard let m = v as? [String: Any], m.count <= 10_000 else { throw RecipeError(source, "key 'module_bits' must be a mapping of module names to bit widths, got '\(v)'") }
+            var bits: [String: Int] = [:]
+            for (name, b) in m {
+                guard !name.isEmpty, name.utf8.count <= 256 else { throw RecipeError(source, "key 'module_bits': a module name must be 1 to 256 bytes") }
+                guard let i = b as? Int, (2...8).contains(i) else { throw RecipeError(source, "key 'module_bits': module '\(name)' must have an integer width in 2...8, got '\(b)'") }
+                bits[name] = i
+            }
+            r.moduleBits = bits
+        }
+        if let m = try choice("mixed_precision", MixedPrecisionMetric.allCases.map(\.rawValue)) { r.mixedPrecision = MixedPrecisionMetric(rawValue: m)! }
+        if let v = map["candidate_bits"] {
+            guard let list = v as? [Any], let bits = list.map({ $0 as? Int }) as? [Int], bits.count >= 2, bits.allSatisfy({ (2...8).contains($0) }),
+                  bits == bits.sorted(), Set(bits).count == bits.count else {
+                throw RecipeError(source, "key 'candidate_bits' must be a list of at least 2 distinct widths in 2...8, ascending, got '\(v)'")
+            }
+            r.candidateBits = bits
+        }
+        if let v = map["average_bits"] {
+            guard let d = (v as? Double) ?? (v as? Int).map(Double.init), d.isFinite else {
+                throw RecipeError(source, "key 'average_bits' must be a number, got '\(v)'")
+            }
+            r.averageBits = d
+        }
         if let c = try choice("activation_calibrator", ActivationCalibrator.allCases.map(\.rawValue)) { r.activationCalibrator = ActivationCalibrator(rawValue: c)! }
         if let v = map["percentile"] {
             guard let d = (v as? Double) ?? (v as? Int).map(Double.init), d > 0, d <= 100 else {
@@ -250,6 +311,16 @@ public struct Recipe: Equatable, Sendable {
         if r.method == "search" && r.matmulGranularity != .perHead {
             throw RecipeError(source, "key 'matmul_granularity' must be per_head with method 'search' (heads are searched independently)")
         }
+        if r.mixedPrecision == nil, let key = ["candidate_bits", "average_bits"].first(where: { map[$0] != nil }) {
+            throw RecipeError(source, "key '\(key)' needs 'mixed_precision'")
+        }
+        if r.mixedPrecision != nil {
+            guard r.method == "search" else { throw RecipeError(source, "key 'mixed_precision' needs method 'search' (each width is searched)") }
+            guard r.moduleBits.isEmpty else { throw RecipeError(source, "key 'module_bits' and 'mixed_precision' exclude each other (the allocation sets the widths)") }
+            guard (Double(r.candidateBits.first!)...Double(r.candidateBits.last!)).contains(r.averageBits) else {
+                throw RecipeError(source, "key 'average_bits' must be within the candidate widths \(r.candidateBits.first!)...\(r.candidateBits.last!), got \(r.averageBits)")
+            }
+        }
         guard r.search.alpha < r.search.beta else { throw RecipeError(source, "key 'search_alpha' must be below 'search_beta'") }
         r.syncSearchSchemes()
         return r
@@ -281,6 +352,10 @@ public struct Recipe: Equatable, Sendable {
             if let maxKL { obj["max_kl"] = maxKL }
         }
         if !keepFloatOps.isEmpty { obj["keep_float_ops"] = keepFloatOps }
+        if !moduleBits.isEmpty { obj["module_bits"] = moduleBits }
+        if let mixedPrecision {
+            obj["mixed_precision"] = mixedPrecision.rawValue; obj["candidate_bits"] = candidateBits; obj["average_bits"] = averageBits
+        }
         if method == "minmax" {
             obj["shard_images"] = shardImages
             obj["activation_calibrator"] = activationCalibrator.rawValue
@@ -313,6 +388,14 @@ public enum ActivationCalibrator: String, CaseIterable, Sendable {
     case entropy
     /// The threshold with the least expected squared quantization error under the histogram.
     case mse
+}
+
+/// The sensitivity a mixed-precision allocation weighs each module's perturbation by.
+public enum MixedPrecisionMetric: String, CaseIterable, Sendable {
+    /// Liu et al.: Ω = σ · Σ‖Ô − O‖², σ the module's nuclear norm (attention map, or output features).
+    case nuclear
+    /// Ω = Σ (∂L/∂O)²(Ô − O)², the task-loss-weighted error of the Hessian-guided metric.
+    case fisher
 }
 
 /// How a weight's range is chosen.

@@ -80,7 +80,8 @@ enum RecipeText {
     }
 
     /// The top-level mapping of recipe `text` (checked by ``check(_:source:)`` first): string
-    /// keys, each once, to scalar values (Int, Double, Bool, NSNull or String by YAML's tags).
+    /// keys, each once, to scalar values (Int, Double, Bool, NSNull or String by YAML's tags),
+    /// flat lists of them, or flat mappings of names to them.
     static func mapping(_ text: String, source: String) throws -> [String: Any] {
         try check(text, source: source)
         let node: Node?
@@ -102,8 +103,19 @@ enum RecipeText {
                     guard case let .scalar(value) = item else { throw RecipeError(source, "key '\(key.string)': a list of single values, not of lists or mappings") }
                     return scalar(value.string, tag: item.tag.description)
                 }
+            case let .mapping(inner):
+                // A flat mapping of names to scalars (`module_bits`); the recipe's parser says which keys take one.
+                var m: [String: Any] = [:]
+                for (ik, iv) in inner {
+                    guard case let .scalar(name) = ik, case let .scalar(value) = iv else {
+                        throw RecipeError(source, "key '\(key.string)': a mapping of names to single values, not to lists or mappings")
+                    }
+                    guard m[name.string] == nil else { throw RecipeError(source, "key '\(key.string)': '\(name.string)' is given twice") }
+                    m[name.string] = scalar(value.string, tag: iv.tag.description)
+                }
+                out[key.string] = m
             default:
-                throw RecipeError(source, "key '\(key.string)' must be a single value or a list of them, not a mapping")
+                throw RecipeError(source, "key '\(key.string)' must be a single value, a list or a mapping of them")
             }
         }
         return out

@@ -54,7 +54,35 @@ extension CandidateScorer {
                 forEachOperandRow(task.op, image: i) { g, p, n in hist[g].add(UnsafeBufferPointer(start: p, count: n), absolute: task.absolute[g]) }
             }
             return .counts(hist.flatMap { h in h.counts.map { Double($0) } })
+        case .elements:
+            var n = 0
+            for i in 0..<images { forEachOperandRow(task.op, image: i) { _, _, len in n += len } }
+            return .counts([Double(n)])
+        case .nuclear:
+            return .counts([nuclearNorms(task.op)])
         }
+    }
+
+    /// Σ over the shard's images of the nuclear norms of `op`'s attention maps (one per head and
+    /// window of `<block>.matmul2`) or of its FP output (a linear op), in image order.
+    func nuclearNorms(_ op: String) -> Double {
+        var total = 0.0
+        if op.hasSuffix(".matmul2") {
+            let geo = model.attentionGeometry(String(op.dropLast(".matmul2".count)))!
+            let p = store["\(op.dropLast(".matmul2".count)).softmax"], t = geo.tokens
+            for i in 0..<store.images.count {
+                for m in 0..<(geo.windows * geo.heads) { total += NuclearNorm.of(p.image(i) + m * t * t, rows: t, cols: t) ?? .nan }
+            }
+            return total
+        }
+        let lin = model.linearOps.first { $0.name == op }!.op as! Linear
+        let x = store["\(op).input"], k = lin.inFeatures, n = lin.outFeatures, rows = x.perImage / k
+        let y = Tensor(zeros: [rows, n])
+        for i in 0..<store.images.count {
+            Gemm.reproducible { lin.forward(x.image(i), rows: rows, into: y.data) }
+            total += NuclearNorm.of(y.data, rows: rows, cols: n) ?? .nan
+        }
+        return total
     }
 
     /// `task` on this shard: the stored images through the integer engine with `task`'s ops

@@ -6,7 +6,10 @@ public struct OpDecision: Equatable, Sendable, Codable {
     public var bias: [Float]?
     /// ‖ô − o‖ / ‖o‖ of a linear op with its final quantizers on FP inputs (partial quantization ranks by it).
     public var relativeError: Double?
-    public init(op: String, quantizers: [OperandQuant], bias: [Float]?, relativeError: Double? = nil) {
-        self.op = op; self.quantizers = quantizers; self.bias = bias; self.relativeError = relativeError
+    /// The width a mixed-precision search made it at (every op is searched at each candidate
+    /// width; nil in any other search).
+    public var bits: Int?
+    public init(op: String, quantizers: [OperandQuant], bias: [Float]?, relativeError: Double? = nil, bits: Int? = nil) {
+        self.op = op; self.quantizers = quantizers; self.bias = bias; self.relativeError = relativeError; self.bits = bits
     }
 }

@@ -14,6 +14,8 @@ public enum Reduction {
             return v.count == w.count
         case (let .statistics(task), let .counts(v)) where task.kind == .histogram:
             return v.count == task.absolute.count * task.bins
+        case (let .statistics(task), let .counts(v)) where task.isSum:
+            return v.count == 1
         case (.probe, let .counts(v)):
             return v.count == 3
         case (let .score(task), let .scores(s)):

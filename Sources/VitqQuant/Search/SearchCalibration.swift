@@ -83,9 +83,36 @@ public enum SearchCalibration {
     /// called for each new decision, from the thread that made it. With the recipe's
     /// `keep_float: k`, the k linear ops with the largest relative output error are left out
     /// (they stay in float: Wu et al.'s partial quantization).
+    ///
+    /// With `mixed_precision`, every op is searched at each candidate width (decisions tagged
+    /// with it, ``OpDecision/bits``), then ``MixedPrecision`` allocates the widths; its report
+    /// comes back beside the decisions.
     public static func search(model: any SearchableModel, recipe: Recipe, executor: SearchExecutor, concurrency: Int = 1,
-                              done: [OpDecision] = [], onDecision: (@Sendable (OpDecision) -> Void)? = nil) throws -> [String: OpDecision] {
-        let search = ScaleSearch(model: model, settings: recipe.search, executor: executor)
+                              done: [OpDecision] = [], onDecision: (@Sendable (OpDecision) -> Void)? = nil) throws -> SearchOutcome {
+        guard recipe.mixedPrecision != nil else {
+            return SearchOutcome(decisions: try searchOps(model: model, recipe: recipe, executor: executor, concurrency: concurrency,
+                                                          done: done, onDecision: onDecision))
+        }
+        var perWidth: [Int: [String: OpDecision]] = [:]
+        for b in recipe.candidateBits {
+            let replay = done.filter { $0.bits == b }.map { d -> OpDecision in var d = d; d.bits = nil; return d }
+            let tagged: (@Sendable (OpDecision) -> Void)? = onDecision.map { f in { d in var d = d; d.bits = b; f(d) } }
+            perWidth[b] = try searchOps(model: model, recipe: recipe.atWidth(b), executor: executor, concurrency: concurrency,
+                                        done: replay, onDecision: tagged).mapValues { d in var d = d; d.bits = b; return d }
+        }
+        let (decisions, report) = try MixedPrecision.allocate(model: model, recipe: recipe, perWidth: perWidth, executor: executor)
+        return SearchOutcome(decisions: decisions, mixedPrecision: report)
+    }
+
+    /// The number of op searches a recipe runs (each op once per mixed-precision width).
+    public static func searchCount(model: any SearchableModel, recipe: Recipe) -> Int {
+        ops(model: model, recipe: recipe).count * (recipe.mixedPrecision == nil ? 1 : recipe.candidateBits.count)
+    }
+
+    /// Stage 2 over every op at the recipe's widths, then `keep_float: k`.
+    static func searchOps(model: any SearchableModel, recipe: Recipe, executor: SearchExecutor, concurrency: Int,
+                          done: [OpDecision], onDecision: (@Sendable (OpDecision) -> Void)?) throws -> [String: OpDecision] {
+        let search = ScaleSearch(model: model, settingsFor: { recipe.forOp($0).search }, executor: executor)
         let todo = ops(model: model, recipe: recipe).filter { op in !done.contains { $0.op == op } }
         let queue = OpQueue(todo, done: done)
         let work: @Sendable () -> Void = {
@@ -131,6 +158,16 @@ public enum SearchCalibration {
             attention[block] = AttentionQuant(q: qk.quantizers[0].uniform, k: qk.quantizers[1].uniform, probs: pv.quantizers[0], v: pv.quantizers[1].uniform)
         }
         return QuantizedNetwork(float: model, weights: weights, inputs: inputs, attention: attention, biases: biases)
+    }
+}
+
+/// What stage 2 decided: a decision per quantized op, and the mixed-precision allocation's
+/// report when the recipe has one.
+public struct SearchOutcome: Sendable {
+    public var decisions: [String: OpDecision]
+    public var mixedPrecision: MixedPrecisionReport?
+    public init(decisions: [String: OpDecision], mixedPrecision: MixedPrecisionReport? = nil) {
+        self.decisions = decisions; self.mixedPrecision = mixedPrecision
     }
 }
 

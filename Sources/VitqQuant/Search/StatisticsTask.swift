@@ -11,6 +11,13 @@ public struct StatisticsTask: Equatable, Sendable, Codable {
         /// |x| when `absolute[g]` (values outside clamp into the end bins): `groups × bins`
         /// counts, which shards add exactly.
         case histogram
+        /// Liu et al.'s sensitivity: Σ over the shard's images of the nuclear norm of the
+        /// attention map of every head and window (`<block>.matmul2`: its operand P) or of a
+        /// linear op's FP output (X·Wᵀ + b): 1 value, which shards add.
+        case nuclear
+        /// The elements of the op's activation operands over the shard's images (a linear op's
+        /// input; Q and K, or P and V): 1 whole number, which shards add.
+        case elements
     }
     public var op: String
     public var kind: Kind
@@ -27,6 +34,9 @@ public struct StatisticsTask: Equatable, Sendable, Codable {
 
     /// An `extrema` task for `op`.
     public static func extrema(_ op: String) -> StatisticsTask { StatisticsTask(op: op, kind: .extrema) }
+
+    /// Whether the task's result is one additive value (`nuclear`, `elements`).
+    public var isSum: Bool { kind == .nuclear || kind == .elements }
 }
 
 /// What a `probe` unit measures (``CandidateScorer/probe(_:)``): the shard's images through the

@@ -15,7 +15,8 @@ struct DecisionMismatch: Error, CustomStringConvertible {
 /// every value finite (scales positive), zero points on the grid, and a bias of the op's output width.
 struct DecisionCheck {
     let model: any SearchableModel
-    let settings: SearchSettings
+    /// Each op's grids come from the recipe as it applies to that op (``Recipe/forOp(_:)``).
+    let recipe: Recipe
     /// Method `minmax`: no twin quantizers, the recipe's weight and matmul granularities.
     let calibrated: Bool
     let matmulGranularity: Granularity
@@ -24,7 +25,7 @@ struct DecisionCheck {
 
     init(model: any SearchableModel, recipe: Recipe) {
         self.model = model
-        settings = recipe.search
+        self.recipe = recipe
         calibrated = recipe.method != "search"
         matmulGranularity = recipe.matmulGranularity
         ops = Set(SearchCalibration.ops(model: model, recipe: recipe))
@@ -34,6 +35,13 @@ struct DecisionCheck {
     /// Throws a ``DecisionMismatch`` naming the field unless `d` fits its op.
     func validate(_ d: OpDecision) throws {
         guard ops.contains(d.op) else { throw DecisionMismatch("not an op this model and recipe search") }
+        if let b = d.bits {
+            guard recipe.mixedPrecision != nil, recipe.candidateBits.contains(b) else {
+                throw DecisionMismatch("width \(b) is not a candidate width of this recipe\(recipe.mixedPrecision == nil ? " (it has no mixed_precision)" : "")")
+            }
+        } else if recipe.mixedPrecision != nil {
+            throw DecisionMismatch("a mixed-precision run's decisions name their width")
+        }
         guard d.quantizers.count == 2 else { throw DecisionMismatch("\(d.quantizers.count) quantizers, expected 2") }
         if let e = d.relativeError, !(e.isFinite && e >= 0) { throw DecisionMismatch("relative error \(e) is not a finite non-negative number") }
         if d.op.hasSuffix(".matmul1") || d.op.hasSuffix(".matmul2") {
@@ -43,7 +51,13 @@ struct DecisionCheck {
         }
     }
 
+    /// The settings `d` was searched with: its mixed-precision width's, or its module's.
+    private func settings(_ d: OpDecision) -> SearchSettings {
+        d.bits.map { recipe.atWidth($0).search } ?? recipe.forOp(d.op).search
+    }
+
     private func validateMatmul(_ d: OpDecision) throws {
+        let settings = settings(d)
         let isQK = d.op.hasSuffix(".matmul1")
         let block = String(d.op.dropLast(".matmul1".count))
         guard let geometry = model.attentionGeometry(block) else { throw DecisionMismatch("no attention block \(block)") }
@@ -58,6 +72,7 @@ struct DecisionCheck {
     }
 
     private func validateLinear(_ d: OpDecision) throws {
+        let settings = settings(d)
         guard let lin = linears[d.op] else { throw DecisionMismatch("no linear op \(d.op)") }
         let n = lin.outFeatures
         let perChannel = settings.weightGranularity == .perChannel || (d.op.hasSuffix(".attn.qkv") && !calibrated)

@@ -70,8 +70,8 @@ final class DecisionJournal: @unchecked Sendable {
                 guard let d = try? decoder.decode(OpDecision.self, from: Data(line)) else {
                     throw ClusterError.journal(path: path, detail: "line \(n) is neither a decision nor a probe")
                 }
-                guard seen.insert(d.op).inserted else {
-                    throw ClusterError.journal(path: path, detail: "line \(n): a second decision for op \(d.op)")
+                guard seen.insert(d.op + (d.bits.map { "@\($0)" } ?? "")).inserted else {
+                    throw ClusterError.journal(path: path, detail: "line \(n): a second decision for op \(d.op)\(d.bits.map { " at \($0) bits" } ?? "")")
                 }
                 do { try check(d) } catch {
                     throw ClusterError.journal(path: path, detail: "line \(n): op \(d.op): \(error)")

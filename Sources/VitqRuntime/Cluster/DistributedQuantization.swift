@@ -98,7 +98,7 @@ public enum DistributedQuantization {
                                            shapes: try OpShape.of(ops, model: model), deadlines: o.deadlineFloor.map { Deadlines(floor: $0) } ?? Deadlines(), verifyFraction: o.verify)
         settings.finishesOnRelease = recipe.method != "search" || SensitivityAnalysis.applies(to: recipe)
         if o.verify > 0 { log(String(format: "--verify %g: a seeded %.0f%% of units also go to a second worker", o.verify, o.verify * 100)) }
-        let stats = ClusterStats(opsTotal: ops.count, resumed: journal.decisions.count, statusPath: o.statusPath, progress: log)
+        let stats = ClusterStats(opsTotal: SearchCalibration.searchCount(model: model, recipe: recipe), resumed: journal.decisions.count, statusPath: o.statusPath, progress: log)
         let server = try CoordinatorServer(socket: socket, settings: settings, journal: journal, stats: stats,
                                            maxWorkersPerKey: o.curve == nil ? nil : o.maxWorkersPerKey, watchdog: o.watchdog, log: log)
         // The server holds the inline frames once, as shared frames: let go of the Data here.
@@ -110,11 +110,17 @@ public enum DistributedQuantization {
         let decisions: [String: OpDecision]
         let sensitivity: SensitivityReport?
         var fit: (kl: Double, agreement: Double)?
+        var mixedPrecision: MixedPrecisionReport?
         do {
-            let decided = recipe.method == "search"
-                ? try SearchCalibration.search(model: model, recipe: recipe, executor: executor, concurrency: o.concurrency,
-                                               done: journal.decisions, onDecision: { server.decided($0) })
-                : try RangeCalibration.decisions(model: model, recipe: recipe, executor: executor)
+            let decided: [String: OpDecision]
+            if recipe.method == "search" {
+                let outcome = try SearchCalibration.search(model: model, recipe: recipe, executor: executor, concurrency: o.concurrency,
+                                                           done: journal.decisions, onDecision: { server.decided($0) })
+                decided = outcome.decisions
+                mixedPrecision = outcome.mixedPrecision
+            } else {
+                decided = try RangeCalibration.decisions(model: model, recipe: recipe, executor: executor)
+            }
             // Finished probes go to the journal; after --resume they are answered from it.
             let probes = ProbeJournalExecutor(executor, journal: journal)
             (decisions, sensitivity) = try SensitivityAnalysis.apply(model: model, recipe: recipe, decisions: decided, executor: probes,
@@ -134,13 +140,14 @@ public enum DistributedQuantization {
         report.timings.candidateEvaluations = executor.candidateEvaluations
         report.timings.relativeErrors = decisions.compactMapValues(\.relativeError)
         report.timings.sensitivity = sensitivity
+        report.timings.mixedPrecision = mixedPrecision
         report.timings.calibrationFit = fit
         report.wireBytesPerOp = stats.wireBytesPerOp
         report.totalWireBytes = stats.totalWireBytes
         let net = SearchCalibration.network(model: model, decisions: decisions)
         let provenance = QModelProvenance(sourceSHA256: material.job.model.sha256,
                                           sourceName: (modelPath as NSString).lastPathComponent, recipeJSON: recipe.canonicalJSON,
-                                          partialQuantizationJSON: sensitivity?.canonicalJSON)
+                                          partialQuantizationJSON: sensitivity?.canonicalJSON, mixedPrecisionJSON: mixedPrecision?.canonicalJSON)
         try QModelFile.write(net, provenance: provenance, to: out)
         report.timings.total = Date().timeIntervalSince(start)
         return (net, report)
