@@ -107,7 +107,7 @@ public struct CoordinatorState {
     public init(settings: CoordinatorSettings, clock: MonotonicClock, resumed: [OpDecision] = []) {
         self.settings = settings; self.clock = clock
         shards = Array(repeating: Shard(), count: settings.shardCount)
-        journaledOps = Set(resumed.map(\.op))
+        journaledOps = Set(resumed.map(\.journalKey))
     }
 
     // MARK: queries
@@ -244,12 +244,12 @@ public struct CoordinatorState {
 
     /// The search decided an op: journal it (the op counts as done once ``journaled(_:)`` is called).
     public mutating func decided(_ decision: OpDecision) -> [CoordinatorDirective] {
-        journaledOps.contains(decision.op) ? [.log("\(decision.op) is already journaled, ignored")] : [.journal(decision)]
+        journaledOps.contains(decision.journalKey) ? [.log("\(decision.journalKey) is already journaled, ignored")] : [.journal(decision)]
     }
 
-    /// The journal holds `op`'s decision, fsynced.
-    public mutating func journaled(_ op: String) -> [CoordinatorDirective] {
-        journaledOps.insert(op)
+    /// The journal holds the decision keyed `key` (``OpDecision/journalKey``), fsynced.
+    public mutating func journaled(_ key: String) -> [CoordinatorDirective] {
+        journaledOps.insert(key)
         var out: [CoordinatorDirective] = []
         finishIfDone(into: &out)
         return out

@@ -9,6 +9,8 @@ public struct OpDecision: Equatable, Sendable, Codable {
     /// The width a mixed-precision search made it at (every op is searched at each candidate
     /// width; nil in any other search).
     public var bits: Int?
+    /// What the journal keys the decision by: the op, and `@bits` for a mixed-precision width.
+    public var journalKey: String { op + (bits.map { "@\($0)" } ?? "") }
     public init(op: String, quantizers: [OperandQuant], bias: [Float]?, relativeError: Double? = nil, bits: Int? = nil) {
         self.op = op; self.quantizers = quantizers; self.bias = bias; self.relativeError = relativeError; self.bits = bits
     }

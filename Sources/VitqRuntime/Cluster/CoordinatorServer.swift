@@ -216,7 +216,7 @@ final class CoordinatorServer: @unchecked Sendable {
                 do {
                     try journal.append(decision)
                     stats.opDone(decision.op)
-                    carryOut(state.journaled(decision.op))
+                    carryOut(state.journaled(decision.journalKey))
                 } catch { stop(error) }
             case let .log(line):
                 log(line)

@@ -70,7 +70,7 @@ final class DecisionJournal: @unchecked Sendable {
                 guard let d = try? decoder.decode(OpDecision.self, from: Data(line)) else {
                     throw ClusterError.journal(path: path, detail: "line \(n) is neither a decision nor a probe")
                 }
-                guard seen.insert(d.op + (d.bits.map { "@\($0)" } ?? "")).inserted else {
+                guard seen.insert(d.journalKey).inserted else {
                     throw ClusterError.journal(path: path, detail: "line \(n): a second decision for op \(d.op)\(d.bits.map { " at \($0) bits" } ?? "")")
                 }
                 do { try check(d) } catch {

@@ -96,7 +96,7 @@ public enum DistributedQuantization {
 
         var settings = CoordinatorSettings(job: material.job, blobs: material.blobs, expectedWorkers: o.expectedWorkers, ops: ops,
                                            shapes: try OpShape.of(ops, model: model), deadlines: o.deadlineFloor.map { Deadlines(floor: $0) } ?? Deadlines(), verifyFraction: o.verify)
-        settings.finishesOnRelease = recipe.method != "search" || SensitivityAnalysis.applies(to: recipe)
+        settings.finishesOnRelease = recipe.method != "search" || SensitivityAnalysis.applies(to: recipe) || recipe.mixedPrecision != nil
         if o.verify > 0 { log(String(format: "--verify %g: a seeded %.0f%% of units also go to a second worker", o.verify, o.verify * 100)) }
         let stats = ClusterStats(opsTotal: SearchCalibration.searchCount(model: model, recipe: recipe), resumed: journal.decisions.count, statusPath: o.statusPath, progress: log)
         let server = try CoordinatorServer(socket: socket, settings: settings, journal: journal, stats: stats,
