@@ -1,6 +1,7 @@
 import Foundation
 import VitqDistributed
 import VitqQuant
+import VitqModels
 
 /// A worker's compute side: one serial thread that loads the job, runs stage 1 for the shards
 /// it is assigned and answers TASKs with ``CandidateScorer/run(_:)``, the same code
@@ -90,7 +91,8 @@ final class WorkerCompute: @unchecked Sendable {
     }
 
     /// Why the scorer cannot run `unit` on this job (nil: it can): a probe's decisions must fit
-    /// their ops; a histogram's edges and bins must fit its op's groups.
+    /// their ops; a histogram's edges and bins must fit its op's groups; a nuclear norm needs an
+    /// attention map or a linear op.
     static func problem(_ unit: WorkUnit, inputs: JobInputs) -> String? {
         switch unit {
         case let .probe(p):
@@ -104,6 +106,10 @@ final class WorkerCompute: @unchecked Sendable {
             guard s.edges.count == 2 * groups, s.absolute.count == groups else {
                 return "histogram of op \(s.op): \(s.edges.count) edges and \(s.absolute.count) flags, the op has \(groups) groups"
             }
+            return nil
+        case let .statistics(s) where s.kind == .nuclear:
+            let isLinear = inputs.model.linearOps.contains { $0.name == s.op && $0.op is Linear }
+            guard s.op.hasSuffix(".matmul2") || isLinear else { return "nuclear norm of op \(s.op): only attention maps (<block>.matmul2) and linear ops have one" }
             return nil
         default:
             return nil
