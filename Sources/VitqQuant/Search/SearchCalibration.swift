@@ -97,11 +97,13 @@ public enum SearchCalibration {
         for b in recipe.candidateBits {
             let replay = done.filter { $0.bits == b }.map { d -> OpDecision in var d = d; d.bits = nil; return d }
             let tagged: (@Sendable (OpDecision) -> Void)? = onDecision.map { f in { d in var d = d; d.bits = b; f(d) } }
-            perWidth[b] = try searchOps(model: model, recipe: recipe.atWidth(b), executor: executor, concurrency: concurrency,
+            var atWidth = recipe.atWidth(b)
+            atWidth.keepFloat = 0   // every op is decided at every width; `keep_float: k` applies to the allocation
+            perWidth[b] = try searchOps(model: model, recipe: atWidth, executor: executor, concurrency: concurrency,
                                         done: replay, onDecision: tagged).mapValues { d in var d = d; d.bits = b; return d }
         }
         let (decisions, report) = try MixedPrecision.allocate(model: model, recipe: recipe, perWidth: perWidth, executor: executor)
-        return SearchOutcome(decisions: decisions, mixedPrecision: report)
+        return SearchOutcome(decisions: keepingWorstInFloat(decisions, count: recipe.keepFloat), mixedPrecision: report)
     }
 
     /// The number of op searches a recipe runs (each op once per mixed-precision width).
@@ -135,10 +137,15 @@ public enum SearchCalibration {
             }
             group.wait()
         }
-        var decisions = try queue.result()
+        return keepingWorstInFloat(try queue.result(), count: recipe.keepFloat)
+    }
+
+    /// `decisions` without the `count` linear ops of the largest relative output error.
+    static func keepingWorstInFloat(_ decisions: [String: OpDecision], count: Int) -> [String: OpDecision] {
+        var decisions = decisions
         let ranked = decisions.values.filter { $0.relativeError != nil }
             .sorted { ($0.relativeError!, $1.op) > ($1.relativeError!, $0.op) }
-        for d in ranked.prefix(recipe.keepFloat) { decisions[d.op] = nil }
+        for d in ranked.prefix(count) { decisions[d.op] = nil }
         return decisions
     }
 
