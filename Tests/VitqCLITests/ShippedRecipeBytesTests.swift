@@ -48,6 +48,8 @@ final class ShippedRecipeBytesTests: XCTestCase {
             vitqW8A8: "6176853157c5a0333becf5d798d40327c9630effae1ed495b433df67c24894e4",
             ptq4vitW8A8: "d94704011b2e91655f181fe7f38795596ea8300053b71eb9ab478bd25bb578df",
             swinPtq4vit: "96cb77bf8e0def7882805964bc768e1c110283650094f97df8e214a02bcc021b",
+            minmax: "50675161971964f6271a35dd887c08793de33d31c0fa2673411779e16a53ab3b",
+            swinMinmax: "bedda4bfda81d20e5a32c4a4fae46d3700dd3e7f57d006bc95233a5332033cd7",
         ]
         return ["Haswell": haswell, "Zen": haswell, "Cooperlake": cooperlake]
     }()

@@ -62,12 +62,14 @@ struct DecisionCheck {
         let block = String(d.op.dropLast(".matmul1".count))
         guard let geometry = model.attentionGeometry(block) else { throw DecisionMismatch("no attention block \(block)") }
         let heads = matmulGranularity == .perHead ? geometry.heads : 1
+        // The calibrators give a one-head block one per-tensor scale (RangeCalibration).
+        let granularity = calibrated && geometry.heads == 1 ? Granularity.perTensor : matmulGranularity
         if !isQK && settings.twin && !calibrated {
             try twin(d.quantizers[0], "A", count: heads, kind: .softmax, bits: settings.activationScheme.bits)
         } else {
-            try uniform(d.quantizers[0], "A", scheme: isQK ? settings.activationScheme : settings.probsScheme, granularity: matmulGranularity, count: heads)
+            try uniform(d.quantizers[0], "A", scheme: isQK ? settings.activationScheme : settings.probsScheme, granularity: granularity, count: heads)
         }
-        try uniform(d.quantizers[1], "B", scheme: settings.activationScheme, granularity: matmulGranularity, count: heads)
+        try uniform(d.quantizers[1], "B", scheme: settings.activationScheme, granularity: granularity, count: heads)
         if d.bias != nil { throw DecisionMismatch("a bias for a matmul") }
     }
 
