@@ -13,11 +13,6 @@ public final class ScaleSearch {
     public let settingsFor: @Sendable (String) -> SearchSettings
     public let executor: SearchExecutor
 
-    /// Every op searched with `settings`.
-    public convenience init(model: any SearchableModel, settings: SearchSettings, executor: SearchExecutor) {
-        self.init(model: model, settingsFor: { _ in settings }, executor: executor)
-    }
-
     public init(model: any SearchableModel, settingsFor: @escaping @Sendable (String) -> SearchSettings, executor: SearchExecutor) {
         self.model = model; self.settingsFor = settingsFor; self.executor = executor
     }
@@ -26,7 +21,7 @@ public final class ScaleSearch {
     public func search(_ op: String) throws -> OpDecision {
         let settings = settingsFor(op)
         let maxima = try executor.run(.ranges(op: op), as: \.ranges)
-        let (bases, groups) = Self.initialQuantizers(op, maxima: maxima, model: model, settings: settings)
+        let (bases, groups) = initialQuantizers(op, maxima: maxima, settings: settings)
         var current = bases
         // The other operand's quantizer when each operand was last searched: searching again
         // with the same one would return the same winner (the search is deterministic), so it
@@ -38,7 +33,7 @@ public final class ScaleSearch {
                 if searchedWith[i] == current[1 - i] { continue }
                 if case .perToken = current[i] { continue }   // nothing to search
                 searchedWith[i] = current[1 - i]
-                let task = SearchTask(op: op, operand: operand, candidates: Self.candidates(bases[i], settings: settings),
+                let task = SearchTask(op: op, operand: operand, candidates: candidates(bases[i], settings: settings),
                                       current: current, groups: groups[i], metric: settings.metric,
                                       rankingWeight: settings.rankingWeight, rankingMargin: settings.rankingMargin)
                 let total = try executor.run(.score(task), as: \.scores)
@@ -68,7 +63,7 @@ public final class ScaleSearch {
     }
 
     /// The candidates around a base quantizer: the recipe's multipliers, or shifts for twin softmax.
-    static func candidates(_ base: OperandQuant, settings: SearchSettings) -> CandidateSet {
+    func candidates(_ base: OperandQuant, settings: SearchSettings) -> CandidateSet {
         if case let .twin(t) = base, t[0].kind == .softmax {
             return CandidateSet(base: base, multipliers: [], shifts: Array(settings.twinSoftmaxShifts))
         }
@@ -90,9 +85,9 @@ public final class ScaleSearch {
     func linear(_ op: String) -> Linear? { model.linearOps.first { $0.name == op }?.op as? Linear }
 
     /// Δ0 = max|x| / (qmax + ½) (ALGORITHMS.md §3) for both operands, and their scoring groups.
-    static func initialQuantizers(_ op: String, maxima: [Float], model: any SearchableModel, settings: SearchSettings) -> (bases: [OperandQuant], groups: [Int]) {
+    func initialQuantizers(_ op: String, maxima: [Float], settings: SearchSettings) -> (bases: [OperandQuant], groups: [Int]) {
         func step(_ m: Float, _ s: QuantScheme) -> Float { m > 0 && m.isFinite ? m / (Float(s.qmax) + 0.5) : 1 }
-        if op.hasSuffix(".matmul1") || op.hasSuffix(".matmul2") {
+        if isMatmul(op) {
             let heads = model.attentionGeometry(String(op.dropLast(".matmul1".count)))!.heads
             let isQK = op.hasSuffix(".matmul1")
             let aScheme = isQK ? settings.activationScheme : settings.probsScheme
@@ -109,7 +104,7 @@ public final class ScaleSearch {
                                 scales: maxima[heads..<2 * heads].map { step($0, settings.activationScheme) })
             return ([a, .uniform(b)], [heads, heads])
         }
-        let lin = model.linearOps.first { $0.name == op }!.op as! Linear
+        let lin = linear(op)!
         let n = lin.outFeatures, k = lin.inFeatures, ws = settings.weightScheme
         let rowMax = (0..<n).map { Ops.maxAbs(lin.weight.data + $0 * k, cols: k) }
         let groups: Int
