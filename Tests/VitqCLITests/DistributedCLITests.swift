@@ -99,8 +99,8 @@ final class DistributedCLITests: XCTestCase {
 
     // MARK: processes by hand
 
-    func coordinator(_ out: String, endpoint: String, workers: Int, extra: [String] = []) throws -> Process {
-        try CLIRunner.start(["coordinator", Fixtures.vitTiny] + Self.calibration +
+    func coordinator(_ out: String, endpoint: String, workers: Int, extra: [String] = [], calibration: [String] = calibration) throws -> Process {
+        try CLIRunner.start(["coordinator", Fixtures.vitTiny] + calibration +
                             ["--out", out, "--bind", endpoint, "--expect-workers", "\(workers)", "--status", dir + "/status.json",
                              "--heartbeat", "0.5"] + extra, log: dir + "/coordinator.log")
     }
@@ -138,9 +138,29 @@ final class DistributedCLITests: XCTestCase {
 
     func testKillingOneOfThreeWorkersInStageTwoGivesTheSameBytes() throws {
         try Fixtures.require()
-        let ref = try reference()
+        try killOneOfThreeWorkers(reference: try reference(), totalOps: 74)
+    }
+
+    /// Mixed precision: the per-width searches are units like the others, so a killed worker's
+    /// shard moves and the allocation still sees every width's statistics.
+    func testKillingAWorkerDuringAMixedPrecisionRunGivesTheSameBytes() throws {
+        try Fixtures.require()
+        let recipe = dir + "/mixed.yaml"
+        try "name: mixed\nbase: ptq4vit-fast\nshard_images: 4\nsearch_candidates: 8\nmixed_precision: fisher\ncandidate_bits: [4, 8]\naverage_bits: 6\n"
+            .write(toFile: recipe, atomically: true, encoding: .utf8)
+        let calibration = ["--data", Fixtures.even500Images, "--calib-offset", "0", "--calib", "16", "--recipe", recipe]
+        let inProcess = dir + "/mixed0.safetensors"
+        let r = try CLIRunner.run(["quantize", Fixtures.vitTiny] + calibration + ["--out", inProcess])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        try killOneOfThreeWorkers(reference: try sha(inProcess), totalOps: 2 * 74, calibration: calibration)
+        XCTAssertNotNil(try TensorFile(path: dir + "/q.safetensors").metadata["mixed_precision"])
+    }
+
+    /// Three workers; w2 is killed with SIGKILL once it holds a shard and 8 units are done; the
+    /// coordinator's output must be `reference`.
+    func killOneOfThreeWorkers(reference ref: String, totalOps: Int, calibration: [String] = calibration) throws {
         let ep = "ipc://\(dir)/c.ipc", out = dir + "/q.safetensors"
-        let c = try coordinator(out, endpoint: ep, workers: 3)
+        let c = try coordinator(out, endpoint: ep, workers: 3, calibration: calibration)
         let ws = try (1...3).map { try worker($0, endpoint: ep) }
         // w2 holds a shard once 8 ops are done: killing it must move that shard.
         try waitForOps(8) { status in
@@ -149,7 +169,7 @@ final class DistributedCLITests: XCTestCase {
         let before = opsDone()
         kill(ws[1].processIdentifier, SIGKILL)
         XCTAssertEqual(CLIRunner.wait(c, seconds: 300), 0, log("coordinator.log"))
-        XCTAssertLessThan(before, 74, "the worker died mid-run")
+        XCTAssertLessThan(before, totalOps, "the worker died mid-run")
         XCTAssertTrue(log("coordinator.log").contains("missed"), "the dead worker is detected by heartbeats:\n" + log("coordinator.log"))
         XCTAssertTrue(log("coordinator.log").contains("moves from w2"), log("coordinator.log"))
         XCTAssertEqual(try sha(out), ref)

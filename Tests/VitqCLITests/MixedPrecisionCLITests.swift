@@ -5,7 +5,8 @@ import XCTest
 
 /// Mixed precision end to end on the real ViT-Tiny, 8 calibration images in shards of 4, a small
 /// search at 4 and 8 bits: the allocation meets its budget, the file records it and packs its
-/// 4-bit weights, 2 workers write the in-process bytes, and bad keys get one line.
+/// 4-bit weights (which Python's safetensors reads), 2 and 4 workers write the in-process bytes,
+/// the integer engine equals fake quantization on the 468 evaluation images, and bad keys get one line.
 final class MixedPrecisionCLITests: XCTestCase {
     var dir = ""
     override func setUp() { dir = makeTempDir() }
@@ -21,11 +22,11 @@ final class MixedPrecisionCLITests: XCTestCase {
         ["quantize", Fixtures.vitTiny, "--data", Fixtures.even500Images, "--calib-offset", "0", "--calib", "8", "--recipe", recipe, "--out", out]
     }
 
-    func testFisherAllocationMeetsItsBudgetAndTwoWorkersWriteTheSameBytes() throws {
+    func testFisherAllocationMeetsItsBudgetAndTwoAndFourWorkersWriteTheSameBytes() throws {
         try Fixtures.require()
         let r = try recipe("mp", "mixed_precision: fisher\ncandidate_bits: [4, 8]\naverage_bits: 6\n")
-        let out0 = dir + "/mp-0.safetensors", out2 = dir + "/mp-2.safetensors"
-        let one = try CLIRunner.run(arguments(r, out: out0) + ["--json"])
+        let out0 = dir + "/mp-0.safetensors"
+        let one = try CLIRunner.run(arguments(r, out: out0) + ["--json", "--labels", Fixtures.even500Labels, "--eval-offset", "32", "--eval-limit", "16"])
         XCTAssertEqual(one.status, 0, one.stderr)
         let mp = try XCTUnwrap(try one.jsonObject()["mixed_precision"] as? [String: Any])
         let modules = try XCTUnwrap(mp["modules"] as? [[String: Any]])
@@ -39,6 +40,18 @@ final class MixedPrecisionCLITests: XCTestCase {
         let avg = Double(zip(params, bits).reduce(0) { $0 + $1.0 * $1.1 }) / Double(params.reduce(0, +))
         XCTAssertEqual(avg, w, accuracy: 1e-12)
         XCTAssertGreaterThanOrEqual((mp["frontier"] as? [Any])?.count ?? 0, 2)
+        // The report's charts hold the allocation's numbers: the frontier, the chosen point, each module's width.
+        let log = dir + "/mp.json", html = dir + "/mp.html"
+        try one.stdout.write(toFile: log, atomically: true, encoding: .utf8)
+        let rep = try CLIRunner.run(["report", out0, "--log", log, "--out", html])
+        XCTAssertEqual(rep.status, 0, rep.stderr)
+        let page = try String(contentsOfFile: html, encoding: .utf8)
+        let frontier = try XCTUnwrap(mp["frontier"] as? [[String: Double]])
+        XCTAssertEqual(reportMarks(page, "frontier").map { [Double($0["bits"]!)!, Double($0["omega"]!)!] },
+                       frontier.map { [$0["average_weight_bits"]!, $0["omega"]!] })
+        XCTAssertEqual(reportMarks(page, "chosen").map { [Double($0["bits"]!)!, Double($0["omega"]!)!] }, [[w, try XCTUnwrap(mp["omega"] as? Double)]])
+        XCTAssertEqual(reportMarks(page, "module").map { $0["bits"].flatMap(Int.init)! }, bits)
+        XCTAssertEqual(reportMarks(page, "measured").map { Double($0["top1"]!)! }, [try XCTUnwrap(try one.jsonObject()["top1"] as? Double)])
         // The file: the allocation in the metadata, 4-bit modules packed.
         let f = try TensorFile(path: out0)
         XCTAssertNotNil(f.metadata["mixed_precision"])
@@ -47,9 +60,27 @@ final class MixedPrecisionCLITests: XCTestCase {
             let op = name.hasSuffix(".attn") ? name + ".qkv" : name.hasSuffix(".mlp") ? name + ".fc1" : name
             XCTAssertEqual(try f.info(op + ".weight").dtype, .u8, op)
         }
-        let two = try CLIRunner.run(arguments(r, out: out2) + ["--workers", "2"])
-        XCTAssertEqual(two.status, 0, two.stderr)
-        XCTAssertEqual(try SHA256.hex(ofFile: out2), try SHA256.hex(ofFile: out0), "2 workers write the in-process bytes")
+        for workers in [2, 4] {
+            let out = dir + "/mp-\(workers).safetensors"
+            let run = try CLIRunner.run(arguments(r, out: out) + ["--workers", "\(workers)"])
+            XCTAssertEqual(run.status, 0, run.stderr)
+            XCTAssertEqual(try SHA256.hex(ofFile: out), try SHA256.hex(ofFile: out0), "\(workers) workers write the in-process bytes")
+        }
+        // Python's safetensors opens the file and sees a packed 4-bit weight as uint8, two per byte.
+        let packed = try XCTUnwrap(modules.lazy.filter { $0["bits"] as? Int == 4 }.compactMap { $0["module"] as? String }
+            .first { $0.hasSuffix(".attn") || $0.hasSuffix(".mlp") }, "a 4-bit MSA or MLP module")
+        let (op, rows) = packed.hasSuffix(".attn") ? (packed + ".qkv", 576) : (packed + ".fc1", 768)
+        let py = try PythonImages.run("""
+            from safetensors import safe_open
+            f = safe_open("\(out0)", "np")
+            w = f.get_tensor("\(op).weight")
+            assert f.metadata()["format"] == "vitq.qmodel" and str(w.dtype) == "uint8" and w.shape == (\(rows), 96), (w.dtype, w.shape)
+            print("ok")
+            """, in: dir)
+        XCTAssertEqual(py, "ok\n")
+        // The integer engine equals the fake-quant reference bit for bit on the mixed file.
+        let (integer, fakeQuant) = try integerAndFakeQuantLogits(out0, in: dir)
+        XCTAssertEqual(integer.map(\.bitPattern), fakeQuant.map(\.bitPattern), "engine vs fake-quant logits on a mixed-precision file")
     }
 
     func testBadMixedPrecisionRecipesGiveOneLineNamingTheFileAndKey() throws {

@@ -51,14 +51,8 @@ final class QuantizeCLITests: XCTestCase {
         XCTAssertEqual(String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self), "ok\n")
 
         // The int8 engine against fake quantization on the evaluation images.
-        var logits: [[Float]] = []
-        for engine in ["integer", "fake-quant"] {
-            let out = dir + "/\(engine).npy"
-            let r = try CLIRunner.run(["eval", a, "--data", Fixtures.even500Images, "--labels", Fixtures.even500Labels,
-                                       "--offset", "32", "--engine", engine, "--dump-logits", out])
-            XCTAssertEqual(r.status, 0, r.stderr)
-            logits.append(try NpyArray(path: out).floats())
-        }
+        let (integer, fakeQuant) = try integerAndFakeQuantLogits(a, in: dir)
+        let logits = [integer, fakeQuant]
         let n = 468, c = 1000
         func argmax(_ l: [Float], _ i: Int) -> Int { (0..<c).max { l[i * c + $0] < l[i * c + $1] }! }
         let same = (0..<n).filter { argmax(logits[0], $0) == argmax(logits[1], $0) }.count

@@ -180,6 +180,23 @@ final class SearchScorerTests: XCTestCase {
         XCTAssertEqual(vitq_rank_loss_rows(o, order, 1, 3, 0), 0)
     }
 
+    func testRankingTermIsTheMeanHingePerPairWeightedByGamma() {
+        let cands = CandidateSet(base: .uniform(TensorQuant(scheme: QuantScheme(bits: 8, signed: true), granularity: .perTensor, scales: [0.1])),
+                                 multipliers: [1])
+        let task = SearchTask(op: "blocks.0.attn.matmul1", operand: .first, candidates: cands, current: [], groups: 1,
+                              metric: .mse, rankingWeight: 0.5, rankingMargin: 0)
+        XCTAssertTrue(task.ranks)
+        XCTAssertEqual(task.statsPerGroup, 3)
+        // mse 2.0 + 0.5 · (3.0 hinge / 12 pairs)
+        XCTAssertEqual(task.score([2.0, 3.0, 12.0][...]), 2.125, accuracy: 1e-15)
+        // Doubling the images doubles hinge and pairs: the ranking term stays the same.
+        XCTAssertEqual(task.score([2.0, 6.0, 24.0][...]) - 2.0, 0.125, accuracy: 1e-15)
+        var fc = task
+        fc.op = "blocks.0.mlp.fc1"
+        XCTAssertFalse(fc.ranks)
+        XCTAssertEqual(fc.score([2.0][...]), 2.0)
+    }
+
     func testTasksRoundTripThroughJSON() throws {
         let (_, _, lin) = try makeScorer()
         let (wq, xq) = quantizers(lin)

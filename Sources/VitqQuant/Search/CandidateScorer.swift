@@ -141,6 +141,7 @@ public final class CandidateScorer: @unchecked Sendable {
                         fold(ohat, out, grad, rows: t, n: n, groups: 1, metric: task.metric, into: cell, scratch: s)
                         if let order {
                             cell[task.metric.groupStats] += vitq_rank_loss_rows(ohat, order, Int64(t), Int64(n), task.rankingMargin)
+                            cell[task.metric.groupStats + 1] += Double(t * (n - 1))
                         }
                     }
                 }

@@ -92,13 +92,17 @@ public struct SearchTask: Equatable, Sendable, Codable {
 
     /// Whether the ranking term is scored.
     public var ranks: Bool { rankingWeight > 0 && op.hasSuffix(".matmul1") }
-    /// Statistics per (candidate, group): the metric's, then the ranking loss when on.
-    public var statsPerGroup: Int { metric.groupStats + (ranks ? 1 : 0) }
+    /// Statistics per (candidate, group): the metric's, then, when ranking, the summed hinge
+    /// and the number of neighbour pairs it was summed over.
+    public var statsPerGroup: Int { metric.groupStats + (ranks ? 2 : 0) }
 
-    /// The score of a group's totals; lower is better.
+    /// The score of a group's totals; lower is better. The ranking term is the mean hinge per
+    /// neighbour pair, so γ means the same for any number of images, tokens or heads.
     public func score(_ s: ArraySlice<Double>) -> Double {
         let m = metric.score(s.prefix(metric.groupStats))
-        return ranks ? m + Double(rankingWeight) * s[s.startIndex + metric.groupStats] : m
+        guard ranks else { return m }
+        let hinge = s[s.startIndex + metric.groupStats], pairs = s[s.startIndex + metric.groupStats + 1]
+        return m + Double(rankingWeight) * (pairs > 0 ? hinge / pairs : 0)
     }
 
     /// An empty table for this task's results.
