@@ -61,15 +61,17 @@ final class ReportCLITests: XCTestCase {
             XCTAssertEqual(row["weight-bits"].flatMap(Int.init), w["bits"] as? Int, name)
             XCTAssertEqual(row["input-bits"].flatMap(Int.init), x["bits"] as? Int, name)
             // The clipping by hand from the stored scale: symmetric signed 8 bits clip at 127·s.
-            let scale = Double(try file.floatTensor(x["scale"] as! String).data[0])
+            let scale = Double(try file.floatTensor(x["scale"] as! String).array[0])
             let clip = try XCTUnwrap(row["clip"].flatMap(Double.init), name)
-            XCTAssertEqual(clip, scale * 127, name)
-            // minmax sets the scale from the same images' max |x|: the profile's range is the clip.
+            XCTAssertEqual(clip, scale * 127, accuracy: 1e-12 * clip, name)
+            // minmax sets the scale from the same images' max |x| in the float model. The report measures
+            // through the file's weights (rounded to 8 bits): the patch embedding's input is the image
+            // itself, so there the range is the clip; later inputs move by the weights' rounding (< 1 %).
             let range = try XCTUnwrap(row["range"].flatMap(Double.init), name)
-            XCTAssertEqual(clip, range, accuracy: 1e-5 * range, name)
+            XCTAssertEqual(clip, range, accuracy: (name == "patch_embed.proj" ? 1e-6 : 1e-2) * range, name)
             compared += 1
         }
-        XCTAssertGreaterThan(compared, 10)
+        XCTAssertEqual(compared, linear.count - 1, "every quantized linear op compared")
         // The histograms count every input element of the calibration images once.
         let hist = reportMarks(html, "hist")
         let qkv = try XCTUnwrap(hist.first { $0["op"] == "blocks.0.attn.qkv" })

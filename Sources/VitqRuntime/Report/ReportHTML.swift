@@ -45,7 +45,9 @@ public enum ReportHTML {
         h += " W is the weight's width (for an attention product, the second operand's), A the input's. The relative output error"
         h += " ‖Ô − O‖ / ‖O‖ is the search's, on the calibration images (log scale, 10⁻⁴ to 1)."
         let profiled = r.ops.contains { $0.profile != nil }
-        if profiled { h += " The histogram is of the input's magnitudes on the calibration images (log counts); the red line is the clipping the quantizer chose." }
+        if profiled { h += " The histogram is of the input's magnitudes on the calibration images (log counts); the red line is the clipping the quantizer chose."
+            h += " The range is measured through the file's weights (rounded to their widths) with float activations, so past the first op it differs"
+            h += " slightly from the float model the calibration observed." }
         h += "</p>\n<table class=\"ops\"><tr><th>op</th><th>W</th><th>A</th><th>input quantizer</th><th>relative error</th><th></th>"
         h += profiled ? "<th>clip</th><th>range</th><th>input magnitudes and clipping</th></tr>\n" : "<th>clip</th></tr>\n"
         for op in r.ops {
