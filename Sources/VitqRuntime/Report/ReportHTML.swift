@@ -3,6 +3,7 @@ import Foundation
 /// Renders a ``QuantizationReport`` as one self-contained HTML page: inline CSS and SVG, no
 /// script and no network reference. The numbers behind each mark are in `data-*` attributes.
 public enum ReportHTML {
+    /// The page of `r`.
     public static func render(_ r: QuantizationReport) -> String {
         let e = SVGChart.escape
         var h = """
