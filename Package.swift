@@ -12,6 +12,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         // MARK: Debian C libraries
@@ -35,13 +36,16 @@ let package = Package(
         .target(name: "VitqQuant", dependencies: ["VitqTensor", "VitqFormats", "VitqModels", "CVitqKernels",
                                                   .product(name: "Yams", package: "Yams")]),
         .target(name: "VitqZmq", dependencies: ["CZmq"]),
+        // ONNX export: the graph builders over onnx.proto's messages (Generated/, from Deploy/generate-onnx-proto.sh).
+        .target(name: "VitqONNX", dependencies: ["VitqTensor", "VitqModels", "VitqQuant",
+                                                 .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         .target(name: "VitqDistributed", dependencies: ["VitqQuant"]),
         .target(name: "VitqRuntime", dependencies: ["VitqTensor", "VitqFormats", "VitqModels", "VitqData", "VitqQuant",
                                                     "VitqDistributed", "VitqZmq",
                                                     // BuildInfo (`vitq version`) reports the C libraries' versions and the kernels in use.
                                                     "CVitqKernels", "COpenBLAS", "CZmq", "CPNG"]),
         .executableTarget(name: "vitq", dependencies: [
-            "VitqRuntime", "VitqQuant", "VitqZmq", "VitqTensor", "VitqFormats", "VitqModels", "VitqData",
+            "VitqRuntime", "VitqQuant", "VitqZmq", "VitqTensor", "VitqFormats", "VitqModels", "VitqData", "VitqONNX",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 

@@ -1,0 +1,63 @@
+import ArgumentParser
+import Foundation
+import VitqFormats
+import VitqModels
+import VitqONNX
+import VitqQuant
+import VitqRuntime
+
+/// `vitq export`: a model as ONNX that ONNX Runtime runs with vitq's own numbers: a float file as
+/// the fp32 graph, a quantized file as the integer engine's arithmetic (`MatMulInteger` with
+/// vitq's quantizers and epilogues). ViT and DeiT; the metadata carries the provenance.
+struct ExportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "export",
+        abstract: "Write a float or quantized ViT/DeiT as ONNX (fp32, or integer: MatMulInteger with vitq's quantizers).")
+
+    @Argument(help: "A float model or a vitq quantized file.")
+    var model: String
+    @OptionGroup var modelOptions: ModelOptions
+    @Option(help: "Output .onnx file.")
+    var out: String
+    @Option(help: "For a quantized file: integer (MatMulInteger on vitq's integer codes, exact).")
+    var format: ExportFormat = .integer
+    @Option(help: "ONNX opset (17 to 21).")
+    var opset = 17
+
+    func validate() throws {
+        guard (17...21).contains(opset) else { throw ValidationError("--opset \(opset): vitq writes opsets 17 to 21 (LayerNormalization needs 17)") }
+    }
+
+    func run() throws {
+        try reportingErrors {
+            try OutputChecks.writableFolder(of: out, flag: "--out")
+            try OutputChecks.notAnInput(out, flag: "--out", inputs: [("model", model)])
+            let file = try TensorFile.open(path: model)
+            var metadata = [("vitq_version", BuildInfo.version)]
+            let network: QuantizedNetwork?, base: any SearchableModel
+            if QModelFile.isQuantized(file) {
+                let (net, provenance) = try QModelFile.read(file)
+                network = net; base = net.base
+                metadata += [("source_sha256", provenance.sourceSHA256), ("source_name", provenance.sourceName),
+                             ("recipe", provenance.recipeJSON), ("format", format.rawValue)]
+            } else {
+                network = nil
+                base = try ModelFamilies.load(file: file, overrides: modelOptions.overrides)
+                metadata += [("source_sha256", try SHA256.hex(ofFile: model)), ("source_name", (model as NSString).lastPathComponent), ("format", "fp32")]
+            }
+            // The preprocessing the graph's input expects (pixel_values = (u8/255 − mean)/std).
+            metadata += [("preprocess_mean", base.preprocess.mean.map { "\($0)" }.joined(separator: ",")),
+                         ("preprocess_std", base.preprocess.std.map { "\($0)" }.joined(separator: ",")),
+                         ("preprocess_crop_pct", "\(base.preprocess.cropPct)"), ("input_size", "\(base.preprocess.inputSize)")]
+            guard let vit = base as? VisionTransformer else {
+                throw FlagError("\(model): a \(base.familyName) model; vitq export writes ViT and DeiT (Swin and torch-vit are not exported yet)")
+            }
+            let proto = try ViTExport.model(vit, network: network, opset: opset, metadata: metadata, producerVersion: BuildInfo.version)
+            let data = try proto.serializedBytes() as Data
+            try AtomicFile.write(data, to: out)
+            print("wrote \(out) (\(data.count) bytes, opset \(opset), \(network == nil ? "fp32" : format.rawValue))")
+        }
+    }
+}
+
+extension ExportFormat: ExpressibleByArgument {}
