@@ -9,6 +9,8 @@ bash Deploy/setup.sh
 # One test opens a quantized file with Python's safetensors (the format must stay readable there);
 # the image-decoding tests make their PNG/JPEG inputs and references with Pillow at test time.
 python3 -c "import safetensors, numpy, PIL" 2>/dev/null || python3 -m pip install -q safetensors numpy pillow
+# The ONNX export tests run the exported models in ONNX Runtime and through onnx.checker.
+python3 -c "import onnx, onnxruntime" 2>/dev/null || python3 -m pip install -q onnx==1.23.2 onnxruntime==1.32.0
 # Package.swift declares every module a target imports, and nothing it does not.
 bash Deploy/check-imports.sh
 swift test -c release --disable-swift-testing

@@ -2,7 +2,7 @@ import Foundation
 import VitqQuant
 
 /// The integer engine's arithmetic spelled in ONNX operators (`--format integer`), each step the
-/// same IEEE operation vitq's kernels perform (Docs/ALGORITHMS.md §7, "ONNX export"):
+/// same IEEE operation vitq's kernels perform (Docs/ALGORITHMS.md §6e):
 /// - quantize: q = clamp(rne(x · fl(1/s)) + z, qmin, qmax), a multiply by the float reciprocal
 ///   (not QuantizeLinear's division), `Round` (half to even), `Clip`;
 /// - products: `MatMulInteger` on int8/uint8 operands (exact int32 sums);
