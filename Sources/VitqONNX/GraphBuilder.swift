@@ -61,11 +61,6 @@ public final class GraphBuilder {
         initializer(name, .int8, dims: dims, raw: values.withUnsafeBytes { Data($0) })
     }
 
-    /// An int32 initializer.
-    public func int32s(_ name: String, _ values: [Int32], dims: [Int]) -> String {
-        initializer(name, .int32, dims: dims, raw: values.withUnsafeBytes { Data($0) })
-    }
-
     /// One node; returns its outputs' names (fresh names from `outputs`).
     @discardableResult
     public func node(_ op: String, _ inputs: [String], outputs: [String], _ attributes: [Onnx_AttributeProto] = [], name: String? = nil) -> [String] {
@@ -136,6 +131,7 @@ public final class GraphBuilder {
 
 /// Attribute constructors.
 public enum Attr {
+    /// An int attribute; the others likewise for float and ints.
     public static func int(_ name: String, _ v: Int) -> Onnx_AttributeProto {
         var a = Onnx_AttributeProto(); a.name = name; a.type = .int; a.i = Int64(v); return a
     }
@@ -144,8 +140,5 @@ public enum Attr {
     }
     public static func ints(_ name: String, _ v: [Int]) -> Onnx_AttributeProto {
         var a = Onnx_AttributeProto(); a.name = name; a.type = .ints; a.ints = v.map(Int64.init); return a
-    }
-    public static func string(_ name: String, _ v: String) -> Onnx_AttributeProto {
-        var a = Onnx_AttributeProto(); a.name = name; a.type = .string; a.s = Data(v.utf8); return a
     }
 }
