@@ -46,8 +46,9 @@ struct IntegerOps {
 
     /// A twin quantizer's two integer parts of `x` (PTQ4ViT; ``TwinQuant``): `lo` on Δ1's grid and
     /// `hi` on Δ2 = Δ1·2^shift's, each int8, zero where the other range holds the value.
-    /// `inv1`/`inv2` are scalars or per-head tensors of fl(1/Δ1), fl(1/Δ2).
-    func twinParts(_ x: String, kind: TwinKind, inv1: String, inv2: String, qmax: Int, name: String) -> (lo: String, hi: String) {
+    /// `inv1`/`inv2` are scalars or per-head tensors of fl(1/Δ1), fl(1/Δ2). With `cast: false`
+    /// the parts stay float (the QDQ export rescales them).
+    func twinParts(_ x: String, kind: TwinKind, inv1: String, inv2: String, qmax: Int, name: String, cast toCodes: Bool = true) -> (lo: String, hi: String) {
         let zero = b.scalar(name + "_zero", 0), top = b.scalar(name + "_top", Float(qmax))
         let hiValue = b.op("Clip", [b.op("Round", [b.op("Mul", [x, inv2], name + "_x2")], name + "_r2"), zero, top], name + "_hi_value")
         let inFirst: String, lo: String
@@ -64,6 +65,7 @@ struct IntegerOps {
             lo = b.op("Where", [inFirst, b.op("Max", [t, zero], name + "_lo_value"), zero], name + "_lo")
         }
         let hi = b.op("Where", [inFirst, zero, hiValue], name + "_hi")
+        guard toCodes else { return (lo, hi) }
         return (cast(lo, to: .int8, name + "_lo_q"), cast(hi, to: .int8, name + "_hi_q"))
     }
 

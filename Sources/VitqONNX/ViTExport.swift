@@ -21,14 +21,16 @@ public struct ViTExport {
     let linear: [String: LinearSlot]
     let attention: [String: AttentionQuant]
     let opset: Int
+    let format: ExportFormat
     let b: GraphBuilder
     let q: IntegerOps
 
     /// The ONNX model of `vit`, quantized as `network` says (nil: the float model).
-    public static func model(_ vit: VisionTransformer, network: QuantizedNetwork?, opset: Int,
+    public static func model(_ vit: VisionTransformer, network: QuantizedNetwork?, format: ExportFormat, opset: Int,
                              metadata: [(String, String)], producerVersion: String) throws -> Onnx_ModelProto {
-        let b = GraphBuilder(name: network == nil ? "vitq_fp32" : "vitq_integer")
-        let e = ViTExport(vit: vit, linear: network?.linear ?? [:], attention: network?.attention ?? [:], opset: opset, b: b, q: IntegerOps(b: b))
+        let b = GraphBuilder(name: network == nil ? "vitq_fp32" : "vitq_\(format.rawValue)")
+        let e = ViTExport(vit: vit, linear: network?.linear ?? [:], attention: network?.attention ?? [:], opset: opset, format: format,
+                          b: b, q: IntegerOps(b: b))
         try e.build()
         return b.model(opset: opset, metadata: metadata, producerVersion: producerVersion)
     }
@@ -96,7 +98,7 @@ public struct ViTExport {
     func product(_ x: String, _ name: String, _ op: any LinearOp) throws -> String {
         switch linear[name] {
         case let .quantized(w, input)?:
-            return try integerLinear(x, name, w, input)
+            return format == .qdq ? try qdqLinear(x, name, w, input) : try integerLinear(x, name, w, input)
         case let .float(l)?:
             return floatLinear(x, name, l)
         case nil:
@@ -171,6 +173,7 @@ public struct ViTExport {
             return b.op("MatMul", [b.op("Softmax", [s], block + ".softmax", [Attr.int("axis", -1)]), vh], block + ".matmul2")
         }
         let heads = c.numHeads
+        if format == .qdq { return try qdqAttend(qh, kh, vh, a, scale: scale, block: block) }
         func idx(_ t: TensorQuant, _ h: Int) -> Int { t.granularity == .perHead ? h : 0 }
         let qc = codes(qh, a.q, heads: heads, name: block + ".q")
         let kc = codes(b.op("Transpose", [kh], block + ".k_t", [Attr.ints("perm", [0, 1, 3, 2])]), a.k, heads: heads, name: block + ".k")
@@ -231,4 +234,6 @@ public struct ViTExport {
 public enum ExportFormat: String, CaseIterable, Sendable {
     /// `MatMulInteger` on the integer codes vitq computes, with its epilogues: the same numbers.
     case integer
+    /// QuantizeLinear/DequantizeLinear pairs before float products, for QDQ toolchains.
+    case qdq
 }

@@ -12,17 +12,22 @@ import VitqRuntime
 struct ExportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "export",
-        abstract: "Write a float or quantized ViT/DeiT as ONNX (fp32, or integer: MatMulInteger with vitq's quantizers).")
+        abstract: "Write a float or quantized ViT/DeiT as ONNX (fp32; a quantized file as integer MatMulInteger or qdq).")
 
     @Argument(help: "A float model or a vitq quantized file.")
     var model: String
     @OptionGroup var modelOptions: ModelOptions
     @Option(help: "Output .onnx file.")
     var out: String
-    @Option(help: "For a quantized file: integer (MatMulInteger on vitq's integer codes, exact).")
+    @Option(help: "For a quantized file: integer (MatMulInteger on vitq's integer codes) or qdq (QuantizeLinear/DequantizeLinear before float products).")
     var format: ExportFormat = .integer
     @Option(help: "ONNX opset (17 to 21).")
     var opset = 17
+    @Flag(help: "Print one JSON object (out, bytes, opset, format).")
+    var json = false
+
+    /// What `--json` prints.
+    struct Written: Encodable { var out: String, bytes: Int, opset: Int, format: String }
 
     func validate() throws {
         guard (17...21).contains(opset) else { throw ValidationError("--opset \(opset): vitq writes opsets 17 to 21 (LayerNormalization needs 17)") }
@@ -52,10 +57,12 @@ struct ExportCommand: ParsableCommand {
             guard let vit = base as? VisionTransformer else {
                 throw FlagError("\(model): a \(base.familyName) model; vitq export writes ViT and DeiT (Swin and torch-vit are not exported yet)")
             }
-            let proto = try ViTExport.model(vit, network: network, opset: opset, metadata: metadata, producerVersion: BuildInfo.version)
+            let proto = try ViTExport.model(vit, network: network, format: format, opset: opset, metadata: metadata, producerVersion: BuildInfo.version)
             let data = try proto.serializedBytes() as Data
             try AtomicFile.write(data, to: out)
-            print("wrote \(out) (\(data.count) bytes, opset \(opset), \(network == nil ? "fp32" : format.rawValue))")
+            let kind = network == nil ? "fp32" : format.rawValue
+            if json { try printJSON(Written(out: out, bytes: data.count, opset: opset, format: kind)) }
+            else { print("wrote \(out) (\(data.count) bytes, opset \(opset), \(kind))") }
         }
     }
 }

@@ -22,6 +22,15 @@ struct ReportCommand: ParsableCommand {
     var data: String?
     @Option(help: "Output HTML file.")
     var out: String
+    @Flag(help: "Print one JSON object (out, bytes, ops, mixed_precision).")
+    var json = false
+
+    /// What `--json` prints.
+    struct Written: Encodable {
+        var out: String, bytes: Int, ops: Int
+        var mixedPrecision: Bool
+        enum CodingKeys: String, CodingKey { case out, bytes, ops, mixedPrecision = "mixed_precision" }
+    }
 
     /// Largest log read (a `--json` line is a few hundred KiB).
     static let maxLogBytes = 64 << 20
@@ -56,8 +65,10 @@ struct ReportCommand: ParsableCommand {
             let report = try QuantizationReport(file: model, fileBytes: bytes, sha256: try SHA256.hex(ofFile: model), network: net,
                                                 provenance: provenance, log: logObject,
                                                 measured: try measured.map { (path: $0, object: try Self.readLog($0)) }, profile: profile)
-            try AtomicFile.write(Data(ReportHTML.render(report).utf8), to: out)
-            print("wrote \(out)")
+            let page = Data(ReportHTML.render(report).utf8)
+            try AtomicFile.write(page, to: out)
+            if json { try printJSON(Written(out: out, bytes: page.count, ops: report.ops.count, mixedPrecision: report.allocation != nil)) }
+            else { print("wrote \(out)") }
         }
     }
 

@@ -15,10 +15,12 @@ final class ExportCLITests: XCTestCase {
 
     /// Exports `model`, dumps vitq's logits of the same images with `evalFlags` and `environment`, and
     /// returns onnx-run.py's report comparing ORT's logits with them.
-    func compare(_ model: String, evalFlags: [String] = [], environment: [String: String] = [:]) throws -> [String: Any] {
+    func compare(_ model: String, format: String = "integer", evalFlags: [String] = [], environment: [String: String] = [:]) throws -> [String: Any] {
         let onnx = dir + "/m.onnx", ref = dir + "/vitq.npy"
-        let e = try CLIRunner.run(["export", model, "--out", onnx])
+        let e = try CLIRunner.run(["export", model, "--out", onnx, "--format", format, "--json"])
         XCTAssertEqual(e.status, 0, e.stderr)
+        let written = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(e.stdout.utf8)) as? [String: Any], e.stdout)
+        XCTAssertEqual(written["bytes"] as? Int, (try FileManager.default.attributesOfItem(atPath: onnx)[.size] as? Int))
         let v = try CLIRunner.run(["eval", model, "--data", Fixtures.even500Images, "--offset", "\(Self.offset)", "--limit", "\(Self.images)",
                                    "--dump-logits", ref] + evalFlags, environment: environment)
         XCTAssertEqual(v.status, 0, v.stderr)
@@ -57,7 +59,8 @@ final class ExportCLITests: XCTestCase {
     /// in a float part (LayerNorm, softmax, GELU) flips a rounding in some quantizer, and the flips
     /// compound through the blocks. Measured on 16 images: 1–2% median relative difference, the
     /// same size as vitq's own AVX2 kernels against its scalar ones (3.6%); with one op quantized,
-    /// 1e-6 to 1e-4. What this asserts: the checker, the provenance, and the same top-1.
+    /// 1e-6 to 1e-4. What this asserts: the checker, the provenance, and the same top-1, for the
+    /// integer and the QDQ graph.
     func testIntegerExportIsVitqsIntegerArithmetic() throws {
         try Fixtures.require()
         let perToken = dir + "/per-token.yaml"
@@ -67,14 +70,16 @@ final class ExportCLITests: XCTestCase {
             let q = dir + "/q.safetensors"
             let r = try CLIRunner.run(["quantize", Fixtures.vitTiny, "--data", Fixtures.even500Images, "--calib", "8", "--recipe", recipe, "--out", q])
             XCTAssertEqual(r.status, 0, r.stderr)
-            let c = try compare(q, evalFlags: ["--engine", "fake-quant"], environment: ["VITQ_FORCE_SCALAR": "1"])
-            XCTAssertEqual(c["checker"] as? String, "passed")
-            XCTAssertLessThanOrEqual(try XCTUnwrap(c["median_relative_difference"] as? Double), 0.05, recipe)
-            XCTAssertGreaterThanOrEqual(try XCTUnwrap(c["top1_agreement"] as? Double), 15.0 / 16, recipe)
-            let meta = try XCTUnwrap(c["metadata"] as? [String: String])
-            XCTAssertEqual(meta["source_sha256"], try SHA256.hex(ofFile: Fixtures.vitTiny))
-            XCTAssertEqual(meta["format"], "integer")
-            XCTAssertTrue(meta["recipe"]?.contains("\"method\"") ?? false, "the recipe travels with the model")
+            for format in ["integer", "qdq"] {
+                let c = try compare(q, format: format, evalFlags: ["--engine", "fake-quant"], environment: ["VITQ_FORCE_SCALAR": "1"])
+                XCTAssertEqual(c["checker"] as? String, "passed")
+                XCTAssertLessThanOrEqual(try XCTUnwrap(c["median_relative_difference"] as? Double), 0.05, "\(recipe) \(format)")
+                XCTAssertGreaterThanOrEqual(try XCTUnwrap(c["top1_agreement"] as? Double), 15.0 / 16, "\(recipe) \(format)")
+                let meta = try XCTUnwrap(c["metadata"] as? [String: String])
+                XCTAssertEqual(meta["source_sha256"], try SHA256.hex(ofFile: Fixtures.vitTiny))
+                XCTAssertEqual(meta["format"], format)
+                XCTAssertTrue(meta["recipe"]?.contains("\"method\"") ?? false, "the recipe travels with the model")
+            }
         }
     }
 

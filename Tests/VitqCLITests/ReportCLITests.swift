@@ -34,8 +34,11 @@ final class ReportCLITests: XCTestCase {
                                    "--recipe", "minmax-w8a8", "--out", q, "--json"])
         XCTAssertEqual(r.status, 0, r.stderr)
         try r.stdout.write(toFile: log, atomically: true, encoding: .utf8)
-        let rep = try CLIRunner.run(["report", q, "--log", log, "--data", Fixtures.even500Images, "--out", html])
+        let rep = try CLIRunner.run(["report", q, "--log", log, "--data", Fixtures.even500Images, "--out", html, "--json"])
         XCTAssertEqual(rep.status, 0, rep.stderr)
+        let written = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(rep.stdout.utf8)) as? [String: Any], rep.stdout)
+        XCTAssertEqual(written["bytes"] as? Int, (try FileManager.default.attributesOfItem(atPath: html)[.size] as? Int))
+        XCTAssertEqual(written["mixed_precision"] as? Bool, false)
         return (q, log, try String(contentsOfFile: html, encoding: .utf8))
     }
 
