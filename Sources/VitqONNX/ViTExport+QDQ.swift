@@ -56,7 +56,7 @@ extension ViTExport {
                             b.floats(name + "_high", axis == nil ? [hi[0]] : hi, dims: shape)], name + "_fq")
     }
 
-    /// Δ_r = max|x_r| / qmax per row (1 when that is 0 or not finite), as the integer export computes it.
+    /// Δ_r = max|x_r| / qmax per row (1 when that is 0 or not finite), for both formats.
     func perTokenStep(_ x: String, scheme: QuantScheme, name: String) -> String {
         let m = reduceMaxLast(b.op("Abs", [x], name + "_abs"), name + "_max")
         let bad = b.op("Or", [b.op("Equal", [m, b.scalar(name + "_zero", 0)], name + "_is_zero"),
@@ -73,8 +73,8 @@ extension ViTExport {
     /// Attention with QDQ operands: per-head (axis 1) or per-tensor Q, K, V and P, float products.
     func qdqAttend(_ qh: String, _ kh: String, _ vh: String, _ a: AttentionQuant, scale: Float, block: String) throws -> String {
         let heads = vit.config.numHeads
-        func operand(_ x: String, _ t: TensorQuant, _ name: String) -> String {
-            t.granularity == .perHead
+        func operand(_ x: String, _ t: TensorQuant, _ name: String, perHead: Bool? = nil) -> String {
+            perHead ?? (t.granularity == .perHead)
                 ? qdq(x, scales: (0..<heads).map { t.scales[$0] }, zeros: (0..<heads).map { t.zeroPoints[$0] }, scheme: t.scheme, axis: 1, name: name)
                 : qdq(x, scales: [t.scales[0]], zeros: [t.zeroPoints[0]], scheme: t.scheme, axis: nil, name: name)
         }
@@ -85,9 +85,7 @@ extension ViTExport {
         let pq: String
         switch a.probs {
         case let .uniform(t):
-            pq = t.scales.count > 1
-                ? qdq(probs, scales: (0..<heads).map { t.scales[$0] }, zeros: (0..<heads).map { t.zeroPoints[$0] }, scheme: t.scheme, axis: 1, name: block + ".p")
-                : qdq(probs, scales: [t.scales[0]], zeros: [t.zeroPoints[0]], scheme: t.scheme, axis: nil, name: block + ".p")
+            pq = operand(probs, t, block + ".p", perHead: a.probs.count > 1)
         case let .twin(ts):
             let per = (0..<heads).map { ts[a.probs.index(head: $0)] }
             guard Set(per.map(\.maxMagnitude)).count == 1 else { throw ExportError("\(block): twin softmax quantizers of different widths per head") }

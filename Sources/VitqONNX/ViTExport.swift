@@ -133,13 +133,8 @@ public struct ViTExport {
             let acc = b.op("MatMulInteger", operands, name + "_acc")
             return q.fma(q.cast(acc, to: .float, name + "_accf"), scale: weightScales.map { s * $0 }, bias: bias, dims: [out], name: name)
         case let .perToken(scheme):
-            // Δ_r = max|x_r| / qmax (1 when that is 0 or not finite); codes rne(x · fl(1/Δ_r)).
-            let m = reduceMaxLast(b.op("Abs", [x], name + ".input_abs"), name + ".input_max")
-            let bad = b.op("Or", [b.op("Equal", [m, b.scalar(name + ".input_zero", 0)], name + ".input_is_zero"),
-                                  b.op("Or", [b.op("IsInf", [m], name + ".input_is_inf"), b.op("IsNaN", [m], name + ".input_is_nan")], name + ".input_not_finite")],
-                            name + ".input_degenerate")
-            let step = b.op("Where", [bad, b.scalar(name + ".input_unit", 1), b.op("Div", [m, b.scalar(name + ".input_qmax_f", Float(scheme.qmax))], name + ".input_ratio")],
-                            name + ".input_step")
+            // Codes rne(x · fl(1/Δ_r)) on each row's step (``perTokenStep``).
+            let step = perTokenStep(x, scheme: scheme, name: name + ".input")
             let inverse = b.op("Div", [b.scalar(name + ".input_one", 1), step], name + ".input_inverse")
             let codes = q.quantize(x, inverse: inverse, zero: nil, scheme: scheme, name: name + ".input")
             let acc = b.op("MatMulInteger", [codes, wt], name + "_acc")
