@@ -69,3 +69,16 @@ final class SwinScoreBias: @unchecked Sendable {
         }
     }
 }
+
+extension SwinTransformer {
+    /// For block `b` of stage `s`, the grid row (of one image's R·R tokens) that each window row
+    /// (wy, wx, iy, ix) reads and writes back: the cyclic shift and the window partition as one gather.
+    public func windowSourceRows(stage s: Int, block b: Int) -> [Int] {
+        SwinWindows.sourceRows(batch: 1, resolution: config.resolution(s), window: config.window(s), shift: config.shift(s, block: b))
+    }
+
+    /// What block `b` of stage `s` adds to its attention scores: the relative position bias plus
+    /// the shift mask, [windows, heads, n, n] (windows 1 for an unshifted block), the float
+    /// values every engine adds.
+    public func attentionScoreBias(stage s: Int, block b: Int) -> Tensor { scoreBiases[s][b].combined }
+}

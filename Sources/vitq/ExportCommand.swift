@@ -8,11 +8,11 @@ import VitqRuntime
 
 /// `vitq export`: a model as ONNX that ONNX Runtime runs with vitq's own numbers: a float file as
 /// the fp32 graph, a quantized file as the integer engine's arithmetic (`MatMulInteger` with
-/// vitq's quantizers and epilogues). ViT and DeiT; the metadata carries the provenance.
+/// vitq's quantizers and epilogues). ViT, DeiT and Swin; the metadata carries the provenance.
 struct ExportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "export",
-        abstract: "Write a float or quantized ViT/DeiT as ONNX (fp32; a quantized file as integer MatMulInteger or qdq).")
+        abstract: "Write a float or quantized ViT/DeiT/Swin as ONNX (fp32; a quantized file as integer MatMulInteger or qdq).")
 
     @Argument(help: "A float model or a vitq quantized file.")
     var model: String
@@ -54,10 +54,9 @@ struct ExportCommand: ParsableCommand {
             metadata += [("preprocess_mean", base.preprocess.mean.map { "\($0)" }.joined(separator: ",")),
                          ("preprocess_std", base.preprocess.std.map { "\($0)" }.joined(separator: ",")),
                          ("preprocess_crop_pct", "\(base.preprocess.cropPct)"), ("input_size", "\(base.preprocess.inputSize)")]
-            guard let vit = base as? VisionTransformer else {
-                throw FlagError("\(model): a \(base.familyName) model; vitq export writes ViT and DeiT (Swin and torch-vit are not exported yet)")
-            }
-            let proto = try ViTExport.model(vit, network: network, format: format, opset: opset, metadata: metadata, producerVersion: BuildInfo.version)
+            let proto: Onnx_ModelProto
+            do { proto = try ONNXExport.model(base, network: network, format: format, opset: opset, metadata: metadata, producerVersion: BuildInfo.version) }
+            catch let e as ExportError { throw FlagError("\(model): \(e)") }
             let data = try proto.serializedBytes() as Data
             try AtomicFile.write(data, to: out)
             let kind = network == nil ? "fp32" : format.rawValue

@@ -10,7 +10,7 @@ import VitqQuant
 ///   dequantized value to the grid's ends, which equals clamping the code;
 /// - what QDQ cannot say is spelled in float: per-token inputs (the row step from `ReduceMax`,
 ///   then round, clip and rescale) and twin quantizers (two grids joined by `Where`).
-extension ViTExport {
+extension ExportOps {
     func qdqLinear(_ x: String, _ name: String, _ w: QuantizedWeight, _ input: OperandQuant) throws -> String {
         let out = w.outFeatures
         let values = b.int8s(name + ".weight_t", Self.transposed(w.values, rows: out, cols: w.inFeatures), dims: [w.inFeatures, out])
@@ -71,8 +71,8 @@ extension ViTExport {
     }
 
     /// Attention with QDQ operands: per-head (axis 1) or per-tensor Q, K, V and P, float products.
-    func qdqAttend(_ qh: String, _ kh: String, _ vh: String, _ a: AttentionQuant, scale: Float, block: String) throws -> String {
-        let heads = vit.config.numHeads
+    func qdqAttend(_ qh: String, _ kh: String, _ vh: String, _ a: AttentionQuant, heads: Int, scale: Float, block: String,
+                   scoreBias: (String) -> String) throws -> String {
         func operand(_ x: String, _ t: TensorQuant, _ name: String, perHead: Bool? = nil) -> String {
             perHead ?? (t.granularity == .perHead)
                 ? qdq(x, scales: (0..<heads).map { t.scales[$0] }, zeros: (0..<heads).map { t.zeroPoints[$0] }, scheme: t.scheme, axis: 1, name: name)
@@ -81,7 +81,7 @@ extension ViTExport {
         let qq = operand(qh, a.q, block + ".q"), kq = operand(kh, a.k, block + ".k"), vq = operand(vh, a.v, block + ".v")
         let kt = b.op("Transpose", [kq], block + ".k_t", [Attr.ints("perm", [0, 1, 3, 2])])
         let s = b.op("Mul", [b.op("MatMul", [qq, kt], block + ".qk"), b.scalar(block + ".scale", scale)], block + ".scores")
-        let probs = b.op("Softmax", [s], block + ".softmax", [Attr.int("axis", -1)])
+        let probs = b.op("Softmax", [scoreBias(s)], block + ".softmax", [Attr.int("axis", -1)])
         let pq: String
         switch a.probs {
         case let .uniform(t):
