@@ -3,7 +3,9 @@ import VitqQuant
 
 /// `--format qdq`: the quantizers as QuantizeLinear/DequantizeLinear pairs in front of float
 /// products, where toolchains such as TensorRT and ORT's QDQ optimiser look for them:
-/// - weights: int8 per output channel (axis 1 of MatMul's [in, out] weight), zero point 0;
+/// - weights: int8 per output channel, zero point 0, on axis 1 of MatMul's [in, out] weight (the
+///   axis ORT's own quantize_static gives MatMul weights; Conv's and Gemm's axis 0 is the same
+///   output channel in their [out, in] layout);
 /// - per-tensor inputs and per-head attention operands (axis 1 of [batch, heads, tokens, dim]),
 ///   with their zero points;
 /// - grids narrower than the storage type (fewer bits, narrow range) add a `Clip` of the
