@@ -62,5 +62,10 @@ VITQ_AVX2 static inline __m256i vitq_centered16(const float *x, __m256 inv, __m2
     return _mm256_permute4x64_epi64(_mm256_packs_epi32(q0, q1), 0xD8);
 }
 
+/// The integer GEMM's epilogue for one 6×16 tile of accumulators (gemm_s8_avx2.c; the AVX-512
+/// kernel writes through it too).
+VITQ_AVX2 void vitq_qgemm_store_tile_avx2(__m256i acc[VITQ_QGEMM_MR][2], int64_t i0, int mr, int64_t j0, int nr, int64_t n,
+                                          const vitq_qgemm_output *o);
+
 #endif
 #endif

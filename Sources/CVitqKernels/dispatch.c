@@ -1,4 +1,4 @@
-// Run-time CPU dispatch: the only place that decides between _ref and _avx2 kernels.
+// Run-time CPU dispatch: the only place that decides between the _ref, _avx2 and _avx512vnni kernels.
 #include "vitq_kernels.h"
 #include <stdlib.h>
 #include <string.h>
@@ -12,17 +12,35 @@ int vitq_cpu_has_avx2(void) {
 #endif
 }
 
-static int vitq_use_avx2_cached = -1;
+int vitq_cpu_has_avx512vnni(void) {
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    // __builtin_cpu_supports reports a feature only when the OS saves its register state (XCR0).
+    return vitq_cpu_has_avx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
+        && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+#else
+    return 0;
+#endif
+}
 
-int vitq_kernels_use_avx2(void) {
-    int v = __atomic_load_n(&vitq_use_avx2_cached, __ATOMIC_RELAXED);
+static int vitq_isa_cached = -1;
+
+int vitq_kernels_isa(void) {
+    int v = __atomic_load_n(&vitq_isa_cached, __ATOMIC_RELAXED);
     if (v < 0) {
-        const char *force = getenv("VITQ_FORCE_SCALAR");
-        v = (force && strcmp(force, "1") == 0) ? 0 : vitq_cpu_has_avx2();
-        __atomic_store_n(&vitq_use_avx2_cached, v, __ATOMIC_RELAXED);
+        v = vitq_cpu_has_avx512vnni() ? VITQ_ISA_AVX512_VNNI : vitq_cpu_has_avx2() ? VITQ_ISA_AVX2 : VITQ_ISA_SCALAR;
+        const char *force = getenv("VITQ_FORCE_SCALAR"), *cap = getenv("VITQ_ISA");
+        int limit = VITQ_ISA_AVX512_VNNI;
+        if (cap && strcmp(cap, "scalar") == 0) limit = VITQ_ISA_SCALAR;
+        if (cap && strcmp(cap, "avx2") == 0) limit = VITQ_ISA_AVX2;
+        if (force && strcmp(force, "1") == 0) limit = VITQ_ISA_SCALAR;
+        if (v > limit) v = limit;
+        __atomic_store_n(&vitq_isa_cached, v, __ATOMIC_RELAXED);
     }
     return v;
 }
+
+int vitq_kernels_use_avx2(void) { return vitq_kernels_isa() >= VITQ_ISA_AVX2; }
 
 void vitq_layernorm_f32(const float *x, float *y, const float *g, const float *b,
                         int64_t rows, int64_t dim, float eps) {
@@ -78,7 +96,9 @@ void vitq_layernorm_quantize_pack_a(const float *x, const float *gamma, const fl
 
 void vitq_qgemm(const int32_t *pa, const int16_t *pb, int64_t m, int64_t n, int64_t k, const vitq_qgemm_output *out) {
 #if defined(__x86_64__)
-    if (vitq_kernels_use_avx2()) { vitq_qgemm_avx2(pa, pb, m, n, k, out); return; }
+    const int isa = vitq_kernels_isa();
+    if (isa >= VITQ_ISA_AVX512_VNNI) { vitq_qgemm_avx512vnni(pa, pb, m, n, k, out); return; }
+    if (isa >= VITQ_ISA_AVX2) { vitq_qgemm_avx2(pa, pb, m, n, k, out); return; }
 #endif
     vitq_qgemm_scalar(pa, pb, m, n, k, out);
 }

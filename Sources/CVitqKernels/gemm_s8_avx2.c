@@ -80,8 +80,9 @@ VITQ_AVX2 static void vitq_store_tile_fused(__m256i acc[MR][2], int64_t i0, int 
     }
 }
 
-/// Writes rows [0, mr) × columns [j0, j0 + nr) of the tile through the epilogue.
-VITQ_AVX2 static void vitq_store_tile(__m256i acc[MR][2], int64_t i0, int mr, int64_t j0, int nr, int64_t n,
+/// Writes rows [0, mr) × columns [j0, j0 + nr) of the tile through the epilogue (also the
+/// AVX-512 kernel's epilogue: its accumulators are the same integers).
+VITQ_AVX2 void vitq_qgemm_store_tile_avx2(__m256i acc[MR][2], int64_t i0, int mr, int64_t j0, int nr, int64_t n,
                                       const vitq_qgemm_output *o) {
     if (!o->c && !o->q && (o->gelu || o->pa || nr < NR)) {
         vitq_store_tile_fused(acc, i0, mr, j0, nr, n, o);
@@ -124,7 +125,7 @@ VITQ_AVX2 void vitq_qgemm_avx2(const int32_t *pa, const int16_t *pb, int64_t m, 
             for (int64_t jb = jc; jb < jend; jb++) {
                 const int nr = (int)(n - jb * NR < NR ? n - jb * NR : NR);
                 vitq_micro_6x16(ap, pb + jb * kp * NR * 2, kp, acc);
-                vitq_store_tile(acc, i, mr, jb * NR, nr, n, out);
+                vitq_qgemm_store_tile_avx2(acc, i, mr, jb * NR, nr, n, out);
             }
         }
     }

@@ -28,7 +28,7 @@ extension BenchCommand {
                 let identical = Set(rows.map(\.sha256)).count == 1
                 if json {
                     struct Report: Encodable {
-                        var benchmark = "distributed", recipe: String, calibration_images: Int, cores: Int
+                        var benchmark = "distributed", machine = BuildInfo.machine, recipe: String, calibration_images: Int, cores: Int
                         var cpu_overhead_4_workers: Double?, wall_ratio_2_workers: Double?, identical_output: Bool
                         var configs: [DistributedBenchmark.Row]
                     }

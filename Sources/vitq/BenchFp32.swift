@@ -31,7 +31,7 @@ extension BenchCommand {
                 let (name, vit) = try benchModel(path: model, arch: arch)
                 let rows = Fp32Benchmark.run(model: vit, batches: batch, iterations: iterations)
                 if json {
-                    struct Report: Encodable { var benchmark = "fp32", model: String, threads: Int, iterations: Int, configs: [Fp32Benchmark.Row] }
+                    struct Report: Encodable { var benchmark = "fp32", machine = BuildInfo.machine, model: String, threads: Int, iterations: Int, configs: [Fp32Benchmark.Row] }
                     try printJSON(Report(model: name, threads: Parallel.threads, iterations: iterations, configs: rows))
                 } else {
                     print("model \(name), \(Parallel.threads) threads, median of \(iterations)")

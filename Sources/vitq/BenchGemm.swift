@@ -24,7 +24,7 @@ extension BenchCommand {
                 let rows = Int8Benchmark.gemm(threads: threads, iterations: iterations)
                 let speedup = Int8Benchmark.medianSpeedup(rows.map(\.speedup))
                 if json {
-                    struct Report: Encodable { var benchmark = "gemm", iterations: Int, speedup: Double, configs: [Int8Benchmark.GemmRow] }
+                    struct Report: Encodable { var benchmark = "gemm", machine = BuildInfo.machine, iterations: Int, speedup: Double, configs: [Int8Benchmark.GemmRow] }
                     try printJSON(Report(iterations: iterations, speedup: speedup, configs: rows))
                 } else {
                     print("shape                 threads  sgemm GFLOP/s  int8 GOP/s  (+quantize)  speedup")

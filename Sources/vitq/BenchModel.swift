@@ -47,7 +47,7 @@ extension BenchCommand {
                 let speedup = Int8Benchmark.medianSpeedup(rows.map(\.speedup))
                 if json {
                     struct Report: Encodable {
-                        var benchmark = "model", threads: Int, iterations: Int, activationGranularity: String, speedup: Double
+                        var benchmark = "model", machine = BuildInfo.machine, threads: Int, iterations: Int, activationGranularity: String, speedup: Double
                         var configs: [Int8Benchmark.ModelRow]
                     }
                     try printJSON(Report(threads: Parallel.threads, iterations: iterations, activationGranularity: activationGranularity,

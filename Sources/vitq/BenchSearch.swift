@@ -33,7 +33,7 @@ extension BenchCommand {
                 let rows = try SearchBenchmark.run(model: vit, images: images, candidates: candidates, iterations: iterations)
                 let speedup = Int8Benchmark.medianSpeedup(rows.map(\.speedup))
                 if json {
-                    struct Report: Encodable { var benchmark = "search", model: String, threads: Int, speedup: Double, configs: [SearchBenchmark.Row] }
+                    struct Report: Encodable { var benchmark = "search", machine = BuildInfo.machine, model: String, threads: Int, speedup: Double, configs: [SearchBenchmark.Row] }
                     try printJSON(Report(model: name, threads: Parallel.threads, speedup: speedup, configs: rows))
                 } else {
                     print("op                   operand  int8 cand/s  float cand/s  speedup  same winner")

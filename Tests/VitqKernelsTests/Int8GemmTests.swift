@@ -2,10 +2,15 @@ import CVitqKernels
 import VitqTensor
 import XCTest
 
-/// The exact integer GEMM: the AVX2 and scalar packed kernels equal the plain reference bit for
-/// bit (int32 out), their epilogues agree bit for bit, and the AVX2 quantize-and-pack routines
-/// equal the scalar ones.
+/// The exact integer GEMM: the AVX-512 VNNI (on a CPU that has it), AVX2 and scalar packed kernels
+/// equal the plain reference bit for bit (int32 out), their epilogues agree bit for bit, and the
+/// AVX2 quantize-and-pack routines equal the scalar ones.
 final class Int8GemmTests: XCTestCase {
+    /// The vector kernels this CPU can run, by name.
+    static var vectorKernels: [(name: String, kernel: Kernel)] {
+        [("avx2", vitq_qgemm_avx2)] + (vitq_cpu_has_avx512vnni() != 0 ? [("avx512vnni", vitq_qgemm_avx512vnni)] : [])
+    }
+
     struct Packed { var a: [Int32]; var b: [Int16] }
 
     func pack(_ a: [Int8], _ b: [Int8], m: Int, n: Int, k: Int) -> Packed {
@@ -41,15 +46,19 @@ final class Int8GemmTests: XCTestCase {
 
     func testPackedKernelsEqualTheReferenceOnRandomShapes() {
         var rng = SeededRandom(seed: 7)
-        var shapes: [(Int, Int, Int)] = [(1, 1, 1), (6, 16, 2), (7, 17, 3), (5, 15, 4095), (13, 33, 4096), (70, 1, 4096)]
-        while shapes.count < 60 {
-            shapes.append((1 + Int(rng.next() % 70), 1 + Int(rng.next() % 70), 1 + Int(rng.next() % 4096)))
+        // The AVX-512 kernel's wide tile is 64 columns: shapes below, at and past it, with tails.
+        var shapes: [(Int, Int, Int)] = [(1, 1, 1), (6, 16, 2), (7, 17, 3), (5, 15, 4095), (13, 33, 4096), (70, 1, 4096),
+                                         (6, 64, 2), (7, 65, 33), (13, 130, 100), (25, 200, 4096), (1, 129, 1)]
+        while shapes.count < 70 {
+            shapes.append((1 + Int(rng.next() % 70), 1 + Int(rng.next() % 200), 1 + Int(rng.next() % 4096)))
         }
         for (m, n, k) in shapes {
             let a = (0..<(m * k)).map { _ in draw(&rng) }, b = (0..<(n * k)).map { _ in draw(&rng) }
             let ref = reference(a, b, m: m, n: n, k: k)
             let p = pack(a, b, m: m, n: n, k: k)
-            XCTAssertEqual(int32Product(p, m: m, n: n, k: k, kernel: vitq_qgemm_avx2), ref, "avx2 \(m)×\(n)×\(k)")
+            for (name, kernel) in Self.vectorKernels {
+                XCTAssertEqual(int32Product(p, m: m, n: n, k: k, kernel: kernel), ref, "\(name) \(m)×\(n)×\(k)")
+            }
             XCTAssertEqual(int32Product(p, m: m, n: n, k: k, kernel: vitq_qgemm_scalar), ref, "scalar \(m)×\(n)×\(k)")
             // Spot-check the reference itself with Swift integers.
             let (i, j) = (m - 1, n / 2)
@@ -68,7 +77,7 @@ final class Int8GemmTests: XCTestCase {
 
     func testEpiloguesAgreeBitForBit() {
         var rng = SeededRandom(seed: 9)
-        for (m, n, k) in [(13, 37, 100), (6, 16, 64), (25, 48, 384), (1, 5, 3)] {
+        for (m, n, k) in [(13, 37, 100), (6, 16, 64), (25, 48, 384), (1, 5, 3), (13, 150, 100)] {
             let a = (0..<(m * k)).map { _ in draw(&rng) }, b = (0..<(n * k)).map { _ in draw(&rng) }
             let p = pack(a, b, m: m, n: n, k: k)
             let colScale = Tensor(shape: [n], values: (0..<n).map { _ in Float(1e-4 * (1 + rng.uniform())) })
@@ -77,7 +86,7 @@ final class Int8GemmTests: XCTestCase {
             let ref = reference(a, b, m: m, n: n, k: k)
             for accumulate in [false, true] {
                 var results: [[Float]] = []
-                for kernel in [vitq_qgemm_avx2, vitq_qgemm_scalar] as [Kernel] {
+                for kernel in [vitq_qgemm_scalar] + Self.vectorKernels.map(\.kernel) {
                     var f = (0..<(m * n)).map { Float($0 % 5) }
                     f.withUnsafeMutableBufferPointer { fp in
                         var out = vitq_qgemm_output()
@@ -87,7 +96,7 @@ final class Int8GemmTests: XCTestCase {
                     }
                     results.append(f)
                 }
-                XCTAssertEqual(results[0].map(\.bitPattern), results[1].map(\.bitPattern), "f32 epilogue \(m)×\(n)×\(k)")
+                for r in results.dropFirst() { XCTAssertEqual(r.map(\.bitPattern), results[0].map(\.bitPattern), "f32 epilogue \(m)×\(n)×\(k)") }
                 // Against a hand computation from the exact int32 product.
                 let idx = m * n - 1, base: Float = accumulate ? Float(idx % 5) : 0
                 let expected: Float = base + (Float(ref[idx]) * colScale.data[n - 1] + bias.data[n - 1])
@@ -95,7 +104,7 @@ final class Int8GemmTests: XCTestCase {
             }
             // Requantisation to int8.
             var qs: [[Int8]] = []
-            for kernel in [vitq_qgemm_avx2, vitq_qgemm_scalar] as [Kernel] {
+            for kernel in [vitq_qgemm_scalar] + Self.vectorKernels.map(\.kernel) {
                 var q = [Int8](repeating: 0, count: m * n)
                 q.withUnsafeMutableBufferPointer { qp in
                     var out = vitq_qgemm_output()
@@ -105,7 +114,7 @@ final class Int8GemmTests: XCTestCase {
                 }
                 qs.append(q)
             }
-            XCTAssertEqual(qs[0], qs[1])
+            for q in qs.dropFirst() { XCTAssertEqual(q, qs[0]) }
             let v: Float = Float(ref[0]).addingProduct(0, 0) * colScale.data[0]
             let expectedQ: Float = max(-127, min(127, (v * (1 / outScale.data[0])).rounded(.toNearestOrEven)))
             XCTAssertEqual(Int(qs[0][0]), Int(expectedQ))
@@ -146,9 +155,10 @@ final class Int8GemmTests: XCTestCase {
             let colScale = Tensor(shape: [n], values: (0..<n).map { _ in Float(1e-4 * (1 + rng.uniform())) })
             let bias = Tensor(shape: [n], values: (0..<n).map { _ in Float(rng.normal()) })
             for (scale, zero, lo, hi) in [(Float(0.01), Int32(0), Int32(-127), Int32(127)), (0.02, 9, 0, 255)] {
-                let variants: [(Kernel, (UnsafePointer<Float>?, UnsafeMutablePointer<Float>?, Int64) -> Void, Pack)] = [
-                    (vitq_qgemm_avx2, vitq_gelu_f32_avx2, vitq_qgemm_quantize_pack_a_avx2),
-                    (vitq_qgemm_scalar, vitq_gelu_f32_ref, vitq_qgemm_quantize_pack_a_ref)]
+                // The AVX-512 kernel writes through the AVX2 epilogue: the AVX2 passes are its separate passes.
+                let variants: [(Kernel, (UnsafePointer<Float>?, UnsafeMutablePointer<Float>?, Int64) -> Void, Pack)] =
+                    Self.vectorKernels.map { ($0.kernel, vitq_gelu_f32_avx2, vitq_qgemm_quantize_pack_a_avx2) }
+                    + [(vitq_qgemm_scalar, vitq_gelu_f32_ref, vitq_qgemm_quantize_pack_a_ref)]
                 for (kernel, gelu, packA) in variants {
                     let size = Int(vitq_qgemm_packed_a_size(Int64(m), Int64(n)))
                     var fused = [Int32](repeating: 7, count: size), separate = fused

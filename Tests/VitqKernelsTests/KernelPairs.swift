@@ -83,6 +83,9 @@ struct PairOutput {
 struct KernelPair {
     var accelerated: String
     var reference: String
+    /// Whether this CPU can run the accelerated kernel (AVX2 is required of the test machine; the
+    /// AVX-512 VNNI kernels run where the CPU has them).
+    var available: () -> Bool = { vitq_cpu_has_avx2() != 0 }
     /// Draws one input from the generator, runs both kernels on it and returns their outputs.
     var run: (inout SeededRandom) -> [PairOutput]
 }
@@ -202,33 +205,8 @@ enum KernelPairs {
         },
         // The packed kernel's scalar version is its reference (vitq_gemm_s8s8s32_ref, on unpacked
         // operands, checks both in Int8GemmTests).
-        KernelPair(accelerated: "vitq_qgemm_avx2", reference: "vitq_qgemm_scalar") { rng in
-            let m = rng.count(1...30), n = rng.count(1...40), k = rng.count(1...300)
-            let a8 = (0..<(m * k)).map { _ in Int8(truncatingIfNeeded: rng.next()) }, b8 = (0..<(n * k)).map { _ in Int8(truncatingIfNeeded: rng.next()) }
-            var pa = [Int32](repeating: 0, count: Int(vitq_qgemm_packed_a_size(Int64(m), Int64(k))))
-            var pb = [Int16](repeating: 0, count: Int(vitq_qgemm_packed_b_size(Int64(n), Int64(k))))
-            vitq_qgemm_pack_a_s8(a8, Int64(k), Int64(m), Int64(k), &pa)
-            vitq_qgemm_pack_b_s8(b8, Int64(k), Int64(n), Int64(k), &pb)
-            let colScale = (0..<n).map { _ in Float(1e-4 * (1 + rng.uniform())) }, bias = rng.floats(n, scale: 1)
-            typealias Kernel = (UnsafePointer<Int32>, UnsafePointer<Int16>, Int64, Int64, Int64, UnsafePointer<vitq_qgemm_output>) -> Void
-            func products(_ kernel: Kernel) -> (c: [Int32], f: [Float]) {
-                var c = [Int32](repeating: -1, count: m * n), f = [Float](repeating: 0.5, count: m * n)
-                c.withUnsafeMutableBufferPointer { cp in
-                    var out = vitq_qgemm_output()
-                    out.c = cp.baseAddress; out.ldc = Int64(n)
-                    kernel(pa, pb, Int64(m), Int64(n), Int64(k), &out)
-                }
-                colScale.withUnsafeBufferPointer { sp in bias.withUnsafeBufferPointer { bp in f.withUnsafeMutableBufferPointer { fp in
-                    var out = vitq_qgemm_output()
-                    out.f = fp.baseAddress; out.ldf = Int64(n); out.accumulate = 1
-                    out.col_scale = sp.baseAddress; out.bias = bp.baseAddress
-                    kernel(pa, pb, Int64(m), Int64(n), Int64(k), &out)
-                } } }
-                return (c, f)
-            }
-            let (r, a) = (products(vitq_qgemm_scalar), products(vitq_qgemm_avx2))
-            return [PairOutput("c", reference: r.c, accelerated: a.c), PairOutput("f (scale, bias, accumulate)", .bitEqual, reference: r.f, accelerated: a.f)]
-        },
+        packedGemm("vitq_qgemm_avx2", vitq_qgemm_avx2),
+        packedGemm("vitq_qgemm_avx512vnni", vitq_qgemm_avx512vnni, available: { vitq_cpu_has_avx512vnni() != 0 }),
         KernelPair(accelerated: "vitq_softmax_quantize_pack_a_avx2", reference: "vitq_softmax_quantize_pack_a_ref") { rng in
             let m = rng.count(1...20), n = rng.count(1...200), ld = n + rng.count(0...3)
             var xr = rng.floats(m * ld, scale: 8), xa = xr
@@ -320,6 +298,40 @@ enum KernelPairs {
     /// The accelerated kernels declared in include/vitq_kernels.h: every function whose name ends
     /// in an instruction-set suffix (`_avx2`, `_avx512…`, `_vnni…`), the CPU-feature queries
     /// (`(void)` parameters) aside.
+    typealias PackedGemmKernel = (UnsafePointer<Int32>, UnsafePointer<Int16>, Int64, Int64, Int64, UnsafePointer<vitq_qgemm_output>) -> Void
+
+    /// A packed integer GEMM variant against the scalar one: int32 out, and the float epilogue
+    /// (scale, bias, accumulate), on shapes past the AVX-512 kernel's 64-column tile.
+    static func packedGemm(_ name: String, _ kernel: @escaping PackedGemmKernel,
+                           available: @escaping () -> Bool = { vitq_cpu_has_avx2() != 0 }) -> KernelPair {
+        KernelPair(accelerated: name, reference: "vitq_qgemm_scalar", available: available) { rng in
+            let m = rng.count(1...30), n = rng.count(1...150), k = rng.count(1...300)
+            let a8 = (0..<(m * k)).map { _ in Int8(truncatingIfNeeded: rng.next()) }, b8 = (0..<(n * k)).map { _ in Int8(truncatingIfNeeded: rng.next()) }
+            var pa = [Int32](repeating: 0, count: Int(vitq_qgemm_packed_a_size(Int64(m), Int64(k))))
+            var pb = [Int16](repeating: 0, count: Int(vitq_qgemm_packed_b_size(Int64(n), Int64(k))))
+            vitq_qgemm_pack_a_s8(a8, Int64(k), Int64(m), Int64(k), &pa)
+            vitq_qgemm_pack_b_s8(b8, Int64(k), Int64(n), Int64(k), &pb)
+            let colScale = (0..<n).map { _ in Float(1e-4 * (1 + rng.uniform())) }, bias = rng.floats(n, scale: 1)
+            func products(_ kernel: PackedGemmKernel) -> (c: [Int32], f: [Float]) {
+                var c = [Int32](repeating: -1, count: m * n), f = [Float](repeating: 0.5, count: m * n)
+                c.withUnsafeMutableBufferPointer { cp in
+                    var out = vitq_qgemm_output()
+                    out.c = cp.baseAddress; out.ldc = Int64(n)
+                    kernel(pa, pb, Int64(m), Int64(n), Int64(k), &out)
+                }
+                colScale.withUnsafeBufferPointer { sp in bias.withUnsafeBufferPointer { bp in f.withUnsafeMutableBufferPointer { fp in
+                    var out = vitq_qgemm_output()
+                    out.f = fp.baseAddress; out.ldf = Int64(n); out.accumulate = 1
+                    out.col_scale = sp.baseAddress; out.bias = bp.baseAddress
+                    kernel(pa, pb, Int64(m), Int64(n), Int64(k), &out)
+                } } }
+                return (c, f)
+            }
+            let (r, a) = (products(vitq_qgemm_scalar), products(kernel))
+            return [PairOutput("c", reference: r.c, accelerated: a.c), PairOutput("f (scale, bias, accumulate)", .bitEqual, reference: r.f, accelerated: a.f)]
+        }
+    }
+
     static func declaredAccelerated(header: String) throws -> [String] {
         let declaration = try NSRegularExpression(pattern: #"^[A-Za-z_][\w ]*?\**\s*\b(vitq_\w+?_(?:avx2|avx512\w*|vnni\w*))\s*\((?!void\))"#,
                                                   options: [.anchorsMatchLines])

@@ -1,8 +1,9 @@
 /// vitq C kernels: fp32 elementwise ops for the transformer forward pass.
 ///
 /// Every kernel has a scalar `_ref` version (the reference, written for clarity)
-/// and an AVX2+FMA variant. The unsuffixed entry points dispatch at run time
-/// (see dispatch.c); set VITQ_FORCE_SCALAR=1 in the environment to force `_ref`.
+/// and an AVX2+FMA variant; the integer GEMM also has an AVX-512 VNNI one. The unsuffixed entry
+/// points dispatch at run time (see dispatch.c, vitq_kernels_isa); set VITQ_FORCE_SCALAR=1 (or
+/// VITQ_ISA=scalar) in the environment to force `_ref`, VITQ_ISA=avx2 to stop at AVX2.
 #ifndef VITQ_KERNELS_H
 #define VITQ_KERNELS_H
 
@@ -16,7 +17,15 @@ extern "C" {
 
 /// 1 when the CPU and OS support AVX2 and FMA, else 0.
 int vitq_cpu_has_avx2(void);
-/// 1 when the dispatched kernels are the AVX2 variants.
+/// 1 when the CPU and OS support AVX-512 F/BW/VL and AVX512_VNNI (zmm state enabled), else 0.
+int vitq_cpu_has_avx512vnni(void);
+/// The kernel level the dispatch chooses: VITQ_ISA_SCALAR, VITQ_ISA_AVX2 or VITQ_ISA_AVX512_VNNI.
+/// The best the CPU has, capped by the environment: VITQ_ISA=scalar|avx2|avx512vnni (or
+/// VITQ_FORCE_SCALAR=1, the same as VITQ_ISA=scalar). Every level computes the same bits for
+/// the integer kernels; the fp32 AVX2 kernels approximate exp and erf (Docs/ARCHITECTURE.md).
+int vitq_kernels_isa(void);
+enum { VITQ_ISA_SCALAR = 0, VITQ_ISA_AVX2 = 1, VITQ_ISA_AVX512_VNNI = 2 };
+/// 1 when the dispatched kernels are the AVX2 (or wider) variants.
 int vitq_kernels_use_avx2(void);
 
 // MARK: fp32 ops (dispatched)
@@ -172,6 +181,8 @@ typedef struct vitq_qgemm_output {
 void vitq_qgemm(const int32_t *pa, const int16_t *pb, int64_t m, int64_t n, int64_t k, const vitq_qgemm_output *out);
 void vitq_qgemm_scalar(const int32_t *pa, const int16_t *pb, int64_t m, int64_t n, int64_t k, const vitq_qgemm_output *out);
 void vitq_qgemm_avx2(const int32_t *pa, const int16_t *pb, int64_t m, int64_t n, int64_t k, const vitq_qgemm_output *out);
+/// The AVX-512 VNNI variant (vpdpwssd on zmm; call only when vitq_cpu_has_avx512vnni()).
+void vitq_qgemm_avx512vnni(const int32_t *pa, const int16_t *pb, int64_t m, int64_t n, int64_t k, const vitq_qgemm_output *out);
 /// The reference: plain loops over unpacked int8 operands, int32 out.
 void vitq_gemm_s8s8s32_ref(const int8_t *a, int64_t lda, const int8_t *b, int64_t ldb,
                            int64_t m, int64_t n, int64_t k, int32_t *c, int64_t ldc);
