@@ -2,7 +2,7 @@ import Foundation
 import SwiftProtobuf
 
 /// Builds one ONNX graph: nodes in topological order, initializers as raw little-endian data,
-/// and fresh value names. The exporters (``ViTExport``) say what to compute; this says how it is
+/// and fresh value names. The exporters (``ONNXExport``) say what to compute; this says how it is
 /// spelled in onnx.proto's messages.
 public final class GraphBuilder {
     /// An ONNX element type of an initializer or a graph input/output.
