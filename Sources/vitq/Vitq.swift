@@ -14,6 +14,7 @@ struct Vitq: ParsableCommand {
 /// Runs `body`; any error becomes one line on stderr and exit code 1.
 func reportingErrors(_ body: () throws -> Void) throws {
     do {
+        try checkKernelLevelVariable()
         try body()
     } catch let e as ExitCode {
         throw e
@@ -21,6 +22,13 @@ func reportingErrors(_ body: () throws -> Void) throws {
         FileHandle.standardError.write(Data("vitq: error: \(error)\n".utf8))
         throw ExitCode(1)
     }
+}
+
+/// VITQ_ISA, when set, must name a kernel level: the dispatch (dispatch.c) reads it before any
+/// kernel runs and would otherwise ignore a misspelt level.
+func checkKernelLevelVariable() throws {
+    guard let v = ProcessInfo.processInfo.environment["VITQ_ISA"], !["scalar", "avx2", "avx512vnni"].contains(v) else { return }
+    throw FlagError("VITQ_ISA=\(v): expected scalar, avx2 or avx512vnni")
 }
 
 /// Options every compute command shares.

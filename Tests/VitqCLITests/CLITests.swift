@@ -114,6 +114,13 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertTrue(r.stdout.contains("libzmq    4."), r.stdout)
         XCTAssertTrue(r.stdout.contains("openblas"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("cpu flags"), r.stdout)
+        // The kernel level is capped by VITQ_ISA; a level that does not exist is one line, not ignored.
+        let capped = try CLIRunner.run(["version"], environment: ["VITQ_ISA": "scalar"])
+        XCTAssertTrue(capped.stdout.contains("kernels   scalar"), capped.stdout)
+        let wrong = try CLIRunner.run(["version"], environment: ["VITQ_ISA": "avx3"])
+        XCTAssertNotEqual(wrong.status, 0)
+        XCTAssertEqual(wrong.stderr, "vitq: error: VITQ_ISA=avx3: expected scalar, avx2 or avx512vnni\n")
     }
 
     func testInspectSynthAndBenchJSON() throws {
