@@ -75,6 +75,56 @@ final class Int8GemmTests: XCTestCase {
         XCTAssertEqual(int32Product(q, m: 1, n: 1, k: k, kernel: vitq_qgemm), [Int32(127 * -128 * k)])
     }
 
+    /// Packs int16 operands by the documented layout (independently of the C packers): A in panels of
+    /// MR rows of int16 pairs, B in blocks of NR columns of int16 pairs, zero padded.
+    func packWide(_ a: [Int16], _ b: [Int16], m: Int, n: Int, k: Int) -> Packed {
+        let mr = Int(VITQ_QGEMM_MR), nr = Int(VITQ_QGEMM_NR), kp = (k + 1) / 2
+        var pa = [Int32](repeating: 0, count: Int(vitq_qgemm_packed_a_size(Int64(m), Int64(k))))
+        var pb = [Int16](repeating: 0, count: Int(vitq_qgemm_packed_b_size(Int64(n), Int64(k))))
+        for i in 0..<m {
+            for p in 0..<kp {
+                let lo = a[i * k + 2 * p], hi = 2 * p + 1 < k ? a[i * k + 2 * p + 1] : 0
+                pa[(i / mr) * kp * mr + p * mr + i % mr] = Int32(bitPattern: UInt32(UInt16(bitPattern: lo)) | UInt32(UInt16(bitPattern: hi)) << 16)
+            }
+        }
+        for j in 0..<n {
+            for p in 0..<(2 * kp) where p < k { pb[((j / nr) * kp * nr + (p / 2) * nr + j % nr) * 2 + p % 2] = b[j * k + p] }
+        }
+        return Packed(a: pa, b: pb)
+    }
+
+    /// Operands as affine quantizers make them (q − zero, |v| ≤ 255): A spanning at most 256 values at
+    /// any offset (the VNNI kernel's u8 path, shifted by −min), A spanning more than that, and B beyond
+    /// int8 (its int16-pair path). Every kernel equals the product in Swift integers.
+    func testAffineOperandsTakeAnExactPath() {
+        var rng = SeededRandom(seed: 21)
+        func values(_ count: Int, _ lo: Int, _ hi: Int) -> [Int16] {
+            (0..<count).map { t in Int16(t % 7 == 0 ? lo : t % 7 == 1 ? hi : lo + Int(rng.next() % UInt64(hi - lo + 1))) }
+        }
+        let cases: [(String, ClosedRange<Int>, ClosedRange<Int>)] = [
+            ("A in [-12, 243]", -12...243, -128...127), ("A in [5, 200]", 5...200, -128...127),
+            ("A in [-255, -1]", -255 ... -1, -128...127), ("A in [-255, 255]", -255...255, -128...127),
+            ("B in [-12, 243]", -128...127, -12...243), ("both wide", -255...255, -255...255),
+        ]
+        for (label, ra, rb) in cases {
+            for (m, n, k) in [(13, 37, 101), (7, 65, 4096), (12, 32, 16), (1, 1, 3)] {
+                let a = values(m * k, ra.lowerBound, ra.upperBound), b = values(n * k, rb.lowerBound, rb.upperBound)
+                let p = packWide(a, b, m: m, n: n, k: k)
+                var expected = [Int32](repeating: 0, count: m * n)
+                for i in 0..<m {
+                    for j in 0..<n {
+                        var s = 0
+                        for t in 0..<k { s += Int(a[i * k + t]) * Int(b[j * k + t]) }
+                        expected[i * n + j] = Int32(s)
+                    }
+                }
+                for (name, kernel) in [("scalar", vitq_qgemm_scalar as Kernel)] + Self.vectorKernels {
+                    XCTAssertEqual(int32Product(p, m: m, n: n, k: k, kernel: kernel), expected, "\(name) \(label) \(m)×\(n)×\(k)")
+                }
+            }
+        }
+    }
+
     func testEpiloguesAgreeBitForBit() {
         var rng = SeededRandom(seed: 9)
         for (m, n, k) in [(13, 37, 100), (6, 16, 64), (25, 48, 384), (1, 5, 3), (13, 150, 100)] {
