@@ -41,14 +41,19 @@ VITQ_AVX2 static void vitq_micro_6x16(const int32_t *a, const int16_t *b, int64_
 /// past nr are zero), GELU when asked, then the float rows (f) and/or the next GEMM's packed A (pa).
 VITQ_AVX2 static void vitq_store_tile_fused(__m256i acc[MR][2], int64_t i0, int mr, int64_t j0, int nr, int64_t n,
                                             const vitq_qgemm_output *o) {
-    float scale[NR] = {0}, bias[NR] = {0};
-    const float *sp = o->col_scale + j0, *bp = o->bias ? o->bias + j0 : bias;
+    float scale[NR] = {0}, bias[NR] = {0}, rowBias[NR] = {0};
+    const float *sp = o->col_scale + j0, *bp = o->bias ? o->bias + j0 : bias, *rbp = o->row_bias ? o->row_bias + j0 : rowBias;
     if (nr < NR) {
-        for (int j = 0; j < nr; j++) { scale[j] = sp[j]; bias[j] = o->bias ? bp[j] : 0.0f; }
-        sp = scale; bp = bias;
+        for (int j = 0; j < nr; j++) {
+            scale[j] = sp[j];
+            bias[j] = o->bias ? bp[j] : 0.0f;
+            rowBias[j] = o->row_bias ? rbp[j] : 0.0f;
+        }
+        sp = scale; bp = bias; rbp = rowBias;
     }
     const __m256 s0 = _mm256_loadu_ps(sp), s1 = _mm256_loadu_ps(sp + 8);
     const __m256 z0 = _mm256_loadu_ps(bp), z1 = _mm256_loadu_ps(bp + 8);
+    const __m256 rb0 = _mm256_loadu_ps(rbp), rb1 = _mm256_loadu_ps(rbp + 8);
     const int64_t kpOut = (n + 1) / 2, pairs = (nr + 1) / 2;
     int32_t *panel = o->pa ? o->pa + (i0 / MR) * kpOut * MR : 0;
     const __m256 inv = _mm256_set1_ps(1.0f / o->pa_scale), zq = _mm256_set1_ps((float)o->pa_zero);
@@ -58,6 +63,11 @@ VITQ_AVX2 static void vitq_store_tile_fused(__m256i acc[MR][2], int64_t i0, int 
         float v[NR];
         __m256 v0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[r][0]), s0, z0);
         __m256 v1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[r][1]), s1, z1);
+        if (o->row_scale) {
+            const __m256 rs = _mm256_set1_ps(o->row_scale[i0 + r]);
+            v0 = _mm256_fmadd_ps(v0, rs, rb0);
+            v1 = _mm256_fmadd_ps(v1, rs, rb1);
+        }
         if (o->gelu) { v0 = vitq_gelu256(v0); v1 = vitq_gelu256(v1); }
         _mm256_storeu_ps(v, v0);
         _mm256_storeu_ps(v + 8, v1);
@@ -92,10 +102,17 @@ VITQ_AVX2 void vitq_qgemm_store_tile_avx2(__m256i acc[MR][2], int64_t i0, int mr
         const __m256 s0 = _mm256_loadu_ps(o->col_scale + j0), s1 = _mm256_loadu_ps(o->col_scale + j0 + 8);
         const __m256 z0 = o->bias ? _mm256_loadu_ps(o->bias + j0) : _mm256_setzero_ps();
         const __m256 z1 = o->bias ? _mm256_loadu_ps(o->bias + j0 + 8) : _mm256_setzero_ps();
+        const __m256 rb0 = o->row_bias ? _mm256_loadu_ps(o->row_bias + j0) : _mm256_setzero_ps();
+        const __m256 rb1 = o->row_bias ? _mm256_loadu_ps(o->row_bias + j0 + 8) : _mm256_setzero_ps();
         for (int r = 0; r < mr; r++) {
             float *dst = o->f + (i0 + r) * o->ldf + j0;
             __m256 v0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[r][0]), s0, z0);
             __m256 v1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[r][1]), s1, z1);
+            if (o->row_scale) {
+                const __m256 rs = _mm256_set1_ps(o->row_scale[i0 + r]);
+                v0 = _mm256_fmadd_ps(v0, rs, rb0);
+                v1 = _mm256_fmadd_ps(v1, rs, rb1);
+            }
             if (o->accumulate) {
                 v0 = _mm256_add_ps(_mm256_loadu_ps(dst), v0);
                 v1 = _mm256_add_ps(_mm256_loadu_ps(dst + 8), v1);

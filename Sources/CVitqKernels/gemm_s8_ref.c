@@ -114,6 +114,8 @@ void vitq_qgemm_store_row_ref(const int32_t *acc, int64_t row, int64_t j0, int64
     }
     float v[NR];
     for (int64_t j = 0; j < len; j++) v[j] = fmaf((float)acc[j], o->col_scale[j0 + j], o->bias ? o->bias[j0 + j] : 0.0f);
+    if (o->row_scale)
+        for (int64_t j = 0; j < len; j++) v[j] = fmaf(v[j], o->row_scale[row], o->row_bias ? o->row_bias[j0 + j] : 0.0f);
     if (o->gelu) vitq_gelu_f32_ref(v, v, len);
     for (int64_t j = 0; j < len; j++) {
         const int64_t col = j0 + j;

@@ -171,6 +171,46 @@ final class Int8GemmTests: XCTestCase {
         }
     }
 
+    /// The per-token epilogue (row_scale, row_bias, then GELU or the residual add) equals the GEMM's
+    /// product finished by vitq_per_token_finish at the same level, bit for bit.
+    func testPerTokenEpilogueEqualsTheFinishPass() {
+        var rng = SeededRandom(seed: 17)
+        typealias Finish = (UnsafePointer<Float>, Int64, Int64, Int64, UnsafePointer<Float>, UnsafePointer<Float>?, Int32, Int32,
+                            UnsafeMutablePointer<Float>, Int64) -> Void
+        let levels: [(String, Kernel, Finish)] = [("scalar", vitq_qgemm_scalar, vitq_per_token_finish_ref)]
+            + Self.vectorKernels.map { ($0.name, $0.kernel, vitq_per_token_finish_avx2) }
+        for (m, n, k) in [(13, 37, 100), (6, 16, 64), (25, 150, 384), (1, 5, 3)] {
+            let a = (0..<(m * k)).map { _ in draw(&rng) }, b = (0..<(n * k)).map { _ in draw(&rng) }
+            let p = pack(a, b, m: m, n: n, k: k)
+            let colScale = (0..<n).map { _ in Float(1e-4 * (1 + rng.uniform())) }
+            let bias = (0..<n).map { _ in Float(rng.normal()) }, steps = (0..<m).map { _ in Float(0.01 + rng.uniform()) }
+            let start = (0..<(m * n)).map { _ in Float(rng.normal()) }
+            for (name, kernel, finish) in levels {
+                for (gelu, accumulate) in [(false, false), (true, false), (false, true)] {
+                    var product = [Float](repeating: 0, count: m * n), separate = start, fused = start
+                    product.withUnsafeMutableBufferPointer { fp in
+                        var out = vitq_qgemm_output()
+                        out.f = fp.baseAddress; out.ldf = Int64(n); out.col_scale = UnsafePointer(colScale)
+                        kernel(p.a, p.b, Int64(m), Int64(n), Int64(k), &out)
+                    }
+                    finish(product, Int64(n), Int64(m), Int64(n), steps, bias, gelu ? 1 : 0, accumulate ? 1 : 0, &separate, Int64(n))
+                    fused.withUnsafeMutableBufferPointer { fp in
+                        var out = vitq_qgemm_output()
+                        out.f = fp.baseAddress; out.ldf = Int64(n); out.accumulate = accumulate ? 1 : 0; out.gelu = gelu ? 1 : 0
+                        out.col_scale = UnsafePointer(colScale)
+                        steps.withUnsafeBufferPointer { sp in
+                            bias.withUnsafeBufferPointer { bp in
+                                out.row_scale = sp.baseAddress; out.row_bias = bp.baseAddress
+                                kernel(p.a, p.b, Int64(m), Int64(n), Int64(k), &out)
+                            }
+                        }
+                    }
+                    XCTAssertEqual(fused.map(\.bitPattern), separate.map(\.bitPattern), "\(name) gelu \(gelu) accumulate \(accumulate) \(m)×\(n)×\(k)")
+                }
+            }
+        }
+    }
+
     func testQuantizeAndPackMatchTheScalarRoutines() {
         var rng = SeededRandom(seed: 3)
         for (rows, cols) in [(1, 1), (7, 33), (197, 64), (64, 197), (16, 16), (33, 48), (5, 17)] {

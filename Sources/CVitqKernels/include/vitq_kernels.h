@@ -165,6 +165,9 @@ void vitq_qgemm_quantize_pack_b_block(const float *b, int64_t ldb, int64_t n, in
 /// pa: the next GEMM's packed A (k = this GEMM's n) holding quantize(v) − pa_zero with scale
 ///     pa_scale, exactly what vitq_qgemm_quantize_pack_a writes from the float v; padding rows
 ///     of the last panel are zeroed. Like f, pa points at the first row's panel.
+/// row_scale (per-token inputs): v = fmaf(v, row_scale[i], row_bias[j]) (row_bias 0 when NULL)
+///     right after the column scale and before GELU, row_scale indexed like f's rows: exactly
+///     vitq_per_token_finish of the stored product, in the same pass (bias is then NULL).
 /// When c is non-NULL it is the only output.
 typedef struct vitq_qgemm_output {
     int32_t *c; int64_t ldc;
@@ -174,6 +177,8 @@ typedef struct vitq_qgemm_output {
     int gelu;
     const float *col_scale;
     const float *bias;
+    const float *row_scale;
+    const float *row_bias;
 } vitq_qgemm_output;
 
 /// Rows [0, m) of A·Bᵀ with its epilogue; `pa` points at the first row's panel (m rows from a panel

@@ -80,6 +80,11 @@ public enum Int8Gemm {
         /// y = v, or y += v with `accumulate`.
         case float(UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool)
         case geluPacked(UnsafeMutablePointer<Int32>, quant: TensorQuant)
+        /// A per-token input's rows finished in the epilogue: y = fma(v, steps[i], bias[j]), then
+        /// GELU of it or added into y, exactly ``PerTokenQuant/finish(_:ldy:rows:n:steps:bias:from:ldv:gelu:accumulate:)``
+        /// of the stored product (the GEMM's own bias must then be nil).
+        case perToken(UnsafeMutablePointer<Float>, ldy: Int, steps: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+                      gelu: Bool, accumulate: Bool)
     }
 
     /// y[m, n] (row stride ldy) = A·Bᵀ·colScale + bias for a packed A and B, threaded over row panels.
@@ -99,6 +104,10 @@ public enum Int8Gemm {
             switch output {
             case let .float(y, ldy, accumulate):
                 out.f = y + r0 * ldy; out.ldf = Int64(ldy); out.accumulate = accumulate ? 1 : 0
+            case let .perToken(y, ldy, steps, rowBias, gelu, accumulate):
+                precondition(bias == nil && !(gelu && accumulate), "a per-token epilogue has its own bias and no GELU with a residual add")
+                out.f = y + r0 * ldy; out.ldf = Int64(ldy); out.accumulate = accumulate ? 1 : 0
+                out.row_scale = steps + r0; out.row_bias = rowBias; out.gelu = gelu ? 1 : 0
             case let .geluPacked(pa, quant):
                 out.gelu = 1
                 out.pa = pa + r.lowerBound * kpOut * mr

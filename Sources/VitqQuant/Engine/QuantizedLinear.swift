@@ -43,25 +43,20 @@ public final class Int8Linear: NormFusingLinearOp, @unchecked Sendable {
 
     /// Per-token input (of LayerNorm(x) when `norm` is given): row steps, rows divided by them and
     /// quantized with step 1 (``Int8Gemm/perTokenQuantizePackA(_:lda:m:k:scheme:norm:steps:into:)``),
-    /// the GEMM without bias, then each row times its step plus the bias (``PerTokenQuant``), and
-    /// GELU or the residual add in that same pass when asked (the same float operations as the
-    /// separate passes).
+    /// then the GEMM whose epilogue finishes each row: times its step plus the bias, and GELU or
+    /// the residual add when asked (``Int8Gemm/Output/perToken(_:ldy:steps:bias:gelu:accumulate:)``,
+    /// the same float operations as ``PerTokenQuant/finish(_:ldy:rows:n:steps:bias:from:ldv:gelu:accumulate:)``).
     func forwardPerToken(_ x: UnsafePointer<Float>, rows: Int, scheme: QuantScheme, norm: LayerNorm? = nil,
                          into y: UnsafeMutablePointer<Float>, gelu: Bool = false, accumulate: Bool = false) {
         let k = inFeatures, n = outFeatures
-        ScratchPool.shared.with(bytes: (rows + (accumulate ? rows * n : 0)) * 4) { buf in
-            let steps = buf.pointer(Float.self)
-            let product = accumulate ? steps + rows : y
-            ScratchPool.shared.with(bytes: Int8Gemm.packedASize(m: rows, k: k) * 4) { packed in
-                let pa = packed.pointer(Int32.self)
-                Int8Gemm.perTokenQuantizePackA(x, lda: k, m: rows, k: k, scheme: scheme, norm: norm, steps: steps, into: pa)
-                run(packedA: pa, rows: rows, output: .float(product, ldy: n, accumulate: false), addsBias: false)
-            }
+        let sizeA = Int8Gemm.packedASize(m: rows, k: k)
+        ScratchPool.shared.with(bytes: (sizeA + rows) * 4) { buf in
+            let pa = buf.pointer(Int32.self)
+            let steps = UnsafeMutableRawPointer(pa + sizeA).assumingMemoryBound(to: Float.self)
+            Int8Gemm.perTokenQuantizePackA(x, lda: k, m: rows, k: k, scheme: scheme, norm: norm, steps: steps, into: pa)
             let bias = weight.bias.map { UnsafePointer($0.data) }
-            Parallel.forChunks(rows, minChunk: 16) { r in
-                PerTokenQuant.finish(y + r.lowerBound * n, ldy: n, rows: r.count, n: n, steps: steps + r.lowerBound, bias: bias,
-                                     from: product + r.lowerBound * n, ldv: n, gelu: gelu, accumulate: accumulate)
-            }
+            run(packedA: pa, rows: rows, output: .perToken(y, ldy: n, steps: steps, bias: bias, gelu: gelu, accumulate: accumulate),
+                addsBias: false)
         }
     }
 
