@@ -72,8 +72,16 @@ VITQ_AVX2 static void vitq_store_tile_fused(__m256i acc[MR][2], int64_t i0, int 
         _mm256_storeu_ps(v, v0);
         _mm256_storeu_ps(v + 8, v1);
         if (o->f) {
+            // Whole tiles as two stores (a plain store does not read the cold output first).
             float *dst = o->f + (i0 + r) * o->ldf + j0;
-            for (int j = 0; j < nr; j++) dst[j] = o->accumulate ? dst[j] + v[j] : v[j];
+            if (nr == NR && !o->accumulate) {
+                _mm256_storeu_ps(dst, v0);
+                _mm256_storeu_ps(dst + 8, v1);
+            } else if (o->accumulate) {
+                for (int j = 0; j < nr; j++) dst[j] += v[j];
+            } else {
+                for (int j = 0; j < nr; j++) dst[j] = v[j];
+            }
         }
         if (panel) {
             for (int j = nr; j < NR; j++) v[j] = 0.0f;
