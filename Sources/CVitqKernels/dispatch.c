@@ -103,6 +103,16 @@ void vitq_qgemm(const int32_t *pa, const int16_t *pb, int64_t m, int64_t n, int6
     vitq_qgemm_scalar(pa, pb, m, n, k, out);
 }
 
+void vitq_score_columns(const float *ohat, int64_t ldh, const float *o, const float *g, int64_t ld,
+                        int64_t rows, int64_t n, int kind, double *stats) {
+#if defined(__x86_64__)
+    const int isa = vitq_kernels_isa();
+    if (isa >= VITQ_ISA_AVX512_VNNI) { vitq_score_columns_avx512(ohat, ldh, o, g, ld, rows, n, kind, stats); return; }
+    if (isa >= VITQ_ISA_AVX2) { vitq_score_columns_avx2(ohat, ldh, o, g, ld, rows, n, kind, stats); return; }
+#endif
+    vitq_score_columns_ref(ohat, ldh, o, g, ld, rows, n, kind, stats);
+}
+
 void vitq_quantize_s8(const float *x, int8_t *q, int64_t n, float scale, int32_t zero, int32_t qmin, int32_t qmax) {
 #if defined(__x86_64__)
     if (vitq_kernels_use_avx2()) { vitq_quantize_s8_avx2(x, q, n, scale, zero, qmin, qmax); return; }

@@ -1,7 +1,8 @@
 // Output-error statistics for the scale search (ALGORITHMS.md §2–3): per output column,
 // accumulated in double over rows. One portable implementation with floating-point
 // contraction off, so every machine (with or without AVX2/FMA) produces the same bits and
-// workers on different hosts agree with the coordinator's in-process run.
+// workers on different hosts agree with the coordinator's in-process run; the statistics are
+// built for three register widths from that one body.
 #include "vitq_kernels.h"
 
 #pragma STDC FP_CONTRACT OFF
@@ -30,8 +31,12 @@ static inline __attribute__((always_inline)) void hessian_row(const float *h, co
     }
 }
 
-void vitq_score_columns(const float *ohat, int64_t ldh, const float *o, const float *g, int64_t ld,
-                        int64_t rows, int64_t n, int kind, double *stats) {
+// The statistics of vitq_score_columns. Every column is its own chain of double operations over the
+// rows, so a vector build of this same body (lanes across columns, no contraction) gives the
+// reference's bits: the _avx2 and _avx512 variants below are this function compiled for wider
+// registers, nothing else.
+static inline __attribute__((always_inline)) void score_columns(const float *ohat, int64_t ldh, const float *o, const float *g,
+                                                               int64_t ld, int64_t rows, int64_t n, int kind, double *stats) {
     for (int64_t r = 0; r < rows; r++) {
         const float *h = ohat + r * ldh, *x = o + r * ld;
         switch (kind) {
@@ -58,6 +63,32 @@ void vitq_score_columns(const float *ohat, int64_t ldh, const float *o, const fl
         }
     }
 }
+
+void vitq_score_columns_ref(const float *ohat, int64_t ldh, const float *o, const float *g, int64_t ld,
+                            int64_t rows, int64_t n, int kind, double *stats) {
+    score_columns(ohat, ldh, o, g, ld, rows, n, kind, stats);
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx2"))) void vitq_score_columns_avx2(const float *ohat, int64_t ldh, const float *o, const float *g,
+                                                             int64_t ld, int64_t rows, int64_t n, int kind, double *stats) {
+    score_columns(ohat, ldh, o, g, ld, rows, n, kind, stats);
+}
+
+__attribute__((target("avx512f"))) void vitq_score_columns_avx512(const float *ohat, int64_t ldh, const float *o, const float *g,
+                                                                  int64_t ld, int64_t rows, int64_t n, int kind, double *stats) {
+    score_columns(ohat, ldh, o, g, ld, rows, n, kind, stats);
+}
+#else
+void vitq_score_columns_avx2(const float *ohat, int64_t ldh, const float *o, const float *g, int64_t ld,
+                             int64_t rows, int64_t n, int kind, double *stats) {
+    score_columns(ohat, ldh, o, g, ld, rows, n, kind, stats);
+}
+void vitq_score_columns_avx512(const float *ohat, int64_t ldh, const float *o, const float *g, int64_t ld,
+                               int64_t rows, int64_t n, int kind, double *stats) {
+    score_columns(ohat, ldh, o, g, ld, rows, n, kind, stats);
+}
+#endif
 
 void vitq_error_columns(const float *ohat, int64_t ldh, const float *o, int64_t ld, int64_t rows, int64_t n, double *sum) {
     for (int64_t r = 0; r < rows; r++) {

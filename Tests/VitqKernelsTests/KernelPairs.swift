@@ -121,7 +121,7 @@ enum KernelPairs {
     static let layerNorm: Agreement = .relative(2e-5)
 
     /// Every accelerated kernel and its reference.
-    static let all: [KernelPair] = fp32 + quantizers + gemm + twin + perToken
+    static let all: [KernelPair] = fp32 + quantizers + gemm + twin + perToken + scores
 
     static let fp32: [KernelPair] = [
         KernelPair(accelerated: "vitq_layernorm_f32_avx2", reference: "vitq_layernorm_f32_ref") { rng in
@@ -270,6 +270,31 @@ enum KernelPairs {
             return [PairOutput("f", .bitEqual, reference: r, accelerated: a)]
         },
     ]
+
+    /// The search's statistics: the same body built for wider registers, so bit for bit, every kind.
+    static let scores: [KernelPair] = [
+        scoreColumns("vitq_score_columns_avx2", vitq_score_columns_avx2),
+        scoreColumns("vitq_score_columns_avx512", vitq_score_columns_avx512, available: { vitq_cpu_has_avx512vnni() != 0 }),
+    ]
+
+    typealias ScoreKernel = (UnsafePointer<Float>, Int64, UnsafePointer<Float>, UnsafePointer<Float>, Int64, Int64, Int64, Int32,
+                             UnsafeMutablePointer<Double>) -> Void
+
+    static func scoreColumns(_ name: String, _ kernel: @escaping ScoreKernel,
+                             available: @escaping () -> Bool = { vitq_cpu_has_avx2() != 0 }) -> KernelPair {
+        KernelPair(accelerated: name, reference: "vitq_score_columns_ref", available: available) { rng in
+            let rows = rng.count(1...20), n = rng.count(1...150), ld = n + rng.count(0...3), ldh = n + rng.count(0...3)
+            let kind = Int32(rng.next() % 5)
+            let o = rng.floats(rows * ld, scale: 5), g = rng.floats(rows * ld, scale: 0.01)
+            let ohat = (0..<(rows * ldh)).map { i in o[min(i, o.count - 1)] + rng.symmetric(0.1) }
+            let start = (0..<(5 * n)).map { _ in Double(rng.uniform()) }
+            var r = start, a = start
+            vitq_score_columns_ref(ohat, Int64(ldh), o, g, Int64(ld), Int64(rows), Int64(n), kind, &r)
+            kernel(ohat, Int64(ldh), o, g, Int64(ld), Int64(rows), Int64(n), kind, &a)
+            return [PairOutput("stats (kind \(kind))", reference: r.map { Int64(bitPattern: $0.bitPattern) },
+                               accelerated: a.map { Int64(bitPattern: $0.bitPattern) })]
+        }
+    }
 
     static let perToken: [KernelPair] = [
         KernelPair(accelerated: "vitq_per_token_scale_avx2", reference: "vitq_per_token_scale_ref") { rng in

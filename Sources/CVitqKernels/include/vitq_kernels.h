@@ -70,8 +70,15 @@ enum { VITQ_SCORE_MSE = 0, VITQ_SCORE_HESSIAN = 1, VITQ_SCORE_COSINE = 2, VITQ_S
 int vitq_score_stat_count(int kind);
 /// Adds, for every column j of the [rows, n] outputs, the statistics of ô (row stride ldh)
 /// against o and gradient g (row stride ld; g only read for HESSIAN) to stats[s·n + j], in double.
+/// Dispatched among the same body built for SSE2 (_ref), AVX2 and AVX-512F: the same bits on every level.
 void vitq_score_columns(const float *ohat, int64_t ldh, const float *o, const float *g, int64_t ld,
                         int64_t rows, int64_t n, int kind, double *stats);
+void vitq_score_columns_ref(const float *ohat, int64_t ldh, const float *o, const float *g, int64_t ld,
+                            int64_t rows, int64_t n, int kind, double *stats);
+void vitq_score_columns_avx2(const float *ohat, int64_t ldh, const float *o, const float *g, int64_t ld,
+                             int64_t rows, int64_t n, int kind, double *stats);
+void vitq_score_columns_avx512(const float *ohat, int64_t ldh, const float *o, const float *g, int64_t ld,
+                               int64_t rows, int64_t n, int kind, double *stats);
 /// order[r·n + j]: the indices sorting FP row r of o ascending (ties by index). Rows contiguous.
 void vitq_rank_order_rows(const float *o, int64_t rows, int64_t n, int32_t *order);
 /// Liu et al.'s ranking loss on attention scores, over neighbours in each row's FP order (which
@@ -120,7 +127,9 @@ void vitq_fake_quantize_f32_avx2(const float *x, float *y, int64_t n, float scal
 // C[i,j] = Σ_p A[i,p]·B[j,p] in int32. Operands are held as int16 (int8 values, or q - zero of an
 // affine quantizer, |v| ≤ 255) and multiplied with vpmaddwd, whose int16×int16 pair sums go to
 // int32 and cannot saturate; with |a|,|b| ≤ 255 the result is exact for every k ≤ 16384.
-// (vpmaddubsw's saturating int16 pair sums are never used.)
+// (vpmaddubsw's saturating int16 pair sums are never used.) The AVX-512 VNNI kernel repacks into
+// u8 × s8 quads for vpdpbusd, which accumulates into int32 without an int16 step, when the
+// operands fit (gemm_s8_avx512.c), and otherwise runs vpdpwssd on the int16 pairs.
 //
 // Packed A: panels of VITQ_QGEMM_MR rows; per panel and per k pair p, MR int32 words, each holding
 // the int16 pair (a[r,2p], a[r,2p+1]). Rows past m and the odd k tail are zero.
@@ -186,7 +195,7 @@ typedef struct vitq_qgemm_output {
 void vitq_qgemm(const int32_t *pa, const int16_t *pb, int64_t m, int64_t n, int64_t k, const vitq_qgemm_output *out);
 void vitq_qgemm_scalar(const int32_t *pa, const int16_t *pb, int64_t m, int64_t n, int64_t k, const vitq_qgemm_output *out);
 void vitq_qgemm_avx2(const int32_t *pa, const int16_t *pb, int64_t m, int64_t n, int64_t k, const vitq_qgemm_output *out);
-/// The AVX-512 VNNI variant (vpdpwssd on zmm; call only when vitq_cpu_has_avx512vnni()).
+/// The AVX-512 VNNI variant (vpdpbusd, or vpdpwssd, on zmm; call only when vitq_cpu_has_avx512vnni()).
 void vitq_qgemm_avx512vnni(const int32_t *pa, const int16_t *pb, int64_t m, int64_t n, int64_t k, const vitq_qgemm_output *out);
 /// The reference: plain loops over unpacked int8 operands, int32 out.
 void vitq_gemm_s8s8s32_ref(const int8_t *a, int64_t lda, const int8_t *b, int64_t ldb,
