@@ -102,6 +102,14 @@ VITQ_AVX2 static void vitq_store_tile_fused(__m256i acc[MR][2], int64_t i0, int 
 /// AVX-512 kernel's epilogue: its accumulators are the same integers).
 VITQ_AVX2 void vitq_qgemm_store_tile_avx2(__m256i acc[MR][2], int64_t i0, int mr, int64_t j0, int nr, int64_t n,
                                       const vitq_qgemm_output *o) {
+    if (o->c && nr == NR) {
+        for (int r = 0; r < mr; r++) {
+            int32_t *dst = o->c + (i0 + r) * o->ldc + j0;
+            _mm256_storeu_si256((__m256i *)dst, acc[r][0]);
+            _mm256_storeu_si256((__m256i *)(dst + 8), acc[r][1]);
+        }
+        return;
+    }
     if (!o->c && !o->q && (o->gelu || o->pa || nr < NR)) {
         vitq_store_tile_fused(acc, i0, mr, j0, nr, n, o);
         return;
