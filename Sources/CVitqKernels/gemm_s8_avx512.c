@@ -76,7 +76,8 @@ VITQ_AVX512_VNNI static void vitq_store_block(vitq_tile_acc acc, int rp, int j, 
     vitq_qgemm_store_tile_avx2(halves, i0, mr, jb * NR, nr, n, out);
 }
 
-/// The blocked loops over tiles: `steps` k steps of `stepBytes` B bytes per block column group.
+/// The blocked loops over tiles: `steps` k steps (64 B bytes per block and step, MR A words per panel
+/// and step), each accumulator less c·colsum[j] when colsum is set, then the epilogue.
 VITQ_AVX512_VNNI static void vitq_qgemm_tiles(const int32_t *pa, const void *pb, int64_t m, int64_t n, int64_t steps,
                                               const vitq_micro_set *micro, const int32_t *colsum, int32_t c,
                                               const vitq_qgemm_output *out) {
