@@ -3,7 +3,8 @@
 //    the call span at most 256 integers and every B value is an int8. Each call repacks its A rows
 //    into u8 quads u = a + c (c = −min a) and B into s8 quads with its column sums, runs the
 //    kernel, and subtracts c · colsum(B) from every accumulator: Σ(u − c)·b = Σ a·b exactly
-//    (int32 wraparound is exact because the true sum fits in int32).
+//    (int32 wraparound is exact because the true sum fits in int32). A weight's B form can be made
+//    once (vitq_qgemm_pack_b_quads) and passed in vitq_qgemm_output.b_quads.
 //  - vpdpwssd (int16 pairs, the AVX2 kernel's vpmaddwd + vpaddd in one instruction) otherwise.
 // Both give the integers of the reference, so the shared AVX2 epilogue (vitq_qgemm_store_tile_avx2)
 // gives the same bits. The micro-tile is 12 rows × 32 columns (two A panels, two B blocks:
@@ -229,21 +230,33 @@ VITQ_AVX512_VNNI static void vitq_repack_a_u8(const int32_t *pa, int64_t panels,
     }
 }
 
+VITQ_AVX512_VNNI static int vitq_pack_b_quads(const int16_t *pb, int64_t n, int64_t k, int32_t *quads) {
+    const int64_t kp = (k + 1) / 2, kq = (kp + 1) / 2, blocks = (n + NR - 1) / NR;
+    int32_t lo, hi;
+    vitq_range_s16(pb, blocks * kp * NR * 2, &lo, &hi);
+    if (lo < -128 || hi > 127) return 0;
+    vitq_repack_b_s8(pb, blocks, kp, quads, quads + blocks * kq * NR);
+    return 1;
+}
+
+int vitq_qgemm_pack_b_quads(const int16_t *pb, int64_t n, int64_t k, int32_t *quads) {
+    return vitq_kernels_isa() >= VITQ_ISA_AVX512_VNNI ? vitq_pack_b_quads(pb, n, k, quads) : 0;
+}
+
 VITQ_AVX512_VNNI void vitq_qgemm_avx512vnni(const int32_t *pa, const int16_t *pb, int64_t m, int64_t n, int64_t k,
                                             const vitq_qgemm_output *out) {
     const int64_t kp = (k + 1) / 2, kq = (kp + 1) / 2, blocks = (n + NR - 1) / NR, panels = (m + MR - 1) / MR;
-    int32_t alo, ahi, blo, bhi;
+    int32_t alo, ahi;
     vitq_range_s16((const int16_t *)pa, panels * kp * MR * 2, &alo, &ahi);
-    vitq_range_s16(pb, blocks * kp * NR * 2, &blo, &bhi);
-    const size_t aBytes = (size_t)(panels * kq * MR) * 4, bBytes = (size_t)(blocks * kq * NR) * 4;
-    const size_t sumBytes = (size_t)(blocks * NR) * 4;
-    int32_t *qa = (ahi - alo <= 255 && blo >= -128 && bhi <= 127) ? vitq_vnni_buffer(aBytes + bBytes + sumBytes) : NULL;
-    if (qa) {
-        int32_t *qb = qa + aBytes / 4, *colsum = qb + bBytes / 4;
+    const size_t aWords = (size_t)(panels * kq * MR), bWords = (size_t)(blocks * kq * NR + blocks * NR);
+    // The u8 × s8 path: A repacked here, B as given (out->b_quads) or repacked here when it is int8.
+    int32_t *scratch = ahi - alo <= 255 ? vitq_vnni_buffer(4 * (aWords + (out->b_quads ? 0 : bWords))) : NULL;
+    const int32_t *quads = out->b_quads;
+    if (scratch && !quads && vitq_pack_b_quads(pb, n, k, scratch + aWords)) quads = scratch + aWords;
+    if (scratch && quads) {
         const int32_t c = -alo;
-        vitq_repack_a_u8(pa, panels, kp, c, qa);
-        vitq_repack_b_s8(pb, blocks, kp, qb, colsum);
-        vitq_qgemm_tiles(qa, qb, m, n, kq, &vitq_busd, colsum, c, out);
+        vitq_repack_a_u8(pa, panels, kp, c, scratch);
+        vitq_qgemm_tiles(scratch, quads, m, n, kq, &vitq_busd, quads + blocks * kq * NR, c, out);
     } else {
         vitq_qgemm_tiles(pa, pb, m, n, kp, &vitq_wssd, NULL, 0, out);
     }
@@ -252,4 +265,10 @@ VITQ_AVX512_VNNI void vitq_qgemm_avx512vnni(const int32_t *pa, const int16_t *pb
 #else
 void vitq_qgemm_avx512vnni(const int32_t *pa, const int16_t *pb, int64_t m, int64_t n, int64_t k,
                            const vitq_qgemm_output *out) { vitq_qgemm_scalar(pa, pb, m, n, k, out); }
+int vitq_qgemm_pack_b_quads(const int16_t *pb, int64_t n, int64_t k, int32_t *quads) { return 0; }
 #endif
+
+int64_t vitq_qgemm_b_quads_size(int64_t n, int64_t k) {
+    const int64_t kq = ((k + 1) / 2 + 1) / 2, blocks = (n + NR - 1) / NR;
+    return blocks * kq * NR + blocks * NR;
+}

@@ -70,25 +70,20 @@ void vitq_score_columns_ref(const float *ohat, int64_t ldh, const float *o, cons
 }
 
 #if defined(__x86_64__)
-__attribute__((target("avx2"))) void vitq_score_columns_avx2(const float *ohat, int64_t ldh, const float *o, const float *g,
-                                                             int64_t ld, int64_t rows, int64_t n, int kind, double *stats) {
+#define SCORE_TARGET(t) __attribute__((target(t)))
+#else
+#define SCORE_TARGET(t)
+#endif
+
+SCORE_TARGET("avx2") void vitq_score_columns_avx2(const float *ohat, int64_t ldh, const float *o, const float *g, int64_t ld,
+                                                  int64_t rows, int64_t n, int kind, double *stats) {
     score_columns(ohat, ldh, o, g, ld, rows, n, kind, stats);
 }
 
-__attribute__((target("avx512f"))) void vitq_score_columns_avx512(const float *ohat, int64_t ldh, const float *o, const float *g,
-                                                                  int64_t ld, int64_t rows, int64_t n, int kind, double *stats) {
+SCORE_TARGET("avx512f") void vitq_score_columns_avx512(const float *ohat, int64_t ldh, const float *o, const float *g, int64_t ld,
+                                                       int64_t rows, int64_t n, int kind, double *stats) {
     score_columns(ohat, ldh, o, g, ld, rows, n, kind, stats);
 }
-#else
-void vitq_score_columns_avx2(const float *ohat, int64_t ldh, const float *o, const float *g, int64_t ld,
-                             int64_t rows, int64_t n, int kind, double *stats) {
-    score_columns(ohat, ldh, o, g, ld, rows, n, kind, stats);
-}
-void vitq_score_columns_avx512(const float *ohat, int64_t ldh, const float *o, const float *g, int64_t ld,
-                               int64_t rows, int64_t n, int kind, double *stats) {
-    score_columns(ohat, ldh, o, g, ld, rows, n, kind, stats);
-}
-#endif
 
 void vitq_error_columns(const float *ohat, int64_t ldh, const float *o, int64_t ld, int64_t rows, int64_t n, double *sum) {
     for (int64_t r = 0; r < rows; r++) {

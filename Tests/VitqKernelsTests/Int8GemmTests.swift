@@ -95,7 +95,8 @@ final class Int8GemmTests: XCTestCase {
 
     /// Operands as affine quantizers make them (q − zero, |v| ≤ 255): A spanning at most 256 values at
     /// any offset (the VNNI kernel's u8 path, shifted by −min), A spanning more than that, and B beyond
-    /// int8 (its int16-pair path). Every kernel equals the product in Swift integers.
+    /// int8 (its int16-pair path). Every kernel equals the product in Swift integers, the VNNI kernel
+    /// also with B's quads made once.
     func testAffineOperandsTakeAnExactPath() {
         var rng = SeededRandom(seed: 21)
         func values(_ count: Int, _ lo: Int, _ hi: Int) -> [Int16] {
@@ -121,6 +122,21 @@ final class Int8GemmTests: XCTestCase {
                 for (name, kernel) in [("scalar", vitq_qgemm_scalar as Kernel)] + Self.vectorKernels {
                     XCTAssertEqual(int32Product(p, m: m, n: n, k: k, kernel: kernel), expected, "\(name) \(label) \(m)×\(n)×\(k)")
                 }
+                // B's VNNI form made once (as PackedWeight does): only for an int8 B, and the same integers.
+                guard Int(vitq_kernels_isa()) >= Int(VITQ_ISA_AVX512_VNNI) else { continue }
+                var quads = [Int32](repeating: -1, count: Int(vitq_qgemm_b_quads_size(Int64(n), Int64(k))))
+                let written = vitq_qgemm_pack_b_quads(p.b, Int64(n), Int64(k), &quads) != 0
+                XCTAssertEqual(written, rb.lowerBound >= -128 && rb.upperBound <= 127, "\(label): B quads written")
+                guard written else { continue }
+                var c = [Int32](repeating: -1, count: m * n)
+                c.withUnsafeMutableBufferPointer { cp in
+                    quads.withUnsafeBufferPointer { qp in
+                        var out = vitq_qgemm_output()
+                        out.c = cp.baseAddress; out.ldc = Int64(n); out.b_quads = qp.baseAddress
+                        vitq_qgemm_avx512vnni(p.a, p.b, Int64(m), Int64(n), Int64(k), &out)
+                    }
+                }
+                XCTAssertEqual(c, expected, "avx512vnni with B quads, \(label) \(m)×\(n)×\(k)")
             }
         }
     }

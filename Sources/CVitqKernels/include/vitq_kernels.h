@@ -188,7 +188,17 @@ typedef struct vitq_qgemm_output {
     const float *bias;
     const float *row_scale;
     const float *row_bias;
+    /// Optional: B in the AVX-512 VNNI kernel's u8 × s8 form, as vitq_qgemm_pack_b_quads wrote it
+    /// from this call's B (a weight packed once); that kernel then skips its per-call B repacking.
+    const int32_t *b_quads;
 } vitq_qgemm_output;
+
+/// int32 words of vitq_qgemm_pack_b_quads's output for an n×k B: s8 quads (per 16-column block and
+/// group of four k, 16 words), then the padded column sums.
+int64_t vitq_qgemm_b_quads_size(int64_t n, int64_t k);
+/// The VNNI form of a packed B (vitq_qgemm_output.b_quads): 1 when written, 0 when not (a value beyond
+/// int8, or a kernel level below AVX-512 VNNI, which would not read it).
+int vitq_qgemm_pack_b_quads(const int16_t *pb, int64_t n, int64_t k, int32_t *quads);
 
 /// Rows [0, m) of A·Bᵀ with its epilogue; `pa` points at the first row's panel (m rows from a panel
 /// boundary). Single-threaded: callers split m across threads at panel boundaries. Dispatched.

@@ -6,13 +6,19 @@ import VitqTensor
 public final class PackedWeight: @unchecked Sendable {
     public let n: Int, k: Int
     let buffer: AlignedBuffer
+    /// The AVX-512 VNNI kernel's u8 × s8 form of the same weight, when that is the kernel level.
+    let quads: AlignedBuffer?
     var pointer: UnsafePointer<Int16> { UnsafePointer(buffer.pointer(Int16.self)) }
+    var quadsPointer: UnsafePointer<Int32>? { quads.map { UnsafePointer($0.pointer(Int32.self)) } }
 
-    /// Packs int8 values [n, k].
+    /// Packs int8 values [n, k] (and their VNNI form where the kernels use it).
     public init(values: [Int8], n: Int, k: Int) {
         self.n = n; self.k = k
         buffer = AlignedBuffer(byteCount: Int(vitq_qgemm_packed_b_size(Int64(n), Int64(k))) * 2)
         vitq_qgemm_pack_b_s8(values, Int64(k), Int64(n), Int64(k), buffer.pointer(Int16.self))
+        let quads = AlignedBuffer(byteCount: Int(vitq_qgemm_b_quads_size(Int64(n), Int64(k))) * 4)
+        let written = vitq_qgemm_pack_b_quads(buffer.pointer(Int16.self), Int64(n), Int64(k), quads.pointer(Int32.self)) != 0
+        self.quads = written ? quads : nil
     }
 }
 
@@ -81,7 +87,7 @@ public enum Int8Gemm {
         case float(UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool)
         case geluPacked(UnsafeMutablePointer<Int32>, quant: TensorQuant)
         /// A per-token input's rows finished in the epilogue: y = fma(v, steps[i], bias[j]), then
-        /// GELU of it or added into y, exactly ``PerTokenQuant/finish(_:ldy:rows:n:steps:bias:from:ldv:gelu:accumulate:)``
+        /// GELU of it or added into y, exactly `vitq_per_token_finish`
         /// of the stored product (the GEMM's own bias must then be nil).
         case perToken(UnsafeMutablePointer<Float>, ldy: Int, steps: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
                       gelu: Bool, accumulate: Bool)
@@ -100,7 +106,7 @@ public enum Int8Gemm {
         Parallel.forChunks(panels, minChunk: 4) { r in
             let r0 = r.lowerBound * mr, rows = min(r.upperBound * mr, m) - r0
             var out = vitq_qgemm_output()
-            out.col_scale = colScale; out.bias = bias
+            out.col_scale = colScale; out.bias = bias; out.b_quads = weight.quadsPointer
             switch output {
             case let .float(y, ldy, accumulate):
                 out.f = y + r0 * ldy; out.ldf = Int64(ldy); out.accumulate = accumulate ? 1 : 0

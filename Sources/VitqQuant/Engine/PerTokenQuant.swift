@@ -30,15 +30,12 @@ public enum PerTokenQuant {
         vitq_qgemm_quantize_pack_a(scaled, Int64(cols), Int64(rows), Int64(cols), 1, 0, scheme.qmin, scheme.qmax, packed)
     }
 
-    /// The epilogue: y[i, j] = fma(v[i, j], Δ_i, bias[j]) for the GEMM output v = acc·Δw[j]
-    /// [rows, n] (`v` is y itself unless given), then GELU of each row when `gelu`, or added into
-    /// y when `accumulate` (a residual stream; not combined with `gelu`).
+    /// The epilogue as a pass of its own: y[i, j] = fma(y[i, j], Δ_i, bias[j]) for the GEMM output
+    /// y = acc·Δw[j] [rows, n] (the fake-quant reference's; the engine and the search apply the same
+    /// operations in the GEMM's epilogue, ``Int8Gemm/Output/perToken(_:ldy:steps:bias:gelu:accumulate:)``).
     public static func finish(_ y: UnsafeMutablePointer<Float>, ldy: Int, rows: Int, n: Int, steps: UnsafePointer<Float>,
-                              bias: UnsafePointer<Float>?, from v: UnsafePointer<Float>? = nil, ldv: Int? = nil,
-                              gelu: Bool = false, accumulate: Bool = false) {
-        precondition(!(gelu && accumulate), "GELU is not combined with a residual add")
-        vitq_per_token_finish(v ?? UnsafePointer(y), Int64(ldv ?? ldy), Int64(rows), Int64(n), steps, bias,
-                              gelu ? 1 : 0, accumulate ? 1 : 0, y, Int64(ldy))
+                              bias: UnsafePointer<Float>?) {
+        vitq_per_token_finish(UnsafePointer(y), Int64(ldy), Int64(rows), Int64(n), steps, bias, 0, 0, y, Int64(ldy))
     }
 
     /// The float image of the quantizer, row by row (the fake-quant scoring of `vitq bench search`).

@@ -45,7 +45,7 @@ public final class Int8Linear: NormFusingLinearOp, @unchecked Sendable {
     /// quantized with step 1 (``Int8Gemm/perTokenQuantizePackA(_:lda:m:k:scheme:norm:steps:into:)``),
     /// then the GEMM whose epilogue finishes each row: times its step plus the bias, and GELU or
     /// the residual add when asked (``Int8Gemm/Output/perToken(_:ldy:steps:bias:gelu:accumulate:)``,
-    /// the same float operations as ``PerTokenQuant/finish(_:ldy:rows:n:steps:bias:from:ldv:gelu:accumulate:)``).
+    /// the same float operations as `vitq_per_token_finish`).
     func forwardPerToken(_ x: UnsafePointer<Float>, rows: Int, scheme: QuantScheme, norm: LayerNorm? = nil,
                          into y: UnsafeMutablePointer<Float>, gelu: Bool = false, accumulate: Bool = false) {
         let k = inFeatures, n = outFeatures

@@ -60,11 +60,12 @@ enum QuantizedProduct {
         var out = vitq_qgemm_output()
         out.f = ohat; out.ldf = Int64(ldo); out.col_scale = colScale
         if case let .perToken(scheme) = aQuant {
-            // Rows on their own steps, quantized with step 1; the steps and the bias come after the GEMM.
+            // Rows on their own steps, quantized with step 1; the epilogue applies the steps and the
+            // bias after the column scale (as the engine's ``Int8Gemm/Output/perToken(_:ldy:steps:bias:gelu:accumulate:)``).
             let xn = s.floats(2, rows * k + rows), steps = xn + rows * k
             PerTokenQuant.scaleAndPack(a, rows: rows, cols: k, ld: lda, scheme: scheme, steps: steps, scaled: xn, into: pa)
+            out.row_scale = UnsafePointer(steps); out.row_bias = bias
             vitq_qgemm(pa, packedB, Int64(rows), Int64(n), Int64(k), &out)
-            PerTokenQuant.finish(ohat, ldy: ldo, rows: rows, n: n, steps: steps, bias: bias)
             return
         }
         let q = aQuant.uniform
