@@ -47,8 +47,20 @@ public struct WorkReply: Equatable, Sendable {
     public var shard: Int
     public var attempt: Int
     public var result: WorkResult
-    public init(request: UInt64, shard: Int, attempt: Int, result: WorkResult) {
-        self.request = request; self.shard = shard; self.attempt = attempt; self.result = result
+    /// The worker's memory when it answered (reported, never trusted for the result).
+    public var memory: WorkerMemory?
+    public init(request: UInt64, shard: Int, attempt: Int, result: WorkResult, memory: WorkerMemory? = nil) {
+        self.request = request; self.shard = shard; self.attempt = attempt; self.result = result; self.memory = memory
+    }
+}
+
+/// What a worker reports of its memory with each RESULT: its peak resident set size and the
+/// stage-1 bytes it spilled to files, both in bytes.
+public struct WorkerMemory: Equatable, Sendable {
+    public var peakResidentBytes: Int
+    public var bytesSpilled: Int
+    public init(peakResidentBytes: Int, bytesSpilled: Int) {
+        self.peakResidentBytes = peakResidentBytes; self.bytesSpilled = bytesSpilled
     }
 }
 

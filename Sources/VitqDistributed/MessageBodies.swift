@@ -22,5 +22,8 @@ enum Body {
         var stats: Int?
         var channels: Int?
         var rows: Int?
+        /// The worker's peak RSS and spilled stage-1 bytes (``WorkerMemory``); both or neither.
+        var peakRSS: Int?
+        var spilled: Int?
     }
 }

@@ -28,7 +28,8 @@ public struct MessageCodec: Sendable {
         case let .assign(s, a), let .ready(s, a): frames.append(try json(Body.ShardAttempt(shard: s, attempt: a), type))
         case let .task(t): frames.append(try json(Body.Task(request: t.request, shard: t.shard, attempt: t.attempt, unit: t.unit), type))
         case let .result(r):
-            var body = Body.Result(request: r.request, shard: r.shard, attempt: r.attempt, kind: .ranges)
+            var body = Body.Result(request: r.request, shard: r.shard, attempt: r.attempt, kind: .ranges,
+                                   peakRSS: r.memory?.peakResidentBytes, spilled: r.memory?.bytesSpilled)
             let values: Data
             switch r.result {
             case let .ranges(v): body.count = v.count; values = BinaryValues.encode(v)
@@ -104,7 +105,8 @@ public struct MessageCodec: Sendable {
         case .result:
             let b = try v.body(Body.Result.self, body)
             try v.shard(b.shard, attempt: b.attempt)
-            return .result(WorkReply(request: b.request, shard: b.shard, attempt: b.attempt, result: try v.result(b, frames[2])))
+            return .result(WorkReply(request: b.request, shard: b.shard, attempt: b.attempt, result: try v.result(b, frames[2]),
+                                     memory: try v.memory(b)))
         case .heartbeat:
             _ = try v.body(Body.Empty.self, body)
             return .heartbeat

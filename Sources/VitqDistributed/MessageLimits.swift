@@ -23,6 +23,8 @@ public struct MessageLimits: Equatable, Sendable {
     public var maxStats = 16
     /// Most bins of a histogram task (default 65,536).
     public var maxHistogramBins = 1 << 16
+    /// Largest byte count a RESULT's memory report may state (2⁵⁰, a pebibyte).
+    public static let maxReportedBytes = 1 << 50
 
     /// The protocol's limits.
     public static let `default` = MessageLimits()

@@ -129,6 +129,19 @@ struct MessageValidator {
         }
     }
 
+    /// A RESULT's memory report: both fields or neither, each 0 ... ``MessageLimits/maxReportedBytes``.
+    func memory(_ b: Body.Result) throws -> WorkerMemory? {
+        switch (b.peakRSS, b.spilled) {
+        case (nil, nil): return nil
+        case let (rss?, spilled?):
+            for (name, v) in [("peakRSS", rss), ("spilled", spilled)] where !(0...MessageLimits.maxReportedBytes).contains(v) {
+                throw fail(name, "\(v), expected 0...\(MessageLimits.maxReportedBytes)")
+            }
+            return WorkerMemory(peakResidentBytes: rss, bytesSpilled: spilled)
+        default: throw fail(b.peakRSS == nil ? "peakRSS" : "spilled", "missing beside the other memory field")
+        }
+    }
+
     func result(_ b: Body.Result, _ frame: Data) throws -> WorkResult {
         func count(_ v: Int?, _ name: String, _ range: ClosedRange<Int>) throws -> Int {
             guard let v else { throw fail(name, "missing for a \(b.kind.rawValue) result") }

@@ -21,6 +21,7 @@ public enum KnownModels {
         add("vit_base_patch16_224", 768, 12, 12, incep)
         add("vit_base_patch32_224", 768, 12, 12, patch: 32, incep)
         add("vit_large_patch16_224", 1024, 24, 16, incep)
+        add("vit_huge_patch14_224", 1280, 32, 16, patch: 14, incep)
         add("deit_tiny_patch16_224", 192, 12, 3, inet)
         add("deit_small_patch16_224", 384, 12, 6, inet)
         add("deit_base_patch16_224", 768, 12, 12, inet)
@@ -35,6 +36,9 @@ public enum KnownModels {
         "vit-tiny": "vit_tiny_patch16_224", "vit-small": "vit_small_patch16_224",
         "vit-base": "vit_base_patch16_224", "deit-small": "deit_small_patch16_224",
         "deit-tiny": "deit_tiny_patch16_224", "deit-base": "deit_base_patch16_224",
+        "vit-large": "vit_large_patch16_224", "vit-huge": "vit_huge_patch14_224",
+        "deit-tiny-distilled": "deit_tiny_distilled_patch16_224", "deit-small-distilled": "deit_small_distilled_patch16_224",
+        "deit-base-distilled": "deit_base_distilled_patch16_224",
     ]
 
     /// Looks up "arch" or "arch.pretrained_tag" (a timm model name, or a file stem).

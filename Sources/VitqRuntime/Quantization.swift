@@ -13,6 +13,24 @@ public struct StageOneStorage: Sendable {
     public init(memoryBudget: Int = Int.max, spillDirectory: String = NSTemporaryDirectory()) {
         self.memoryBudget = memoryBudget; self.spillDirectory = spillDirectory
     }
+
+    /// The fraction of ``ProcessMemory/available()`` that stage 1 keeps in memory by default.
+    public static let defaultFraction = 0.5
+
+    /// The default budget of one of `sharing` processes on this machine: half of what the
+    /// machine (or its cgroup) allows, split evenly, and the sentence that says so.
+    public static func defaultBudget(sharing: Int = 1) -> (bytes: Int, why: String) {
+        let (bytes, source) = ProcessMemory.available()
+        let share = Int(Double(bytes) * defaultFraction) / max(1, sharing)
+        let split = sharing > 1 ? ", split among \(sharing) workers" : ""
+        return (share, "half of the \(ProcessMemory.describe(bytes)) of \(source)\(split)")
+    }
+
+    /// The line that reports this storage at the start of a run; `why` explains the budget.
+    public func describe(why: String?) -> String {
+        "stage 1: memory budget \(ProcessMemory.describe(memoryBudget))" + (why.map { " (\($0); --memory-budget MiB sets it)" } ?? "")
+            + ", then spilled to \(spillDirectory)"
+    }
 }
 
 /// Wall-clock seconds per stage of a quantization run, and stage-2 throughput.
@@ -29,6 +47,10 @@ public struct QuantizationTimings: Sendable {
     public var mixedPrecision: MixedPrecisionReport?
     /// Method `minmax`: the final network's mean KL from FP32 and top-1 agreement on the calibration images.
     public var calibrationFit: (kl: Double, agreement: Double)?
+    /// Stage-1 bytes that went to spill files instead of memory (summed over the shards).
+    public var bytesSpilled = 0
+    /// The peak resident set size of the process that ran stage 1 (in process: this one).
+    public var peakResidentBytes = 0
     public init() {}
 }
 
@@ -55,6 +77,7 @@ public enum Quantization {
             }
             collectBar.finish()
             t.collect = Date().timeIntervalSince(start)
+            t.bytesSpilled = scorers.reduce(0) { $0 + $1.store.bytesSpilled }
             let ops = SearchCalibration.ops(model: model, recipe: recipe)
             let searchBar = ProgressBar("stage 2 search", total: SearchCalibration.searchCount(model: model, recipe: recipe))
             let executor = CountingExecutor(LocalExecutor(scorers: scorers))
@@ -79,6 +102,7 @@ public enum Quantization {
             net = result.network
             t.sensitivity = result.sensitivity
             t.calibrationFit = result.fit
+            t.bytesSpilled = result.bytesSpilled
             t.collect = Date().timeIntervalSince(start)
         }
         let provenance = QModelProvenance(sourceSHA256: try SHA256.hex(ofFile: modelPath),
@@ -86,6 +110,7 @@ public enum Quantization {
                                           partialQuantizationJSON: t.sensitivity?.canonicalJSON, mixedPrecisionJSON: t.mixedPrecision?.canonicalJSON)
         try QModelFile.write(net, provenance: provenance, to: out)
         t.total = Date().timeIntervalSince(start)
+        t.peakResidentBytes = ProcessMemory.peakResidentBytes()
         return (net, t)
     }
 }

@@ -62,7 +62,7 @@ struct CalibrationOptions: ParsableArguments {
     var evalLimit: Int?
     @Option(help: "Images per forward pass of the evaluation (calibration runs shard by shard: the recipe's shard_images).")
     var batch: Int = 32
-    @Option(name: .customLong("memory-budget"), help: "Stage-1 memory in MiB before collected tensors spill to memory-mapped files (every recipe).")
+    @Option(name: .customLong("memory-budget"), help: ArgumentHelp(stringLiteral: MemoryBudgetFlag.help))
     var memoryBudget: Int?
     @Option(name: .customLong("spill-dir"), help: "Directory for stage-1 spill files (default: the temporary directory).")
     var spillDir: String?
@@ -73,15 +73,17 @@ struct CalibrationOptions: ParsableArguments {
     func validate() throws {
         if batch < 1 { throw ValidationError("--batch must be at least 1") }
         if batch > FlagLimits.maxBatch { throw FlagError("--batch \(batch) is more than \(FlagLimits.maxBatch) images per pass") }
-        if let m = memoryBudget, m < 0 { throw ValidationError("--memory-budget must be non-negative") }
-        if let m = memoryBudget, m > FlagLimits.maxMemoryBudgetMiB { throw FlagError("--memory-budget \(m) MiB is more than \(FlagLimits.maxMemoryBudgetMiB) MiB") }
+        try MemoryBudgetFlag.check(memoryBudget)
         if let o = evalOffset, o < 0 { throw FlagError("--eval-offset must be non-negative") }
         if let l = evalLimit, l < 1 { throw FlagError("--eval-limit must be at least 1") }
         if evalLimit != nil && evalOffset == nil { throw FlagError("--eval-limit needs --eval-offset") }
     }
 
-    var storage: StageOneStorage {
-        StageOneStorage(memoryBudget: memoryBudget.map { $0 << 20 } ?? Int.max, spillDirectory: spillDir ?? NSTemporaryDirectory())
+    /// Stage 1's storage in this process, its budget reported on stderr.
+    func storage() -> StageOneStorage {
+        let (s, line) = MemoryBudgetFlag.storage(mib: memoryBudget, spillDir: spillDir)
+        FileHandle.standardError.write(Data(("vitq: " + line + "\n").utf8))
+        return s
     }
 
     /// Applies `--threads`, checks the output (its folder, and that it is none of the inputs nor
@@ -146,8 +148,9 @@ struct CalibrationOptions: ParsableArguments {
             "calibration_offset": calib.lowerBound, "seconds": seconds, "bytes": outSize, "sha256": sha,
             "size_ratio": inSize > 0 ? Double(outSize) / Double(inSize) : 0,
             "collect_seconds": timings.collect, "search_seconds": timings.search,
-            "candidate_evaluations": timings.candidateEvaluations,
+            "candidate_evaluations": timings.candidateEvaluations, "bytes_spilled": timings.bytesSpilled,
         ]
+        if timings.peakResidentBytes > 0 { obj["peak_rss_bytes"] = timings.peakResidentBytes }
         obj.merge(extra) { $1 }
         if !timings.relativeErrors.isEmpty { obj["op_relative_error"] = timings.relativeErrors }
         if let s = timings.sensitivity { obj["partial_quantization"] = s.jsonObject }
@@ -158,7 +161,9 @@ struct CalibrationOptions: ParsableArguments {
             "calibrated  on images \(calib.lowerBound)..<\(calib.upperBound) of \(dataset.data) in \(String(format: "%.1f", seconds)) s",
             String(format: "stages      collect %.1f s, search %.1f s (%d candidate evaluations, %.0f/s)", timings.collect, timings.search,
                    timings.candidateEvaluations, timings.search > 0 ? Double(timings.candidateEvaluations) / timings.search : 0),
-        ] + (timings.sensitivity.map(Self.lines) ?? []) + (timings.mixedPrecision.map(Self.lines) ?? [])
+        ] + (timings.peakResidentBytes > 0 || timings.bytesSpilled > 0
+             ? ["memory      " + (timings.peakResidentBytes > 0 ? "peak RSS \(ProcessMemory.describe(timings.peakResidentBytes)), " : "")
+                + "stage 1 spilled \(ProcessMemory.describe(timings.bytesSpilled))"] : []) + (timings.sensitivity.map(Self.lines) ?? []) + (timings.mixedPrecision.map(Self.lines) ?? [])
           + (timings.calibrationFit.map { [String(format: "calib fit   KL %.5f, agreement %.4f on the calibration images", $0.kl, $0.agreement)] } ?? [])
           + extraLines + [
             "wrote       \(out) (\(outSize) bytes, \(String(format: "%.1f", 100 * Double(outSize) / Double(max(inSize, 1))))% of the float file)",

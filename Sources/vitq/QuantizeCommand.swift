@@ -30,7 +30,7 @@ struct QuantizeCommand: ParsableCommand {
             let start = Date()
             if workers == 0 {
                 let (net, timings) = try Quantization.run(model: fp, modelPath: calibration.model, dataset: ds, calib: calibRange, recipe: r,
-                                                          out: calibration.out, storage: calibration.storage)
+                                                          out: calibration.out, storage: calibration.storage())
                 try calibration.report(recipe: r, model: fp, dataset: ds, calib: calibRange, network: net, timings: timings,
                                        seconds: Date().timeIntervalSince(start))
                 return
@@ -42,7 +42,9 @@ struct QuantizeCommand: ParsableCommand {
             defer { try? FileManager.default.removeItem(atPath: dir) }
             let threads = max(1, ProcessInfo.processInfo.activeProcessorCount / workers)
             var extra: [String] = []
-            if let m = calibration.memoryBudget { extra += ["--memory-budget", "\(m)"] }
+            let (each, line) = MemoryBudgetFlag.storage(mib: calibration.memoryBudget, spillDir: calibration.spillDir, sharing: workers)
+            FileHandle.standardError.write(Data("vitq: \(line), for each of \(workers) workers\n".utf8))
+            extra += ["--memory-budget", "\(each.memoryBudget >> 20)"]
             if let s = calibration.spillDir { extra += ["--spill-dir", s] }
             let (net, report) = try DistributedQuantization.runWithLocalWorkers(
                 count: workers, threads: threads, verify: verify, deadlineFloor: deadlineFloor, workerArguments: extra, directory: dir, model: fp, modelPath: calibration.model,

@@ -5,7 +5,7 @@ import VitqModels
 struct SynthCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "synth", abstract: "Write a random-weight ViT/DeiT/Swin of a standard size.")
 
-    @Option(help: "vit-tiny, vit-small, vit-base, deit-tiny, deit-small, deit-base, swin-tiny or swin-small (or a timm ViT name).")
+    @Option(help: "vit-tiny, vit-small, vit-base, vit-large, vit-huge, deit-{tiny,small,base}[-distilled], swin-tiny, swin-small, swin-base or swin-large (or a timm ViT name).")
     var arch: String
     @Option(help: "Output .safetensors file.")
     var out: String
@@ -20,11 +20,7 @@ struct SynthCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             try OutputChecks.writableFolder(of: out, flag: "--out")
-            if let swin = SyntheticModel.swinAliases[arch] {
-                try SyntheticModel.swin(swin, name: arch, seed: seed).write(to: out)
-            } else {
-                try SyntheticModel.vit(arch: arch, seed: seed).write(to: out)
-            }
+            try SyntheticModel.named(arch, seed: seed).write(to: out)
             if json { try printJSON(Report(out: out, arch: arch, seed: seed)) } else { print("wrote \(out)") }
         }
     }

@@ -23,7 +23,7 @@ struct WorkerCommand: ParsableCommand {
     var json = false
     @Option(help: "Give up when no coordinator answers for this many seconds (0: never).")
     var wait: Double = 60
-    @Option(name: .customLong("memory-budget"), help: "Stage-1 memory in MiB before collected tensors spill to memory-mapped files.")
+    @Option(name: .customLong("memory-budget"), help: ArgumentHelp(stringLiteral: MemoryBudgetFlag.help))
     var memoryBudget: Int?
     @Option(name: .customLong("spill-dir"), help: "Directory for stage-1 spill files and the staged job files (default: the temporary directory).")
     var spillDir: String?
@@ -45,8 +45,7 @@ struct WorkerCommand: ParsableCommand {
             throw ValidationError("--lie must be one of \(WorkerLie.allCases.map(\.rawValue).joined(separator: ", ")), got '\(lie)'")
         }
         try EndpointFlag.check(connect, flag: "--connect", allowWildcardPort: false)
-        if let m = memoryBudget, m < 0 { throw ValidationError("--memory-budget must be non-negative") }
-        if let m = memoryBudget, m > FlagLimits.maxMemoryBudgetMiB { throw FlagError("--memory-budget \(m) MiB is more than \(FlagLimits.maxMemoryBudgetMiB) MiB") }
+        try MemoryBudgetFlag.check(memoryBudget)
     }
 
     func run() throws {
@@ -61,9 +60,11 @@ struct WorkerCommand: ParsableCommand {
             options.once = once
             options.lie = lie.flatMap(WorkerLie.init(rawValue:))
             options.wait = wait
-            options.storage = StageOneStorage(memoryBudget: memoryBudget.map { $0 << 20 } ?? Int.max,
-                                              spillDirectory: spillDir ?? NSTemporaryDirectory())
-            try WorkerClient(options: options, log: stderrLine("vitq worker \(label)")).run()
+            let (storage, line) = MemoryBudgetFlag.storage(mib: memoryBudget, spillDir: spillDir)
+            options.storage = storage
+            let log = stderrLine("vitq worker \(label)")
+            log(line)
+            try WorkerClient(options: options, log: log).run()
             if json { try printJSON(Report(name: label, connect: connect, curve: options.curve != nil)) }
         }
     }

@@ -48,7 +48,15 @@ final class DistributedCLITests: XCTestCase {
             let perOp = try XCTUnwrap(j["wire_bytes_per_op"] as? [String: Int])
             XCTAssertEqual(perOp.count, 74, "bytes on the wire reported for every op")
             XCTAssertTrue(perOp.values.allSatisfy { $0 > 0 })
+            // Each worker's last RESULT reports its peak RSS: at least the model's floats (23 MB), at most the machine.
+            let rss = try XCTUnwrap(j["worker_peak_rss_bytes"] as? [String: Int], r.stdout)
+            XCTAssertEqual(rss.count, workers, "\(rss)")
+            XCTAssertTrue(rss.values.allSatisfy { $0 > 23_000_000 && $0 < 1 << 40 }, "\(rss)")
+            XCTAssertEqual(j["bytes_spilled"] as? Int, 0, "no budget given: nothing spills on this machine")
+        } else {
+            XCTAssertGreaterThan(j["peak_rss_bytes"] as? Int ?? 0, 23_000_000, r.stdout)
         }
+        XCTAssertTrue(r.stderr.contains("stage 1: memory budget") && r.stderr.contains("physical memory"), r.stderr)
         return sha
     }
 
@@ -173,6 +181,10 @@ final class DistributedCLITests: XCTestCase {
         XCTAssertTrue(log("coordinator.log").contains("missed"), "the dead worker is detected by heartbeats:\n" + log("coordinator.log"))
         XCTAssertTrue(log("coordinator.log").contains("moves from w2"), log("coordinator.log"))
         XCTAssertEqual(try sha(out), ref)
+        // The status file names each live worker's peak RSS from its RESULTs.
+        let live = (try XCTUnwrap(status())["workers"] as? [[String: Any]] ?? []).filter { $0["state"] as? String == "live" }
+        XCTAssertFalse(live.isEmpty)
+        XCTAssertTrue(live.allSatisfy { ($0["peak_rss_bytes"] as? Int ?? 0) > 23_000_000 && $0["spilled_bytes"] as? Int == 0 }, "\(live)")
         for w in ws { CLIRunner.wait(w, seconds: 10) }
     }
 

@@ -39,8 +39,11 @@ final class SearchCLITests: XCTestCase {
         // Again with stage 1 spilled to memory-mapped files: the same bytes, and no file left behind.
         let spill = dir + "/spill"
         try FileManager.default.createDirectory(atPath: spill, withIntermediateDirectories: true)
-        _ = try quantize(b, extra: ["--memory-budget", "16", "--spill-dir", spill])
+        let spilled = try quantize(b, extra: ["--memory-budget", "16", "--spill-dir", spill])
         XCTAssertEqual(try sha(a), try sha(b))
+        // 8 images of ViT-Tiny's stage 1 are far more than 16 MiB: the rest is reported as spilled.
+        XCTAssertEqual(j["bytes_spilled"] as? Int, 0)
+        XCTAssertGreaterThan(spilled["bytes_spilled"] as? Int ?? 0, 50 << 20, "\(spilled)")
         try ShippedRecipeBytesTests.assertExpected(a, ShippedRecipeBytesTests.fast8, "in-process")
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: spill), [])
     }

@@ -75,6 +75,12 @@ final class MessageCodecTests: XCTestCase {
         let e = OutputErrorSums(sums: [1e-300, -2.5, .pi], rows: 197, inputAbsSum: 12.25, squaredError: 0.1, squaredReference: 1e12)
         try roundTrip(.result(WorkReply(request: 3, shard: 2, attempt: 1, result: .outputError(e))))
     }
+    func testResultCarriesTheWorkersMemory() throws {
+        let m = WorkerMemory(peakResidentBytes: 3_400_000_000, bytesSpilled: 1 << 33)
+        try roundTrip(.result(WorkReply(request: 4, shard: 3, attempt: 2, result: .ranges([1]), memory: m)))
+        let frames = try codec.encode(.result(WorkReply(request: 4, shard: 3, attempt: 2, result: .ranges([1]), memory: m)))
+        XCTAssertTrue(String(decoding: frames[1], as: UTF8.self).contains("\"peakRSS\":3400000000"))
+    }
     func testHeartbeatErrorBye() throws {
         try roundTrip(.heartbeat)
         try roundTrip(.error(code: .integrity, message: "sha256 mismatch for /data/cal.npy"))
@@ -158,6 +164,17 @@ final class MessageCodecTests: XCTestCase {
         XCTAssertProtocolError([Data([6, v]), r, Data()], .invalidField(type: "RESULT", field: "count", detail: "missing for a ranges result"))
         let huge = body("{\"request\":1,\"shard\":0,\"attempt\":0,\"kind\":\"scores\",\"candidates\":65536,\"groups\":1048576,\"stats\":16}")
         XCTAssertProtocolError([Data([6, v]), huge, Data()])
+    }
+    func testAMemoryReportOutOfRangeOrHalfMissingIsRefused() {
+        let one = Data([0, 0, 0x80, 0x3f])   // 1.0 as a little-endian float
+        for (fields, field) in [("\"peakRSS\":-1,\"spilled\":0", "peakRSS"), ("\"peakRSS\":0,\"spilled\":1125899906842625", "spilled"),
+                                ("\"peakRSS\":5", "spilled"), ("\"spilled\":5", "peakRSS")] {
+            let b = body("{\"request\":1,\"shard\":0,\"attempt\":0,\"kind\":\"ranges\",\"count\":1,\(fields)}")
+            XCTAssertThrowsError(try codec.decode([Data([6, v]), b, one]), fields) { error in
+                guard case let ProtocolError.invalidField(type, f, _) = error else { return XCTFail("\(fields): \(error)") }
+                XCTAssertEqual(type, "RESULT"); XCTAssertEqual(f, field, fields)
+            }
+        }
     }
     func testJobValidation() throws {
         var bad = Fx.job(shards: 2)

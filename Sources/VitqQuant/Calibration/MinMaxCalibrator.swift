@@ -31,12 +31,13 @@ public final class MinMaxCalibrator {
     }
 
     /// Calibrates `model` on `images` read with `load`: the network, the partial-quantization
-    /// report when the recipe asks for one, and the network's fit to FP32 on those images.
+    /// report when the recipe asks for one, the network's fit to FP32 on those images and the
+    /// stage-1 bytes that went to spill files.
     public static func calibrate(model: any SearchableModel, recipe: Recipe, images: Range<Int>,
                                  memoryBudget: Int = Int.max, spillDirectory: String = NSTemporaryDirectory(),
                                  load: (Range<Int>) throws -> Tensor, progress: ((Int) -> Void)? = nil,
                                  log: (@Sendable (String) -> Void)? = nil) throws -> (network: QuantizedNetwork, sensitivity: SensitivityReport?,
-                                                                            fit: (kl: Double, agreement: Double)) {
+                                                                            fit: (kl: Double, agreement: Double), bytesSpilled: Int) {
         let scorers = try SearchCalibration.shards(images, recipe: recipe).map { shard in
             try SearchCalibration.collect(model: model, recipe: recipe, shard: shard, memoryBudget: memoryBudget,
                                           spillDirectory: spillDirectory, load: load, progress: progress)
@@ -44,6 +45,7 @@ public final class MinMaxCalibrator {
         let executor = LocalExecutor(scorers: scorers)
         let decided = try RangeCalibration.decisions(model: model, recipe: recipe, executor: executor)
         let (decisions, report) = try SensitivityAnalysis.apply(model: model, recipe: recipe, decisions: decided, executor: executor, log: log)
-        return (SearchCalibration.network(model: model, decisions: decisions), report, try SensitivityAnalysis.fit(decisions, executor: executor))
+        return (SearchCalibration.network(model: model, decisions: decisions), report, try SensitivityAnalysis.fit(decisions, executor: executor),
+                scorers.reduce(0) { $0 + $1.store.bytesSpilled })
     }
 }

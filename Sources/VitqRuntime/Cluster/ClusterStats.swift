@@ -16,6 +16,8 @@ public final class ClusterStats: @unchecked Sendable {
         var bytesIn = 0
         var bytesOut = 0
         var dropped: String?
+        /// The last memory report of its RESULTs.
+        var memory: WorkerMemory?
     }
     struct OpTraffic { var bytesOut = 0; var bytesIn = 0 }
 
@@ -86,10 +88,11 @@ public final class ClusterStats: @unchecked Sendable {
     func taskSent(_ request: RequestID, bytes: Int) {
         lock.withLock { if let op = requestOp[request] { opTraffic[op, default: OpTraffic()].bytesOut += bytes } }
     }
-    func resultArrived(_ request: RequestID, bytes: Int, from peer: PeerID) {
+    func resultArrived(_ request: RequestID, bytes: Int, from peer: PeerID, memory: WorkerMemory?) {
         lock.withLock {
             if let op = requestOp[request] { opTraffic[op, default: OpTraffic()].bytesIn += bytes }
             peers[peer]?.results += 1
+            if let memory { peers[peer]?.memory = memory }
         }
     }
     func completed(_ request: RequestID) { lock.withLock { _ = requestOp.removeValue(forKey: request) } }
@@ -99,7 +102,10 @@ public final class ClusterStats: @unchecked Sendable {
             opsDone += 1
             let elapsed = Date().timeIntervalSince(start)
             let t = opTraffic[op] ?? OpTraffic()
-            let workers = live.map { p in String(format: "%@ %.1f results/s", p.name, Double(p.results) / max(elapsed, 1e-3)) }
+            let workers = live.map { p in
+                String(format: "%@ %.1f results/s", p.name, Double(p.results) / max(elapsed, 1e-3))
+                    + (p.memory.map { " peak \(Self.bytes($0.peakResidentBytes))" + ($0.bytesSpilled > 0 ? " spilled \(Self.bytes($0.bytesSpilled))" : "") } ?? "")
+            }
             return String(format: "[%d/%d] %@  %@ on the wire  ETA %@  |  %@", opsDone, opsTotal, op,
                           Self.bytes(t.bytesOut + t.bytesIn), Self.duration(eta(elapsed) ?? 0), workers.joined(separator: ", "))
         }
@@ -125,6 +131,14 @@ public final class ClusterStats: @unchecked Sendable {
     /// Bytes on the wire per op (TASKs out, RESULTs in).
     var wireBytesPerOp: [String: Int] { lock.withLock { wirePerOp } }
     private var wirePerOp: [String: Int] { opTraffic.mapValues { $0.bytesIn + $0.bytesOut } }
+    /// Per worker name, the last memory report of its RESULTs (the largest, if names repeat).
+    public var workerMemory: [String: WorkerMemory] {
+        lock.withLock {
+            var m: [String: WorkerMemory] = [:]
+            for p in peers.values { if let r = p.memory, r.peakResidentBytes >= (m[p.name]?.peakResidentBytes ?? -1) { m[p.name] = r } }
+            return m
+        }
+    }
     /// All bytes on the wire, both ways, including JOB messages.
     public var totalWireBytes: Int { lock.withLock { peers.values.reduce(forgottenBytes) { $0 + $1.bytesIn + $1.bytesOut } } }
 
@@ -148,7 +162,9 @@ public final class ClusterStats: @unchecked Sendable {
                 "workers": peers.filter { $0.value.joined != nil }.sorted { $0.value.joined! < $1.value.joined! }.map { id, p -> [String: Any] in
                     ["peer": id.id, "name": p.name, "key": p.key ?? NSNull(), "shards": p.shards.sorted(), "results": p.results,
                      "results_per_second": Double(p.results) / max(elapsed, 1e-3), "bytes_in": p.bytesIn, "bytes_out": p.bytesOut,
-                     "state": p.dropped.map { "dropped: \($0)" } ?? "live"]
+                     "state": p.dropped.map { "dropped: \($0)" } ?? "live",
+                     "peak_rss_bytes": p.memory.map { $0.peakResidentBytes as Any } ?? NSNull(),
+                     "spilled_bytes": p.memory.map { $0.bytesSpilled as Any } ?? NSNull()]
                 },
                 "wire_bytes_per_op": wirePerOp,
             ]

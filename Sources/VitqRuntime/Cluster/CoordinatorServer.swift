@@ -178,7 +178,7 @@ final class CoordinatorServer: @unchecked Sendable {
             do {
                 if got.truncated { throw ProtocolError.frameCount(got: got.frames.count, expected: "2...4") }
                 let envelope = try codec.decode(frames)
-                if case let .result(r) = envelope.message { stats.resultArrived(r.request, bytes: frames.reduce(0) { $0 + $1.count }, from: peer) }
+                if case let .result(r) = envelope.message { stats.resultArrived(r.request, bytes: frames.reduce(0) { $0 + $1.count }, from: peer, memory: r.memory) }
                 if case let .hello(h) = envelope.message {
                     if let why = tooManyForKey(peer) {
                         log("\(peer) (\(h.name)): refused: \(why)")

@@ -54,6 +54,8 @@ public struct DistributedReport: Sendable {
     public var wireBytesPerOp: [String: Int] = [:]
     /// All bytes both ways, JOB messages included.
     public var totalWireBytes = 0
+    /// Per worker name, its last memory report (peak RSS, stage-1 bytes spilled).
+    public var workerMemory: [String: WorkerMemory] = [:]
 }
 
 /// `vitq coordinator` (and `vitq quantize --workers N`) as a library call: the search method's
@@ -144,6 +146,8 @@ public enum DistributedQuantization {
         report.timings.calibrationFit = fit
         report.wireBytesPerOp = stats.wireBytesPerOp
         report.totalWireBytes = stats.totalWireBytes
+        report.workerMemory = stats.workerMemory
+        report.timings.bytesSpilled = report.workerMemory.values.reduce(0) { $0 + $1.bytesSpilled }
         let net = SearchCalibration.network(model: model, decisions: decisions)
         let provenance = QModelProvenance(sourceSHA256: material.job.model.sha256,
                                           sourceName: (modelPath as NSString).lastPathComponent, recipeJSON: recipe.canonicalJSON,
@@ -184,14 +188,19 @@ extension DistributedQuantization {
 extension DistributedReport {
     /// The report's fields for `--json`.
     public func jsonFields(workers: Int) -> [String: Any] {
-        ["workers": workers, "resumed_ops": resumedOps, "wire_bytes_total": totalWireBytes, "wire_bytes_per_op": wireBytesPerOp]
+        ["workers": workers, "resumed_ops": resumedOps, "wire_bytes_total": totalWireBytes, "wire_bytes_per_op": wireBytesPerOp,
+         "worker_peak_rss_bytes": workerMemory.mapValues(\.peakResidentBytes), "worker_spilled_bytes": workerMemory.mapValues(\.bytesSpilled)]
     }
 
     /// The report's text lines.
     public func lines(workers: Int) -> [String] {
         let perOp = wireBytesPerOp.values
         let mean = perOp.isEmpty ? 0 : perOp.reduce(0, +) / perOp.count
+        let memory = workerMemory.sorted { $0.key < $1.key }.map { name, m in
+            "\(name) \(ClusterStats.bytes(m.peakResidentBytes))" + (m.bytesSpilled > 0 ? " (\(ClusterStats.bytes(m.bytesSpilled)) spilled)" : "")
+        }
         return [String(format: "workers     %d; %@ on the wire (mean %@ per op)%@", workers, ClusterStats.bytes(totalWireBytes),
                        ClusterStats.bytes(mean), resumedOps > 0 ? "; \(resumedOps) ops resumed from the journal" : "")]
+            + (memory.isEmpty ? [] : ["peak RSS    " + memory.joined(separator: ", ")])
     }
 }

@@ -86,7 +86,9 @@ final class WorkerCompute: @unchecked Sendable {
             }
             let honest = s.scorer.run(t.unit)
             let result = lie?.apply(honest) ?? honest
-            send(.result(WorkReply(request: t.request, shard: t.shard, attempt: t.attempt, result: result)), g)
+            let memory = WorkerMemory(peakResidentBytes: ProcessMemory.peakResidentBytes(),
+                                      bytesSpilled: scorers.values.reduce(0) { $0 + $1.scorer.store.bytesSpilled })
+            send(.result(WorkReply(request: t.request, shard: t.shard, attempt: t.attempt, result: result, memory: memory)), g)
         }
     }
 

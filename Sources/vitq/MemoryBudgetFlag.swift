@@ -1,0 +1,29 @@
+import Foundation
+import VitqRuntime
+
+/// `--memory-budget MiB` and `--spill-dir`: where stage 1 keeps what it collects. Without the
+/// flag the budget is half of what the machine (or its cgroup) allows, split among the
+/// processes that share it, and the run says so on stderr at the start.
+enum MemoryBudgetFlag {
+    static let help = "Stage-1 memory in MiB per process before collected tensors spill to memory-mapped files (default: half of the machine's memory or cgroup limit, split among local workers)."
+
+    /// Refuses a negative or too large `--memory-budget`.
+    static func check(_ mib: Int?) throws {
+        guard let mib else { return }
+        if mib < 0 { throw FlagError("--memory-budget must be non-negative") }
+        if mib > FlagLimits.maxMemoryBudgetMiB { throw FlagError("--memory-budget \(mib) MiB is more than \(FlagLimits.maxMemoryBudgetMiB) MiB") }
+    }
+
+    /// The storage of one of `sharing` stage-1 processes on this machine, and the line that reports it.
+    static func storage(mib: Int?, spillDir: String?, sharing: Int = 1) -> (storage: StageOneStorage, line: String) {
+        let dir = spillDir ?? NSTemporaryDirectory()
+        if let mib {
+            let s = StageOneStorage(memoryBudget: mib << 20, spillDirectory: dir)
+            return (s, s.describe(why: nil))
+        }
+        let (bytes, why) = StageOneStorage.defaultBudget(sharing: sharing)
+        let s = StageOneStorage(memoryBudget: bytes, spillDirectory: dir)
+        return (s, s.describe(why: why))
+    }
+
+}
