@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets everything up (Debian packages, release build) and runs all tests in release mode, then
-# the multi-host calibration in network namespaces (Deploy/netns-cluster.sh) where it can run.
+# the multi-host calibration in network namespaces (Deploy/netns-cluster.sh) and as a job on a
+# one-machine Slurm cluster (Deploy/slurm/local-cluster.sh) where they can run.
 # Tests read the fixtures from ../shared/fixtures (or $VITQ_FIXTURES).
 # Usage: bash Deploy/test.sh
 set -euo pipefail
@@ -24,5 +25,15 @@ if [ "$status" -eq 0 ]; then
 elif [ "$status" -eq 2 ]; then
   echo "netns-cluster: skipped, network namespaces cannot be made on this machine (see README: 'Several machines')"
 else
+  exit "$status"
+fi
+# A real Slurm cluster on this machine (munged, slurmctld and 3 emulated slurmd nodes from
+# Debian's packages) runs Deploy/slurm/calibrate.sbatch: its output must equal the in-process
+# run's. Exit 2 means it cannot run here (not root, or the packages do not install).
+status=0
+bash Deploy/slurm/local-cluster.sh || status=$?
+if [ "$status" -eq 2 ]; then
+  echo "local-cluster: skipped, no Slurm cluster can be brought up on this machine (see Docs/DEPLOY.md: 'Slurm in CI')"
+elif [ "$status" -ne 0 ]; then
   exit "$status"
 fi

@@ -12,6 +12,14 @@ public enum ProcessMemory {
         return Int(usage.ru_maxrss) * 1024
     }
 
+    /// User plus system CPU seconds this process has used so far.
+    public static func cpuSeconds() -> Double {
+        var usage = rusage()
+        guard getrusage(RUSAGE_SELF.rawValue, &usage) == 0 else { return 0 }
+        func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
+        return seconds(usage.ru_utime) + seconds(usage.ru_stime)
+    }
+
     /// The memory this process may use: the physical memory, or the cgroup's limit when that is
     /// lower (cgroup v2 `memory.max`, or v1 `memory.limit_in_bytes`), as under Slurm or a container.
     public static func available() -> (bytes: Int, source: String) {

@@ -8,10 +8,12 @@ import VitqTensor
 /// Where stage 1 keeps its tensors: in memory up to `memoryBudget` bytes, then in unlinked
 /// memory-mapped files in `spillDirectory`.
 public struct StageOneStorage: Sendable {
-    public var memoryBudget: Int
+    /// The budget all of this process's shards share.
+    public let budget: MemoryBudget
     public var spillDirectory: String
+    public var memoryBudget: Int { budget.limit }
     public init(memoryBudget: Int = Int.max, spillDirectory: String = NSTemporaryDirectory()) {
-        self.memoryBudget = memoryBudget; self.spillDirectory = spillDirectory
+        budget = MemoryBudget(limit: memoryBudget); self.spillDirectory = spillDirectory
     }
 
     /// The fraction of ``ProcessMemory/available()`` that stage 1 keeps in memory by default.
@@ -72,7 +74,7 @@ public enum Quantization {
             let model = try SearchCalibration.searchModel(model, recipe: recipe, ranges: ranges)
             let collectBar = ProgressBar("stage 1 collect", total: calib.count)
             let scorers = try SearchCalibration.shards(calib, recipe: recipe).map { shard in
-                try SearchCalibration.collect(model: model, recipe: recipe, shard: shard, memoryBudget: storage.memoryBudget,
+                try SearchCalibration.collect(model: model, recipe: recipe, shard: shard, budget: storage.budget,
                                               spillDirectory: storage.spillDirectory, load: load, progress: { collectBar.advance($0) })
             }
             collectBar.finish()
@@ -95,7 +97,7 @@ public enum Quantization {
             t.candidateEvaluations = executor.candidateEvaluations
         } else {
             let bar = ProgressBar("calibrate", total: calib.count)
-            let result = try MinMaxCalibrator.calibrate(model: model, recipe: recipe, images: calib, memoryBudget: storage.memoryBudget,
+            let result = try MinMaxCalibrator.calibrate(model: model, recipe: recipe, images: calib, budget: storage.budget,
                                                         spillDirectory: storage.spillDirectory, load: load, progress: { bar.advance($0) },
                                                         log: { FileHandle.standardError.write(Data(("vitq: " + $0 + "\n").utf8)) })
             bar.finish()

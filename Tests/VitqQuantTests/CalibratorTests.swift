@@ -21,7 +21,7 @@ final class CalibratorTests: XCTestCase {
     func executor(_ fp: VisionTransformer, _ recipe: Recipe, _ x: Tensor) throws -> LocalExecutor {
         let per = x.count / x.shape[0]
         let scorers = try SearchCalibration.shards(0..<x.shape[0], recipe: recipe).map { shard in
-            try SearchCalibration.collect(model: fp, recipe: recipe, shard: shard, memoryBudget: Int.max, spillDirectory: NSTemporaryDirectory()) { r in
+            try SearchCalibration.collect(model: fp, recipe: recipe, shard: shard, budget: MemoryBudget(), spillDirectory: NSTemporaryDirectory()) { r in
                 let t = Tensor(zeros: [r.count] + Array(x.shape.dropFirst()))
                 t.data.update(from: x.data + r.lowerBound * per, count: r.count * per)
                 return t

@@ -57,4 +57,33 @@ final class SpillStoreTests: XCTestCase {
         XCTAssertEqual(t.image(2)[34], 234)
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir), [])
     }
+
+    /// One budget for all the shards of a process: the second shard's tensor spills once the
+    /// first's used the budget up, and a dropped store gives its bytes back.
+    func testShardsShareOneBudgetAndDroppedStoresGiveItBack() throws {
+        let dir = makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let budget = MemoryBudget(limit: 3 * 100 * 4)
+        var first: CalibrationStore? = CalibrationStore(images: 0..<3, budget: budget, spillDirectory: dir)
+        XCTAssertFalse(try first!.tensor("x", imageShape: [100]).spilled)
+        let second = CalibrationStore(images: 3..<6, budget: budget, spillDirectory: dir)
+        XCTAssertTrue(try second.tensor("x", imageShape: [100]).spilled, "the budget is the process's, not the shard's")
+        XCTAssertEqual(budget.used, 1200)
+        first = nil
+        XCTAssertEqual(budget.used, 0)
+        let third = CalibrationStore(images: 6..<9, budget: budget, spillDirectory: dir)
+        XCTAssertFalse(try third.tensor("x", imageShape: [100]).spilled)
+    }
+
+    /// Releasing a spilled tensor's pages keeps what was written (it is read back from the file).
+    func testReleasedPagesReadBackFromTheFile() throws {
+        let dir = makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = CalibrationStore(images: 0..<4, memoryBudget: 0, spillDirectory: dir)
+        let t = try store.tensor("x", imageShape: [3000])
+        for i in 0..<4 { for j in 0..<3000 { t.image(i)[j] = Float(i * 3000 + j) } }
+        t.releasePages(images: 1..<2)
+        store.releaseSpilledPages()
+        for i in 0..<4 { for j in stride(from: 0, to: 3000, by: 7) { XCTAssertEqual(t.image(i)[j], Float(i * 3000 + j)) } }
+    }
 }

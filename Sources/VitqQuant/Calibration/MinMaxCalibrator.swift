@@ -34,12 +34,12 @@ public final class MinMaxCalibrator {
     /// report when the recipe asks for one, the network's fit to FP32 on those images and the
     /// stage-1 bytes that went to spill files.
     public static func calibrate(model: any SearchableModel, recipe: Recipe, images: Range<Int>,
-                                 memoryBudget: Int = Int.max, spillDirectory: String = NSTemporaryDirectory(),
+                                 budget: MemoryBudget = MemoryBudget(), spillDirectory: String = NSTemporaryDirectory(),
                                  load: (Range<Int>) throws -> Tensor, progress: ((Int) -> Void)? = nil,
                                  log: (@Sendable (String) -> Void)? = nil) throws -> (network: QuantizedNetwork, sensitivity: SensitivityReport?,
                                                                             fit: (kl: Double, agreement: Double), bytesSpilled: Int) {
         let scorers = try SearchCalibration.shards(images, recipe: recipe).map { shard in
-            try SearchCalibration.collect(model: model, recipe: recipe, shard: shard, memoryBudget: memoryBudget,
+            try SearchCalibration.collect(model: model, recipe: recipe, shard: shard, budget: budget,
                                           spillDirectory: spillDirectory, load: load, progress: progress)
         }
         let executor = LocalExecutor(scorers: scorers)

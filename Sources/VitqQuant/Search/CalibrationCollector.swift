@@ -80,6 +80,7 @@ public final class CalibrationCollector: ForwardObserver {
         do {
             let t = try store.tensor(Self.storeName(name), imageShape: imageShape)
             t.image(batchOffset).update(from: values.baseAddress!, count: b * t.perImage)
+            t.releasePages(images: batchOffset..<(batchOffset + b))   // a spilled tensor's slice goes to the file now
         } catch {
             failure = failure ?? error
         }

@@ -71,25 +71,71 @@ public final class CapturedTensor: @unchecked Sendable {
         if spilled { munmap(UnsafeMutableRawPointer(base), byteCount) } else { UnsafeMutableRawPointer(base).deallocate() }
     }
 
+    /// Lets go of the resident pages of a spilled tensor's images `images` (all by default): the
+    /// floats stay in the file (and the page cache) and come back on the next read, so a spilled
+    /// tensor counts against the process's RSS only while it is being written or read. In-memory
+    /// tensors are left alone.
+    public func releasePages(images range: Range<Int>? = nil) {
+        guard spilled else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let r = range ?? 0..<images
+        let lo = r.lowerBound * perImage * MemoryLayout<Float>.size / page * page
+        let hi = min(byteCount, (r.upperBound * perImage * MemoryLayout<Float>.size + page - 1) / page * page)
+        guard hi > lo else { return }
+        _ = madvise(UnsafeMutableRawPointer(base) + lo, hi - lo, MADV_DONTNEED)
+    }
+
     /// The floats of image `i` (0-based within the shard).
     @inline(__always) public func image(_ i: Int) -> UnsafeMutablePointer<Float> { base + i * perImage }
 }
 
+/// The bytes of stage-1 tensors one process may keep in memory, shared by the stores of all its
+/// shards: a tensor that does not fit goes to a spill file, and a store gives its bytes back
+/// when it is dropped.
+public final class MemoryBudget: @unchecked Sendable {
+    /// The limit in bytes.
+    public let limit: Int
+    private(set) public var used = 0
+    private let lock = NSLock()
+
+    public init(limit: Int = Int.max) { self.limit = max(0, limit) }
+
+    /// Takes `bytes` if they fit under the limit (true), else takes nothing (false).
+    func take(_ bytes: Int) -> Bool {
+        lock.withLock {
+            guard bytes <= limit - used else { return false }
+            used += bytes
+            return true
+        }
+    }
+
+    /// Gives back `bytes` taken before.
+    func give(_ bytes: Int) { lock.withLock { used -= bytes } }
+}
+
 /// The tensors stage 1 collected for one shard, by name (``CalibrationCollector`` names them).
-/// Allocation beyond `memoryBudget` bytes goes to memory-mapped files in `spillDirectory`.
+/// Tensors that do not fit in the process's ``MemoryBudget`` go to memory-mapped files in
+/// `spillDirectory`.
 public final class CalibrationStore: @unchecked Sendable {
     /// The global indices of the shard's images.
     public let images: Range<Int>
-    public let memoryBudget: Int
+    public let budget: MemoryBudget
     public let spillDirectory: String
     private(set) public var tensors: [String: CapturedTensor] = [:]
     private(set) public var bytesInMemory = 0
     private(set) public var bytesSpilled = 0
     private let lock = NSLock()
 
-    public init(images: Range<Int>, memoryBudget: Int = Int.max, spillDirectory: String = NSTemporaryDirectory()) {
-        self.images = images; self.memoryBudget = memoryBudget; self.spillDirectory = spillDirectory
+    public init(images: Range<Int>, budget: MemoryBudget = MemoryBudget(), spillDirectory: String = NSTemporaryDirectory()) {
+        self.images = images; self.budget = budget; self.spillDirectory = spillDirectory
     }
+
+    /// A store with a budget of its own of `memoryBudget` bytes.
+    public convenience init(images: Range<Int>, memoryBudget: Int, spillDirectory: String = NSTemporaryDirectory()) {
+        self.init(images: images, budget: MemoryBudget(limit: memoryBudget), spillDirectory: spillDirectory)
+    }
+
+    deinit { budget.give(bytesInMemory) }
 
     /// The tensor `name`, allocated on first use with one image's shape.
     public func tensor(_ name: String, imageShape: [Int]) throws -> CapturedTensor {
@@ -99,12 +145,25 @@ public final class CalibrationStore: @unchecked Sendable {
                 return t
             }
             let bytes = try CapturedTensor.product([images.count] + imageShape + [MemoryLayout<Float>.size], "\(name) of shape \(imageShape)")
-            let spill = bytes > memoryBudget - min(bytesInMemory, memoryBudget)
-            let t = try CapturedTensor(imageShape: imageShape, images: images.count, spillDirectory: spill ? spillDirectory : nil)
+            let spill = !budget.take(bytes)
+            let t: CapturedTensor
+            do {
+                t = try CapturedTensor(imageShape: imageShape, images: images.count, spillDirectory: spill ? spillDirectory : nil)
+            } catch {
+                if !spill { budget.give(bytes) }
+                throw error
+            }
             if spill { bytesSpilled += bytes } else { bytesInMemory += bytes }
             tensors[name] = t
             return t
         }
+    }
+
+    /// ``CapturedTensor/releasePages(images:)`` of every spilled tensor: what a search step read
+    /// from spill files leaves the RSS when the step is done.
+    public func releaseSpilledPages() {
+        let spilled = lock.withLock { tensors.values.filter(\.spilled) }
+        for t in spilled { t.releasePages() }
     }
 
     /// The tensor `name`; a missing one is a programming error in the collector.

@@ -67,9 +67,9 @@ public enum SearchCalibration {
     /// shard, not a batch option, fixes every product's shape, so the collected tensors (and the
     /// model) are the same bits whichever process or thread count collects them.
     public static func collect(model: any SearchableModel, recipe: Recipe, shard: Range<Int>,
-                               memoryBudget: Int, spillDirectory: String,
+                               budget: MemoryBudget, spillDirectory: String,
                                load: (Range<Int>) throws -> Tensor, progress: ((Int) -> Void)? = nil) throws -> CandidateScorer {
-        let store = CalibrationStore(images: shard, memoryBudget: memoryBudget, spillDirectory: spillDirectory)
+        let store = CalibrationStore(images: shard, budget: budget, spillDirectory: spillDirectory)
         let resumable = (model as? any BlockResumable).map { m in (0...m.blockCount).map { m.residualTap(block: $0) } } ?? []
         let collector = CalibrationCollector(store: store, ops: ops(model: model, recipe: recipe), gradients: recipe.method == "search",
                                              alsoTaps: SensitivityAnalysis.applies(to: recipe) || recipe.method != "search" ? resumable : [])

@@ -2,6 +2,7 @@ extension CandidateScorer {
     /// Runs `unit` on this scorer's shard: the one implementation of each unit of work, behind
     /// both ``LocalExecutor`` and a worker's TASKs.
     public func run(_ unit: WorkUnit) -> WorkResult {
+        defer { store.releaseSpilledPages() }   // spilled stage-1 data leaves the RSS between units
         switch unit {
         case let .ranges(op): return .ranges(ranges(op))
         case let .score(task): return .scores(score(task))

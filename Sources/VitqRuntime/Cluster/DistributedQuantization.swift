@@ -56,6 +56,9 @@ public struct DistributedReport: Sendable {
     public var totalWireBytes = 0
     /// Per worker name, its last memory report (peak RSS, stage-1 bytes spilled).
     public var workerMemory: [String: WorkerMemory] = [:]
+    /// The coordinator's own peak RSS and CPU seconds at the end of the run.
+    public var coordinatorPeakResidentBytes = 0
+    public var coordinatorCPUSeconds = 0.0
 }
 
 /// `vitq coordinator` (and `vitq quantize --workers N`) as a library call: the search method's
@@ -147,6 +150,8 @@ public enum DistributedQuantization {
         report.wireBytesPerOp = stats.wireBytesPerOp
         report.totalWireBytes = stats.totalWireBytes
         report.workerMemory = stats.workerMemory
+        report.coordinatorPeakResidentBytes = ProcessMemory.peakResidentBytes()
+        report.coordinatorCPUSeconds = ProcessMemory.cpuSeconds()
         report.timings.bytesSpilled = report.workerMemory.values.reduce(0) { $0 + $1.bytesSpilled }
         let net = SearchCalibration.network(model: model, decisions: decisions)
         let provenance = QModelProvenance(sourceSHA256: material.job.model.sha256,
@@ -189,7 +194,8 @@ extension DistributedReport {
     /// The report's fields for `--json`.
     public func jsonFields(workers: Int) -> [String: Any] {
         ["workers": workers, "resumed_ops": resumedOps, "wire_bytes_total": totalWireBytes, "wire_bytes_per_op": wireBytesPerOp,
-         "worker_peak_rss_bytes": workerMemory.mapValues(\.peakResidentBytes), "worker_spilled_bytes": workerMemory.mapValues(\.bytesSpilled)]
+         "worker_peak_rss_bytes": workerMemory.mapValues(\.peakResidentBytes), "worker_spilled_bytes": workerMemory.mapValues(\.bytesSpilled),
+         "coordinator_peak_rss_bytes": coordinatorPeakResidentBytes, "coordinator_cpu_seconds": coordinatorCPUSeconds]
     }
 
     /// The report's text lines.

@@ -57,7 +57,7 @@ final class WorkerCompute: @unchecked Sendable {
             let t0 = Date()
             do {
                 let scorer = try SearchCalibration.collect(model: inputs.model, recipe: inputs.recipe, shard: range,
-                                                           memoryBudget: storage.memoryBudget, spillDirectory: storage.spillDirectory,
+                                                           budget: storage.budget, spillDirectory: storage.spillDirectory,
                                                            load: { inputs.load($0) })
                 scorers[shard] = (attempt, scorer)
                 log(String(format: "shard %d (images %d..<%d): stage 1 in %.1f s", shard, range.lowerBound, range.upperBound, Date().timeIntervalSince(t0)))
