@@ -8,7 +8,7 @@ struct Vitq: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vitq",
         abstract: "Post-training quantization of Vision Transformers (ViT, DeiT, Swin) with exact int8 kernels and distributed calibration.",
-        subcommands: [QuantizeCommand.self, CoordinatorCommand.self, WorkerCommand.self, KeygenCommand.self, EvalCommand.self, InspectCommand.self, BenchCommand.self, SynthCommand.self, ReportCommand.self, ExportCommand.self, VersionCommand.self])
+        subcommands: [QuantizeCommand.self, CoordinatorCommand.self, WorkerCommand.self, KeygenCommand.self, EvalCommand.self, InspectCommand.self, BenchCommand.self, PlanCommand.self, SynthCommand.self, ReportCommand.self, ExportCommand.self, VersionCommand.self])
 }
 
 /// Runs `body`; any error becomes one line on stderr and exit code 1.
