@@ -1,4 +1,4 @@
-// Run-time CPU dispatch: the only place that decides between the _ref, _avx2 and _avx512vnni kernels.
+// Run-time CPU dispatch: the only place that decides between the _ref, _avx2, _avxvnni and _avx512vnni kernels.
 #include "vitq_kernels.h"
 #include <stdlib.h>
 #include <string.h>
@@ -23,18 +23,31 @@ int vitq_cpu_has_avx512vnni(void) {
 #endif
 }
 
+int vitq_cpu_has_avxvnni(void) {
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    return vitq_cpu_has_avx2() && __builtin_cpu_supports("avxvnni");
+#else
+    return 0;
+#endif
+}
+
 static int vitq_isa_cached = -1;
 
 int vitq_kernels_isa(void) {
     int v = __atomic_load_n(&vitq_isa_cached, __ATOMIC_RELAXED);
     if (v < 0) {
-        v = vitq_cpu_has_avx512vnni() ? VITQ_ISA_AVX512_VNNI : vitq_cpu_has_avx2() ? VITQ_ISA_AVX2 : VITQ_ISA_SCALAR;
+        v = vitq_cpu_has_avx512vnni() ? VITQ_ISA_AVX512_VNNI
+          : vitq_cpu_has_avxvnni() ? VITQ_ISA_AVX_VNNI : vitq_cpu_has_avx2() ? VITQ_ISA_AVX2 : VITQ_ISA_SCALAR;
         const char *force = getenv("VITQ_FORCE_SCALAR"), *cap = getenv("VITQ_ISA");
         int limit = VITQ_ISA_AVX512_VNNI;
         if (cap && strcmp(cap, "scalar") == 0) limit = VITQ_ISA_SCALAR;
         if (cap && strcmp(cap, "avx2") == 0) limit = VITQ_ISA_AVX2;
+        if (cap && strcmp(cap, "avxvnni") == 0) limit = VITQ_ISA_AVX_VNNI;
         if (force && strcmp(force, "1") == 0) limit = VITQ_ISA_SCALAR;
         if (v > limit) v = limit;
+        // An AVX-512 machine capped at AVX-VNNI without the VEX form of the instructions runs AVX2.
+        if (v == VITQ_ISA_AVX_VNNI && !vitq_cpu_has_avxvnni()) v = VITQ_ISA_AVX2;
         __atomic_store_n(&vitq_isa_cached, v, __ATOMIC_RELAXED);
     }
     return v;
@@ -98,6 +111,7 @@ void vitq_qgemm(const int32_t *pa, const int16_t *pb, int64_t m, int64_t n, int6
 #if defined(__x86_64__)
     const int isa = vitq_kernels_isa();
     if (isa >= VITQ_ISA_AVX512_VNNI) { vitq_qgemm_avx512vnni(pa, pb, m, n, k, out); return; }
+    if (isa >= VITQ_ISA_AVX_VNNI) { vitq_qgemm_avxvnni(pa, pb, m, n, k, out); return; }
     if (isa >= VITQ_ISA_AVX2) { vitq_qgemm_avx2(pa, pb, m, n, k, out); return; }
 #endif
     vitq_qgemm_scalar(pa, pb, m, n, k, out);
@@ -200,4 +214,12 @@ void vitq_per_token_finish(const float *v, int64_t ldv, int64_t rows, int64_t n,
     if (vitq_kernels_use_avx2()) { vitq_per_token_finish_avx2(v, ldv, rows, n, steps, bias, gelu, accumulate, y, ldy); return; }
 #endif
     vitq_per_token_finish_ref(v, ldv, rows, n, steps, bias, gelu, accumulate, y, ldy);
+}
+
+int vitq_qgemm_pack_b_quads(const int16_t *pb, int64_t n, int64_t k, int32_t *quads) {
+    const int isa = vitq_kernels_isa();
+#if defined(__x86_64__)
+    if (isa >= VITQ_ISA_AVX512_VNNI) return vitq_qgemm_pack_b_quads_avx512(pb, n, k, quads);
+#endif
+    return isa >= VITQ_ISA_AVX_VNNI ? vitq_qgemm_pack_b_quads_portable(pb, n, k, quads) : 0;
 }

@@ -10,8 +10,6 @@
 // gives the same bits. The micro-tile is 12 rows × 32 columns (two A panels, two B blocks:
 // 24 zmm accumulators), less at the edges.
 #include "vitq_kernels.h"
-#include <pthread.h>
-#include <stdlib.h>
 
 #define MR VITQ_QGEMM_MR
 #define NR VITQ_QGEMM_NR
@@ -20,6 +18,7 @@
 
 #if defined(__x86_64__)
 #include "avx2_inline.h"
+#include "quads_inline.h"
 
 #define VITQ_AVX512_VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")))
 
@@ -105,35 +104,6 @@ VITQ_AVX512_VNNI static void vitq_qgemm_tiles(const int32_t *pa, const void *pb,
 
 // MARK: repacking for vpdpbusd
 
-/// Per-thread scratch for the repacked operands: grown as needed, kept, freed when the thread exits.
-typedef struct { void *data; size_t size; } vitq_vnni_scratch;
-static pthread_key_t vitq_vnni_key;
-static pthread_once_t vitq_vnni_once = PTHREAD_ONCE_INIT;
-
-static void vitq_vnni_scratch_free(void *p) {
-    vitq_vnni_scratch *s = p;
-    free(s->data);
-    free(s);
-}
-
-static void vitq_vnni_key_create(void) { pthread_key_create(&vitq_vnni_key, vitq_vnni_scratch_free); }
-
-/// At least `bytes` of 64-byte-aligned scratch for this thread, or NULL when memory is short.
-static void *vitq_vnni_buffer(size_t bytes) {
-    pthread_once(&vitq_vnni_once, vitq_vnni_key_create);
-    vitq_vnni_scratch *s = pthread_getspecific(vitq_vnni_key);
-    if (!s) {
-        if (!(s = calloc(1, sizeof *s))) return NULL;
-        if (pthread_setspecific(vitq_vnni_key, s) != 0) { free(s); return NULL; }
-    }
-    if (bytes > s->size) {
-        free(s->data);
-        s->data = aligned_alloc(64, (bytes + 63) / 64 * 64);
-        s->size = s->data ? bytes : 0;
-    }
-    return s->data;
-}
-
 /// Minimum and maximum of n int16 values.
 VITQ_AVX512_VNNI static void vitq_range_s16(const int16_t *v, int64_t n, int32_t *lo, int32_t *hi) {
     __m512i mn = _mm512_set1_epi16(INT16_MAX), mx = _mm512_set1_epi16(INT16_MIN);
@@ -188,13 +158,6 @@ static const int32_t vitq_a_perm[3][16] = {
     {4, 10, 5, 11, 12, 18, 13, 19, 14, 20, 15, 21, 16, 22, 17, 23},
 };
 
-/// One word of the u8 A format from the words of steps 2q (e) and 2q+1 (o, or 0 past the end), + c.
-static inline int32_t vitq_quad_word(uint32_t e, uint32_t o, int32_t c) {
-    const uint32_t b0 = (uint8_t)((int16_t)(e & 0xFFFF) + c), b1 = (uint8_t)((int16_t)(e >> 16) + c);
-    const uint32_t b2 = (uint8_t)((int16_t)(o & 0xFFFF) + c), b3 = (uint8_t)((int16_t)(o >> 16) + c);
-    return (int32_t)(b0 | b1 << 8 | b2 << 16 | b3 << 24);
-}
-
 /// A panels of int16 pairs (panels × kp steps × MR words) → u8 quads (kq = ⌈kp/2⌉ steps × MR words),
 /// each value + c. Word (q, r) takes the pairs of steps 2q and 2q+1 of row r: within every 12
 /// source words (two steps of six rows) the order is r0 of 2q, r0 of 2q+1, r1 of 2q, … (vitq_a_perm),
@@ -239,9 +202,7 @@ VITQ_AVX512_VNNI static int vitq_pack_b_quads(const int16_t *pb, int64_t n, int6
     return 1;
 }
 
-int vitq_qgemm_pack_b_quads(const int16_t *pb, int64_t n, int64_t k, int32_t *quads) {
-    return vitq_kernels_isa() >= VITQ_ISA_AVX512_VNNI ? vitq_pack_b_quads(pb, n, k, quads) : 0;
-}
+int vitq_qgemm_pack_b_quads_avx512(const int16_t *pb, int64_t n, int64_t k, int32_t *quads) { return vitq_pack_b_quads(pb, n, k, quads); }
 
 VITQ_AVX512_VNNI void vitq_qgemm_avx512vnni(const int32_t *pa, const int16_t *pb, int64_t m, int64_t n, int64_t k,
                                             const vitq_qgemm_output *out) {
@@ -250,7 +211,7 @@ VITQ_AVX512_VNNI void vitq_qgemm_avx512vnni(const int32_t *pa, const int16_t *pb
     vitq_range_s16((const int16_t *)pa, panels * kp * MR * 2, &alo, &ahi);
     const size_t aWords = (size_t)(panels * kq * MR), bWords = (size_t)(blocks * kq * NR + blocks * NR);
     // The u8 × s8 path: A repacked here, B as given (out->b_quads) or repacked here when it is int8.
-    int32_t *scratch = ahi - alo <= 255 ? vitq_vnni_buffer(4 * (aWords + (out->b_quads ? 0 : bWords))) : NULL;
+    int32_t *scratch = ahi - alo <= 255 ? vitq_thread_scratch(4 * (aWords + (out->b_quads ? 0 : bWords))) : NULL;
     const int32_t *quads = out->b_quads;
     if (scratch && !quads && vitq_pack_b_quads(pb, n, k, scratch + aWords)) quads = scratch + aWords;
     if (scratch && quads) {
@@ -265,10 +226,5 @@ VITQ_AVX512_VNNI void vitq_qgemm_avx512vnni(const int32_t *pa, const int16_t *pb
 #else
 void vitq_qgemm_avx512vnni(const int32_t *pa, const int16_t *pb, int64_t m, int64_t n, int64_t k,
                            const vitq_qgemm_output *out) { vitq_qgemm_scalar(pa, pb, m, n, k, out); }
-int vitq_qgemm_pack_b_quads(const int16_t *pb, int64_t n, int64_t k, int32_t *quads) { return 0; }
+int vitq_qgemm_pack_b_quads_avx512(const int16_t *pb, int64_t n, int64_t k, int32_t *quads) { return 0; }
 #endif
-
-int64_t vitq_qgemm_b_quads_size(int64_t n, int64_t k) {
-    const int64_t kq = ((k + 1) / 2 + 1) / 2, blocks = (n + NR - 1) / NR;
-    return blocks * kq * NR + blocks * NR;
-}

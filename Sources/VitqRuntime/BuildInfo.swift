@@ -31,7 +31,9 @@ public enum BuildInfo {
     public static var kernels: String {
         switch Int(vitq_kernels_isa()) {
         case Int(VITQ_ISA_AVX512_VNNI): return "AVX-512 VNNI integer GEMM, AVX2+FMA elsewhere"
-        case Int(VITQ_ISA_AVX2): return vitq_cpu_has_avx512vnni() != 0 ? "AVX2+FMA (capped)" : "AVX2+FMA"
+        case Int(VITQ_ISA_AVX_VNNI): return "AVX-VNNI integer GEMM, AVX2+FMA elsewhere" + (vitq_cpu_has_avx512vnni() != 0 ? " (capped)" : "")
+        case Int(VITQ_ISA_AVX2):
+            return vitq_cpu_has_avx512vnni() != 0 || vitq_cpu_has_avxvnni() != 0 ? "AVX2+FMA (capped)" : "AVX2+FMA"
         default: return vitq_cpu_has_avx2() != 0 ? "scalar (forced)" : "scalar (no AVX2)"
         }
     }

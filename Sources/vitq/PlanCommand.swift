@@ -26,6 +26,8 @@ struct PlanCommand: ParsableCommand {
     var recipe: String = "ptq4vit-w8a8"
     @Option(name: .customLong("memory-budget"), help: "Stage-1 memory in MiB per worker (default: unbounded).")
     var memoryBudget: Int?
+    @Option(name: .customLong("shard-images"), help: "Predict with this many images per shard instead of the recipe's (the recipe key shard_images).")
+    var shardImages: Int?
     @Option(help: "Read the measured profile from this JSON file instead of measuring.")
     var profile: String?
     @Option(name: .customLong("save-profile"), help: "Write the measured profile to this JSON file.")
@@ -45,12 +47,13 @@ struct PlanCommand: ParsableCommand {
         }
         if let c = cores, !(1...FlagLimits.maxThreads).contains(c) { throw FlagError("--cores must be in 1...\(FlagLimits.maxThreads)") }
         try MemoryBudgetFlag.check(memoryBudget)
+        if let s = shardImages, !(1...100_000).contains(s) { throw FlagError("--shard-images must be in 1...100000") }
     }
 
     func run() throws {
         try reportingErrors {
             if let saveProfile { try OutputChecks.writableFolder(of: saveProfile, flag: "--save-profile") }
-            let p: CostProfile
+            var p: CostProfile
             if let profile {
                 let data = try BoundedFile.read(profile, maxBytes: 1 << 20)
                 do { p = try JSONDecoder().decode(CostProfile.self, from: data) } catch {
@@ -66,6 +69,7 @@ struct PlanCommand: ParsableCommand {
                     try AtomicFile.write(try e.encode(p), to: saveProfile)
                 }
             }
+            if let shardImages { p.shardImages = shardImages }
             let machineCores = ProcessInfo.processInfo.activeProcessorCount
             let predictions = workerCounts.map { w in
                 CostModel.predict(p, images: images, workers: w, cores: cores ?? max(1, machineCores / max(1, w)),

@@ -27,8 +27,8 @@ func reportingErrors(_ body: () throws -> Void) throws {
 /// VITQ_ISA, when set, must name a kernel level: the dispatch (dispatch.c) reads it before any
 /// kernel runs and would otherwise ignore a misspelt level.
 func checkKernelLevelVariable() throws {
-    guard let v = ProcessInfo.processInfo.environment["VITQ_ISA"], !["scalar", "avx2", "avx512vnni"].contains(v) else { return }
-    throw FlagError("VITQ_ISA=\(v): expected scalar, avx2 or avx512vnni")
+    guard let v = ProcessInfo.processInfo.environment["VITQ_ISA"], !["scalar", "avx2", "avxvnni", "avx512vnni"].contains(v) else { return }
+    throw FlagError("VITQ_ISA=\(v): expected scalar, avx2, avxvnni or avx512vnni")
 }
 
 /// Options every compute command shares.

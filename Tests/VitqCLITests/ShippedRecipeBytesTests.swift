@@ -104,9 +104,10 @@ final class ShippedRecipeBytesTests: XCTestCase {
 
     /// The integer kernels of every level compute the same integers: the search's scores, and so
     /// the file, do not depend on the level (the other runs here use the best this CPU has, AVX-512
-    /// VNNI on a Zen 5; this one stops at AVX2).
+    /// VNNI on a Zen 5; these stop at AVX2 and at AVX-VNNI, which is AVX2 where the CPU lacks it).
     func testPtq4vitFastCappedAtAVX2WritesTheSameBytes() throws {
         try check(Self.fast8, "avx2", environment: ["VITQ_ISA": "avx2"])
+        try check(Self.fast8, "avxvnni", environment: ["VITQ_ISA": "avxvnni"])
     }
 
     func testVitqW8A8InProcessAndWithTwoWorkers() throws {

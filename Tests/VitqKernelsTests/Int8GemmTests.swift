@@ -8,7 +8,8 @@ import XCTest
 final class Int8GemmTests: XCTestCase {
     /// The vector kernels this CPU can run, by name.
     static var vectorKernels: [(name: String, kernel: Kernel)] {
-        [("avx2", vitq_qgemm_avx2)] + (vitq_cpu_has_avx512vnni() != 0 ? [("avx512vnni", vitq_qgemm_avx512vnni)] : [])
+        [("avx2", vitq_qgemm_avx2)] + (vitq_cpu_has_avxvnni() != 0 ? [("avxvnni", vitq_qgemm_avxvnni)] : [])
+            + (vitq_cpu_has_avx512vnni() != 0 ? [("avx512vnni", vitq_qgemm_avx512vnni)] : [])
     }
 
     struct Packed { var a: [Int32]; var b: [Int16] }
@@ -122,21 +123,25 @@ final class Int8GemmTests: XCTestCase {
                 for (name, kernel) in [("scalar", vitq_qgemm_scalar as Kernel)] + Self.vectorKernels {
                     XCTAssertEqual(int32Product(p, m: m, n: n, k: k, kernel: kernel), expected, "\(name) \(label) \(m)×\(n)×\(k)")
                 }
-                // B's VNNI form made once (as PackedWeight does): only for an int8 B, and the same integers.
-                guard Int(vitq_kernels_isa()) >= Int(VITQ_ISA_AVX512_VNNI) else { continue }
+                // B's VNNI form made once (as PackedWeight does): only for an int8 B, and the same integers
+                // from each VNNI kernel that reads it.
+                let vnni = Self.vectorKernels.filter { $0.name != "avx2" }
+                guard !vnni.isEmpty else { continue }
                 var quads = [Int32](repeating: -1, count: Int(vitq_qgemm_b_quads_size(Int64(n), Int64(k))))
-                let written = vitq_qgemm_pack_b_quads(p.b, Int64(n), Int64(k), &quads) != 0
+                let written = vitq_qgemm_pack_b_quads_portable(p.b, Int64(n), Int64(k), &quads) != 0
                 XCTAssertEqual(written, rb.lowerBound >= -128 && rb.upperBound <= 127, "\(label): B quads written")
                 guard written else { continue }
-                var c = [Int32](repeating: -1, count: m * n)
-                c.withUnsafeMutableBufferPointer { cp in
-                    quads.withUnsafeBufferPointer { qp in
-                        var out = vitq_qgemm_output()
-                        out.c = cp.baseAddress; out.ldc = Int64(n); out.b_quads = qp.baseAddress
-                        vitq_qgemm_avx512vnni(p.a, p.b, Int64(m), Int64(n), Int64(k), &out)
+                for (name, kernel) in vnni {
+                    var c = [Int32](repeating: -1, count: m * n)
+                    c.withUnsafeMutableBufferPointer { cp in
+                        quads.withUnsafeBufferPointer { qp in
+                            var out = vitq_qgemm_output()
+                            out.c = cp.baseAddress; out.ldc = Int64(n); out.b_quads = qp.baseAddress
+                            kernel(p.a, p.b, Int64(m), Int64(n), Int64(k), &out)
+                        }
                     }
+                    XCTAssertEqual(c, expected, "\(name) with B quads, \(label) \(m)×\(n)×\(k)")
                 }
-                XCTAssertEqual(c, expected, "avx512vnni with B quads, \(label) \(m)×\(n)×\(k)")
             }
         }
     }

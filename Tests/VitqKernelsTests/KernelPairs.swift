@@ -207,6 +207,24 @@ enum KernelPairs {
         // operands, checks both in Int8GemmTests).
         packedGemm("vitq_qgemm_avx2", vitq_qgemm_avx2),
         packedGemm("vitq_qgemm_avx512vnni", vitq_qgemm_avx512vnni, available: { vitq_cpu_has_avx512vnni() != 0 }),
+        packedGemm("vitq_qgemm_avxvnni", vitq_qgemm_avxvnni, available: { vitq_cpu_has_avxvnni() != 0 }),
+        // B's VNNI form (s8 quads and column sums), made with AVX-512 and in plain C: the same words.
+        KernelPair(accelerated: "vitq_qgemm_pack_b_quads_avx512", reference: "vitq_qgemm_pack_b_quads_portable",
+                   available: { vitq_cpu_has_avx512vnni() != 0 }) { rng in
+            let n = rng.count(1...70), k = rng.count(1...300)
+            let b8 = (0..<(n * k)).map { _ in Int8(truncatingIfNeeded: rng.next()) }
+            var pb = [Int16](repeating: 0, count: Int(vitq_qgemm_packed_b_size(Int64(n), Int64(k))))
+            vitq_qgemm_pack_b_s8(b8, Int64(k), Int64(n), Int64(k), &pb)
+            let size = Int(vitq_qgemm_b_quads_size(Int64(n), Int64(k)))
+            var r = [Int32](repeating: 1, count: size), a = r
+            let wr = vitq_qgemm_pack_b_quads_portable(pb, Int64(n), Int64(k), &r), wa = vitq_qgemm_pack_b_quads_avx512(pb, Int64(n), Int64(k), &a)
+            // A value beyond int8 is refused by both (written: 0).
+            var wide = pb, scratch = r
+            wide[0] = 128
+            let rw = vitq_qgemm_pack_b_quads_portable(wide, Int64(n), Int64(k), &scratch)
+            let aw = vitq_qgemm_pack_b_quads_avx512(wide, Int64(n), Int64(k), &scratch)
+            return [PairOutput("quads", reference: r + [wr, rw], accelerated: a + [wa, aw])]
+        },
         KernelPair(accelerated: "vitq_softmax_quantize_pack_a_avx2", reference: "vitq_softmax_quantize_pack_a_ref") { rng in
             let m = rng.count(1...20), n = rng.count(1...200), ld = n + rng.count(0...3)
             var xr = rng.floats(m * ld, scale: 8), xa = xr
@@ -321,7 +339,7 @@ enum KernelPairs {
     ]
 
     /// The accelerated kernels declared in include/vitq_kernels.h: every function whose name ends
-    /// in an instruction-set suffix (`_avx2`, `_avx512…`, `_vnni…`), the CPU-feature queries
+    /// in an instruction-set suffix (`_avx2`, `_avx512…`, `_avxvnni`, `_vnni…`), the CPU-feature queries
     /// (`(void)` parameters) aside.
     typealias PackedGemmKernel = (UnsafePointer<Int32>, UnsafePointer<Int16>, Int64, Int64, Int64, UnsafePointer<vitq_qgemm_output>) -> Void
 
@@ -358,7 +376,7 @@ enum KernelPairs {
     }
 
     static func declaredAccelerated(header: String) throws -> [String] {
-        let declaration = try NSRegularExpression(pattern: #"^[A-Za-z_][\w ]*?\**\s*\b(vitq_\w+?_(?:avx2|avx512\w*|vnni\w*))\s*\((?!void\))"#,
+        let declaration = try NSRegularExpression(pattern: #"^[A-Za-z_][\w ]*?\**\s*\b(vitq_\w+?_(?:avx2|avx512\w*|avxvnni|vnni\w*))\s*\((?!void\))"#,
                                                   options: [.anchorsMatchLines])
         return declaration.matches(in: header, range: NSRange(header.startIndex..., in: header)).map {
             String(header[Range($0.range(at: 1), in: header)!])

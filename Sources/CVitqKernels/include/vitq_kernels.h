@@ -7,6 +7,7 @@
 #ifndef VITQ_KERNELS_H
 #define VITQ_KERNELS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -19,12 +20,15 @@ extern "C" {
 int vitq_cpu_has_avx2(void);
 /// 1 when the CPU and OS support AVX-512 F/BW/VL and AVX512_VNNI (zmm state enabled), else 0.
 int vitq_cpu_has_avx512vnni(void);
-/// The kernel level the dispatch chooses: VITQ_ISA_SCALAR, VITQ_ISA_AVX2 or VITQ_ISA_AVX512_VNNI.
-/// The best the CPU has, capped by the environment: VITQ_ISA=scalar|avx2|avx512vnni (or
+/// 1 when the CPU supports AVX2, FMA and AVX-VNNI (VEX-encoded vpdpbusd on ymm), else 0.
+int vitq_cpu_has_avxvnni(void);
+/// The kernel level the dispatch chooses: VITQ_ISA_SCALAR, VITQ_ISA_AVX2, VITQ_ISA_AVX_VNNI or
+/// VITQ_ISA_AVX512_VNNI. The best the CPU has, capped by the environment:
+/// VITQ_ISA=scalar|avx2|avxvnni|avx512vnni (or
 /// VITQ_FORCE_SCALAR=1, the same as VITQ_ISA=scalar). Every level computes the same bits for
 /// the integer kernels; the fp32 AVX2 kernels approximate exp and erf (Docs/ARCHITECTURE.md).
 int vitq_kernels_isa(void);
-enum { VITQ_ISA_SCALAR = 0, VITQ_ISA_AVX2 = 1, VITQ_ISA_AVX512_VNNI = 2 };
+enum { VITQ_ISA_SCALAR = 0, VITQ_ISA_AVX2 = 1, VITQ_ISA_AVX_VNNI = 2, VITQ_ISA_AVX512_VNNI = 3 };
 /// 1 when the dispatched kernels are the AVX2 (or wider) variants.
 int vitq_kernels_use_avx2(void);
 
@@ -188,8 +192,8 @@ typedef struct vitq_qgemm_output {
     const float *bias;
     const float *row_scale;
     const float *row_bias;
-    /// Optional: B in the AVX-512 VNNI kernel's u8 × s8 form, as vitq_qgemm_pack_b_quads wrote it
-    /// from this call's B (a weight packed once); that kernel then skips its per-call B repacking.
+    /// Optional: B in the VNNI kernels' u8 × s8 form, as vitq_qgemm_pack_b_quads wrote it from this
+    /// call's B (a weight packed once); those kernels then skip their per-call B repacking.
     const int32_t *b_quads;
 } vitq_qgemm_output;
 
@@ -197,8 +201,14 @@ typedef struct vitq_qgemm_output {
 /// group of four k, 16 words), then the padded column sums.
 int64_t vitq_qgemm_b_quads_size(int64_t n, int64_t k);
 /// The VNNI form of a packed B (vitq_qgemm_output.b_quads): 1 when written, 0 when not (a value beyond
-/// int8, or a kernel level below AVX-512 VNNI, which would not read it).
+/// int8, or a kernel level below AVX-VNNI, which would not read it). Dispatched.
 int vitq_qgemm_pack_b_quads(const int16_t *pb, int64_t n, int64_t k, int32_t *quads);
+/// The same form written with AVX-512 instructions, and with plain C (the AVX-VNNI level's); equal.
+int vitq_qgemm_pack_b_quads_avx512(const int16_t *pb, int64_t n, int64_t k, int32_t *quads);
+int vitq_qgemm_pack_b_quads_portable(const int16_t *pb, int64_t n, int64_t k, int32_t *quads);
+/// At least `bytes` of 64-byte-aligned scratch owned by the calling thread (kept between calls,
+/// freed when the thread exits), or NULL when memory is short. The VNNI kernels' repacked operands.
+void *vitq_thread_scratch(size_t bytes);
 
 /// Rows [0, m) of A·Bᵀ with its epilogue; `pa` points at the first row's panel (m rows from a panel
 /// boundary). Single-threaded: callers split m across threads at panel boundaries. Dispatched.
@@ -207,6 +217,8 @@ void vitq_qgemm_scalar(const int32_t *pa, const int16_t *pb, int64_t m, int64_t 
 void vitq_qgemm_avx2(const int32_t *pa, const int16_t *pb, int64_t m, int64_t n, int64_t k, const vitq_qgemm_output *out);
 /// The AVX-512 VNNI variant (vpdpbusd, or vpdpwssd, on zmm; call only when vitq_cpu_has_avx512vnni()).
 void vitq_qgemm_avx512vnni(const int32_t *pa, const int16_t *pb, int64_t m, int64_t n, int64_t k, const vitq_qgemm_output *out);
+/// The AVX-VNNI variant (vpdpbusd, or vpdpwssd, on ymm; call only when vitq_cpu_has_avxvnni()).
+void vitq_qgemm_avxvnni(const int32_t *pa, const int16_t *pb, int64_t m, int64_t n, int64_t k, const vitq_qgemm_output *out);
 /// The reference: plain loops over unpacked int8 operands, int32 out.
 void vitq_gemm_s8s8s32_ref(const int8_t *a, int64_t lda, const int8_t *b, int64_t ldb,
                            int64_t m, int64_t n, int64_t k, int32_t *c, int64_t ldc);
