@@ -59,6 +59,7 @@ struct PlanCommand: ParsableCommand {
                 do { p = try JSONDecoder().decode(CostProfile.self, from: data) } catch {
                     throw FlagError("--profile \(profile): not a vitq plan profile (\(error))")
                 }
+                if let why = p.problem { throw FlagError("--profile \(profile): \(why)") }
             } else {
                 let r = try Recipe.load(recipe)
                 let fp = try ModelLoader.loadFloat(path: model, overrides: modelOptions.overrides)

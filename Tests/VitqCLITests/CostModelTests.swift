@@ -40,6 +40,26 @@ final class CostModelTests: XCTestCase {
         XCTAssertEqual(budgeted.peakBytesPerWorker, 100 + 50 + 40)
     }
 
+    /// A profile's sizes are checked before use, and the arithmetic saturates rather than traps.
+    func testAHostileProfileIsOneLineAndHugeSizesSaturate() throws {
+        var q = p
+        q.storedBytesPerImage = 1 << 50
+        XCTAssertEqual(CostModel.predict(q, images: 1 << 30, workers: 1, cores: 1).peakBytesPerWorker, .max)
+        XCTAssertNil(p.problem)
+        q.stage1SecondsPerImage = -1
+        XCTAssertNotNil(q.problem)
+        let dir = makeTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var bad = p
+        bad.imageBytes = -5
+        let path = dir + "/profile.json"
+        try JSONEncoder().encode(bad).write(to: URL(fileURLWithPath: path))
+        let r = try CLIRunner.run(["plan", "unused.safetensors", "--profile", path])
+        XCTAssertEqual(r.status, 1)
+        XCTAssertEqual(r.stderr, "vitq: error: --profile \(path): imageBytes -5 is outside 0...2^50\n")
+        XCTAssertEqual(r.stdout, "")
+    }
+
     /// The probe runs the real search: its units and candidates are those of a real run of the
     /// same recipe, and its wire bytes and worker memory are those of a one-worker run within 25%.
     func testTheProbeCountsWhatARealRunDoes() throws {

@@ -43,14 +43,18 @@ public enum CostModel {
         let oversubscribed = sharedCores.map { max(1, Double(busy * c) / Double(max(1, $0))) } ?? 1
         let stage1 = Double(heldImages) * p.stage1SecondsPerImage / Double(min(c, max(1, heldImages))) * oversubscribed
         let stage2 = shardRounds * p.stage2SecondsPerImage * oversubscribed
-        let stored = p.storedBytesPerImage * heldImages
+        // Byte counts saturate (a profile's sizes are at most 2⁵⁰, images and workers at most 2³⁰).
+        let stored = mul(p.storedBytesPerImage, heldImages)
         let inMemory = min(stored, budget)
-        let peak = p.baseBytes + inMemory + p.transientBytesPerImage * min(s, n)
-        let jobs = max(1, workers) * (p.modelFileBytes + n * p.imageBytes)
-        let wire = workers == 0 ? 0 : jobs + (p.taskBytes + p.resultBytesPerShard) * shards
+        let peak = add(add(p.baseBytes, inMemory), mul(p.transientBytesPerImage, min(s, n)))
+        let jobs = mul(max(1, workers), add(p.modelFileBytes, mul(n, p.imageBytes)))
+        let wire = workers == 0 ? 0 : add(jobs, mul(add(p.taskBytes, p.resultBytesPerShard), shards))
         return Prediction(images: n, workers: workers, coresPerWorker: c, shards: shards,
                           stage1Seconds: stage1, stage2Seconds: stage2, wallSeconds: stage1 + stage2,
                           cpuSeconds: Double(n) * (p.stage1SecondsPerImage + p.stage2SecondsPerImage),
                           peakBytesPerWorker: peak, spilledBytesPerWorker: stored - inMemory, wireBytes: wire)
     }
+
+    private static func mul(_ a: Int, _ b: Int) -> Int { let (r, o) = a.multipliedReportingOverflow(by: b); return o ? .max : r }
+    private static func add(_ a: Int, _ b: Int) -> Int { let (r, o) = a.addingReportingOverflow(b); return o ? .max : r }
 }

@@ -36,4 +36,16 @@ public struct CostProfile: Codable, Sendable, Equatable {
         self.storedBytesPerImage = storedBytesPerImage; self.transientBytesPerImage = transientBytesPerImage
         self.baseBytes = baseBytes; self.modelFileBytes = modelFileBytes; self.imageBytes = imageBytes; self.shardImages = shardImages
     }
+
+    /// Why the profile cannot be used (a field negative, not finite or beyond any machine), or nil.
+    public var problem: String? {
+        for (name, v) in [("stage1SecondsPerImage", stage1SecondsPerImage), ("stage2SecondsPerImage", stage2SecondsPerImage)]
+            where !(v.isFinite && v >= 0 && v <= 1e9) { return "\(name) \(v) is not a time in 0...1e9 seconds" }
+        for (name, v) in [("units", units), ("candidateEvaluations", candidateEvaluations), ("taskBytes", taskBytes),
+                          ("resultBytesPerShard", resultBytesPerShard), ("storedBytesPerImage", storedBytesPerImage),
+                          ("transientBytesPerImage", transientBytesPerImage), ("baseBytes", baseBytes), ("modelFileBytes", modelFileBytes),
+                          ("imageBytes", imageBytes)] where !(0...(1 << 50)).contains(v) { return "\(name) \(v) is outside 0...2^50" }
+        if !(1...100_000).contains(shardImages) { return "shardImages \(shardImages) is outside 1...100000" }
+        return nil
+    }
 }
