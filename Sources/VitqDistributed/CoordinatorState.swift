@@ -157,7 +157,9 @@ public struct CoordinatorState {
         }
         workers[peer]!.lastHeard = clock.now
         workers[peer]!.spoke = true
-        guard envelope.version == workers[peer]!.version else {
+        // A worker heartbeats before its JOB arrives, at the highest version it speaks: a
+        // HEARTBEAT carries nothing, so any version the codec decoded is accepted for it.
+        guard envelope.version == workers[peer]!.version || envelope.message == .heartbeat else {
             violation(peer, "version \(envelope.version) on a version \(workers[peer]!.version) link", into: &out)
             return out
         }

@@ -113,7 +113,9 @@ public struct WorkerState {
 
     /// The timer: a coordinator silent for liveness × heartbeat is lost; before a JOB, a
     /// worker that no coordinator answered for ``WorkerSettings/wait`` stops; a link sent
-    /// nothing for one interval gets a HEARTBEAT. Call it at least every ``tickInterval``.
+    /// nothing for one interval gets a HEARTBEAT, before the JOB too (a large JOB can take
+    /// longer than the coordinator's liveness window to arrive, and the worker must not look
+    /// dead meanwhile). Call it at least every ``tickInterval``.
     public mutating func tick() -> [WorkerDirective] {
         var out: [WorkerDirective] = []
         let now = clock.now
@@ -126,6 +128,7 @@ public struct WorkerState {
             }
         case .hello:
             if waitIsOver { stop(.unreachable(seconds: settings.wait), into: &out) }
+            else if now - lastSent >= heartbeat { send(.heartbeat, into: &out) }
         case .idle, .stopped:
             break
         }

@@ -46,7 +46,17 @@ final class NegotiationTests: XCTestCase {
     func testMessageAtAnotherVersionIsAViolation() {
         var d = Driver(Fx.settings(workers: 1))
         d.join([Fx.peers[0]])
-        let out = d.keep(d.state.receive(Envelope(version: 1, message: .heartbeat), from: Fx.peers[0]))
+        let out = d.keep(d.state.receive(Envelope(version: 1, message: .ready(shard: 0, attempt: 0)), from: Fx.peers[0]))
         XCTAssertEqual(out.drops, [Fx.peers[0]])
+    }
+
+    /// A worker heartbeats before its JOB arrives, at the highest version it speaks, which need
+    /// not be the link's: a HEARTBEAT (it carries nothing) is a sign of life at any version.
+    func testAHeartbeatAtAnotherVersionIsASignOfLife() {
+        var d = Driver(Fx.settings(workers: 1))
+        d.join([Fx.peers[0]])
+        let out = d.keep(d.state.receive(Envelope(version: 1, message: .heartbeat), from: Fx.peers[0]))
+        XCTAssertEqual(out.drops, [])
+        XCTAssertEqual(d.state.liveWorkers.count, 1)
     }
 }

@@ -177,7 +177,7 @@ final class WorkerStateTests: XCTestCase {
         var w = worker(wait: 10)
         _ = w.connect()
         clock.advance(9.5)
-        XCTAssertEqual(w.tick(), [])
+        XCTAssertEqual(w.tick(), [.send(.heartbeat)], "no answer yet: it heartbeats while it waits")
         clock.advance(0.5)
         XCTAssertEqual(w.tick(), [.stop(.unreachable(seconds: 10))])
     }
@@ -192,7 +192,23 @@ final class WorkerStateTests: XCTestCase {
         var w = worker(wait: 0)
         _ = w.connect()
         clock.advance(1e6)
+        XCTAssertEqual(w.tick(), [.send(.heartbeat)], "still waiting, still heartbeating")
+        XCTAssertEqual(w.phase, .hello)
+    }
+
+    /// A large JOB can take longer than the coordinator's liveness window to arrive: the worker
+    /// heartbeats every interval after its HELLO, before the JOB as after it.
+    func testTheWorkerHeartbeatsWhileItsJobIsArriving() {
+        var w = worker(wait: 60)
+        _ = w.connect()
+        clock.advance(0.5)
         XCTAssertEqual(w.tick(), [])
+        clock.advance(0.5)
+        XCTAssertEqual(w.tick(), [.send(.heartbeat)])
+        clock.advance(0.25)
+        XCTAssertEqual(w.tick(), [], "one per interval")
+        clock.advance(0.75)
+        XCTAssertEqual(w.tick(), [.send(.heartbeat)])
         XCTAssertEqual(w.phase, .hello)
     }
 }
