@@ -5,11 +5,34 @@ import Glibc
 
 /// How much memory this process has used and this machine (or its cgroup) allows.
 public enum ProcessMemory {
-    /// The process's peak resident set size in bytes (`getrusage`'s `ru_maxrss`, KiB on Linux).
+    /// The process's peak resident set size in bytes: `VmHWM` of /proc/self/status, the high-water
+    /// mark of this process's own memory. (`getrusage`'s `ru_maxrss` is not used: Linux carries the
+    /// spawning process's high-water mark over `execve`, so a worker started by a large parent
+    /// would report the parent's peak.) Falls back to `ru_maxrss` where /proc is missing.
     public static func peakResidentBytes() -> Int {
+        if let hwm = statusField("VmHWM:") { return hwm }
         var usage = rusage()
         guard getrusage(RUSAGE_SELF.rawValue, &usage) == 0 else { return 0 }
         return Int(usage.ru_maxrss) * 1024
+    }
+
+    /// The process's current resident set size in bytes (`VmRSS`), or 0 where /proc is missing.
+    public static func residentBytes() -> Int { statusField("VmRSS:") ?? 0 }
+
+    /// Resets the peak (`VmHWM`) to the current RSS (Linux: "5" to /proc/self/clear_refs), so that
+    /// ``peakResidentBytes()`` measures from now on.
+    public static func resetPeak() {
+        guard let h = FileHandle(forWritingAtPath: "/proc/self/clear_refs") else { return }
+        h.write(Data("5".utf8))
+        try? h.close()
+    }
+
+    /// A "Name:  N kB" field of /proc/self/status in bytes.
+    private static func statusField(_ name: String) -> Int? {
+        guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+              let line = text.split(separator: "\n").first(where: { $0.hasPrefix(name) }),
+              let kib = Int(line.split(separator: " ").dropFirst().first ?? "") else { return nil }
+        return kib * 1024
     }
 
     /// User plus system CPU seconds this process has used so far.

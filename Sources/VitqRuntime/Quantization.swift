@@ -12,8 +12,16 @@ public struct StageOneStorage: Sendable {
     public let budget: MemoryBudget
     public var spillDirectory: String
     public var memoryBudget: Int { budget.limit }
-    public init(memoryBudget: Int = Int.max, spillDirectory: String = NSTemporaryDirectory()) {
-        budget = MemoryBudget(limit: memoryBudget); self.spillDirectory = spillDirectory
+    /// A line for stderr when stage 1 starts (the budget and why), or nil.
+    public var announcement: String?
+    public init(memoryBudget: Int = Int.max, spillDirectory: String = NSTemporaryDirectory(), announcement: String? = nil) {
+        budget = MemoryBudget(limit: memoryBudget); self.spillDirectory = spillDirectory; self.announcement = announcement
+    }
+
+    /// Writes ``announcement`` to stderr (once stage 1 is about to start, so that a run refused
+    /// before it prints only the refusal).
+    func announce() {
+        if let announcement { FileHandle.standardError.write(Data(("vitq: " + announcement + "\n").utf8)) }
     }
 
     /// The fraction of ``ProcessMemory/available()`` that stage 1 keeps in memory by default.
@@ -72,6 +80,7 @@ public enum Quantization {
         if recipe.method == "search" {
             let ranges = try SearchCalibration.smoothingRanges(model, recipe: recipe, calib: calib, load: load)
             let model = try SearchCalibration.searchModel(model, recipe: recipe, ranges: ranges)
+            storage.announce()
             let collectBar = ProgressBar("stage 1 collect", total: calib.count)
             let scorers = try SearchCalibration.shards(calib, recipe: recipe).map { shard in
                 try SearchCalibration.collect(model: model, recipe: recipe, shard: shard, budget: storage.budget,
@@ -96,6 +105,7 @@ public enum Quantization {
             t.search = Date().timeIntervalSince(start) - t.collect
             t.candidateEvaluations = executor.candidateEvaluations
         } else {
+            storage.announce()
             let bar = ProgressBar("calibrate", total: calib.count)
             let result = try MinMaxCalibrator.calibrate(model: model, recipe: recipe, images: calib, budget: storage.budget,
                                                         spillDirectory: storage.spillDirectory, load: load, progress: { bar.advance($0) },

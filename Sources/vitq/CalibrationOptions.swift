@@ -79,12 +79,8 @@ struct CalibrationOptions: ParsableArguments {
         if evalLimit != nil && evalOffset == nil { throw FlagError("--eval-limit needs --eval-offset") }
     }
 
-    /// Stage 1's storage in this process, its budget reported on stderr.
-    func storage() -> StageOneStorage {
-        let (s, line) = MemoryBudgetFlag.storage(mib: memoryBudget, spillDir: spillDir)
-        FileHandle.standardError.write(Data(("vitq: " + line + "\n").utf8))
-        return s
-    }
+    /// Stage 1's storage in this process (its budget reported on stderr when stage 1 starts).
+    var storage: StageOneStorage { MemoryBudgetFlag.storage(mib: memoryBudget, spillDir: spillDir).storage }
 
     /// Applies `--threads`, checks the output (its folder, and that it is none of the inputs nor
     /// any of `alsoInputs`) and the spill folder, then ``CalibrationInputs/open()``, then the

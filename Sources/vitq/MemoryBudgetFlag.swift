@@ -3,7 +3,7 @@ import VitqRuntime
 
 /// `--memory-budget MiB` and `--spill-dir`: where stage 1 keeps what it collects. Without the
 /// flag the budget is half of what the machine (or its cgroup) allows, split among the
-/// processes that share it, and the run says so on stderr at the start.
+/// processes that share it, and the run says so on stderr when stage 1 starts.
 enum MemoryBudgetFlag {
     static let help = "Stage-1 memory in MiB per process before collected tensors spill to memory-mapped files (default: half of the machine's memory or cgroup limit, split among local workers)."
 
@@ -17,13 +17,10 @@ enum MemoryBudgetFlag {
     /// The storage of one of `sharing` stage-1 processes on this machine, and the line that reports it.
     static func storage(mib: Int?, spillDir: String?, sharing: Int = 1) -> (storage: StageOneStorage, line: String) {
         let dir = spillDir ?? NSTemporaryDirectory()
-        if let mib {
-            let s = StageOneStorage(memoryBudget: mib << 20, spillDirectory: dir)
-            return (s, s.describe(why: nil))
-        }
-        let (bytes, why) = StageOneStorage.defaultBudget(sharing: sharing)
-        let s = StageOneStorage(memoryBudget: bytes, spillDirectory: dir)
-        return (s, s.describe(why: why))
+        let (bytes, why) = mib.map { ($0 << 20, nil as String?) } ?? StageOneStorage.defaultBudget(sharing: sharing)
+        var s = StageOneStorage(memoryBudget: bytes, spillDirectory: dir)
+        s.announcement = s.describe(why: why)
+        return (s, s.announcement!)
     }
 
 }

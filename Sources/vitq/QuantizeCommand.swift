@@ -30,7 +30,7 @@ struct QuantizeCommand: ParsableCommand {
             let start = Date()
             if workers == 0 {
                 let (net, timings) = try Quantization.run(model: fp, modelPath: calibration.model, dataset: ds, calib: calibRange, recipe: r,
-                                                          out: calibration.out, storage: calibration.storage())
+                                                          out: calibration.out, storage: calibration.storage)
                 try calibration.report(recipe: r, model: fp, dataset: ds, calib: calibRange, network: net, timings: timings,
                                        seconds: Date().timeIntervalSince(start))
                 return
@@ -42,8 +42,8 @@ struct QuantizeCommand: ParsableCommand {
             defer { try? FileManager.default.removeItem(atPath: dir) }
             let threads = max(1, ProcessInfo.processInfo.activeProcessorCount / workers)
             var extra: [String] = []
-            let (each, line) = MemoryBudgetFlag.storage(mib: calibration.memoryBudget, spillDir: calibration.spillDir, sharing: workers)
-            FileHandle.standardError.write(Data("vitq: \(line), for each of \(workers) workers\n".utf8))
+            // Each worker gets its share of the default budget (and says so when it starts).
+            let each = MemoryBudgetFlag.storage(mib: calibration.memoryBudget, spillDir: calibration.spillDir, sharing: workers).storage
             extra += ["--memory-budget", "\(each.memoryBudget >> 20)"]
             if let s = calibration.spillDir { extra += ["--spill-dir", s] }
             let (net, report) = try DistributedQuantization.runWithLocalWorkers(

@@ -53,10 +53,11 @@ final class DistributedCLITests: XCTestCase {
             XCTAssertEqual(rss.count, workers, "\(rss)")
             XCTAssertTrue(rss.values.allSatisfy { $0 > 23_000_000 && $0 < 1 << 40 }, "\(rss)")
             XCTAssertEqual(j["bytes_spilled"] as? Int, 0, "no budget given: nothing spills on this machine")
+            XCTAssertTrue(r.stderr.contains("vitq worker local-1: stage 1: memory budget"), r.stderr)
         } else {
             XCTAssertGreaterThan(j["peak_rss_bytes"] as? Int ?? 0, 23_000_000, r.stdout)
+            XCTAssertTrue(r.stderr.contains("stage 1: memory budget") && r.stderr.contains("physical memory"), r.stderr)
         }
-        XCTAssertTrue(r.stderr.contains("stage 1: memory budget") && r.stderr.contains("physical memory"), r.stderr)
         return sha
     }
 

@@ -25,14 +25,14 @@ public enum CostProbe {
 
         let ranges = recipe.method == "search" ? try SearchCalibration.smoothingRanges(model, recipe: recipe, calib: 0..<batch, load: load) : nil
         let searchModel = recipe.method == "search" ? try SearchCalibration.searchModel(model, recipe: recipe, ranges: ranges) : model
-        let base = ResidentMemory.current()
-        ResidentMemory.resetPeak()
+        let base = ProcessMemory.residentBytes()
+        ProcessMemory.resetPeak()
         let t0 = Date()
         let shard = try SearchCalibration.collect(model: searchModel, recipe: recipe, shard: 0..<batch, budget: MemoryBudget(),
                                                   spillDirectory: spillDirectory, load: load)
         let stage1 = Date().timeIntervalSince(t0) / Double(batch)
         let stored = (shard.store.bytesInMemory + shard.store.bytesSpilled) / batch
-        let transient = max(0, ResidentMemory.peak() - base - stored * batch) / batch
+        let transient = max(0, ProcessMemory.peakResidentBytes() - base - stored * batch) / batch
         let scorer = try SearchCalibration.collect(model: searchModel, recipe: recipe, shard: 0..<1, budget: MemoryBudget(),
                                                    spillDirectory: spillDirectory, load: load)
 
@@ -74,24 +74,5 @@ final class TimingExecutor: SearchExecutor {
             if case let .score(t) = unit { candidates += t.candidates.count }
         }
         return result
-    }
-}
-
-/// This process's resident set from /proc/self/status, and its peak since the last reset.
-enum ResidentMemory {
-    static func current() -> Int { field("VmRSS:") }
-    static func peak() -> Int { field("VmHWM:") }
-    /// Resets the peak (`VmHWM`) to the current RSS (Linux: "5" to /proc/self/clear_refs).
-    static func resetPeak() {
-        guard let h = FileHandle(forWritingAtPath: "/proc/self/clear_refs") else { return }
-        h.write(Data("5".utf8))
-        try? h.close()
-    }
-
-    private static func field(_ name: String) -> Int {
-        guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-              let line = text.split(separator: "\n").first(where: { $0.hasPrefix(name) }),
-              let kib = Int(line.split(separator: " ").dropFirst().first ?? "") else { return 0 }
-        return kib * 1024
     }
 }
