@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """vitq's engine against ONNX Runtime on the same quantized model, in one run: the model's
 `vitq export --format integer` and `--format qdq` graphs in ORT (CPU provider) beside
-`vitq eval` (its integer engine, at the best kernel level of this CPU and capped at AVX2 with
-VITQ_ISA=avx2), each over the same images at batch 1, 8 and 32 with 2 threads, in interleaved
+`vitq eval` (its integer engine, at the best kernel level of this CPU, capped at AVX-VNNI with
+VITQ_ISA=avxvnni on a CPU that has it beside AVX-512 VNNI, and capped at AVX2 with VITQ_ISA=avx2), each over the same images at batch 1, 8 and 32 with 2 threads, in interleaved
 rounds. With --float (the float model the quantized file came from) also: vitq's fp32 engine,
 ORT on vitq's fp32 export, and ORT's own int8 model of that export (quantize_static: QDQ,
 per-channel int8 weights, MatMul only, MinMax on the first 32 images), the anchor a user would
@@ -111,6 +111,8 @@ def main():
                 def row(engine, speed):
                     rows.append({"round": r, "batch": batch, "engine": engine, "images_per_second": speed})
                 row("vitq integer", vitq_speed(a.model, batch))
+                if "avx_vnni" in cpu_flags() and "avx512_vnni" in cpu_flags():
+                    row("vitq integer, VITQ_ISA=avxvnni", vitq_speed(a.model, batch, {"VITQ_ISA": "avxvnni"}))
                 row("vitq integer, VITQ_ISA=avx2", vitq_speed(a.model, batch, {"VITQ_ISA": "avx2"}))
                 if a.float_model:
                     row("vitq fp32", vitq_speed(a.float_model, batch))
