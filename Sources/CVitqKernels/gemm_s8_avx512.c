@@ -204,20 +204,15 @@ VITQ_AVX512_VNNI static int vitq_pack_b_quads(const int16_t *pb, int64_t n, int6
 
 int vitq_qgemm_pack_b_quads_avx512(const int16_t *pb, int64_t n, int64_t k, int32_t *quads) { return vitq_pack_b_quads(pb, n, k, quads); }
 
+static const vitq_quad_forms vitq_forms_avx512 = {vitq_range_s16, vitq_pack_b_quads, vitq_repack_a_u8};
+
 VITQ_AVX512_VNNI void vitq_qgemm_avx512vnni(const int32_t *pa, const int16_t *pb, int64_t m, int64_t n, int64_t k,
                                             const vitq_qgemm_output *out) {
-    const int64_t kp = (k + 1) / 2, kq = (kp + 1) / 2, blocks = (n + NR - 1) / NR, panels = (m + MR - 1) / MR;
-    int32_t alo, ahi;
-    vitq_range_s16((const int16_t *)pa, panels * kp * MR * 2, &alo, &ahi);
-    const size_t aWords = (size_t)(panels * kq * MR), bWords = (size_t)(blocks * kq * NR + blocks * NR);
-    // The u8 × s8 path: A repacked here, B as given (out->b_quads) or repacked here when it is int8.
-    int32_t *scratch = ahi - alo <= 255 ? vitq_thread_scratch(4 * (aWords + (out->b_quads ? 0 : bWords))) : NULL;
-    const int32_t *quads = out->b_quads;
-    if (scratch && !quads && vitq_pack_b_quads(pb, n, k, scratch + aWords)) quads = scratch + aWords;
-    if (scratch && quads) {
-        const int32_t c = -alo;
-        vitq_repack_a_u8(pa, panels, kp, c, scratch);
-        vitq_qgemm_tiles(scratch, quads, m, n, kq, &vitq_busd, quads + blocks * kq * NR, c, out);
+    const int64_t kp = (k + 1) / 2, kq = (kp + 1) / 2, blocks = (n + NR - 1) / NR;
+    const int32_t *qa, *qb;
+    int32_t c;
+    if (vitq_quad_operands(&vitq_forms_avx512, pa, pb, m, n, k, out, &qa, &qb, &c)) {
+        vitq_qgemm_tiles(qa, qb, m, n, kq, &vitq_busd, qb + blocks * kq * NR, c, out);
     } else {
         vitq_qgemm_tiles(pa, pb, m, n, kp, &vitq_wssd, NULL, 0, out);
     }

@@ -125,19 +125,15 @@ static void vitq_repack_a_u8_portable(const int32_t *pa, int64_t panels, int64_t
     }
 }
 
+static const vitq_quad_forms vitq_forms_portable = {vitq_range_s16_portable, vitq_qgemm_pack_b_quads_portable, vitq_repack_a_u8_portable};
+
 VITQ_AVX_VNNI void vitq_qgemm_avxvnni(const int32_t *pa, const int16_t *pb, int64_t m, int64_t n, int64_t k,
                                       const vitq_qgemm_output *out) {
-    const int64_t kp = (k + 1) / 2, kq = (kp + 1) / 2, blocks = (n + NR - 1) / NR, panels = (m + MR - 1) / MR;
-    int32_t alo, ahi;
-    vitq_range_s16_portable((const int16_t *)pa, panels * kp * MR * 2, &alo, &ahi);
-    const size_t aWords = (size_t)(panels * kq * MR), bWords = (size_t)(blocks * kq * NR + blocks * NR);
-    int32_t *scratch = ahi - alo <= 255 ? vitq_thread_scratch(4 * (aWords + (out->b_quads ? 0 : bWords))) : NULL;
-    const int32_t *quads = out->b_quads;
-    if (scratch && !quads && vitq_qgemm_pack_b_quads_portable(pb, n, k, scratch + aWords)) quads = scratch + aWords;
-    if (scratch && quads) {
-        const int32_t c = -alo;
-        vitq_repack_a_u8_portable(pa, panels, kp, c, scratch);
-        vitq_qgemm_tiles_ymm(scratch, quads, m, n, kq, vitq_micro_busd_ymm, quads + blocks * kq * NR, c, out);
+    const int64_t kp = (k + 1) / 2, kq = (kp + 1) / 2, blocks = (n + NR - 1) / NR;
+    const int32_t *qa, *qb;
+    int32_t c;
+    if (vitq_quad_operands(&vitq_forms_portable, pa, pb, m, n, k, out, &qa, &qb, &c)) {
+        vitq_qgemm_tiles_ymm(qa, qb, m, n, kq, vitq_micro_busd_ymm, qb + blocks * kq * NR, c, out);
     } else {
         vitq_qgemm_tiles_ymm(pa, pb, m, n, kp, vitq_micro_wssd_ymm, NULL, 0, out);
     }

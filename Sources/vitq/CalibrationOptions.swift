@@ -80,7 +80,7 @@ struct CalibrationOptions: ParsableArguments {
     }
 
     /// Stage 1's storage in this process (its budget reported on stderr when stage 1 starts).
-    var storage: StageOneStorage { MemoryBudgetFlag.storage(mib: memoryBudget, spillDir: spillDir).storage }
+    var storage: StageOneStorage { MemoryBudgetFlag.storage(mib: memoryBudget, spillDir: spillDir) }
 
     /// Applies `--threads`, checks the output (its folder, and that it is none of the inputs nor
     /// any of `alsoInputs`) and the spill folder, then ``CalibrationInputs/open()``, then the

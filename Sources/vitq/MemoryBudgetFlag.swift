@@ -14,13 +14,13 @@ enum MemoryBudgetFlag {
         if mib > FlagLimits.maxMemoryBudgetMiB { throw FlagError("--memory-budget \(mib) MiB is more than \(FlagLimits.maxMemoryBudgetMiB) MiB") }
     }
 
-    /// The storage of one of `sharing` stage-1 processes on this machine, and the line that reports it.
-    static func storage(mib: Int?, spillDir: String?, sharing: Int = 1) -> (storage: StageOneStorage, line: String) {
+    /// The storage of one of `sharing` stage-1 processes on this machine; its `announcement` reports it.
+    static func storage(mib: Int?, spillDir: String?, sharing: Int = 1) -> StageOneStorage {
         let dir = spillDir ?? NSTemporaryDirectory()
         let (bytes, why) = mib.map { ($0 << 20, nil as String?) } ?? StageOneStorage.defaultBudget(sharing: sharing)
         var s = StageOneStorage(memoryBudget: bytes, spillDirectory: dir)
         s.announcement = s.describe(why: why)
-        return (s, s.announcement!)
+        return s
     }
 
 }

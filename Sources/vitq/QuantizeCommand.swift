@@ -43,7 +43,7 @@ struct QuantizeCommand: ParsableCommand {
             let threads = max(1, ProcessInfo.processInfo.activeProcessorCount / workers)
             var extra: [String] = []
             // Each worker gets its share of the default budget (and says so when it starts).
-            let each = MemoryBudgetFlag.storage(mib: calibration.memoryBudget, spillDir: calibration.spillDir, sharing: workers).storage
+            let each = MemoryBudgetFlag.storage(mib: calibration.memoryBudget, spillDir: calibration.spillDir, sharing: workers)
             extra += ["--memory-budget", "\(each.memoryBudget >> 20)"]
             if let s = calibration.spillDir { extra += ["--spill-dir", s] }
             let (net, report) = try DistributedQuantization.runWithLocalWorkers(

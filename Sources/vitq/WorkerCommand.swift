@@ -60,10 +60,9 @@ struct WorkerCommand: ParsableCommand {
             options.once = once
             options.lie = lie.flatMap(WorkerLie.init(rawValue:))
             options.wait = wait
-            let (storage, line) = MemoryBudgetFlag.storage(mib: memoryBudget, spillDir: spillDir)
-            options.storage = storage
+            options.storage = MemoryBudgetFlag.storage(mib: memoryBudget, spillDir: spillDir)
             let log = stderrLine("vitq worker \(label)")
-            log(line)
+            options.storage.announcement.map(log)
             try WorkerClient(options: options, log: log).run()
             if json { try printJSON(Report(name: label, connect: connect, curve: options.curve != nil)) }
         }
