@@ -48,7 +48,7 @@ extension FloatAttention {
     }
 
     /// backward, softmax: dS = P ⊙ (dP − rowsum(dP ⊙ P)), in place on `d` ([rows, n]: dP in, dS out).
-    static func softmaxBackward(p: UnsafePointer<Float>, _ d: UnsafeMutablePointer<Float>, rows: Int, n: Int) {
+    public static func softmaxBackward(p: UnsafePointer<Float>, _ d: UnsafeMutablePointer<Float>, rows: Int, n: Int) {
         for r in 0..<rows {
             let pr = p + r * n, dr = d + r * n
             var s = 0.0

@@ -5,7 +5,7 @@ extension Ops {
     /// The backward of ``Ops/gelu(_:_:count:)`` (exact erf).
     /// forward:  g = f · Φ(f), Φ(f) = ½(1 + erf(f/√2))
     /// backward: df = dg · (Φ(f) + f · φ(f)), φ(f) = e^(−f²/2)/√(2π). `dg` and `df` may alias.
-    static func geluBackward(_ dg: UnsafePointer<Float>, f: UnsafePointer<Float>, into df: UnsafeMutablePointer<Float>, count: Int) {
+    public static func geluBackward(_ dg: UnsafePointer<Float>, f: UnsafePointer<Float>, into df: UnsafeMutablePointer<Float>, count: Int) {
         let invSqrt2: Float = 0.70710678118654752, invSqrt2Pi: Float = 0.39894228040143268
         Parallel.forChunks(count, minChunk: 4096) { r in
             for j in r {

@@ -25,7 +25,7 @@ extension LayerNorm {
     /// backward: dx[r, :] += rstd_r · (d̂ − mean(d̂) − x̂ · mean(d̂ ⊙ x̂)), d̂ = dy[r, :] ⊙ γ
     /// `x` is the forward input [rows, dim]; the result is added to `dx` (the residual stream's gradient).
     /// Rows whose dy is all zero are skipped.
-    func backward(_ dy: UnsafePointer<Float>, x: UnsafePointer<Float>, rows: Int, accumulateInto dx: UnsafeMutablePointer<Float>) {
+    public func backward(_ dy: UnsafePointer<Float>, x: UnsafePointer<Float>, rows: Int, accumulateInto dx: UnsafeMutablePointer<Float>) {
         let dim = weight.count, gamma = weight.data, eps = Double(self.eps)
         Parallel.forChunks(rows, minChunk: 16) { range in
             var xhat = [Double](repeating: 0, count: dim), dhat = [Double](repeating: 0, count: dim)

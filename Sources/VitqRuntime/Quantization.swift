@@ -47,6 +47,9 @@ public struct StageOneStorage: Sendable {
 public struct QuantizationTimings: Sendable {
     public var collect = 0.0
     public var search = 0.0
+    /// Block reconstruction's seconds, and how each unit went (recipes with `reconstruction`).
+    public var reconstruct = 0.0
+    public var reconstruction: [UnitReconstructionStats] = []
     public var candidateEvaluations = 0
     public var total = 0.0
     /// Per linear op, ‖ô − o‖/‖o‖ with its final quantizers on FP inputs (search recipes).
@@ -99,10 +102,23 @@ public enum Quantization {
             t.mixedPrecision = searched.mixedPrecision
             let (decisions, report) = try SensitivityAnalysis.apply(model: model, recipe: recipe, decisions: searched.decisions, executor: executor,
                                                                     log: { FileHandle.standardError.write(Data(("vitq: " + $0 + "\n").utf8)) })
-            net = SearchCalibration.network(model: model, decisions: decisions)
+            var (final, finalDecisions) = (model, decisions)
+            if let settings = recipe.reconstruction {
+                let started = Date()
+                let units = try BlockReconstruction.units(model: model, decisions: decisions)
+                let bar = ProgressBar("reconstruct", total: units.count)
+                let outcome = try BlockReconstruction.run(model: model, decisions: decisions, stores: scorers.map(\.store), settings: settings) {
+                    bar.advance(1, detail: String(format: "%@ loss %.4g → %.4g%@", $0.unit, $0.lossBefore, $0.lossAfter, $0.kept ? "" : " (kept the search's)"))
+                }
+                bar.finish()
+                (final, finalDecisions) = BlockReconstruction.apply(outcome, model: model, decisions: decisions)
+                t.reconstruction = outcome.units
+                t.reconstruct = Date().timeIntervalSince(started)
+            }
+            net = SearchCalibration.network(model: final, decisions: finalDecisions)
             t.relativeErrors = decisions.compactMapValues(\.relativeError)
             t.sensitivity = report
-            t.search = Date().timeIntervalSince(start) - t.collect
+            t.search = Date().timeIntervalSince(start) - t.collect - t.reconstruct
             t.candidateEvaluations = executor.candidateEvaluations
         } else {
             storage.announce()

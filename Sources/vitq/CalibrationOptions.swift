@@ -133,6 +133,16 @@ struct CalibrationOptions: ParsableArguments {
         return lines
     }
 
+    /// Block reconstruction in a few lines: its time, and each unit's loss before and after.
+    static func lines(_ units: [UnitReconstructionStats], seconds: Double) -> [String] {
+        guard !units.isEmpty else { return [] }
+        let iterations = units.reduce(0) { $0 + $1.iterations }
+        var lines = [String(format: "reconstruct %.1f s, %d units, %.1f ms per iteration; loss before → after on the calibration images:",
+                            seconds, units.count, 1000 * seconds / Double(max(1, iterations)))]
+        lines += units.map { String(format: "  %-16@ %.4g → %.4g%@ (%.1f s)", $0.unit, $0.lossBefore, $0.lossAfter, $0.kept ? "" : ", kept the search's", $0.seconds) }
+        return lines
+    }
+
     /// Prints the run's report (and, with `--eval-offset`, the accuracy protocol's figures).
     func report(recipe r: Recipe, model fp: any ImageClassifier, dataset ds: ImageDataset, calib: Range<Int>, network: QuantizedNetwork,
                 timings: QuantizationTimings, seconds: Double, extra: [String: Any] = [:], extraLines: [String] = []) throws {
@@ -152,19 +162,30 @@ struct CalibrationOptions: ParsableArguments {
         if let s = timings.sensitivity { obj["partial_quantization"] = s.jsonObject }
         if let m = timings.mixedPrecision { obj["mixed_precision"] = m.jsonObject }
         if let f = timings.calibrationFit { obj["calibration_kl"] = f.kl; obj["calibration_agreement"] = f.agreement }
-        var lines = [
+        if !timings.reconstruction.isEmpty {
+            obj["reconstruct_seconds"] = timings.reconstruct
+            obj["reconstruction"] = timings.reconstruction.map {
+                ["unit": $0.unit, "loss_before": $0.lossBefore, "loss_after": $0.lossAfter, "kept": $0.kept,
+                 "binarised": $0.binarised, "iterations": $0.iterations, "seconds": $0.seconds] as [String: Any]
+            }
+        }
+        var lines: [String] = [
             "recipe      \(r.name) (\(r.method))",
             "calibrated  on images \(calib.lowerBound)..<\(calib.upperBound) of \(dataset.data) in \(String(format: "%.1f", seconds)) s",
             String(format: "stages      collect %.1f s, search %.1f s (%d candidate evaluations, %.0f/s)", timings.collect, timings.search,
                    timings.candidateEvaluations, timings.search > 0 ? Double(timings.candidateEvaluations) / timings.search : 0),
-        ] + (timings.peakResidentBytes > 0 || timings.bytesSpilled > 0
-             ? ["memory      " + (timings.peakResidentBytes > 0 ? "peak RSS \(ProcessMemory.describe(timings.peakResidentBytes)), " : "")
-                + "stage 1 spilled \(ProcessMemory.describe(timings.bytesSpilled))"] : []) + (timings.sensitivity.map(Self.lines) ?? []) + (timings.mixedPrecision.map(Self.lines) ?? [])
-          + (timings.calibrationFit.map { [String(format: "calib fit   KL %.5f, agreement %.4f on the calibration images", $0.kl, $0.agreement)] } ?? [])
-          + extraLines + [
-            "wrote       \(out) (\(outSize) bytes, \(String(format: "%.1f", 100 * Double(outSize) / Double(max(inSize, 1))))% of the float file)",
-            "sha256      \(sha)",
         ]
+        if timings.peakResidentBytes > 0 || timings.bytesSpilled > 0 {
+            lines.append("memory      " + (timings.peakResidentBytes > 0 ? "peak RSS \(ProcessMemory.describe(timings.peakResidentBytes)), " : "")
+                         + "stage 1 spilled \(ProcessMemory.describe(timings.bytesSpilled))")
+        }
+        lines += timings.sensitivity.map(Self.lines) ?? []
+        lines += timings.mixedPrecision.map(Self.lines) ?? []
+        if let f = timings.calibrationFit { lines.append(String(format: "calib fit   KL %.5f, agreement %.4f on the calibration images", f.kl, f.agreement)) }
+        lines += Self.lines(timings.reconstruction, seconds: timings.reconstruct)
+        lines += extraLines
+        lines += ["wrote       \(out) (\(outSize) bytes, \(String(format: "%.1f", 100 * Double(outSize) / Double(max(inSize, 1))))% of the float file)",
+                  "sha256      \(sha)"]
         if let range = try evaluationRange(count: ds.count) {
             // Without labels the comparison with FP32 (agreement, logit cosine) still holds; top-1 and the drop do not.
             let fpResult = try Evaluator.run(model: fp, dataset: ds, range: range, batch: batch, progress: ProgressBar("eval fp32", total: range.count))

@@ -86,6 +86,8 @@ public struct Recipe: Equatable, Sendable {
     public var candidateBits = [4, 6, 8]
     /// `mixed_precision`: the budget, in average bits per weight parameter (and per activation element).
     public var averageBits = 6.0
+    /// Block reconstruction after the search (`reconstruction: parallel` and its keys), nil when off.
+    public var reconstruction: ReconstructionSettings?
     /// Whether the recipe smooths any activation channels (and so needs their input ranges).
     public var smoothsChannels: Bool { smoothAlpha > 0 || geluSmoothAlpha > 0 }
 
@@ -101,7 +103,13 @@ public struct Recipe: Equatable, Sendable {
         "activation_calibrator", "percentile", "weight_calibrator", "activation_symmetric",
         "target_agreement", "max_kl", "max_float_ops", "keep_float_ops", "module_bits",
         "mixed_precision", "candidate_bits", "average_bits",
+        "reconstruction", "reconstruction_iterations", "reconstruction_batch", "reconstruction_lr", "reconstruction_step_lr",
+        "rounding_weight", "rounding_warmup", "fisher_weight", "qdrop", "reconstruction_seed",
     ]
+
+    /// The keys that tune block reconstruction (they need `reconstruction`).
+    static let reconstructionKeys = ["reconstruction_iterations", "reconstruction_batch", "reconstruction_lr", "reconstruction_step_lr",
+                                     "rounding_weight", "rounding_warmup", "fisher_weight", "qdrop", "reconstruction_seed"]
 
     public var weightScheme: QuantScheme { QuantScheme(bits: weightBits, signed: true, narrow: weightNarrow) }
     public var activationScheme: QuantScheme { QuantScheme(bits: activationBits, signed: true, narrow: activationNarrow) }
@@ -321,6 +329,25 @@ public struct Recipe: Equatable, Sendable {
                 throw RecipeError(source, "key 'average_bits' must be within the candidate widths \(r.candidateBits.first!)...\(r.candidateBits.last!), got \(r.averageBits)")
             }
         }
+        if let m = try choice("reconstruction", ["none"] + ReconstructionSettings.Mode.allCases.map(\.rawValue)) {
+            r.reconstruction = m == "none" ? nil : (r.reconstruction ?? ReconstructionSettings())
+            r.reconstruction?.mode = ReconstructionSettings.Mode(rawValue: m) ?? .parallel
+        }
+        if var rs = r.reconstruction {
+            if let n = try int("reconstruction_iterations", 1...1_000_000) { rs.iterations = n }
+            if let n = try int("reconstruction_batch", 1...4096) { rs.batchImages = n }
+            if let v = try float("reconstruction_lr", 0...1) { rs.roundingRate = v }
+            if let v = try float("reconstruction_step_lr", 0...1) { rs.stepRate = v }
+            if let v = try float("rounding_weight", 0...1000) { rs.roundingWeight = v }
+            if let v = try float("rounding_warmup", 0...0.99) { rs.warmup = v }
+            if let v = try float("fisher_weight", 0...1000) { rs.fisherWeight = v }
+            if let v = try float("qdrop", 0...1) { rs.dropProbability = v }
+            if let n = try int("reconstruction_seed", 0...Int(Int32.max)) { rs.seed = n }
+            guard r.method == "search" else { throw RecipeError(source, "key 'reconstruction' needs method 'search' (it starts from the searched quantizers and stage 1's data)") }
+            r.reconstruction = rs
+        } else if let key = reconstructionKeys.first(where: { map[$0] != nil }) {
+            throw RecipeError(source, "key '\(key)' needs 'reconstruction: parallel'")
+        }
         guard r.search.alpha < r.search.beta else { throw RecipeError(source, "key 'search_alpha' must be below 'search_beta'") }
         r.syncSearchSchemes()
         return r
@@ -372,6 +399,7 @@ public struct Recipe: Equatable, Sendable {
             if smoothAlpha > 0 { obj["smooth_alpha"] = Double(smoothAlpha) }
             if geluSmoothAlpha > 0 { obj["gelu_smooth_alpha"] = Double(geluSmoothAlpha) }
             if smoothCenter { obj["smooth_center"] = true }
+            if let reconstruction { obj.merge(reconstruction.jsonFields) { a, _ in a } }
         }
         let data = try! JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys])
         return String(decoding: data, as: UTF8.self)

@@ -72,7 +72,7 @@ public enum SearchCalibration {
         let store = CalibrationStore(images: shard, budget: budget, spillDirectory: spillDirectory)
         let resumable = (model as? any BlockResumable).map { m in (0...m.blockCount).map { m.residualTap(block: $0) } } ?? []
         let collector = CalibrationCollector(store: store, ops: ops(model: model, recipe: recipe), gradients: recipe.method == "search",
-                                             alsoTaps: SensitivityAnalysis.applies(to: recipe) || recipe.method != "search" ? resumable : [])
+                                             alsoTaps: SensitivityAnalysis.applies(to: recipe) || recipe.method != "search" || recipe.reconstruction != nil ? resumable : [])
         try Gemm.reproducible { try collector.collect(model: model, loss: loss(recipe), batch: max(1, shard.count), load: load, progress: progress) }
         return CandidateScorer(model: model, store: store)
     }

@@ -1,0 +1,132 @@
+import Foundation
+import VitqModels
+import VitqTensor
+
+/// What block reconstruction changed: the learned integers of each reconstructed linear op
+/// (the hard rounding, [out, in]), the learned input quantizers, the learned attention
+/// quantizers by block, and how each unit went.
+public struct ReconstructionOutcome: Sendable {
+    public var integers: [String: [Int8]] = [:]
+    public var inputs: [String: OperandQuant] = [:]
+    /// Q, K and V with learned steps by attention block (`blocks.i.attn`).
+    public var attention: [String: (q: OperandQuant, k: OperandQuant, v: OperandQuant)] = [:]
+    public var units: [UnitReconstructionStats] = []
+}
+
+/// Block reconstruction in parallel mode (Docs/ALGORITHMS.md §7): the patch embedding, each
+/// transformer block and each head are units, each fitted on its float inputs from stage 1 to
+/// its float outputs, so every unit is independent of the others. The outcome turns into plain
+/// integer weights and scales (``apply(_:model:decisions:)``): nothing new at inference.
+public enum BlockReconstruction {
+    /// The units of `model` in forward order: `patch_embed.proj`, `blocks.i`, `head`, `head_dist`
+    /// (the linear ones only when they are quantized).
+    public static func units(model: any SearchableModel, decisions: [String: OpDecision]) throws -> [String] {
+        guard let vit = model as? VisionTransformer else {
+            throw RecipeError("recipe", "key 'reconstruction': block reconstruction is implemented for ViT/DeiT, not \(model.familyName)")
+        }
+        var units = decisions["patch_embed.proj"] == nil ? [] : ["patch_embed.proj"]
+        units += (0..<vit.blocks.count).map { "blocks.\($0)" }
+        for head in ["head", "head_dist"] where decisions[head] != nil { units.append(head) }
+        return units
+    }
+
+    /// Reconstructs every unit of `model` (the searched float model) from the decisions of the
+    /// search and stage 1's data in `stores` (the shards, in image order).
+    public static func run(model: any SearchableModel, decisions: [String: OpDecision], stores: [CalibrationStore],
+                           settings: ReconstructionSettings, progress: ((UnitReconstructionStats) -> Void)? = nil) throws -> ReconstructionOutcome {
+        var outcome = ReconstructionOutcome()
+        for (index, unit) in try units(model: model, decisions: decisions).enumerated() {
+            let one = try Gemm.reproducible { try reconstruct(unit, index: index, model: model, decisions: decisions, stores: stores, settings: settings) }
+            outcome.integers.merge(one.integers) { a, _ in a }
+            outcome.inputs.merge(one.inputs) { a, _ in a }
+            outcome.attention.merge(one.attention) { a, _ in a }
+            outcome.units += one.units
+            progress?(one.units[0])
+        }
+        return outcome
+    }
+
+    /// One unit's reconstruction: the one implementation, used in process and by workers.
+    public static func reconstruct(_ unit: String, index: Int, model: any SearchableModel, decisions: [String: OpDecision],
+                                   stores: [CalibrationStore], settings: ReconstructionSettings) throws -> ReconstructionOutcome {
+        guard let vit = model as? VisionTransformer else { _ = try units(model: model, decisions: decisions); return ReconstructionOutcome() }
+        let trainer: ReconstructionUnit
+        let data: ReconstructionData
+        let images = stores.reduce(0) { $0 + $1.images.count }
+        let capacity = min(settings.batchImages, images)
+        if unit.hasPrefix("blocks.") {
+            let i = Int(unit.dropFirst("blocks.".count))!
+            trainer = ViTBlockReconstruction(block: vit.blocks[i], index: i, config: vit.config, decisions: decisions, settings: settings, images: capacity)
+            data = try gather(stores, input: CalibrationCollector.storeName(vit.residualTap(block: i)),
+                              target: CalibrationCollector.storeName(vit.residualTap(block: i + 1)),
+                              gradient: "\(unit).mlp.fc2.grad", fisherWeight: settings.fisherWeight)
+        } else {
+            let op = vit.linearOps.first { $0.name == unit }!.op as! Linear
+            let rows = unit == "patch_embed.proj" ? vit.config.numPatches : 1
+            trainer = LinearReconstruction(name: unit, float: op, decision: decisions[unit]!, settings: settings, rowsPerImage: rows, images: capacity)
+            data = try gather(stores, input: "\(unit).input", target: "\(unit).output", gradient: "\(unit).grad", fisherWeight: settings.fisherWeight)
+        }
+        let stats = Reconstructor.train(trainer, name: unit, data: data, settings: settings, unitIndex: index)
+        var outcome = ReconstructionOutcome(units: [stats])
+        guard stats.kept else { return outcome }
+        for l in trainer.linears {
+            guard let ints = l.integers, let input = l.input else { continue }
+            outcome.integers[l.name] = ints
+            outcome.inputs[l.name] = input.current
+        }
+        if let block = trainer as? ViTBlockReconstruction, let q = block.q, let k = block.k, let v = block.v {
+            outcome.attention["\(unit).attn"] = (q.current, k.current, v.current)
+        }
+        return outcome
+    }
+
+    /// The images of every shard, concatenated: the unit's input, its float output and the
+    /// output weights 1 + κ g²/mean(g²) from stage 1's gradient g of the output.
+    static func gather(_ stores: [CalibrationStore], input: String, target: String, gradient: String, fisherWeight: Float) throws -> ReconstructionData {
+        func concat(_ name: String) -> Tensor {
+            let parts = stores.map { $0[name] }
+            let per = parts[0].perImage, total = parts.reduce(0) { $0 + $1.images }
+            let t = Tensor(zeros: [total * per])
+            var at = 0
+            for p in parts {
+                precondition(p.perImage == per, "\(name): shards disagree on its shape")
+                (t.data + at * per).update(from: p.image(0), count: p.images * per)
+                at += p.images
+                p.releasePages()
+            }
+            return t
+        }
+        let x = concat(input), y = concat(target), g = concat(gradient)
+        precondition(g.count == y.count, "\(gradient) and \(target) differ in size")
+        var meanSquare = 0.0
+        for i in 0..<g.count { meanSquare += Double(g.data[i]) * Double(g.data[i]) }
+        meanSquare /= Double(max(1, g.count))
+        let kappa = meanSquare > 0 ? Double(fisherWeight) / meanSquare : 0
+        for i in 0..<g.count { let gi = Double(g.data[i]); g.data[i] = Float(1 + kappa * gi * gi) }
+        return ReconstructionData(images: stores.reduce(0) { $0 + $1.images.count }, inputs: x, targets: y, weights: g)
+    }
+
+    /// The float model whose reconstructed ops hold their learned integers times their steps
+    /// (so quantizing them again gives exactly those integers), and the decisions with the
+    /// learned input and attention quantizers.
+    public static func apply(_ outcome: ReconstructionOutcome, model: any SearchableModel,
+                             decisions: [String: OpDecision]) -> (model: any SearchableModel, decisions: [String: OpDecision]) {
+        var decisions = decisions
+        for (name, input) in outcome.inputs { decisions[name]?.quantizers[1] = input }
+        for (block, a) in outcome.attention {
+            decisions["\(block).matmul1"]?.quantizers = [a.q, a.k]
+            decisions["\(block).matmul2"]?.quantizers[1] = a.v
+        }
+        let snapped = model.replacing(linear: { name, op in
+            guard let ints = outcome.integers[name], let d = decisions[name] else { return op }
+            let lin = op as! Linear, quant = d.quantizers[0].uniform
+            let w = Tensor(zeros: [lin.outFeatures, lin.inFeatures])
+            for o in 0..<lin.outFeatures {
+                let s = quant.rowScale(o), z = quant.zeroPoints[quant.zeroPoints.count == 1 ? 0 : o]
+                for i in 0..<lin.inFeatures { w.data[o * lin.inFeatures + i] = Float(Int32(ints[o * lin.inFeatures + i]) - z) * s }
+            }
+            return Linear(weight: w, bias: lin.bias)
+        }, attention: { $1 })
+        return (snapped, decisions)
+    }
+}
