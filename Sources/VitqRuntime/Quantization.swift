@@ -102,20 +102,10 @@ public enum Quantization {
             t.mixedPrecision = searched.mixedPrecision
             let (decisions, report) = try SensitivityAnalysis.apply(model: model, recipe: recipe, decisions: searched.decisions, executor: executor,
                                                                     log: { FileHandle.standardError.write(Data(("vitq: " + $0 + "\n").utf8)) })
-            var (final, finalDecisions) = (model, decisions)
-            if let settings = recipe.reconstruction {
-                let started = Date()
-                let units = try BlockReconstruction.units(model: model, decisions: decisions)
-                let bar = ProgressBar("reconstruct", total: units.count)
-                let outcome = try BlockReconstruction.run(model: model, decisions: decisions, stores: scorers.map(\.store), settings: settings) {
-                    bar.advance(1, detail: String(format: "%@ loss %.4g → %.4g%@", $0.unit, $0.lossBefore, $0.lossAfter, $0.kept ? "" : " (kept the search's)"))
-                }
-                bar.finish()
-                (final, finalDecisions) = BlockReconstruction.apply(outcome, model: model, decisions: decisions)
-                t.reconstruction = outcome.units
-                t.reconstruct = Date().timeIntervalSince(started)
-            }
-            net = SearchCalibration.network(model: final, decisions: finalDecisions)
+            let rebuilt = try ReconstructionStage.run(model: model, recipe: recipe, decisions: decisions, stores: scorers.map(\.store))
+            t.reconstruction = rebuilt.units
+            t.reconstruct = rebuilt.seconds
+            net = SearchCalibration.network(model: rebuilt.model, decisions: rebuilt.decisions)
             t.relativeErrors = decisions.compactMapValues(\.relativeError)
             t.sensitivity = report
             t.search = Date().timeIntervalSince(start) - t.collect - t.reconstruct

@@ -165,7 +165,7 @@ struct CalibrationOptions: ParsableArguments {
         if !timings.reconstruction.isEmpty {
             obj["reconstruct_seconds"] = timings.reconstruct
             obj["reconstruction"] = timings.reconstruction.map {
-                ["unit": $0.unit, "loss_before": $0.lossBefore, "loss_after": $0.lossAfter, "kept": $0.kept,
+                ["unit": $0.unit, "loss_before": $0.lossBefore, "loss_after": $0.lossAfter, "kept": $0.kept, "sequential": $0.sequential,
                  "binarised": $0.binarised, "iterations": $0.iterations, "seconds": $0.seconds] as [String: Any]
             }
         }

@@ -61,6 +61,33 @@ final class RecipeBoundsTests: XCTestCase {
         XCTAssertEqual(r.search.beta, 10)
     }
 
+    /// Reconstruction's keys need `reconstruction`, which needs the search; values are bounded;
+    /// the settings reach the canonical JSON only when on (earlier files keep their bytes).
+    func testReconstructionKeysAreCheckedAndRecorded() throws {
+        assertRefused("method: search\nrounding_weight: 0.1\n", ["rounding_weight", "reconstruction: parallel"])
+        assertRefused("method: minmax\nreconstruction: parallel\n", ["reconstruction", "method 'search'"])
+        assertRefused("method: search\nreconstruction: backwards\n", ["reconstruction", "parallel, sequential"])
+        assertRefused("method: search\nreconstruction: parallel\nreconstruction_iterations: 0\n", ["reconstruction_iterations"])
+        assertRefused("method: search\nreconstruction: parallel\nqdrop: 1.5\n", ["qdrop"])
+        assertRefused("method: search\nreconstruction: parallel\nrounding_warmup: 1\n", ["rounding_warmup"])
+        let r = try Recipe.parse("method: search\nreconstruction: sequential\nreconstruction_iterations: 50\nqdrop: 0.5\n", source: "r.yaml")
+        XCTAssertEqual(r.reconstruction?.mode, .sequential)
+        XCTAssertEqual(r.reconstruction?.iterations, 50)
+        XCTAssertEqual(r.reconstruction?.dropProbability, 0.5)
+        XCTAssertTrue(r.canonicalJSON.contains("\"reconstruction\":\"sequential\""), r.canonicalJSON)
+        XCTAssertTrue(r.canonicalJSON.contains("\"reconstruction_iterations\":50"), r.canonicalJSON)
+        let off = try Recipe.parse("method: search\n", source: "r.yaml")
+        XCTAssertFalse(off.canonicalJSON.contains("reconstruction"))
+        // `reconstruction: none` in a derived recipe turns a base's reconstruction off.
+        XCTAssertNil(try Recipe.parse("method: search\nreconstruction: none\n", source: "r.yaml").reconstruction)
+        // β: none during the warmup, 20 at its end, 2 at the last iteration.
+        var s = ReconstructionSettings()
+        s.iterations = 100; s.warmup = 0.2
+        XCTAssertNil(s.beta(at: 19))
+        XCTAssertEqual(s.beta(at: 20), 20)
+        XCTAssertEqual(try XCTUnwrap(s.beta(at: 100)), 2, accuracy: 1e-6)
+    }
+
     func testOrdinaryRecipesStillParse() throws {
         let r = try Recipe.parse("# a comment\nname: x   # trailing *comment [\nweight_bits: 6\n\nkeep_float: 2\n", source: "r.yaml")
         XCTAssertEqual([r.weightBits, r.keepFloat], [6, 2])

@@ -13,6 +13,9 @@ public struct ReconstructionOutcome: Sendable {
     public var units: [UnitReconstructionStats] = []
 }
 
+/// Sequential mode's quantized residual stream between units.
+final class QuantizedStream { var tensor: Tensor? }
+
 /// Block reconstruction in parallel mode (Docs/ALGORITHMS.md §7): the patch embedding, each
 /// transformer block and each head are units, each fitted on its float inputs from stage 1 to
 /// its float outputs, so every unit is independent of the others. The outcome turns into plain
@@ -35,8 +38,12 @@ public enum BlockReconstruction {
     public static func run(model: any SearchableModel, decisions: [String: OpDecision], stores: [CalibrationStore],
                            settings: ReconstructionSettings, progress: ((UnitReconstructionStats) -> Void)? = nil) throws -> ReconstructionOutcome {
         var outcome = ReconstructionOutcome()
+        let stream = settings.mode == .sequential ? QuantizedStream() : nil
         for (index, unit) in try units(model: model, decisions: decisions).enumerated() {
-            let one = try Gemm.reproducible { try reconstruct(unit, index: index, model: model, decisions: decisions, stores: stores, settings: settings) }
+            let one = try Gemm.reproducible {
+                try reconstruct(unit, index: index, model: model, decisions: decisions, stores: stores, settings: settings,
+                                stream: stream)
+            }
             outcome.integers.merge(one.integers) { a, _ in a }
             outcome.inputs.merge(one.inputs) { a, _ in a }
             outcome.attention.merge(one.attention) { a, _ in a }
@@ -49,24 +56,47 @@ public enum BlockReconstruction {
     /// One unit's reconstruction: the one implementation, used in process and by workers.
     public static func reconstruct(_ unit: String, index: Int, model: any SearchableModel, decisions: [String: OpDecision],
                                    stores: [CalibrationStore], settings: ReconstructionSettings) throws -> ReconstructionOutcome {
+        try reconstruct(unit, index: index, model: model, decisions: decisions, stores: stores, settings: settings, stream: nil)
+    }
+
+    /// One unit; in sequential mode `stream` is the quantized residual stream entering the
+    /// unit (nil before the first that makes one) and leaves as the one after it.
+    static func reconstruct(_ unit: String, index: Int, model: any SearchableModel, decisions: [String: OpDecision],
+                            stores: [CalibrationStore], settings: ReconstructionSettings,
+                            stream: QuantizedStream?) throws -> ReconstructionOutcome {
         guard let vit = model as? VisionTransformer else { _ = try units(model: model, decisions: decisions); return ReconstructionOutcome() }
-        let trainer: ReconstructionUnit
-        let data: ReconstructionData
         let images = stores.reduce(0) { $0 + $1.images.count }
         let capacity = min(settings.batchImages, images)
+        let trainer = try makeTrainer(unit, vit: vit, decisions: decisions, settings: settings, capacity: capacity)
+        var data: ReconstructionData
         if unit.hasPrefix("blocks.") {
             let i = Int(unit.dropFirst("blocks.".count))!
-            trainer = ViTBlockReconstruction(block: vit.blocks[i], index: i, config: vit.config, decisions: decisions, settings: settings, images: capacity)
             data = try gather(stores, input: CalibrationCollector.storeName(vit.residualTap(block: i)),
                               target: CalibrationCollector.storeName(vit.residualTap(block: i + 1)),
                               gradient: "\(unit).mlp.fc2.grad", fisherWeight: settings.fisherWeight)
         } else {
-            let op = vit.linearOps.first { $0.name == unit }!.op as! Linear
-            let rows = unit == "patch_embed.proj" ? vit.config.numPatches : 1
-            trainer = LinearReconstruction(name: unit, float: op, decision: decisions[unit]!, settings: settings, rowsPerImage: rows, images: capacity)
             data = try gather(stores, input: "\(unit).input", target: "\(unit).output", gradient: "\(unit).grad", fisherWeight: settings.fisherWeight)
         }
-        let stats = Reconstructor.train(trainer, name: unit, data: data, settings: settings, unitIndex: index)
+        if let stream {
+            if let quantized = stream.tensor, unit.hasPrefix("blocks.") {
+                data = ReconstructionData(images: data.images, inputs: quantized, targets: data.targets, weights: data.weights)
+            } else if let quantized = stream.tensor {
+                data = ReconstructionData(images: data.images, inputs: headInputs(vit, stream: quantized, unit: unit, images: data.images),
+                                          targets: data.targets, weights: data.weights)
+            }
+        }
+        var stats = Reconstructor.train(trainer, name: unit, data: data, settings: settings, unitIndex: index)
+        if let stream {
+            // The next unit's input: this unit's quantized output, with the searched quantizers when the learned ones are not kept.
+            let run = stats.kept ? trainer : try makeTrainer(unit, vit: vit, decisions: decisions, settings: settings, capacity: capacity)
+            if !stats.kept { for l in run.linears { l.setWeight(hard: true) } }
+            if unit == "patch_embed.proj" {
+                stream.tensor = embedTokens(vit, patches: Reconstructor.outputs(run, data: data, batch: capacity), images: data.images)
+            } else if unit.hasPrefix("blocks.") {
+                stream.tensor = Reconstructor.outputs(run, data: data, batch: capacity)
+            }
+            stats.sequential = true
+        }
         var outcome = ReconstructionOutcome(units: [stats])
         guard stats.kept else { return outcome }
         for l in trainer.linears {
@@ -78,6 +108,44 @@ public enum BlockReconstruction {
             outcome.attention["\(unit).attn"] = (q.current, k.current, v.current)
         }
         return outcome
+    }
+
+    /// The trainer of `unit`, starting from the search's quantizers.
+    static func makeTrainer(_ unit: String, vit: VisionTransformer, decisions: [String: OpDecision], settings: ReconstructionSettings,
+                            capacity: Int) throws -> ReconstructionUnit {
+        if unit.hasPrefix("blocks."), let i = Int(unit.dropFirst("blocks.".count)), vit.blocks.indices.contains(i) {
+            return ViTBlockReconstruction(block: vit.blocks[i], index: i, config: vit.config, decisions: decisions, settings: settings, images: capacity)
+        }
+        guard let op = vit.linearOps.first(where: { $0.name == unit })?.op as? Linear, let decision = decisions[unit] else {
+            throw RecipeError("reconstruction", "no unit '\(unit)' in this model")
+        }
+        let rows = unit == "patch_embed.proj" ? vit.config.numPatches : 1
+        return LinearReconstruction(name: unit, float: op, decision: decision, settings: settings, rowsPerImage: rows, images: capacity)
+    }
+
+    /// The token sequence [N·T, E] of the patch embeddings [N·P, E]: class (and distillation)
+    /// token, the patches, plus the position embedding, as the model's forward makes it.
+    static func embedTokens(_ vit: VisionTransformer, patches: Tensor, images n: Int) -> Tensor {
+        let c = vit.config, t = c.tokens, e = c.embedDim, np = c.numPatches
+        let x = Tensor(zeros: [n * t * e])
+        for i in 0..<n {
+            let xi = x.data + i * t * e
+            xi.update(from: vit.clsToken.data, count: e)
+            if let d = vit.distToken { (xi + e).update(from: d.data, count: e) }
+            (xi + c.prefixTokens * e).update(from: patches.data + i * np * e, count: np * e)
+            Ops.add(xi, vit.posEmbed.data, count: t * e)
+        }
+        return x
+    }
+
+    /// A head's input [N, E] from the residual stream after the last block: the final norm's
+    /// row 0 (`head`) or 1 (`head_dist`).
+    static func headInputs(_ vit: VisionTransformer, stream: Tensor, unit: String, images n: Int) -> Tensor {
+        let t = vit.config.tokens, e = vit.config.embedDim, row = unit == "head_dist" ? 1 : 0
+        let normed = Tensor(zeros: [n * t * e]), out = Tensor(zeros: [n * e])
+        vit.norm.forward(stream.data, rows: n * t, into: normed.data)
+        for i in 0..<n { (out.data + i * e).update(from: normed.data + (i * t + row) * e, count: e) }
+        return out
     }
 
     /// The images of every shard, concatenated: the unit's input, its float output and the

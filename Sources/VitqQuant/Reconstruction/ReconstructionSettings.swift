@@ -8,6 +8,9 @@ public struct ReconstructionSettings: Equatable, Sendable {
     public enum Mode: String, Sendable, CaseIterable {
         /// The float model's inputs from stage 1: every block is independent (one unit each).
         case parallel
+        /// The quantized model's own inputs: each block, reconstructed, feeds the next (BRECQ's
+        /// order), so a block can make up for the error of those before it; one unit after another.
+        case sequential
     }
     public var mode: Mode = .parallel
     /// Adam steps per block.

@@ -21,6 +21,8 @@ public struct UnitReconstructionStats: Codable, Equatable, Sendable {
     public var binarised: Double
     public var iterations: Int
     public var seconds: Double
+    /// Whether the unit's inputs came from the quantized units before it (sequential mode).
+    public var sequential = false
 }
 
 /// The training loop of block reconstruction, one unit at a time: Adam on the rounding logits
@@ -94,6 +96,21 @@ enum Reconstructor {
             if gradient { d[i] = scale * weights[i] * e }
         }
         return total / Double(rows)
+    }
+
+    /// The unit's outputs [N · rows, out] on every image of `data`, with its current weights.
+    static func outputs(_ unit: ReconstructionUnit, data: ReconstructionData, batch: Int) -> Tensor {
+        let outStride = unit.rowsPerImage * unit.outputWidth
+        let scratch = Tensor(zeros: [batch * outStride]), out = Tensor(zeros: [data.images * outStride])
+        var lo = 0
+        while lo < data.images {
+            let hi = min(lo + batch, data.images)
+            load(Array(lo..<hi), data: data, into: unit, targets: scratch, weights: scratch)
+            unit.forward(images: hi - lo, masks: [:])
+            (out.data + lo * outStride).update(from: unit.output.data, count: (hi - lo) * outStride)
+            lo = hi
+        }
+        return out
     }
 
     /// The loss over every image of `data`, in batches of `batch`, with the unit's current weights.

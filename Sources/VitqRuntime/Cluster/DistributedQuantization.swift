@@ -153,7 +153,11 @@ public enum DistributedQuantization {
         report.coordinatorPeakResidentBytes = ProcessMemory.peakResidentBytes()
         report.coordinatorCPUSeconds = ProcessMemory.cpuSeconds()
         report.timings.bytesSpilled = report.workerMemory.values.reduce(0) { $0 + $1.bytesSpilled }
-        let net = SearchCalibration.network(model: model, decisions: decisions)
+        let rebuilt = try ReconstructionStage.afterDistributedSearch(model: model, recipe: recipe, decisions: decisions, calib: calib,
+                                                                     load: { try dataset.batch(Array($0), size: model.imageSize) })
+        report.timings.reconstruction = rebuilt.units
+        report.timings.reconstruct = rebuilt.seconds
+        let net = SearchCalibration.network(model: rebuilt.model, decisions: rebuilt.decisions)
         let provenance = QModelProvenance(sourceSHA256: material.job.model.sha256,
                                           sourceName: (modelPath as NSString).lastPathComponent, recipeJSON: recipe.canonicalJSON,
                                           partialQuantizationJSON: sensitivity?.canonicalJSON, mixedPrecisionJSON: mixedPrecision?.canonicalJSON)
