@@ -81,6 +81,7 @@ public enum Quantization {
         let net: QuantizedNetwork
         let load: (Range<Int>) throws -> Tensor = { try dataset.batch(Array($0), size: model.imageSize) }
         if recipe.method == "search" {
+            try BlockReconstruction.check(recipe, model: model)
             let ranges = try SearchCalibration.smoothingRanges(model, recipe: recipe, calib: calib, load: load)
             let model = try SearchCalibration.searchModel(model, recipe: recipe, ranges: ranges)
             storage.announce()

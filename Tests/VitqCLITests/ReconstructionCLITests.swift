@@ -22,12 +22,13 @@ final class ReconstructionCLITests: XCTestCase {
             weight_granularity: per_channel
             shard_images: 4
             search_candidates: 8
-            reconstruction_iterations: 30
-            reconstruction_batch: 2
             \(lines)
             """.write(toFile: path, atomically: true, encoding: .utf8)
         return path
     }
+
+    /// The short schedule in `mode`.
+    func schedule(_ mode: String) -> String { "reconstruction: \(mode)\nreconstruction_iterations: 30\nreconstruction_batch: 2\n" }
 
     func quantize(_ recipe: String, _ out: String, _ extra: [String] = []) throws -> [String: Any] {
         let r = try CLIRunner.run(["quantize", Fixtures.vitTiny, "--data", Fixtures.even500Images, "--calib-offset", "0", "--calib", "8",
@@ -38,7 +39,7 @@ final class ReconstructionCLITests: XCTestCase {
 
     func testParallelReconstructionLowersTheLossRunsOnTheIntegerEngineAndIsTheSameBytesAnywhere() throws {
         try Fixtures.require()
-        let r = try recipe("rp", "reconstruction: parallel\nqdrop: 0.5\n")
+        let r = try recipe("rp", schedule("parallel") + "qdrop: 0.5\n")
         let out = dir + "/rp.safetensors"
         let json = try quantize(r, out)
         let units = try XCTUnwrap(json["reconstruction"] as? [[String: Any]])
@@ -51,7 +52,7 @@ final class ReconstructionCLITests: XCTestCase {
         XCTAssertGreaterThanOrEqual(units.filter { $0["kept"] as! Bool }.count, 10, "30 steps lower most units' loss: \(units)")
         // Without reconstruction the same search writes other integers.
         let plain = dir + "/plain.safetensors"
-        _ = try quantize(try recipe("plain", "reconstruction: none\n"), plain)
+        _ = try quantize(try recipe("plain", ""), plain)
         XCTAssertNotEqual(try SHA256.hex(ofFile: plain), try SHA256.hex(ofFile: out))
         // The same bytes again, and with 2 workers (whose coordinator runs the units).
         let again = dir + "/again.safetensors"
@@ -68,8 +69,8 @@ final class ReconstructionCLITests: XCTestCase {
 
     func testSequentialReconstructionFeedsEachBlockTheQuantizedStream() throws {
         try Fixtures.require()
-        let par = try quantize(try recipe("p", "reconstruction: parallel\n"), dir + "/p.safetensors")
-        let seq = try quantize(try recipe("s", "reconstruction: sequential\n"), dir + "/s.safetensors")
+        let par = try quantize(try recipe("p", schedule("parallel")), dir + "/p.safetensors")
+        let seq = try quantize(try recipe("s", schedule("sequential")), dir + "/s.safetensors")
         let p = try XCTUnwrap(par["reconstruction"] as? [[String: Any]]), s = try XCTUnwrap(seq["reconstruction"] as? [[String: Any]])
         // The first unit sees the float images either way; later blocks see other inputs.
         XCTAssertEqual(p[0]["loss_before"] as? Double, s[0]["loss_before"] as? Double)

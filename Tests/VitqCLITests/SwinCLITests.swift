@@ -46,6 +46,22 @@ final class SwinCLITests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: out), "no partial output")
     }
 
+    /// Block reconstruction is built for ViT/DeiT: a Swin gets one line before any work, in
+    /// process and with workers.
+    func testReconstructionIsRefusedForSwinInOneLine() throws {
+        try Fixtures.require()
+        let recipe = dir + "/recon.yaml"
+        try "name: recon\nbase: ptq4vit-fast\nreconstruction: parallel\n".write(toFile: recipe, atomically: true, encoding: .utf8)
+        let out = dir + "/never.safetensors"
+        for extra in [[], ["--workers", "2"]] {
+            let r = try CLIRunner.run(["quantize", Fixtures.swinMicro, "--data", Fixtures.even500Images, "--calib", "8", "--recipe", recipe, "--out", out] + extra)
+            XCTAssertEqual(r.status, 1)
+            XCTAssertTrue(r.stderr.contains("reconstruction") && r.stderr.contains("Swin"), r.stderr)
+            XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, r.stderr)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: out), "no partial output")
+        }
+    }
+
     /// A Swin whose config is only in the JSON beside it: workers get only the weights file, so
     /// the JOB carries the coordinator's config; the output equals the in-process run's.
     func testSwinWithASidecarConfigRunsOnWorkers() throws {

@@ -24,13 +24,20 @@ public enum BlockReconstruction {
     /// The units of `model` in forward order: `patch_embed.proj`, `blocks.i`, `head`, `head_dist`
     /// (the linear ones only when they are quantized).
     public static func units(model: any SearchableModel, decisions: [String: OpDecision]) throws -> [String] {
-        guard let vit = model as? VisionTransformer else {
-            throw RecipeError("recipe", "key 'reconstruction': block reconstruction is implemented for ViT/DeiT, not \(model.familyName)")
-        }
+        guard let vit = model as? VisionTransformer else { throw unsupported(model) }
         var units = decisions["patch_embed.proj"] == nil ? [] : ["patch_embed.proj"]
         units += (0..<vit.blocks.count).map { "blocks.\($0)" }
         for head in ["head", "head_dist"] where decisions[head] != nil { units.append(head) }
         return units
+    }
+
+    /// Refuses, before any work, a recipe with reconstruction for a family it is not built for.
+    public static func check(_ recipe: Recipe, model: any SearchableModel) throws {
+        if recipe.reconstruction != nil && !(model is VisionTransformer) { throw unsupported(model, recipe: recipe.name) }
+    }
+
+    static func unsupported(_ model: any SearchableModel, recipe: String = "recipe") -> RecipeError {
+        RecipeError(recipe, "key 'reconstruction': block reconstruction is implemented for ViT/DeiT, not \(model.familyName)")
     }
 
     /// Reconstructs every unit of `model` (the searched float model) from the decisions of the

@@ -71,6 +71,7 @@ public enum DistributedQuantization {
                            log: @escaping @Sendable (String) -> Void) throws -> (network: QuantizedNetwork, report: DistributedReport) {
         try Endpoint.validate(o.endpoint)
         if o.curve == nil && !o.insecure && !Endpoint.isLocal(o.endpoint) { throw ClusterError.insecureEndpoint(o.endpoint) }
+        try BlockReconstruction.check(recipe, model: model)
         let start = Date()
         var material = try JobMaterial.make(modelPath: modelPath, model: model, overrides: overrides, dataset: dataset, calib: calib,
                                             recipe: recipe, ship: o.ship, imagesPath: o.imagesPath,
