@@ -60,18 +60,13 @@ public enum BlockReconstruction {
         return outcome
     }
 
-    /// One unit's reconstruction: the one implementation, used in process and by workers.
-    public static func reconstruct(_ unit: String, index: Int, model: any SearchableModel, decisions: [String: OpDecision],
-                                   stores: [CalibrationStore], settings: ReconstructionSettings) throws -> ReconstructionOutcome {
-        try reconstruct(unit, index: index, model: model, decisions: decisions, stores: stores, settings: settings, stream: nil)
-    }
-
-    /// One unit; in sequential mode `stream` is the quantized residual stream entering the
-    /// unit (nil before the first that makes one) and leaves as the one after it.
+    /// One unit's reconstruction. In sequential mode `stream` holds the quantized residual
+    /// stream entering the unit (nil before the first unit that makes one) and leaves holding
+    /// the one after it.
     static func reconstruct(_ unit: String, index: Int, model: any SearchableModel, decisions: [String: OpDecision],
                             stores: [CalibrationStore], settings: ReconstructionSettings,
                             stream: QuantizedStream?) throws -> ReconstructionOutcome {
-        guard let vit = model as? VisionTransformer else { _ = try units(model: model, decisions: decisions); return ReconstructionOutcome() }
+        guard let vit = model as? VisionTransformer else { throw unsupported(model) }
         let images = stores.reduce(0) { $0 + $1.images.count }
         let capacity = min(settings.batchImages, images)
         let trainer = try makeTrainer(unit, vit: vit, decisions: decisions, settings: settings, capacity: capacity)
