@@ -76,7 +76,7 @@ public final class LearnedQuantizer: @unchecked Sendable {
         uniform = q
     }
 
-    /// The steps back to `logSteps` (after the best iterate is restored).
+    /// Sets the log steps (the gradient checks perturb them).
     func restore(_ saved: [Double]) {
         guard var q = uniform else { return }
         logSteps = saved
