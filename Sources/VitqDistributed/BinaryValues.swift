@@ -1,6 +1,6 @@
 import Foundation
 
-/// Little-endian Float32 / Float64 arrays in binary frames, bit for bit.
+/// Little-endian Float32 / Float64 arrays (and Int8 bytes) in binary frames, bit for bit.
 enum BinaryValues {
     static func encode(_ v: [Float]) -> Data {
         var d = Data(capacity: v.count * 4)
@@ -13,6 +13,11 @@ enum BinaryValues {
         for x in v { withUnsafeBytes(of: x.bitPattern.littleEndian) { d.append(contentsOf: $0) } }
         return d
     }
+
+    static func encode(int8 v: [Int8]) -> Data { v.withUnsafeBytes { Data($0) } }
+
+    /// The frame's bytes as Int8 values.
+    static func int8s(_ d: Data) -> [Int8] { d.map { Int8(bitPattern: $0) } }
 
     /// The frame's Float32 values; nil unless it holds exactly `count` of them.
     static func floats(_ d: Data, count: Int) -> [Float]? {

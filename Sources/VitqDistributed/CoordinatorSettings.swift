@@ -62,7 +62,10 @@ public struct OpShape: Equatable, Sendable {
     /// Channels of an `outputError` result: the linear op's output features (nil for a
     /// matmul, which has no bias correction).
     public var channels: Int?
-    public init(ranges: Int, channels: Int?) { self.ranges = ranges; self.channels = channels }
+    /// Weights of a linear op (out × in): the learned integers a reconstruction result carries
+    /// for it (nil for a matmul).
+    public var weights: Int?
+    public init(ranges: Int, channels: Int?, weights: Int? = nil) { self.ranges = ranges; self.channels = channels; self.weights = weights }
 }
 
 /// Stage-1 and TASK deadlines (Docs/PROTOCOL.md §4). A worker with work outstanding must make
@@ -79,13 +82,17 @@ public struct Deadlines: Equatable, Sendable {
     public var stageOneFloor: Double
     /// Least TASK limit in seconds (default 10).
     public var taskFloor: Double
-    /// The limit before anything of the kind was measured, in floors (default 20: 600 s, 200 s).
+    /// Least limit of a reconstruction TASK in seconds (default 600): one unit is thousands of
+    /// optimiser steps, and a worker's first one also runs stage 1 on every shard.
+    public var reconstructionFloor: Double
+    /// The limit before anything of the kind was measured, in floors (default 20: 600 s, 200 s, 12,000 s).
     public var unmeasuredFactor: Double
     /// Intervals kept per kind (the most recent; default 1024).
     public var window: Int
 
-    public init(factor: Double = 8, stageOneFloor: Double = 30, taskFloor: Double = 10, unmeasuredFactor: Double = 20, window: Int = 1024) {
-        self.factor = factor; self.stageOneFloor = stageOneFloor; self.taskFloor = taskFloor
+    public init(factor: Double = 8, stageOneFloor: Double = 30, taskFloor: Double = 10, reconstructionFloor: Double = 600,
+                unmeasuredFactor: Double = 20, window: Int = 1024) {
+        self.factor = factor; self.stageOneFloor = stageOneFloor; self.taskFloor = taskFloor; self.reconstructionFloor = reconstructionFloor
         self.unmeasuredFactor = unmeasuredFactor; self.window = max(1, window)
     }
 

@@ -4,7 +4,7 @@ import VitqQuant
 extension CoordinatorState {
     /// What an interval of progress is: a stage 1, or one unit of a kind (each kind has its
     /// own measurements: a `ranges` unit is far cheaper than a `score` one).
-    enum Kind: Hashable, CaseIterable { case stageOne, ranges, score, outputError, statistics, probe }
+    enum Kind: Hashable, CaseIterable { case stageOne, ranges, score, outputError, statistics, probe, reconstruct }
 
     /// The kind of an interval that ends with a RESULT for `unit`.
     static func kind(of unit: WorkUnit) -> Kind {
@@ -14,6 +14,7 @@ extension CoordinatorState {
         case .outputError: return .outputError
         case .statistics: return .statistics
         case .probe: return .probe
+        case .reconstruct: return .reconstruct
         }
     }
 
@@ -46,7 +47,7 @@ extension CoordinatorState {
     /// was measured; doubled for each tick in which a worker missed it (``backoff``).
     func limit(_ kind: Kind) -> Double {
         let d = settings.deadlines
-        let floor = kind == .stageOne ? d.stageOneFloor : d.taskFloor
+        let floor = kind == .stageOne ? d.stageOneFloor : kind == .reconstruct ? d.reconstructionFloor : d.taskFloor
         let base: Double
         if let slowest = intervals[kind]?.max() { base = max(floor, d.factor * slowest) } else { base = floor * d.unmeasuredFactor }
         return base * backoff[kind, default: 1]

@@ -119,7 +119,7 @@ extension CoordinatorState {
     /// Sends request `id`'s TASK for `shard` to each ready holder whose answer is needed and
     /// not yet asked for: the owner always, the checker for a verified unit, the referee in a dispute.
     mutating func dispatch(_ id: RequestID, shard: Int, into out: inout [CoordinatorDirective]) {
-        guard let request = requests[id], request.results[shard] == nil else { return }
+        guard let request = requests[id], request.targets.contains(shard), request.results[shard] == nil else { return }
         for role in Role.allCases {
             switch role {
             case .owner: break
@@ -144,7 +144,7 @@ extension CoordinatorState {
             return
         }
         if let why = ResultCheck.problem(r.result, request.unit, shape: settings.shapes[request.unit.op],
-                                         like: request.results.lazy.compactMap { $0 }.first) {
+                                         like: request.results.lazy.compactMap { $0 }.first, shapes: settings.shapes) {
             violation(peer, "RESULT for request \(r.request) shard \(r.shard) (op \(request.unit.op)): \(why)", into: &out)
             return
         }
@@ -192,15 +192,15 @@ extension CoordinatorState {
         fail([minority], "returned a result that two other workers contradict (request \(id), shard \(s), --verify)", charged: false, into: &out)
     }
 
-    /// Stores `value` as request `id`'s result for `shard`; completes the request when every shard has one.
+    /// Stores `value` as request `id`'s result for `shard`; completes the request when every target shard has one.
     mutating func accept(_ id: RequestID, shard s: Int, _ value: WorkResult, into out: inout [CoordinatorDirective]) {
         guard var request = requests[id] else { return }
         request.results[s] = value
         request.answers[s] = nil
         request.disputed.remove(s)
         for p in Array(workers.keys) { workers[p]!.tasksOut.remove(TaskKey(request: id, shard: s)) }
-        guard request.results.allSatisfy({ $0 != nil }) else { requests[id] = request; return }
-        let perShard = request.results.map { $0! }
+        guard request.targets.allSatisfy({ request.results[$0] != nil }) else { requests[id] = request; return }
+        let perShard = request.targets.sorted().map { request.results[$0]! }
         requests[id] = nil
         guard let reduced = Reduction.reduce(perShard, for: request.unit) else {
             phase = .aborted

@@ -72,7 +72,10 @@ public struct CoordinatorState {
 
     struct Request {
         var unit: WorkUnit
-        /// The accepted result per shard.
+        /// The shards that answer: all of them, or for a whole-set unit
+        /// (``WorkUnit/isWholeSet``) the one it was placed on.
+        var targets: Set<Int>
+        /// The accepted result per shard (nil for a shard that is not a target).
         var results: [WorkResult?]
         /// Answers not yet accepted, per shard and worker.
         var answers: [Int: [PeerID: WorkResult]] = [:]
@@ -89,6 +92,9 @@ public struct CoordinatorState {
     var shards: [Shard]
     var requests: [RequestID: Request] = [:]
     var nextRequest: RequestID = 1
+    /// Whole-set units submitted so far: the k-th goes to shard k mod the shard count, so they
+    /// spread over the shards' owners like the shards.
+    var wholeSetUnits = 0
     var joins = 0
     /// Measured progress intervals, most recent last.
     var intervals: [Kind: [Double]] = [:]
@@ -230,17 +236,23 @@ public struct CoordinatorState {
         return out
     }
 
-    /// Submits `unit` for every shard; TASKs go to owners whose shard is ready, the rest when
-    /// they become so. With `--verify`, the unit's sampled shards go to their checkers too. The
-    /// request's ``CoordinatorDirective/complete(_:)`` comes once every shard's result is accepted.
+    /// Submits `unit` for every shard (a whole-set unit, ``WorkUnit/isWholeSet``, for one shard,
+    /// whose owner answers for every image); TASKs go to owners whose shard is ready, the rest
+    /// when they become so. With `--verify`, the unit's sampled shards go to their checkers too.
+    /// The request's ``CoordinatorDirective/complete(_:)`` comes once every target's result is accepted.
     public mutating func submit(_ unit: WorkUnit) -> (request: RequestID, directives: [CoordinatorDirective]) {
         let id = nextRequest
         nextRequest += 1
         guard phase == .waiting || phase == .running else { return (id, [.log("request \(id) submitted after the run ended, ignored")]) }
-        let checked = Set(shards.indices.filter { Self.sampled(seed: settings.verifySeed, request: id, shard: $0, fraction: settings.verifyFraction) })
-        requests[id] = Request(unit: unit, results: Array(repeating: nil, count: shards.count), checked: checked)
+        var targets = Set(shards.indices)
+        if unit.isWholeSet {
+            targets = [wholeSetUnits % shards.count]
+            wholeSetUnits += 1
+        }
+        let checked = targets.filter { Self.sampled(seed: settings.verifySeed, request: id, shard: $0, fraction: settings.verifyFraction) }
+        requests[id] = Request(unit: unit, targets: targets, results: Array(repeating: nil, count: shards.count), checked: checked)
         var out: [CoordinatorDirective] = []
-        for s in shards.indices { dispatch(id, shard: s, into: &out) }
+        for s in targets.sorted() { dispatch(id, shard: s, into: &out) }
         return (id, out)
     }
 

@@ -11,7 +11,7 @@ enum Body {
 
     /// A RESULT's body: the echo of its task, the kind and the shape of frame 2.
     struct Result: Codable {
-        enum Kind: String, Codable { case ranges, scores, outputError, counts }
+        enum Kind: String, Codable { case ranges, scores, outputError, counts, reconstruction }
         var request: UInt64
         var shard: Int
         var attempt: Int
@@ -25,5 +25,20 @@ enum Body {
         /// The worker's peak RSS and spilled stage-1 bytes (``WorkerMemory``); both or neither.
         var peakRSS: Int?
         var spilled: Int?
+        /// A `reconstruction` result's learned steps and stats, and the layout of frame 2 (the
+        /// learned integers, one byte each, op after op).
+        var reconstruction: Reconstruction?
+    }
+
+    /// A ``ReconstructionOutcome`` without its integers, which travel in frame 2.
+    struct Reconstruction: Codable {
+        struct Integers: Codable { var op: String; var count: Int }
+        struct Input: Codable { var op: String; var quantizer: OperandQuant }
+        struct Attention: Codable { var block: String; var learned: LearnedAttention }
+        var stats: UnitReconstructionStats
+        /// In frame order, ascending by op.
+        var integers: [Integers]
+        var inputs: [Input]
+        var attention: [Attention]
     }
 }

@@ -42,6 +42,15 @@ public struct MessageCodec: Sendable {
             case let .counts(c):
                 body.kind = .counts; body.count = c.count
                 values = BinaryValues.encode(c)
+            case let .reconstruction(o):
+                guard o.units.count == 1 else { throw ProtocolError.unencodable(type: type.name, detail: "a reconstruction result has one unit, not \(o.units.count)") }
+                body.kind = .reconstruction
+                let ops = o.integers.keys.sorted()
+                body.reconstruction = Body.Reconstruction(
+                    stats: o.units[0], integers: ops.map { .init(op: $0, count: o.integers[$0]!.count) },
+                    inputs: o.inputs.keys.sorted().map { .init(op: $0, quantizer: o.inputs[$0]!) },
+                    attention: o.attention.keys.sorted().map { .init(block: $0, learned: o.attention[$0]!) })
+                values = BinaryValues.encode(int8: ops.flatMap { o.integers[$0]! })
             }
             frames += [try json(body, type), values]
         case .heartbeat: frames.append(try json(Body.Empty(), type))

@@ -116,6 +116,14 @@ struct MessageValidator {
                 guard d.quantizers.count == 2 else { throw fail("quantizers", "op \(d.op): \(d.quantizers.count), expected 2") }
                 try operands(d.op, first: d.quantizers[0], second: d.quantizers[1])
             }
+        case let .reconstruct(t):
+            guard t.decisions.count <= limits.maxGroups else { throw fail("decisions", "\(t.decisions.count), expected at most \(limits.maxGroups)") }
+            guard (0...limits.maxShards).contains(t.index) else { throw fail("index", "\(t.index), expected 0...\(limits.maxShards)") }
+            for d in t.decisions {
+                try text(d.op, field: "op", max: limits.maxName)
+                guard d.quantizers.count == 2 else { throw fail("quantizers", "op \(d.op): \(d.quantizers.count), expected 2") }
+                try operands(d.op, first: d.quantizers[0], second: d.quantizers[1])
+            }
         }
     }
 
@@ -171,6 +179,31 @@ struct MessageValidator {
             let rows = try count(b.rows, "rows", 0...Int.max)
             let v = BinaryValues.doubles(frame, count: try values(ch + 3, width: 8)) ?? []
             return .outputError(OutputErrorSums(sums: Array(v[3...]), rows: rows, inputAbsSum: v[0], squaredError: v[1], squaredReference: v[2]))
+        case .reconstruction:
+            guard let r = b.reconstruction else { throw fail("reconstruction", "missing for a reconstruction result") }
+            try text(r.stats.unit, field: "unit", max: limits.maxName)
+            var total = 0, seen: Set<String> = []
+            for part in r.integers {
+                try text(part.op, field: "op", max: limits.maxName)
+                guard seen.insert(part.op).inserted else { throw fail("integers", "op \(part.op) twice") }
+                guard (1...limits.maxValues).contains(part.count), total + part.count <= limits.maxValues * 8 else {
+                    throw fail("integers", "op \(part.op): \(part.count) integers, expected 1...\(limits.maxValues) and at most \(limits.maxValues * 8) in all")
+                }
+                total += part.count
+            }
+            guard r.integers.map(\.op) == r.integers.map(\.op).sorted() else { throw fail("integers", "not in ascending op order") }
+            guard frame.count == total else { throw ProtocolError.binaryLength(expected: total, got: frame.count) }
+            for i in r.inputs { try text(i.op, field: "op", max: limits.maxName) }
+            for a in r.attention { try text(a.block, field: "block", max: limits.maxName) }
+            guard Set(r.inputs.map(\.op)).count == r.inputs.count, Set(r.attention.map(\.block)).count == r.attention.count else {
+                throw fail("inputs", "an op or block twice")
+            }
+            let codes = BinaryValues.int8s(frame)
+            var integers: [String: [Int8]] = [:], at = 0
+            for part in r.integers { integers[part.op] = Array(codes[at..<at + part.count]); at += part.count }
+            return .reconstruction(ReconstructionOutcome(integers: integers, inputs: Dictionary(uniqueKeysWithValues: r.inputs.map { ($0.op, $0.quantizer) }),
+                                                         attention: Dictionary(uniqueKeysWithValues: r.attention.map { ($0.block, $0.learned) }),
+                                                         units: [r.stats]))
         }
     }
 }

@@ -11,7 +11,8 @@ public enum ResultCheck {
 
     /// Why `result` cannot answer `unit` (nil: it can). `shape` is the op's expected shape (nil:
     /// unknown, then only the task's own fields and `like`, another shard's accepted result, are used).
-    public static func problem(_ result: WorkResult, _ unit: WorkUnit, shape: OpShape?, like: WorkResult? = nil) -> String? {
+    public static func problem(_ result: WorkResult, _ unit: WorkUnit, shape: OpShape?, like: WorkResult? = nil,
+                               shapes: [String: OpShape] = [:]) -> String? {
         switch (unit, result) {
         case (.ranges, let .ranges(v)):
             if let shape, v.count != shape.ranges { return "field 'count': \(v.count) ranges, op \(unit.op) has \(shape.ranges)" }
@@ -60,9 +61,57 @@ public enum ResultCheck {
             if !(c[1] >= 0 && c[1] <= c[2] && c[1] == c[1].rounded()) { return "field 'counts': \(c[1]) agreements for \(c[2]) images" }
             if !(c[0].isFinite && c[0] >= 0) { return "field 'counts': KL sum \(c[0]), expected finite and ≥ 0" }
             return nil
+        case (let .reconstruct(task), let .reconstruction(o)):
+            return reconstructionProblem(o, task, shapes: shapes)
         case (_, let r):
             return "field 'kind': a \(r.kind) result for a \(unit.kind) task"
         }
+    }
+
+    /// A reconstruction unit's outcome against its task: one stats entry for the task's unit,
+    /// finite non-negative losses; nothing learned unless kept; integers only for the task's
+    /// linear ops, as many as the op has weights and within its weight grid; learned input and
+    /// attention quantizers only for the task's ops, of the kind and count of the searched ones.
+    static func reconstructionProblem(_ o: ReconstructionOutcome, _ task: ReconstructionTask, shapes: [String: OpShape]) -> String? {
+        guard o.units.count == 1, let stats = o.units.first, stats.unit == task.unit else { return "field 'unit': not the one unit \(task.unit)" }
+        for (name, v) in [("lossBefore", stats.lossBefore), ("lossAfter", stats.lossAfter), ("seconds", stats.seconds)] where !(v.isFinite && v >= 0) {
+            return "field '\(name)': \(v), expected finite and ≥ 0"
+        }
+        guard (0...1).contains(stats.binarised), stats.iterations >= 0 else { return "field 'binarised': \(stats.binarised), expected 0...1" }
+        if !stats.kept && !(o.integers.isEmpty && o.inputs.isEmpty && o.attention.isEmpty) { return "field 'kept': false, yet it carries learned values" }
+        let decided = Dictionary(task.decisions.map { ($0.op, $0) }) { a, _ in a }
+        for (op, codes) in o.integers {
+            guard let d = decided[op], d.quantizers.first?.isUniform == true, !op.hasSuffix(".matmul1"), !op.hasSuffix(".matmul2") else {
+                return "field 'integers': op \(op) is not a linear op of the task"
+            }
+            if let n = shapes[op]?.weights, codes.count != n { return "field 'integers': op \(op): \(codes.count) integers, the op has \(n) weights" }
+            let scheme = d.quantizers[0].uniform.scheme
+            if let i = codes.firstIndex(where: { !(scheme.qmin...scheme.qmax).contains(Int32($0)) }) {
+                return "field 'integers': op \(op): integer \(i) is \(codes[i]), outside \(scheme.qmin)...\(scheme.qmax)"
+            }
+        }
+        func alike(_ a: OperandQuant, _ b: OperandQuant) -> Bool {
+            switch (a, b) {
+            case let (.uniform(x), .uniform(y)):
+                return x.scheme == y.scheme && x.granularity == y.granularity && x.scales.count == y.scales.count && x.zeroPoints == y.zeroPoints
+                    && x.scales.allSatisfy { $0.isFinite && $0 > 0 }
+            case let (.twin(x), .twin(y)): return x.count == y.count
+            case let (.perToken(x), .perToken(y)): return x == y
+            default: return false
+            }
+        }
+        for (op, q) in o.inputs {
+            guard let d = decided[op], d.quantizers.count == 2, alike(q, d.quantizers[1]) else {
+                return "field 'inputs': op \(op): not an op of the task, or not the kind and size of its searched input quantizer"
+            }
+        }
+        for (block, a) in o.attention {
+            guard block == task.unit + ".attn", let qk = decided[block + ".matmul1"], let pv = decided[block + ".matmul2"],
+                  alike(a.q, qk.quantizers[0]), alike(a.k, qk.quantizers[1]), alike(a.v, pv.quantizers[1]) else {
+                return "field 'attention': block \(block): not the task's attention, or not the kind and size of its searched quantizers"
+            }
+        }
+        return nil
     }
 
     /// Whether two results are the same bytes (floats compared by bit pattern, so −0 and +0
@@ -76,6 +125,12 @@ public enum ResultCheck {
             return x.rows == y.rows && x.sums.map(\.bitPattern) == y.sums.map(\.bitPattern)
                 && [x.inputAbsSum, x.squaredError, x.squaredReference].map(\.bitPattern) == [y.inputAbsSum, y.squaredError, y.squaredReference].map(\.bitPattern)
         case let (.counts(x), .counts(y)): return x.map(\.bitPattern) == y.map(\.bitPattern)
+        case (.reconstruction(var x), .reconstruction(var y)):
+            // The seconds a unit took are the worker's own; everything else must agree.
+            for i in x.units.indices { x.units[i].seconds = 0 }
+            for i in y.units.indices { y.units[i].seconds = 0 }
+            return x == y && x.units.map { [$0.lossBefore.bitPattern, $0.lossAfter.bitPattern, $0.binarised.bitPattern] }
+                == y.units.map { [$0.lossBefore.bitPattern, $0.lossAfter.bitPattern, $0.binarised.bitPattern] }
         default: return false
         }
     }

@@ -2,17 +2,6 @@ import Foundation
 import VitqModels
 import VitqTensor
 
-/// What block reconstruction changed: the learned integers of each reconstructed linear op
-/// (the hard rounding, [out, in]), the learned input quantizers, the learned attention
-/// quantizers by block, and how each unit went.
-public struct ReconstructionOutcome: Sendable {
-    public var integers: [String: [Int8]] = [:]
-    public var inputs: [String: OperandQuant] = [:]
-    /// Q, K and V with learned steps by attention block (`blocks.i.attn`).
-    public var attention: [String: (q: OperandQuant, k: OperandQuant, v: OperandQuant)] = [:]
-    public var units: [UnitReconstructionStats] = []
-}
-
 /// Sequential mode's quantized residual stream between units.
 final class QuantizedStream { var tensor: Tensor? }
 
@@ -41,23 +30,55 @@ public enum BlockReconstruction {
     }
 
     /// Reconstructs every unit of `model` (the searched float model) from the decisions of the
-    /// search and stage 1's data in `stores` (the shards, in image order).
+    /// search and stage 1's data in `stores` (the shards, in image order), one unit after another.
     public static func run(model: any SearchableModel, decisions: [String: OpDecision], stores: [CalibrationStore],
                            settings: ReconstructionSettings, progress: ((UnitReconstructionStats) -> Void)? = nil) throws -> ReconstructionOutcome {
         var outcome = ReconstructionOutcome()
         let stream = settings.mode == .sequential ? QuantizedStream() : nil
-        for (index, unit) in try units(model: model, decisions: decisions).enumerated() {
-            let one = try Gemm.reproducible {
-                try reconstruct(unit, index: index, model: model, decisions: decisions, stores: stores, settings: settings,
-                                stream: stream)
+        for task in try tasks(model: model, decisions: decisions) {
+            let one = try stream == nil ? reconstruct(task, model: model, stores: stores, settings: settings) : Gemm.reproducible {
+                try reconstruct(task.unit, index: task.index, model: model, decisions: decisions, stores: stores, settings: settings, stream: stream)
             }
-            outcome.integers.merge(one.integers) { a, _ in a }
-            outcome.inputs.merge(one.inputs) { a, _ in a }
-            outcome.attention.merge(one.attention) { a, _ in a }
-            outcome.units += one.units
+            outcome.merge(one)
             progress?(one.units[0])
         }
         return outcome
+    }
+
+    /// The units of `model` as tasks of work, in forward order, each with its ops' decisions.
+    public static func tasks(model: any SearchableModel, decisions: [String: OpDecision]) throws -> [ReconstructionTask] {
+        try units(model: model, decisions: decisions).enumerated().map { ReconstructionTask(unit: $1, index: $0, from: decisions) }
+    }
+
+    /// One parallel-mode unit on the float inputs of stage 1 (`stores`: every shard, in image
+    /// order): the one implementation behind the in-process run and a worker's TASK.
+    public static func reconstruct(_ task: ReconstructionTask, model: any SearchableModel, stores: [CalibrationStore],
+                                   settings: ReconstructionSettings) throws -> ReconstructionOutcome {
+        let decisions = Dictionary(task.decisions.map { ($0.op, $0) }) { a, _ in a }
+        return try Gemm.reproducible {
+            try reconstruct(task.unit, index: task.index, model: model, decisions: decisions, stores: stores, settings: settings, stream: nil)
+        }
+    }
+
+    /// Why a worker cannot run `task` on `model` (nil: it can): the unit must be one of the
+    /// model's, at its place in forward order, and every decision must be of one of its ops.
+    public static func problem(_ task: ReconstructionTask, model: any SearchableModel) -> String? {
+        guard let vit = model as? VisionTransformer else { return unsupported(model).description }
+        let linear = Set(vit.linearOps.map(\.name))
+        let isBlock = vit.blocks.indices.contains { "blocks.\($0)" == task.unit }
+        guard isBlock || (["patch_embed.proj", "head", "head_dist"].contains(task.unit) && linear.contains(task.unit)) else {
+            return "reconstruction unit '\(task.unit)' is not a unit of this model"
+        }
+        // A block's index is its own, plus one when the patch embedding is a unit before it.
+        let block = isBlock ? Int(task.unit.dropFirst("blocks.".count))! : nil
+        guard (0...vit.blocks.count + 2).contains(task.index), block.map({ task.index == $0 || task.index == $0 + 1 }) ?? true else {
+            return "reconstruction unit '\(task.unit)' at index \(task.index), which is not its place in forward order"
+        }
+        if let d = task.decisions.first(where: { !ReconstructionTask.belongs($0.op, to: task.unit) }) {
+            return "reconstruction unit '\(task.unit)' carries a decision of op \(d.op), which is not one of its ops"
+        }
+        guard Set(task.decisions.map(\.op)).count == task.decisions.count else { return "reconstruction unit '\(task.unit)' carries an op twice" }
+        return nil
     }
 
     /// One unit's reconstruction. In sequential mode `stream` holds the quantized residual
@@ -107,7 +128,7 @@ public enum BlockReconstruction {
             outcome.inputs[l.name] = input.current
         }
         if let block = trainer as? ViTBlockReconstruction, let q = block.q, let k = block.k, let v = block.v {
-            outcome.attention["\(unit).attn"] = (q.current, k.current, v.current)
+            outcome.attention["\(unit).attn"] = LearnedAttention(q: q.current, k: k.current, v: v.current)
         }
         return outcome
     }
@@ -153,6 +174,9 @@ public enum BlockReconstruction {
     /// The images of every shard, concatenated: the unit's input, its float output and the
     /// output weights 1 + κ g²/mean(g²) from stage 1's gradient g of the output.
     static func gather(_ stores: [CalibrationStore], input: String, target: String, gradient: String, fisherWeight: Float) throws -> ReconstructionData {
+        for name in [input, target, gradient] where stores.isEmpty || !stores.allSatisfy({ $0.has(name) }) {
+            throw RecipeError("reconstruction", "stage 1 did not collect '\(name)' (is the unit's op quantized?)")
+        }
         func concat(_ name: String) -> Tensor {
             let parts = stores.map { $0[name] }
             let per = parts[0].perImage, total = parts.reduce(0) { $0 + $1.images }

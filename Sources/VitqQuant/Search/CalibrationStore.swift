@@ -167,6 +167,9 @@ public final class CalibrationStore: @unchecked Sendable {
     }
 
     /// The tensor `name`; a missing one is a programming error in the collector.
+    /// Whether stage 1 collected `name`.
+    public func has(_ name: String) -> Bool { lock.withLock { tensors[name] != nil } }
+
     public subscript(_ name: String) -> CapturedTensor {
         guard let t = lock.withLock({ tensors[name] }) else { preconditionFailure("stage 1 did not collect '\(name)'") }
         return t

@@ -5,7 +5,7 @@ public final class LocalExecutor: SearchExecutor {
     public init(scorers: [CandidateScorer]) { self.scorers = scorers }
 
     public func run(_ unit: WorkUnit) throws -> WorkResult {
-        guard let merged = Reduction.reduce(scorers.map { $0.run(unit) }, for: unit) else {
+        guard let merged = Reduction.reduce(try scorers.map { try $0.run(unit) }, for: unit) else {
             throw SearchExecutorError.unmerged(unit, shards: scorers.count)
         }
         return merged

@@ -24,13 +24,15 @@ public enum Reduction {
         case (.outputError, let .outputError(e)):
             guard case let .outputError(f)? = like else { return like == nil }
             return e.sums.count == f.sums.count
+        case (let .reconstruct(task), let .reconstruction(o)):
+            return o.units.count == 1 && o.units[0].unit == task.unit
         default:
             return false
         }
     }
 
     /// `perShard` (in shard order, all fitting `unit`) reduced: scores and sums added from
-    /// zero in shard order (counts too), ranges and extrema max-reduced. Returns nil for an empty or ill-fitting list.
+    /// zero in shard order (counts too), ranges and extrema max-reduced; a whole-set unit's one answer is the result. Returns nil for an empty or ill-fitting list.
     public static func reduce(_ perShard: [WorkResult], for unit: WorkUnit) -> WorkResult? {
         guard let first = perShard.first, perShard.allSatisfy({ fits($0, unit, like: first) }) else { return nil }
         switch (unit, first) {
@@ -46,6 +48,8 @@ public enum Reduction {
             var total = OutputErrorSums(channels: e.sums.count)
             for case let .outputError(s) in perShard { total.add(s) }
             return .outputError(total)
+        case (.reconstruct, .reconstruction):
+            return perShard.count == 1 ? first : nil
         case (_, var .ranges(m)):
             for case let .ranges(s) in perShard.dropFirst() { for i in m.indices { m[i] = max(m[i], s[i]) } }
             return .ranges(m)

@@ -9,6 +9,7 @@ public protocol SearchExecutor: AnyObject {
 /// Why an executor's answer to a unit cannot be used; names the unit's kind and op.
 public struct SearchExecutorError: Error, CustomStringConvertible {
     public let description: String
+    public init(description: String) { self.description = description }
 
     /// The shards' results for `unit` do not merge (none, or of different kinds or shapes).
     public static func unmerged(_ unit: WorkUnit, shards: Int) -> SearchExecutorError {

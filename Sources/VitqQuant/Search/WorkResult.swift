@@ -8,14 +8,17 @@ public enum WorkResult: Equatable, Sendable {
     case outputError(OutputErrorSums)
     /// Additive statistics: histogram counts, probe sums.
     case counts([Double])
+    /// One reconstruction unit's learned integers and steps, and how it went.
+    case reconstruction(ReconstructionOutcome)
 
-    /// The result's kind: `ranges`, `scores`, `outputError` or `counts`.
+    /// The result's kind: `ranges`, `scores`, `outputError`, `counts` or `reconstruction`.
     public var kind: String {
         switch self {
         case .ranges: return "ranges"
         case .scores: return "scores"
         case .outputError: return "outputError"
         case .counts: return "counts"
+        case .reconstruction: return "reconstruction"
         }
     }
 
@@ -35,6 +38,12 @@ public enum WorkResult: Equatable, Sendable {
     public var counts: [Double]? {
         guard case let .counts(v) = self else { return nil }
         return v
+    }
+
+    /// The outcome of a `.reconstruction` result (nil for another kind).
+    public var reconstruction: ReconstructionOutcome? {
+        guard case let .reconstruction(o) = self else { return nil }
+        return o
     }
 
     /// The sums of an `.outputError` result (nil for another kind).

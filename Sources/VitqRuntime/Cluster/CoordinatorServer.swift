@@ -81,6 +81,12 @@ final class CoordinatorServer: @unchecked Sendable {
         return try outcome.get()
     }
 
+    /// Submits `unit` and returns at once; `reply` gets the per-shard results (on the I/O thread:
+    /// it must not block).
+    func submit(_ unit: WorkUnit, reply: @escaping (Result<Completion, Error>) -> Void) {
+        enqueue(.submit(unit, reply))
+    }
+
     /// Journals a decision (asynchronously; the run finishes once all are journaled).
     func decided(_ decision: OpDecision) { enqueue(.decided(decision)) }
 

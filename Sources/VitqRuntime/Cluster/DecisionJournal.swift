@@ -11,8 +11,36 @@ struct JournaledProbe: Codable, Equatable {
     var sums: [Double]
 }
 
+/// A finished reconstruction unit as the journal keeps it, keyed like a probe by the sha256 of
+/// its task's JSON; the learned integers as base64 of their bytes.
+struct JournaledReconstruction: Codable, Equatable {
+    var reconstruction: String
+    var task: String
+    var stats: UnitReconstructionStats
+    var integers: [String: String]
+    var inputs: [String: OperandQuant]
+    var attention: [String: LearnedAttention]
+
+    init(task: String, outcome o: ReconstructionOutcome) {
+        reconstruction = o.units.first?.unit ?? ""; self.task = task; stats = o.units.first!
+        integers = o.integers.mapValues { codes in codes.withUnsafeBytes { Data($0).base64EncodedString() } }
+        inputs = o.inputs; attention = o.attention
+    }
+
+    /// The outcome, or nil when an integer array is not base64.
+    var outcome: ReconstructionOutcome? {
+        var decoded: [String: [Int8]] = [:]
+        for (op, text) in integers {
+            guard let bytes = Data(base64Encoded: text) else { return nil }
+            decoded[op] = bytes.map { Int8(bitPattern: $0) }
+        }
+        return ReconstructionOutcome(integers: decoded, inputs: inputs, attention: attention, units: [stats])
+    }
+}
+
 /// The coordinator's journal (Docs/PROTOCOL.md §5): a header line naming the run, then one
-/// ``OpDecision`` (or one finished sensitivity probe, ``JournaledProbe``) per line, each fsynced
+/// ``OpDecision`` (or one finished sensitivity probe, ``JournaledProbe``, or reconstruction
+/// unit, ``JournaledReconstruction``) per line, each fsynced
 /// before the op counts as done. Resuming reads it back,
 /// discarding a torn last line, and checks every decision like a fresh result: a decision for an
 /// unknown op, a second line for the same op, or quantizers that do not fit the op are refused
@@ -36,6 +64,7 @@ final class DecisionJournal: @unchecked Sendable {
         self.fingerprint = fingerprint
         var replayed: [OpDecision] = []
         var replayedProbes: [String: [Double]] = [:]
+        var replayedUnits: [String: ReconstructionOutcome] = [:]
         if FileManager.default.fileExists(atPath: path) {
             guard resume else {
                 throw ClusterError.journal(path: path, detail: "exists; pass --resume to finish that run, or remove it to start over")
@@ -67,8 +96,17 @@ final class DecisionJournal: @unchecked Sendable {
                     }
                     continue
                 }
+                if let r = try? decoder.decode(JournaledReconstruction.self, from: Data(line)) {
+                    guard r.task.count == 64, let outcome = r.outcome, r.stats.unit == r.reconstruction else {
+                        throw ClusterError.journal(path: path, detail: "line \(n): reconstruction unit \(r.reconstruction): not a task hash, its stats and base64 integers")
+                    }
+                    guard replayedUnits.updateValue(outcome, forKey: r.task) == nil else {
+                        throw ClusterError.journal(path: path, detail: "line \(n): a second line for reconstruction unit \(r.reconstruction)")
+                    }
+                    continue
+                }
                 guard let d = try? decoder.decode(OpDecision.self, from: Data(line)) else {
-                    throw ClusterError.journal(path: path, detail: "line \(n) is neither a decision nor a probe")
+                    throw ClusterError.journal(path: path, detail: "line \(n) is neither a decision, a probe nor a reconstruction unit")
                 }
                 guard seen.insert(d.journalKey).inserted else {
                     throw ClusterError.journal(path: path, detail: "line \(n): a second decision for op \(d.op)\(d.bits.map { " at \($0) bits" } ?? "")")
@@ -89,12 +127,22 @@ final class DecisionJournal: @unchecked Sendable {
         }
         decisions = replayed
         probes = replayedProbes
+        reconstructions = replayedUnits
     }
 
     /// The decisions replayed when it was opened.
     let decisions: [OpDecision]
     /// The probes' sums replayed when it was opened, by task hash.
     let probes: [String: [Double]]
+
+    /// The reconstruction units finished before, by task hash (each checked against its task
+    /// like a RESULT before use).
+    let reconstructions: [String: ReconstructionOutcome]
+
+    /// Appends a finished reconstruction unit and fsyncs.
+    func append(_ unit: JournaledReconstruction) throws {
+        try append(line: try ProtocolJSON.encoder().encode(unit))
+    }
 
     /// Appends `decision` and fsyncs (the first one creates the file with its header).
     func append(_ decision: OpDecision) throws {

@@ -102,7 +102,10 @@ public enum DistributedQuantization {
 
         var settings = CoordinatorSettings(job: material.job, blobs: material.blobs, expectedWorkers: o.expectedWorkers, ops: ops,
                                            shapes: try OpShape.of(ops, model: model), deadlines: o.deadlineFloor.map { Deadlines(floor: $0) } ?? Deadlines(), verifyFraction: o.verify)
-        settings.finishesOnRelease = recipe.method != "search" || SensitivityAnalysis.applies(to: recipe) || recipe.mixedPrecision != nil
+        // Reconstruction units on the workers come after every op is decided: the run ends on release.
+        let unitsOnWorkers = recipe.reconstruction?.mode == .parallel
+        settings.finishesOnRelease = recipe.method != "search" || SensitivityAnalysis.applies(to: recipe) || recipe.mixedPrecision != nil || unitsOnWorkers
+        if unitsOnWorkers { settings.versions = ProtocolVersion.reconstruction }
         if o.verify > 0 { log(String(format: "--verify %g: a seeded %.0f%% of units also go to a second worker", o.verify, o.verify * 100)) }
         let stats = ClusterStats(opsTotal: SearchCalibration.searchCount(model: model, recipe: recipe), resumed: journal.decisions.count, statusPath: o.statusPath, progress: log)
         let server = try CoordinatorServer(socket: socket, settings: settings, journal: journal, stats: stats,
@@ -117,6 +120,7 @@ public enum DistributedQuantization {
         let sensitivity: SensitivityReport?
         var fit: (kl: Double, agreement: Double)?
         var mixedPrecision: MixedPrecisionReport?
+        let rebuilt: ReconstructionStage.Outcome
         do {
             let decided: [String: OpDecision]
             if recipe.method == "search" {
@@ -133,6 +137,9 @@ public enum DistributedQuantization {
                                                                      concurrency: o.concurrency, log: log)
             if recipe.method != "search" { fit = try SensitivityAnalysis.fit(decisions, executor: probes) }
             if probes.resumed > 0 { log("resuming: \(probes.resumed) sensitivity probe(s) answered from \(o.journalPath)") }
+            rebuilt = try ReconstructionStage.afterDistributedSearch(model: model, recipe: recipe, decisions: decisions, calib: calib, server: server,
+                                                                     journal: journal, shapes: settings.shapes, log: log,
+                                                                     load: { try dataset.batch(Array($0), size: model.imageSize) })
             server.release()
             try server.waitUntilFinished()
         } catch {
@@ -142,7 +149,7 @@ public enum DistributedQuantization {
         var report = DistributedReport()
         report.resumedOps = journal.decisions.count
         report.timings.collect = searchStart.timeIntervalSince(start)
-        report.timings.search = Date().timeIntervalSince(searchStart)
+        report.timings.search = Date().timeIntervalSince(searchStart) - rebuilt.seconds
         report.timings.candidateEvaluations = executor.candidateEvaluations
         report.timings.relativeErrors = decisions.compactMapValues(\.relativeError)
         report.timings.sensitivity = sensitivity
@@ -154,8 +161,6 @@ public enum DistributedQuantization {
         report.coordinatorPeakResidentBytes = ProcessMemory.peakResidentBytes()
         report.coordinatorCPUSeconds = ProcessMemory.cpuSeconds()
         report.timings.bytesSpilled = report.workerMemory.values.reduce(0) { $0 + $1.bytesSpilled }
-        let rebuilt = try ReconstructionStage.afterDistributedSearch(model: model, recipe: recipe, decisions: decisions, calib: calib,
-                                                                     load: { try dataset.batch(Array($0), size: model.imageSize) })
         report.timings.reconstruction = rebuilt.units
         report.timings.reconstruct = rebuilt.seconds
         let net = SearchCalibration.network(model: rebuilt.model, decisions: rebuilt.decisions)

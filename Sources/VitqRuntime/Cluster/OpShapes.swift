@@ -17,7 +17,7 @@ extension OpShape {
                 shapes[op] = OpShape(ranges: 2 * geo.heads, channels: nil)
             } else {
                 guard let lin = linears[op] as? Linear else { throw ClusterError.job("op \(op): the model has no such linear op") }
-                shapes[op] = OpShape(ranges: 1, channels: lin.outFeatures)
+                shapes[op] = OpShape(ranges: 1, channels: lin.outFeatures, weights: lin.outFeatures * lin.inFeatures)
             }
         }
         return shapes

@@ -19,6 +19,9 @@ final class WorkerCompute: @unchecked Sendable {
     private var inputs: JobInputs?
     private var scorers: [Int: (attempt: Int, scorer: CandidateScorer)] = [:]
     private var shards: [ShardRange] = []
+    /// Stage 1 of the shards this worker does not own, collected for whole-set units
+    /// (reconstruction), which need every image's data.
+    private var otherStores: [Int: CalibrationStore] = [:]
 
     /// `send(message, generation)` queues a reply for the link of that generation.
     init(storage: StageOneStorage, lie: WorkerLie? = nil, send: @escaping @Sendable (Message, Int) -> Void,
@@ -37,6 +40,7 @@ final class WorkerCompute: @unchecked Sendable {
         queue.async { [self] in
             guard live(g) else { return }
             scorers = [:]
+            otherStores = [:]
             shards = job.shards
             do {
                 inputs = try JobInputs(job: job, blobs: blobs, scratchDirectory: storage.spillDirectory)
@@ -84,19 +88,57 @@ final class WorkerCompute: @unchecked Sendable {
                 send(.error(code: .malformed, message: "TASK \(t.request): \(problem)"), g)
                 return
             }
-            let honest = s.scorer.run(t.unit)
+            let honest: WorkResult
+            do {
+                if case let .reconstruct(task) = t.unit, let settings = inputs.recipe.reconstruction {
+                    honest = .reconstruction(try BlockReconstruction.reconstruct(task, model: inputs.model, stores: try everyStore(inputs),
+                                                                                 settings: settings))
+                    log(String(format: "reconstructed %@ in %.1f s", task.unit, honest.reconstruction?.units.first?.seconds ?? 0))
+                } else {
+                    honest = try s.scorer.run(t.unit)
+                }
+            } catch {
+                send(.error(code: .failed, message: "TASK \(t.request) (\(t.unit.kind) of \(t.unit.op)): \(error)"), g)
+                fatal(ClusterError.workerFailed("TASK \(t.request) (\(t.unit.kind) of \(t.unit.op)): \(error)"))
+                return
+            }
             let result = lie?.apply(honest) ?? honest
             let memory = WorkerMemory(peakResidentBytes: ProcessMemory.peakResidentBytes(),
-                                      bytesSpilled: scorers.values.reduce(0) { $0 + $1.scorer.store.bytesSpilled })
+                                      bytesSpilled: scorers.values.reduce(0) { $0 + $1.scorer.store.bytesSpilled }
+                                          + otherStores.values.reduce(0) { $0 + $1.bytesSpilled })
             send(.result(WorkReply(request: t.request, shard: t.shard, attempt: t.attempt, result: result, memory: memory)), g)
+        }
+    }
+
+    /// Stage 1 of every shard of the job, in shard order: the owned shards' stores, the others
+    /// collected once (with the same code, so the same bits as their owners').
+    private func everyStore(_ inputs: JobInputs) throws -> [CalibrationStore] {
+        try shards.indices.map { i in
+            if let s = scorers[i] { return s.scorer.store }
+            if let s = otherStores[i] { return s }
+            let t0 = Date()
+            let store = try SearchCalibration.collect(model: inputs.model, recipe: inputs.recipe, shard: shards[i].range, budget: storage.budget,
+                                                      spillDirectory: storage.spillDirectory, load: { inputs.load($0) }).store
+            log(String(format: "shard %d: stage 1 in %.1f s for whole-set units", i, Date().timeIntervalSince(t0)))
+            otherStores[i] = store
+            return store
         }
     }
 
     /// Why the scorer cannot run `unit` on this job (nil: it can): a probe's decisions must fit
     /// their ops; a histogram's edges and bins must fit its op's groups; a nuclear norm needs an
-    /// attention map or a linear op.
+    /// attention map or a linear op; a reconstruction unit needs a recipe with parallel
+    /// reconstruction, one of the model's units and decisions that fit its ops.
     static func problem(_ unit: WorkUnit, inputs: JobInputs) -> String? {
         switch unit {
+        case let .reconstruct(task):
+            guard inputs.recipe.reconstruction?.mode == .parallel else { return "reconstruction unit \(task.unit): the job's recipe has no parallel reconstruction" }
+            if let why = BlockReconstruction.problem(task, model: inputs.model) { return why }
+            let check = DecisionCheck(model: inputs.model, recipe: inputs.recipe)
+            for d in task.decisions {
+                do { try check.validate(d) } catch { return "reconstruction unit \(task.unit): decision of op \(d.op): \(error)" }
+            }
+            return nil
         case let .probe(p):
             let check = DecisionCheck(model: inputs.model, recipe: inputs.recipe)
             for d in p.decisions {

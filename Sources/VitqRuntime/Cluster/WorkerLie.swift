@@ -20,6 +20,9 @@ public enum WorkerLie: String, CaseIterable, Sendable {
     /// Plausible numbers of the right shape: every score table's first value one ulp up and
     /// every range × 1.5 (only `--verify` catches it).
     case values
+    /// Every learned-integer array of a reconstruction result one integer short.
+    case integers
+
 
     /// `result` (the honest answer) as this liar sends it (unchanged when there is nothing to
     /// alter, e.g. an empty table).
@@ -34,6 +37,7 @@ public enum WorkerLie: String, CaseIterable, Sendable {
         case (.inf, var .ranges(v)) where !v.isEmpty: v[0] = .infinity; return .ranges(v)
         case (.values, var .scores(s)) where !s.values.isEmpty: s.values[0] = s.values[0].nextUp; return .scores(s)
         case (.values, let .ranges(v)): return .ranges(v.map { $0 * 1.5 })
+        case (.integers, var .reconstruction(o)): o.integers = o.integers.mapValues { Array($0.dropLast()) }; return .reconstruction(o)
         default: return result
         }
     }
