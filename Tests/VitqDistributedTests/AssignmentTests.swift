@@ -69,9 +69,9 @@ final class AssignmentTests: XCTestCase {
         d.readyAll()
         let job = Message.job(Fx.job(shards: 7), blobs: [])
         XCTAssertEqual(d.log, [
-            .log("w2 (w2) joined, protocol version 2"), .send(job, to: a),
-            .log("w0 (w0) joined, protocol version 2"), .send(job, to: b),
-            .log("w1 (w1) joined, protocol version 2"), .send(job, to: c),
+            .log("w2 (w2) joined, protocol version 3"), .send(job, to: a),
+            .log("w0 (w0) joined, protocol version 3"), .send(job, to: b),
+            .log("w1 (w1) joined, protocol version 3"), .send(job, to: c),
             .assign(shard: 0, to: a, attempt: 0), .send(.assign(shard: 0, attempt: 0), to: a),
             .assign(shard: 1, to: b, attempt: 0), .send(.assign(shard: 1, attempt: 0), to: b),
             .assign(shard: 2, to: c, attempt: 0), .send(.assign(shard: 2, attempt: 0), to: c),

@@ -79,6 +79,9 @@ struct Cluster {
             return .counts((0..<(task.absolute.count * task.bins)).map { Double(($0 + shard) % 5) })
         case .probe:
             return .counts([0.5 * Double(shard + 1), 3, 4])
+        case let .reconstruct(task):
+            return .reconstruction(ReconstructionOutcome(units: [UnitReconstructionStats(unit: task.unit, lossBefore: 2, lossAfter: 3, kept: false,
+                                                                                          binarised: 1, iterations: 10, seconds: 0)]))
         }
     }
 

@@ -129,18 +129,19 @@ final class MessageCodecTests: XCTestCase {
         XCTAssertProtocolError([Data([0, v]), body("{}")], .unknownType(0))
     }
     func testVersion() throws {
-        XCTAssertEqual(ProtocolVersion.current, 2)
-        XCTAssertEqual(ProtocolVersion.supported, [2])
+        XCTAssertEqual(ProtocolVersion.current, 3)
+        XCTAssertEqual(ProtocolVersion.supported, [2, 3])
+        XCTAssertEqual(ProtocolVersion.reconstruction, [3])
         // Version 1 (BYE without a kind) is no longer spoken.
-        XCTAssertProtocolError([Data([7, 1]), body("{}")], .unsupportedVersion(1, supported: [2]))
-        XCTAssertProtocolError([Data([7, 3]), body("{}")], .unsupportedVersion(3, supported: [2]))
-        XCTAssertProtocolError([Data([1, 0]), body("{\"versions\":[1],\"name\":\"w\"}")], .unsupportedVersion(0, supported: [2]))
+        XCTAssertProtocolError([Data([7, 1]), body("{}")], .unsupportedVersion(1, supported: [2, 3]))
+        XCTAssertProtocolError([Data([7, 4]), body("{}")], .unsupportedVersion(4, supported: [2, 3]))
+        XCTAssertProtocolError([Data([1, 0]), body("{\"versions\":[1],\"name\":\"w\"}")], .unsupportedVersion(0, supported: [2, 3]))
         // HELLO from a newer worker still decodes: its body is frozen, negotiation decides.
         XCTAssertNoThrow(try codec.decode([Data([1, 9]), body("{\"versions\":[9,1],\"name\":\"w\"}")]))
         // So does an ERROR at any version (its body is frozen too: a peer reads why it is refused).
         let refusal = try codec.decode([Data([8, 9]), body("{\"code\":\"version\",\"message\":\"coordinator speaks [9]\"}")])
         XCTAssertEqual(refusal, Envelope(version: 9, message: .error(code: .version, message: "coordinator speaks [9]")))
-        XCTAssertProtocolError([Data([8, 0]), body("{\"code\":\"version\",\"message\":\"x\"}")], .unsupportedVersion(0, supported: [2]))
+        XCTAssertProtocolError([Data([8, 0]), body("{\"code\":\"version\",\"message\":\"x\"}")], .unsupportedVersion(0, supported: [2, 3]))
     }
     func testOversizeFrame() {
         var limits = MessageLimits()

@@ -38,7 +38,7 @@ final class WorkerStateTests: XCTestCase {
     func testConnectSaysHelloAndTheJobSetsTheLink() {
         var w = worker()
         XCTAssertEqual(w.phase, .idle)
-        XCTAssertEqual(w.connect(), [.send(.hello(Hello(versions: [2], name: "w1")))])
+        XCTAssertEqual(w.connect(), [.send(.hello(Hello(versions: [2, 3], name: "w1")))])
         XCTAssertEqual(w.phase, .hello)
         let j = job(heartbeat: 0.5, liveness: 4)
         XCTAssertEqual(w.receive(Envelope(version: 2, message: .job(j, blobs: [Data([1])]))), [
@@ -155,7 +155,7 @@ final class WorkerStateTests: XCTestCase {
         _ = w.connect()
         let why = "the JOB's model family 'convnext' is not one this worker knows ([\"swin\", \"vit\"])"
         XCTAssertEqual(w.receive(Envelope(message: .job(job(family: "convnext"), blobs: []))), [
-            .link(version: 2, shardCount: 4), .send(.error(code: .failed, message: why)), .stop(.cannotTakeJob(why)),
+            .link(version: ProtocolVersion.current, shardCount: 4), .send(.error(code: .failed, message: why)), .stop(.cannotTakeJob(why)),
         ])
         XCTAssertEqual(w.phase, .stopped)
         var known = worker()

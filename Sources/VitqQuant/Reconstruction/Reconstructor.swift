@@ -23,6 +23,12 @@ public struct UnitReconstructionStats: Codable, Equatable, Sendable {
     public var seconds: Double
     /// Whether the unit's inputs came from the quantized units before it (sequential mode).
     public var sequential = false
+
+    public init(unit: String, lossBefore: Double, lossAfter: Double, kept: Bool, binarised: Double, iterations: Int, seconds: Double,
+                sequential: Bool = false) {
+        self.unit = unit; self.lossBefore = lossBefore; self.lossAfter = lossAfter; self.kept = kept
+        self.binarised = binarised; self.iterations = iterations; self.seconds = seconds; self.sequential = sequential
+    }
 }
 
 /// The training loop of block reconstruction, one unit at a time: Adam on the rounding logits
