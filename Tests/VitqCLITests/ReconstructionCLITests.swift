@@ -54,7 +54,7 @@ final class ReconstructionCLITests: XCTestCase {
         let plain = dir + "/plain.safetensors"
         _ = try quantize(try recipe("plain", ""), plain)
         XCTAssertNotEqual(try SHA256.hex(ofFile: plain), try SHA256.hex(ofFile: out))
-        // The same bytes again, and with 2 workers (whose coordinator runs the units).
+        // The same bytes again, and with 2 workers (which run the units).
         let again = dir + "/again.safetensors"
         _ = try quantize(r, again)
         XCTAssertEqual(try SHA256.hex(ofFile: again), try SHA256.hex(ofFile: out), "two runs, the same bytes")
