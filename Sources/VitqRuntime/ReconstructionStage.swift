@@ -19,32 +19,33 @@ enum ReconstructionStage {
         }
     }
 
-    /// After a distributed search. In parallel mode every unit is a whole-set unit of work
+    /// After a distributed search, parallel mode: every unit is a whole-set unit of work
     /// (``WorkUnit/reconstruct(_:)``) that one worker runs on every image's stage-1 data, all
     /// units in flight at once; each finished unit is checked like any RESULT and journalled,
     /// and after `--resume` a unit the journal holds (for the very same task) is not run again.
-    /// In sequential mode each unit needs the quantized output of the units before it, so stage
-    /// 1 runs again here over the same fixed shards (the same bits as the workers') and the
-    /// units run in this process.
-    static func afterDistributedSearch(model: any SearchableModel, recipe: Recipe, decisions: [String: OpDecision], calib: Range<Int>,
-                                       server: CoordinatorServer, journal: DecisionJournal, shapes: [String: OpShape],
-                                       log: @escaping @Sendable (String) -> Void, load: (Range<Int>) throws -> Tensor) throws -> Outcome {
-        guard let settings = recipe.reconstruction else { return (model, decisions, [], 0) }
-        guard settings.mode == .parallel else {
-            let started = Date()
-            let storage = StageOneStorage()
-            let stores = try SearchCalibration.shards(calib, recipe: recipe).map { shard in
-                try SearchCalibration.collect(model: model, recipe: recipe, shard: shard, budget: storage.budget,
-                                              spillDirectory: storage.spillDirectory, load: load).store
-            }
-            var result = try run(model: model, recipe: recipe, decisions: decisions, stores: stores)
-            result.seconds = Date().timeIntervalSince(started)
-            return result
-        }
-        return try stage(model: model, decisions: decisions) { progress in
+    static func onWorkers(model: any SearchableModel, recipe: Recipe, decisions: [String: OpDecision], server: CoordinatorServer,
+                          journal: DecisionJournal, shapes: [String: OpShape], log: @escaping @Sendable (String) -> Void) throws -> Outcome {
+        try stage(model: model, decisions: decisions) { progress in
             try onWorkers(BlockReconstruction.tasks(model: model, decisions: decisions), server: server, journal: journal, shapes: shapes,
                           log: log, progress: progress)
         }
+    }
+
+    /// After a distributed search, sequential mode (or none): each unit needs the quantized
+    /// output of the units before it, so once the workers are released stage 1 runs again here
+    /// over the same fixed shards (the same bits as the workers') and the units run in this process.
+    static func afterDistributedSearch(model: any SearchableModel, recipe: Recipe, decisions: [String: OpDecision], calib: Range<Int>,
+                                       load: (Range<Int>) throws -> Tensor) throws -> Outcome {
+        guard recipe.reconstruction != nil else { return (model, decisions, [], 0) }
+        let started = Date()
+        let storage = StageOneStorage()
+        let stores = try SearchCalibration.shards(calib, recipe: recipe).map { shard in
+            try SearchCalibration.collect(model: model, recipe: recipe, shard: shard, budget: storage.budget,
+                                          spillDirectory: storage.spillDirectory, load: load).store
+        }
+        var result = try run(model: model, recipe: recipe, decisions: decisions, stores: stores)
+        result.seconds = Date().timeIntervalSince(started)
+        return result
     }
 
     /// `tasks` on the workers through `server`, merged in task order.

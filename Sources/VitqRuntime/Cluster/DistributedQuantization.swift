@@ -120,7 +120,7 @@ public enum DistributedQuantization {
         let sensitivity: SensitivityReport?
         var fit: (kl: Double, agreement: Double)?
         var mixedPrecision: MixedPrecisionReport?
-        let rebuilt: ReconstructionStage.Outcome
+        var rebuiltOnWorkers: ReconstructionStage.Outcome?
         do {
             let decided: [String: OpDecision]
             if recipe.method == "search" {
@@ -137,9 +137,10 @@ public enum DistributedQuantization {
                                                                      concurrency: o.concurrency, log: log)
             if recipe.method != "search" { fit = try SensitivityAnalysis.fit(decisions, executor: probes) }
             if probes.resumed > 0 { log("resuming: \(probes.resumed) sensitivity probe(s) answered from \(o.journalPath)") }
-            rebuilt = try ReconstructionStage.afterDistributedSearch(model: model, recipe: recipe, decisions: decisions, calib: calib, server: server,
-                                                                     journal: journal, shapes: settings.shapes, log: log,
-                                                                     load: { try dataset.batch(Array($0), size: model.imageSize) })
+            if unitsOnWorkers {
+                rebuiltOnWorkers = try ReconstructionStage.onWorkers(model: model, recipe: recipe, decisions: decisions, server: server,
+                                                                     journal: journal, shapes: settings.shapes, log: log)
+            }
             server.release()
             try server.waitUntilFinished()
         } catch {
@@ -149,7 +150,7 @@ public enum DistributedQuantization {
         var report = DistributedReport()
         report.resumedOps = journal.decisions.count
         report.timings.collect = searchStart.timeIntervalSince(start)
-        report.timings.search = Date().timeIntervalSince(searchStart) - rebuilt.seconds
+        report.timings.search = Date().timeIntervalSince(searchStart) - (rebuiltOnWorkers?.seconds ?? 0)
         report.timings.candidateEvaluations = executor.candidateEvaluations
         report.timings.relativeErrors = decisions.compactMapValues(\.relativeError)
         report.timings.sensitivity = sensitivity
@@ -161,6 +162,9 @@ public enum DistributedQuantization {
         report.coordinatorPeakResidentBytes = ProcessMemory.peakResidentBytes()
         report.coordinatorCPUSeconds = ProcessMemory.cpuSeconds()
         report.timings.bytesSpilled = report.workerMemory.values.reduce(0) { $0 + $1.bytesSpilled }
+        // Sequential-mode units run here, once the workers are released.
+        let rebuilt = try rebuiltOnWorkers ?? ReconstructionStage.afterDistributedSearch(model: model, recipe: recipe, decisions: decisions, calib: calib,
+                                                                                load: { try dataset.batch(Array($0), size: model.imageSize) })
         report.timings.reconstruction = rebuilt.units
         report.timings.reconstruct = rebuilt.seconds
         let net = SearchCalibration.network(model: rebuilt.model, decisions: rebuilt.decisions)

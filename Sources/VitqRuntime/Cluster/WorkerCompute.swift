@@ -60,9 +60,11 @@ final class WorkerCompute: @unchecked Sendable {
             let range = shards[shard].range
             let t0 = Date()
             do {
-                let scorer = try SearchCalibration.collect(model: inputs.model, recipe: inputs.recipe, shard: range,
-                                                           budget: storage.budget, spillDirectory: storage.spillDirectory,
-                                                           load: { inputs.load($0) })
+                // A shard this worker already ran stage 1 for (for a whole-set unit) is not run again.
+                let scorer = try otherStores.removeValue(forKey: shard).map { CandidateScorer(model: inputs.model, store: $0) }
+                    ?? SearchCalibration.collect(model: inputs.model, recipe: inputs.recipe, shard: range,
+                                                 budget: storage.budget, spillDirectory: storage.spillDirectory,
+                                                 load: { inputs.load($0) })
                 scorers[shard] = (attempt, scorer)
                 log(String(format: "shard %d (images %d..<%d): stage 1 in %.1f s", shard, range.lowerBound, range.upperBound, Date().timeIntervalSince(t0)))
                 send(.ready(shard: shard, attempt: attempt), g)
