@@ -88,6 +88,20 @@ final class RecipeBoundsTests: XCTestCase {
         XCTAssertEqual(try XCTUnwrap(s.beta(at: 100)), 2, accuracy: 1e-6)
     }
 
+    /// `per_tensor_input_ops` needs per-token inputs; it gives the ops it names (by name or by the
+    /// end of the name after a dot) a calibrated input in ``Recipe/forOp(_:)``, and no other op.
+    func testPerTensorInputOpsAreCheckedAndApplyToTheOpsTheyName() throws {
+        assertRefused("method: search\nper_tensor_input_ops: [mlp.fc2]\n", ["per_tensor_input_ops", "per_token"])
+        assertRefused("method: search\nactivation_granularity: per_token\nper_tensor_input_ops: mlp.fc2\n", ["per_tensor_input_ops", "list"])
+        let r = try Recipe.parse("method: search\nactivation_granularity: per_token\nper_tensor_input_ops: [mlp.fc2]\n", source: "r.yaml")
+        XCTAssertEqual(r.forOp("blocks.3.mlp.fc2").search.activationGranularity, .perTensor)
+        XCTAssertEqual(r.forOp("blocks.3.mlp.fc1").search.activationGranularity, .perToken)
+        XCTAssertEqual(r.forOp("head").search.activationGranularity, .perToken)
+        XCTAssertFalse(r.keepsCalibratedInput("blocks.3.mlp.fc2x"))
+        XCTAssertTrue(r.canonicalJSON.contains("\"per_tensor_input_ops\":[\"mlp.fc2\"]"), r.canonicalJSON)
+        XCTAssertFalse(try Recipe.parse("method: search\n", source: "r.yaml").canonicalJSON.contains("per_tensor_input_ops"))
+    }
+
     func testOrdinaryRecipesStillParse() throws {
         let r = try Recipe.parse("# a comment\nname: x   # trailing *comment [\nweight_bits: 6\n\nkeep_float: 2\n", source: "r.yaml")
         XCTAssertEqual([r.weightBits, r.keepFloat], [6, 2])

@@ -25,6 +25,10 @@ public struct Recipe: Equatable, Sendable {
     public var activationNarrow = false
     /// Linear-op inputs: `per_tensor` (calibrated) or `per_token` (dynamic, ``PerTokenQuant``).
     public var activationGranularity: Granularity = .perTensor
+    /// `per_tensor_input_ops`: with per-token inputs, the linear ops (an op's name, or the end of
+    /// it after a dot: `mlp.fc2` for every block's) whose inputs keep a calibrated grid, twin for
+    /// fc2 with `twin` (PTQ4ViT's post-GELU grid).
+    public var perTensorInputOps: [String] = []
     /// Q, K, V and probabilities: `per_head` or `per_tensor`.
     public var matmulGranularity: Granularity = .perHead
     /// Whether softmax probabilities use a signed grid (else [0, 2^b − 1]).
@@ -101,7 +105,7 @@ public struct Recipe: Equatable, Sendable {
         "twin", "gradient", "gradient_samples", "gradient_seed", "shard_images", "ranking_weight", "ranking_margin",
         "smooth_alpha", "gelu_smooth_alpha", "smooth_center", "activation_granularity",
         "activation_calibrator", "percentile", "weight_calibrator", "activation_symmetric",
-        "target_agreement", "max_kl", "max_float_ops", "keep_float_ops", "module_bits",
+        "target_agreement", "max_kl", "max_float_ops", "keep_float_ops", "module_bits", "per_tensor_input_ops",
         "mixed_precision", "candidate_bits", "average_bits",
         "reconstruction", "reconstruction_iterations", "reconstruction_batch", "reconstruction_lr", "reconstruction_step_lr",
         "rounding_weight", "rounding_warmup", "fisher_weight", "qdrop", "reconstruction_seed",
@@ -120,12 +124,19 @@ public struct Recipe: Equatable, Sendable {
         moduleBits.keys.filter { op == $0 || op.hasPrefix($0 + ".") }.max { $0.count < $1.count }.map { moduleBits[$0]! }
     }
 
+    /// Whether `op`'s input keeps a calibrated grid under per-token inputs (``perTensorInputOps``).
+    public func keepsCalibratedInput(_ op: String) -> Bool {
+        activationGranularity == .perToken && perTensorInputOps.contains { op == $0 || op.hasSuffix("." + $0) }
+    }
+
     /// The recipe as it applies to `op`: its module's width (``moduleBits``) in place of
-    /// `weight_bits` and `activation_bits`.
+    /// `weight_bits` and `activation_bits`, and a calibrated input for an op of ``perTensorInputOps``.
     public func forOp(_ op: String) -> Recipe {
-        guard let b = moduleBits(for: op) else { return self }
+        let bits = moduleBits(for: op), calibrated = keepsCalibratedInput(op)
+        guard bits != nil || calibrated else { return self }
         var r = self
-        r.weightBits = b; r.activationBits = b; r.moduleBits = [:]
+        if let b = bits { r.weightBits = b; r.activationBits = b; r.moduleBits = [:] }
+        if calibrated { r.activationGranularity = .perTensor; r.perTensorInputOps = [] }
         r.syncSearchSchemes()
         return r
     }
@@ -253,6 +264,13 @@ public struct Recipe: Equatable, Sendable {
             }
             r.keepFloatOps = ops
         }
+        if let v = map["per_tensor_input_ops"] {
+            guard let names = v as? [Any], names.count <= 10_000,
+                  let ops = names.map({ $0 as? String }) as? [String], ops.allSatisfy({ !$0.isEmpty && $0.utf8.count <= 256 }) else {
+                throw RecipeError(source, "key 'per_tensor_input_ops' must be a list of op names, got '\(v)'")
+            }
+            r.perTensorInputOps = ops
+        }
         if let v = map["module_bits"] {
             guard let m = v as? [String: Any], m.count <= 10_000 else { throw RecipeError(source, "key 'module_bits' must be a mapping of module names to bit widths, got '\(v)'") }
             var bits: [String: Int] = [:]
@@ -312,6 +330,9 @@ public struct Recipe: Equatable, Sendable {
         }
         if r.method == "search", let key = ["activation_calibrator", "weight_calibrator", "activation_symmetric"].first(where: { map[$0] != nil }) {
             throw RecipeError(source, "key '\(key)' applies to method 'minmax' (the search chooses its own scales)")
+        }
+        if !r.perTensorInputOps.isEmpty && r.activationGranularity != .perToken {
+            throw RecipeError(source, "key 'per_tensor_input_ops' needs 'activation_granularity: per_token'")
         }
         if !r.activationSymmetric && r.activationGranularity == .perToken {
             throw RecipeError(source, "key 'activation_symmetric': per-token inputs are symmetric")
@@ -380,6 +401,7 @@ public struct Recipe: Equatable, Sendable {
         }
         if !keepFloatOps.isEmpty { obj["keep_float_ops"] = keepFloatOps }
         if !moduleBits.isEmpty { obj["module_bits"] = moduleBits }
+        if !perTensorInputOps.isEmpty { obj["per_tensor_input_ops"] = perTensorInputOps }
         if let mixedPrecision {
             obj["mixed_precision"] = mixedPrecision.rawValue; obj["candidate_bits"] = candidateBits; obj["average_bits"] = averageBits
         }
