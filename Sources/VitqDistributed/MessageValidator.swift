@@ -111,19 +111,21 @@ struct MessageValidator {
             }
         case let .probe(t):
             guard (1...limits.maxGroups).contains(t.decisions.count) else { throw fail("decisions", "\(t.decisions.count), expected 1...\(limits.maxGroups)") }
-            for d in t.decisions {
-                try text(d.op, field: "op", max: limits.maxName)
-                guard d.quantizers.count == 2 else { throw fail("quantizers", "op \(d.op): \(d.quantizers.count), expected 2") }
-                try operands(d.op, first: d.quantizers[0], second: d.quantizers[1])
-            }
+            try decisions(t.decisions)
         case let .reconstruct(t):
             guard t.decisions.count <= limits.maxGroups else { throw fail("decisions", "\(t.decisions.count), expected at most \(limits.maxGroups)") }
             guard (0...limits.maxShards).contains(t.index) else { throw fail("index", "\(t.index), expected 0...\(limits.maxShards)") }
-            for d in t.decisions {
-                try text(d.op, field: "op", max: limits.maxName)
-                guard d.quantizers.count == 2 else { throw fail("quantizers", "op \(d.op): \(d.quantizers.count), expected 2") }
-                try operands(d.op, first: d.quantizers[0], second: d.quantizers[1])
-            }
+            try decisions(t.decisions)
+        }
+    }
+
+    /// The decisions a probe or a reconstruction unit carries: op names within bounds, two
+    /// quantizers each, of kinds the scorer can run.
+    func decisions(_ ds: [OpDecision]) throws {
+        for d in ds {
+            try text(d.op, field: "op", max: limits.maxName)
+            guard d.quantizers.count == 2 else { throw fail("quantizers", "op \(d.op): \(d.quantizers.count), expected 2") }
+            try operands(d.op, first: d.quantizers[0], second: d.quantizers[1])
         }
     }
 

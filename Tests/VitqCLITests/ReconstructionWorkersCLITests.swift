@@ -48,7 +48,7 @@ final class ReconstructionWorkersCLITests: XCTestCase {
         return s
     }
 
-    func sha(_ path: String) throws -> String { SHA256.hex(of: try Data(contentsOf: URL(fileURLWithPath: path))) }
+    func sha(_ path: String) throws -> String { try SHA256.hex(ofFile: path) }
     func log(_ name: String) -> String { (try? String(contentsOfFile: dir + "/" + name, encoding: .utf8)) ?? "" }
 
     func coordinator(_ out: String, endpoint: String, workers: Int, extra: [String] = []) throws -> Process {

@@ -21,8 +21,9 @@ struct JournaledReconstruction: Codable, Equatable {
     var inputs: [String: OperandQuant]
     var attention: [String: LearnedAttention]
 
+    /// `o` is one unit's outcome, as every accepted reconstruction result is.
     init(task: String, outcome o: ReconstructionOutcome) {
-        reconstruction = o.units.first?.unit ?? ""; self.task = task; stats = o.units.first!
+        stats = o.units[0]; reconstruction = stats.unit; self.task = task
         integers = o.integers.mapValues { codes in codes.withUnsafeBytes { Data($0).base64EncodedString() } }
         inputs = o.inputs; attention = o.attention
     }

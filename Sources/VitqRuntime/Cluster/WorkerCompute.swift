@@ -127,6 +127,15 @@ final class WorkerCompute: @unchecked Sendable {
         }
     }
 
+    /// The first of `decisions` (carried by `what`) that does not fit its op and the job's recipe, as one line.
+    private static func misfit(_ decisions: [OpDecision], inputs: JobInputs, of what: String) -> String? {
+        let check = DecisionCheck(model: inputs.model, recipe: inputs.recipe)
+        for d in decisions {
+            do { try check.validate(d) } catch { return "\(what): decision of op \(d.op): \(error)" }
+        }
+        return nil
+    }
+
     /// Why the scorer cannot run `unit` on this job (nil: it can): a probe's decisions must fit
     /// their ops; a histogram's edges and bins must fit its op's groups; a nuclear norm needs an
     /// attention map or a linear op; a reconstruction unit needs a recipe with parallel
@@ -135,18 +144,9 @@ final class WorkerCompute: @unchecked Sendable {
         switch unit {
         case let .reconstruct(task):
             guard inputs.recipe.reconstruction?.mode == .parallel else { return "reconstruction unit \(task.unit): the job's recipe has no parallel reconstruction" }
-            if let why = BlockReconstruction.problem(task, model: inputs.model) { return why }
-            let check = DecisionCheck(model: inputs.model, recipe: inputs.recipe)
-            for d in task.decisions {
-                do { try check.validate(d) } catch { return "reconstruction unit \(task.unit): decision of op \(d.op): \(error)" }
-            }
-            return nil
+            return BlockReconstruction.problem(task, model: inputs.model) ?? misfit(task.decisions, inputs: inputs, of: "reconstruction unit \(task.unit)")
         case let .probe(p):
-            let check = DecisionCheck(model: inputs.model, recipe: inputs.recipe)
-            for d in p.decisions {
-                do { try check.validate(d) } catch { return "probe \(p.label): decision of op \(d.op): \(error)" }
-            }
-            return nil
+            return misfit(p.decisions, inputs: inputs, of: "probe \(p.label)")
         case let .statistics(s) where s.kind == .histogram:
             let groups = OpShape.groups(s.op, model: inputs.model)
             guard s.edges.count == 2 * groups, s.absolute.count == groups else {
